@@ -1,0 +1,75 @@
+"""Turn validated settings plus the plugins' connector types into connector specs.
+
+Every problem is collected and reported at once, each with its config path, e.g.
+``sinks.mail.api_key: field required`` or ``sources.shop.type: unknown type 'shopfy'
+(installed: file, shopify, ...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from hub.config import ConfigError, format_validation_errors, read_secret_files
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+    from hub.connectors import Connector, ConnectorSettings
+    from hub.plugins import ConnectorRegistry
+
+
+@dataclass(slots=True)
+class ConnectorSpec:
+    """One configured connector instance, its class and its validated settings."""
+
+    name: str
+    kind: str  # "sources" or "sinks"
+    cls: type[Connector]
+    config: ConnectorSettings
+
+
+def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict[str, ConnectorSpec]:
+    """Validate every ``[sources.*]`` and ``[sinks.*]`` section; raise ConfigError with all
+    problems. Source and sink names share one namespace (they share ``/webhooks/<name>``)."""
+    specs: dict[str, ConnectorSpec] = {}
+    problems: list[str] = []
+    for kind, sections, known in (("sources", settings.sources, registry.sources),
+                                  ("sinks", settings.sinks, registry.sinks)):
+        for name, raw in sections.items():
+            path = f"{kind}.{name}"
+            if name in specs:
+                problems.append(f"{path}: the name is already used by {specs[name].kind}.{name}")
+                continue
+            if not isinstance(raw, dict):
+                problems.append(f"{path}: must be a table with a `type`")
+                continue
+            body = dict(raw)
+            type_name = body.pop("type", None)
+            if type_name is None:
+                problems.append(f"{path}.type: field required (installed: "
+                                f"{', '.join(sorted(known)) or 'none'})")
+                continue
+            cls = known.get(type_name)
+            if cls is None:
+                problems.append(f"{path}.type: unknown {kind[:-1]} type {type_name!r} (installed: "
+                                f"{', '.join(sorted(known)) or 'none'})")
+                continue
+            body, file_problems = read_secret_files(body)
+            problems.extend(f"{path}.{p}" for p in file_problems)
+            try:
+                config = cls.Config.model_validate(body)
+            except ValidationError as exc:
+                problems.extend(format_validation_errors(exc, prefix=path))
+                continue
+            specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config)
+    for channel, route in settings.channels.items():
+        for provider in route.providers:
+            spec = specs.get(provider)
+            if spec is not None and channel not in getattr(spec.cls, "channels", ()):
+                problems.append(f"channels.{channel}.providers: sink {provider!r} "
+                                f"({spec.cls.type}) cannot deliver on {channel!r}")
+    if problems:
+        raise ConfigError(problems)
+    return specs

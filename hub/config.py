@@ -1,0 +1,254 @@
+"""Configuration: a TOML file (config/returnhub.toml is the embedded default) overridden by
+``RETURNHUB_*`` environment variables (nested with ``__``: ``RETURNHUB_SERVER__PORT=9000``).
+
+Secrets are :class:`~pydantic.SecretStr`. Any connector setting ``X`` may instead be given as
+``X_file = "/run/secrets/..."``, whose content (stripped) becomes the value, or through the
+environment (``RETURNHUB_SINKS__MAIL__API_KEY``). Everything is validated at start-up and every
+problem is reported at once, each with its path.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+#: Where the embedded default lives, relative to the working directory (the checkout).
+DEFAULT_CONFIG_PATH = Path("config/returnhub.toml")
+#: Environment variable naming the config file, when --config is not given.
+CONFIG_ENV_VAR = "RETURNHUB_CONFIG"
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``problems`` lists every ``path: message`` found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """The HTTP server."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0: any free port).")
+    public_url: str | None = Field(
+        None, description="Base URL platforms and providers reach the hub at; signature schemes "
+        "that sign the URL (Twilio, Mandrill) need it exact. Default: http://host:port.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted.")
+
+    def base_url(self) -> str:
+        """The public URL without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class DatabaseSettings(_Section):
+    """The database every node shares."""
+
+    url: str | None = Field(
+        None, description="SQLAlchemy async URL. Default: SQLite file data_dir/returnhub.db. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only crashes.")
+    pool_size: int = Field(8, ge=1, description="Connections per process (PostgreSQL).")
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class SecuritySettings(_Section):
+    """Keys for customer data at rest."""
+
+    pii_keys: list[SecretStr] = Field(
+        default_factory=list, description="Fernet keys; the first encrypts, all decrypt (rotation). "
+        "Empty: a key is generated once into data_dir/secrets/pii.keys.")
+    lookup_key: SecretStr | None = Field(
+        None, description="Key of the keyed hash used to find customers by email or phone. "
+        "Empty: generated once into data_dir/secrets/lookup.key.")
+
+
+class LoggingSettings(_Section):
+    """Structured logging."""
+
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json for production, console for a terminal; auto picks by tty.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class WorkerSettings(_Section):
+    """The background workers that apply events and deliver notifications."""
+
+    batch_size: int = Field(200, ge=1, description="Rows claimed per database round trip.")
+    concurrency: int = Field(64, ge=1, description="Sends in flight at once per process.")
+    lease_seconds: float = Field(60, gt=0, description="How long a claim lasts before another "
+                                 "worker may take the row over (a crashed worker's work).")
+    idle_poll_seconds: float = Field(0.25, gt=0, description="How often an idle worker looks "
+                                     "for work written by another process.")
+    max_attempts: int = Field(8, ge=1, description="Delivery attempts before a dead letter.")
+    retry_base_seconds: float = Field(2.0, gt=0, description="First retry delay (exponential, "
+                                      "full jitter).")
+    retry_max_seconds: float = Field(900.0, gt=0, description="Longest delay between retries.")
+    event_max_attempts: int = Field(10, ge=1, description="Tries to apply an inbox event before "
+                                    "it is parked as failed.")
+    send_timeout_seconds: float = Field(15.0, gt=0, description="Longest wait for a provider.")
+
+
+class PluginSettings(_Section):
+    """Plugin loading."""
+
+    disabled: list[str] = Field(default_factory=list,
+                                description="Entry-point names not to load.")
+
+
+class ChannelSettings(_Section):
+    """How one channel reaches its providers."""
+
+    providers: list[str] = Field(min_length=1, description="Sink instance names, in order.")
+    policy: Literal["failover"] = Field("failover", description="Try providers in order.")
+
+
+class StageSettings(_Section):
+    """Who is told when a return reaches a stage."""
+
+    channels: list[str] = Field(default_factory=list, description="Channels to notify on.")
+    template: str | None = Field(None, description="Template folder; default: the stage name.")
+
+
+class BrandSettings(_Section):
+    """The store's voice in every message."""
+
+    store_name: str = "Our Store"
+    from_email: str = "returns@example.com"
+    from_name: str | None = None
+    support_email: str | None = None
+    logo_url: str | None = None
+    primary_color: str = "#1f6feb"
+    sign_off: str = "The returns team"
+
+
+class NotificationSettings(_Section):
+    """What the planner sends, and how it looks."""
+
+    stages: dict[str, StageSettings] = Field(default_factory=dict)
+    brand: BrandSettings = Field(default_factory=BrandSettings)
+    default_locale: str = "en"
+    templates_dir: Path | None = Field(
+        None, description="Operator templates; a file here overrides the bundled one by path.")
+
+
+class Settings(BaseSettings):
+    """The root of configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="RETURNHUB_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Database, secrets and outbox folder.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        problems = []
+        for channel, route in self.channels.items():
+            for provider in route.providers:
+                if provider not in self.sinks:
+                    problems.append(f"channels.{channel}.providers: no sink named {provider!r}")
+        for stage, stage_settings in self.notifications.stages.items():
+            for channel in stage_settings.channels:
+                if channel not in self.channels:
+                    problems.append(f"notifications.stages.{stage}.channels: channel {channel!r} "
+                                    f"has no [channels.{channel}] section")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file in the data dir."""
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'returnhub.db'}"
+
+
+def resolve_config_path(path: str | os.PathLike | None) -> Path | None:
+    """The config file to read: the argument, else $RETURNHUB_CONFIG, else the embedded default
+    when it exists (None: defaults and environment only)."""
+    if path:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV_VAR):
+        return Path(os.environ[CONFIG_ENV_VAR])
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Read and validate the root settings; raise :class:`ConfigError` listing every problem."""
+    config_path = resolve_config_path(path)
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"{config_path}: file not found"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{config_path}: not valid TOML ({exc})"]) from None
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_errors(exc)) from None
+
+
+def format_validation_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    """``path: message`` lines; input values are left out (they may be secrets or PII)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        message = error["msg"]
+        if error["type"] == "missing":
+            message = "field required"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling)"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)
+    return lines
+
+
+def read_secret_files(raw: dict[str, Any], base: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Replace every ``X_file`` key with ``X`` read from that file. Returns the new dict and the
+    problems (unreadable files), naming keys, never contents."""
+    resolved: dict[str, Any] = {}
+    problems = []
+    for key, value in raw.items():
+        if key.endswith("_file") and isinstance(value, str):
+            target = key.removesuffix("_file")
+            file_path = Path(value)
+            if base is not None and not file_path.is_absolute():
+                file_path = base / file_path
+            try:
+                resolved[target] = file_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(f"{key}: cannot read {file_path} ({exc.strerror})")
+        else:
+            resolved[key] = value
+    return resolved, problems

@@ -1,0 +1,175 @@
+"""The base classes every connector derives from: :class:`Source` and :class:`Sink`.
+
+A plugin registers connector *types* through the ``returnhub_register_connectors`` hook; the
+admin names *instances* of them in config. The core builds one object per instance, validates
+its settings with the type's ``Config`` model, and awaits its async methods. pluggy itself stays
+out of the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import aiohttp
+    import structlog
+
+    from hub.events import ReturnEvent
+    from hub.messages import OutboundMessage, SendResult, StatusUpdate
+
+
+class ConnectorSettings(BaseModel):
+    """Base for a connector's settings model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(slots=True)
+class InboundRequest:
+    """A webhook request as the hub received it, body already read (and size-limited).
+
+    ``url`` is the public URL the platform posted to (what Twilio and Mandrill sign); ``body``
+    is the raw bytes every HMAC scheme covers. Header lookup is case-insensitive.
+    """
+
+    method: str
+    url: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+    remote: str | None = None
+    #: Form fields, when the body is application/x-www-form-urlencoded (Twilio, Mandrill).
+    form: Mapping[str, str] | None = None
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises :class:`hub.errors.RequestRejected` (400) if it is not."""
+        from hub.jsonutil import loads_body
+
+        return loads_body(self.body)
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What the core gives every connector instance."""
+
+    #: The instance name from config (``sources.<name>`` / ``sinks.<name>``).
+    name: str
+    #: The hub's shared HTTP client session; reuse it for outbound calls.
+    http: aiohttp.ClientSession | None
+    #: The hub's public base URL, for callback URLs given to providers.
+    public_url: str
+    #: A folder the connector may keep files in.
+    data_dir: Path
+    #: A structlog logger bound to the connector's name.
+    log: structlog.typing.FilteringBoundLogger
+    #: Extras other plugins may hang here (e.g. a shared thread pool).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector:
+    """Behaviour shared by sources and sinks.
+
+    Subclasses set ``type`` (the config ``type`` value, snake case) and ``Config`` (a
+    :class:`ConnectorSettings` subclass with a ``description`` on every field).
+    """
+
+    #: The value of ``type`` in config that selects this class, e.g. ``"sendgrid"``.
+    type: ClassVar[str]
+    #: The settings model; validated at start-up, errors name ``<kind>.<instance>.<field>``.
+    Config: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+
+    def __init__(self, config: ConnectorSettings, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+        self.name = context.name
+        self.log = context.log
+
+    async def start(self) -> None:
+        """Open clients and pools. Called once before the first request; may do I/O."""
+
+    async def close(self) -> None:
+        """Release what :meth:`start` opened. Called once at shut-down."""
+
+    async def health(self) -> dict[str, Any]:
+        """A cheap readiness report for the admin surfaces; must not send anything."""
+        return {"ok": True}
+
+
+class Source(Connector):
+    """A platform that tells the hub about returns: by webhook, by polling, or both."""
+
+    #: Whether this source accepts webhooks at ``POST /webhooks/<instance>``.
+    accepts_webhooks: ClassVar[bool] = True
+
+    async def verify(self, request: InboundRequest) -> None:
+        """Check the request's signature; raise :class:`hub.errors.SignatureError` if it fails.
+
+        Must be constant-time and must turn every malformed header into SignatureError (a 401),
+        never another exception.
+        """
+        raise NotImplementedError
+
+    async def parse(self, request: InboundRequest) -> list[ReturnEvent]:
+        """Turn a verified request into normalized events (an empty list acknowledges a topic the
+        hub ignores). Raise :class:`hub.errors.RequestRejected` naming the field for bad input.
+        Each event's ``source_event_id`` must be the platform's stable delivery id.
+        Must not do I/O: the platform is waiting for its answer.
+        """
+        raise NotImplementedError
+
+    async def enrich(self, event: ReturnEvent) -> ReturnEvent:
+        """Fetch what the webhook lacks (amounts, the customer's contact) before rules run.
+
+        Called by a worker, never by ingress; may do I/O. Raise
+        :class:`hub.errors.TransientError` to have the event retried later.
+        """
+        return event
+
+    def poll(self, cursor: str | None) -> AsyncIterator[tuple[ReturnEvent, str]] | None:
+        """Optional: yield ``(event, new_cursor)`` pairs newer than ``cursor``.
+
+        The core persists the cursor after each event is durably in the inbox, so a restart
+        resumes where it stopped. Return None (the default) for a webhook-only source.
+        """
+        return None
+
+    async def act(self, action: str, event: ReturnEvent, **params: Any) -> dict[str, Any]:
+        """Carry out an action upstream (``approve``, ``decline``) for the rules stage.
+
+        Raise :class:`hub.errors.TransientError` to have it retried.
+        """
+        raise NotImplementedError(f"{self.type} does not support the action {action!r}")
+
+
+class Sink(Connector):
+    """A provider that delivers messages on one or more channels."""
+
+    #: The channels this sink can deliver on, e.g. ``frozenset({"email"})``.
+    channels: ClassVar[frozenset[str]] = frozenset()
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one message; return the provider's id, or raise a
+        :class:`hub.errors.DeliveryError` subclass that says what the dispatcher must do.
+        """
+        raise NotImplementedError
+
+    async def verify_status(self, request: InboundRequest) -> None:
+        """Check the signature of a provider status webhook (raise SignatureError)."""
+        raise NotImplementedError(f"{self.type} receives no status webhooks")
+
+    async def parse_status(self, request: InboundRequest) -> list[StatusUpdate]:
+        """Turn a verified provider status webhook into :class:`hub.messages.StatusUpdate` s."""
+        raise NotImplementedError(f"{self.type} receives no status webhooks")
+
+    @property
+    def accepts_webhooks(self) -> bool:
+        """True when the subclass implements provider status webhooks."""
+        return type(self).parse_status is not Sink.parse_status

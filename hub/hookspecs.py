@@ -1,0 +1,87 @@
+"""The plugin contract: every hook a Returnhub plugin may implement.
+
+A plugin is an ordinary Python package with an entry point in the ``returnhub`` group::
+
+    [project.entry-points.returnhub]
+    my_connector = "my_package.plugin"
+
+and a module that implements some of the hooks below with :data:`hub.hookimpl`. Hooks are
+synchronous (pluggy); what they register carries the async behaviour the core awaits. Hooks are
+only ever extended with new arguments, never renamed, so a plugin may accept just the arguments
+it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from hub.connectors import Connector
+
+hookspec = pluggy.HookspecMarker("returnhub")
+
+
+@hookspec
+def returnhub_register_connectors(register: Callable[[type[Connector]], None]) -> None:
+    """Register connector types (sources and sinks) this plugin provides.
+
+    Call ``register(cls)`` once per class; ``cls`` derives from :class:`hub.Source` or
+    :class:`hub.Sink` and sets ``type`` (the config value that selects it) and ``Config`` (its
+    settings model). Registering a ``type`` that another plugin already registered is a
+    start-up error naming both plugins.
+
+    :param register: the callback that records a connector class.
+
+    Called once at start-up for every plugin. Must not do I/O.
+    """
+
+
+@hookspec
+def returnhub_template_context(stage: str, channel: str, context: dict[str, Any]) -> dict | None:
+    """Add values to the context every message template is rendered with.
+
+    Return a dict to merge into the context (later plugins win on a clash), or None. Must not
+    change ``context`` in place and must not do I/O: it runs once per rendered message.
+
+    :param stage: the notification stage, e.g. ``"approved"``.
+    :param channel: ``"email"``, ``"sms"``, ``"portal"``, ...
+    :param context: the context built so far (read-only by convention).
+    """
+
+
+@hookspec
+def returnhub_template_filters() -> dict[str, Callable[..., Any]] | None:
+    """Return Jinja2 filters to add to the template environment, keyed by name.
+
+    Called once when the environment is built. Filters run inside the sandbox and must be pure.
+    """
+
+
+@hookspec
+def returnhub_add_routes(app: web.Application) -> None:
+    """Add aiohttp routes to the hub's web application (e.g. a connector's OAuth callback).
+
+    Called once while the application is built, before it starts. Routes must live under a
+    path prefix named after the plugin, and must check their own authentication.
+    """
+
+
+@hookspec
+def returnhub_startup(settings: Any) -> None:
+    """Observe hub start-up, after configuration is valid and before traffic is served.
+
+    :param settings: the validated :class:`hub.config.Settings` (read-only).
+
+    May be ``async def``; the core awaits it. A failure is logged and does not stop other
+    plugins' hooks.
+    """
+
+
+@hookspec
+def returnhub_shutdown() -> None:
+    """Observe hub shut-down. May be ``async def``; failures are logged and ignored."""

@@ -1,0 +1,83 @@
+"""structlog set-up: JSON in production, readable in a terminal, PII never in clear.
+
+Redaction happens in the processor chain, after exceptions are formatted, so it also covers
+tracebacks; tracebacks never include frame locals (structlog's dict tracebacks would otherwise
+print every local variable, customer data included).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+#: Keys whose values are customer data or secrets, whatever they contain.
+SENSITIVE_KEYS = frozenset({
+    "email", "phone", "name", "to", "recipient", "address", "customer", "first_name",
+    "last_name", "api_key", "secret", "token", "password", "authorization", "body", "payload",
+})
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\d[\d \-().]{7,}\d")
+REDACTED = "[redacted]"
+
+
+def redact_text(text: str) -> str:
+    """Mask email addresses and phone numbers inside free text."""
+    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if key.lower() in SENSITIVE_KEYS and value is not None:
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(key, v) for v in value]
+    return value
+
+
+def redact_pii(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: mask sensitive keys and any email or phone in string values."""
+    return {key: (_redact_value(key, value) if key not in ("timestamp", "level") else value)
+            for key, value in event_dict.items()}
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
+    """Configure structlog and route stdlib logging (aiohttp, SQLAlchemy) through it."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Plain text tracebacks: no frame locals, so no customer data from the stack.
+        structlog.processors.format_exc_info,
+        redact_pii,
+    ]
+    renderer: Any = (structlog.processors.JSONRenderer() if use_json
+                     else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared[:-2] + [structlog.stdlib.ExtraAdder()],
+        processors=[structlog.processors.format_exc_info, redact_pii,
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level))
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None, **bound: Any) -> structlog.typing.FilteringBoundLogger:
+    """A logger with ``bound`` values attached."""
+    return structlog.get_logger(name).bind(**bound) if bound else structlog.get_logger(name)

@@ -1,0 +1,42 @@
+"""Run Alembic migrations from code (``returnhub db upgrade``, and ``serve`` on start)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SCRIPT_LOCATION = "hub.store:migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the database to ``revision``."""
+    config = alembic_config()
+
+    def _run(connection) -> None:  # noqa: ANN001
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(_run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The database's revision (None: never migrated)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,232 @@
+"""Tables. Customer data is only ever stored encrypted (``*_enc`` columns, Fernet) and found
+through keyed hashes (``*_hash``); see :class:`hub.security.PiiCipher`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001, ANN201
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001, ANN201
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Integer primary keys that autoincrement on both SQLite and PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention Alembic can diff."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class InboxEvent(Base):
+    """A received event, stored before the platform gets its 2xx. Unique per source delivery."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("source", "source_event_id", name="uq_inbox_source_event"),
+        Index("ix_inbox_claim", "status", "available_at"),
+        Index("ix_inbox_tracking", "tracking_number", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(100))
+    source_event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    return_ref: Mapped[str | None] = mapped_column(String(255))
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: The normalized event with its raw payload, as encrypted JSON (it carries PII).
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    #: pending → done | parked (waiting for its return) | failed (dead letter)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Customer(Base):
+    """A customer, known by source and platform id or by the keyed hash of the email."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("identity", name="uq_customers_identity"),
+        Index("ix_customers_email_hash", "email_hash"),
+        Index("ix_customers_phone_hash", "phone_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: "<source>:<platform id>" or "email:<hash>"; never plaintext PII.
+    identity: Mapped[str] = mapped_column(String(255))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    locale: Mapped[str | None] = mapped_column(String(35))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    #: Channel opt-outs and other preferences, e.g. {"sms": false}.
+    preferences: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Return(Base):
+    """A return and where it stands. ``cycle`` counts reopenings (part of notification keys)."""
+
+    __tablename__ = "returns"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_returns_source_external"),
+        Index("ix_returns_tracking", "tracking_number"),
+        Index("ix_returns_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(255))
+    order_ref: Mapped[str | None] = mapped_column(String(255))
+    order_number: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    state: Mapped[str] = mapped_column(String(32))
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    exception_flag: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    order_total: Mapped[float | None] = mapped_column(Numeric(14, 4))
+    refund_amount: Mapped[float | None] = mapped_column(Numeric(14, 4))
+    refund_method: Mapped[str | None] = mapped_column(String(64))
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    tracking_url: Mapped[str | None] = mapped_column(Text)
+    label_url: Mapped[str | None] = mapped_column(Text)
+    #: Items and other details, encrypted JSON (item names can be personal too).
+    details_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TimelineEntry(Base):
+    """Everything that happened to a return, in order: events (late ones too), decisions, sends."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (Index("ix_timeline_return", "return_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
+    #: event | notification | rule | note
+    kind: Mapped[str] = mapped_column(String(16))
+    #: moved | duplicate | late | rejected | flagged | updated | planned | sent | failed ...
+    outcome: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    inbox_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    notification_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Notification(Base):
+    """One message to one recipient on one channel for one stage of a return (the outbox).
+
+    ``idempotency_key`` = return, cycle, stage, channel and recipient hash: unique, so no replay
+    or retried worker can plan the same message twice.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_notifications_idempotency_key"),
+        Index("ix_notifications_claim", "status", "next_attempt_at"),
+        Index("ix_notifications_return", "return_id"),
+        Index("ix_notifications_provider_msg", "provider_message_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
+    inbox_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    stage: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(String(100))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    recipient_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    recipient_hash: Mapped[str | None] = mapped_column(String(64))
+    #: pending → sending → sent → delivered; or failed / dead / skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    provider: Mapped[str | None] = mapped_column(String(100))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: When the triggering event reached the hub: the start of "time to notify".
+    event_received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DeliveryAttempt(Base):
+    """One try of one notification through one provider."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_attempts_notification", "notification_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(ForeignKey("notifications.id"))
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(100))
+    #: accepted | transient | rate_limited | permanent | refused | misconfigured | unknown
+    outcome: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    duration_ms: Mapped[float] = mapped_column(Numeric(12, 3))
