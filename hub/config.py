@@ -248,7 +248,8 @@ def read_secret_files(raw: dict[str, Any], base: Path | None = None) -> tuple[di
             try:
                 resolved[target] = file_path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                problems.append(f"{key}: cannot read {file_path} ({exc.strerror})")
+                problems.append(f"{key}: cannot read {file_path} ({exc.strerror}; "
+                                f"`returnhub init` creates missing secrets under data_dir)")
         else:
             resolved[key] = value
     return resolved, problems

@@ -141,6 +141,12 @@ class Source(Connector):
         """
         return None
 
+    def sign(self, body: bytes, *, event_id: str) -> dict[str, str]:
+        """Optional, for tools and tests: the headers that make ``body`` pass :meth:`verify`
+        (``returnhub webhook send`` uses it). Sources whose platform signs with a key the hub
+        does not hold leave it unimplemented."""
+        raise NotImplementedError(f"{self.type} cannot sign test requests")
+
     async def act(self, action: str, event: ReturnEvent, **params: Any) -> dict[str, Any]:
         """Carry out an action upstream (``approve``, ``decline``) for the rules stage.
 

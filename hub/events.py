@@ -59,12 +59,23 @@ class EventType(StrEnum):
     SHIPMENT_EXCEPTION = "return.shipment_exception"
     #: Data only (new tracking number, enriched amounts): updates fields, moves nothing.
     UPDATED = "return.updated"
+    #: Privacy requests (Shopify's mandatory webhooks): ``customer`` names who; no return moves.
+    CUSTOMER_REDACT = "privacy.customer_redact"
+    CUSTOMER_DATA_REQUEST = "privacy.customer_data_request"
+    SHOP_REDACT = "privacy.shop_redact"
+
+
+#: Event types that concern a customer or shop, not one return's lifecycle.
+PRIVACY_EVENTS = frozenset(
+    {EventType.CUSTOMER_REDACT, EventType.CUSTOMER_DATA_REQUEST, EventType.SHOP_REDACT}
+)
 
 
 #: The state each event type moves a return to; types absent here move nothing.
 EVENT_TARGET: dict[EventType, ReturnState] = {
     EventType(f"return.{state.value}"): state for state in ReturnState
 }
+
 
 #: Progress order. A move to a lower rank is a late event and is ignored. States of equal
 #: rank are alternatives (a refund or an exchange resolves a return).

@@ -20,7 +20,9 @@ SENSITIVE_KEYS = frozenset({
     "last_name", "api_key", "secret", "token", "password", "authorization", "body", "payload",
 })
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"\+?\d[\d \-().]{7,}\d")
+# Eight or more digits, optionally led by "+" and split by spaces, dashes or parentheses; dots
+# are no separator so that IP addresses and versions stay readable.
+_PHONE = re.compile(r"(?<![\w.+(])[+(]?\d(?:[ \-()]?\d){7,14}(?![\w.])")
 REDACTED = "[redacted]"
 
 

@@ -73,4 +73,7 @@ class StatusUpdate:
     provider_message_id: str | None = None
     event_id: str | None = None
     reason: str = ""
+    #: The address the event concerns, when the provider says (e.g. the sender of an SMS
+    #: "STOP"); used for preference changes, never logged.
+    recipient: str | None = None
     raw: Any = None

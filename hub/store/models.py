@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -132,6 +132,9 @@ class Return(Base):
     order_ref: Mapped[str | None] = mapped_column(String(255))
     order_number: Mapped[str | None] = mapped_column(String(100))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    #: Write-only in practice (never lazy-loaded in async code): assigning it orders the
+    #: INSERTs of a new customer and its return within one flush.
+    customer: Mapped[Customer | None] = relationship(lazy="noload")
     state: Mapped[str] = mapped_column(String(32))
     cycle: Mapped[int] = mapped_column(Integer, default=0)
     exception_flag: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -230,3 +233,28 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     duration_ms: Mapped[float] = mapped_column(Numeric(12, 3))
+
+
+class DeliveryReceipt(Base):
+    """A provider's status event about one of our messages (delivered, bounced, ...).
+
+    Unique per (provider, event id): providers repeat their webhooks, and a repeat changes
+    nothing. ``raw_enc`` keeps the provider's event, encrypted (it names the recipient).
+    """
+
+    __tablename__ = "delivery_receipts"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_receipts_provider_event"),
+        Index("ix_receipts_notification", "notification_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(255))
+    notification_id: Mapped[str | None] = mapped_column(String(36))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    raw_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

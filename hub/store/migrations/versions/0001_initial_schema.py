@@ -39,6 +39,23 @@ def upgrade() -> None:
         batch_op.create_index('ix_customers_email_hash', ['email_hash'], unique=False)
         batch_op.create_index('ix_customers_phone_hash', ['phone_hash'], unique=False)
 
+    op.create_table('delivery_receipts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('provider', sa.String(length=100), nullable=False),
+    sa.Column('event_id', sa.String(length=255), nullable=False),
+    sa.Column('notification_id', sa.String(length=36), nullable=True),
+    sa.Column('provider_message_id', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('raw_enc', sa.LargeBinary(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_receipts')),
+    sa.UniqueConstraint('provider', 'event_id', name='uq_receipts_provider_event')
+    )
+    with op.batch_alter_table('delivery_receipts', schema=None) as batch_op:
+        batch_op.create_index('ix_receipts_notification', ['notification_id'], unique=False)
+
     op.create_table('inbox_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('source', sa.String(length=100), nullable=False),
@@ -190,6 +207,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_inbox_claim')
 
     op.drop_table('inbox_events')
+    with op.batch_alter_table('delivery_receipts', schema=None) as batch_op:
+        batch_op.drop_index('ix_receipts_notification')
+
+    op.drop_table('delivery_receipts')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('ix_customers_phone_hash')
         batch_op.drop_index('ix_customers_email_hash')

@@ -1,0 +1,263 @@
+"""The ``returnhub`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from hub.config import ConfigError, Settings, load_settings
+from hub.plugins import PluginError, describe_plugins, get_plugin_manager
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate config, plugins, keys and templates without starting anything."""
+    from hub.checks import check_config
+
+    specs = check_config(_settings(args))
+    sources = sorted(n for n, s in specs.items() if s.kind == "sources")
+    sinks = sorted(n for n, s in specs.items() if s.kind == "sinks")
+    print(f"configuration is valid: sources {', '.join(sources) or 'none'}; "
+          f"sinks {', '.join(sinks) or 'none'}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List plugins, versions and connector types."""
+    disabled: list[str] = []
+    try:
+        disabled = _settings(args).plugins.disabled
+    except ConfigError:
+        pass  # listing plugins must work while the config is being fixed
+    pm = get_plugin_manager(disabled=disabled)
+    rows = [(p.name, p.distribution or "-", p.version or "-", ", ".join(p.connectors) or "-")
+            for p in describe_plugins(pm)]
+    header = ("plugin", "distribution", "version", "connector types")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    if disabled:
+        print(f"disabled: {', '.join(disabled)}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the database to the newest schema."""
+    from hub.store.engine import make_engine
+    from hub.store.migrate import current_revision, upgrade
+
+    settings = _settings(args)
+
+    async def run() -> str | None:
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database at revision {asyncio.run(run())}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, *, ingress: bool = True) -> int:
+    """Run the server (and, unless --no-workers, the workers)."""
+    from hub.logs import configure_logging
+
+    settings = _settings(args)
+    if getattr(args, "host", None):
+        settings.server.host = args.host
+    if getattr(args, "port", None) is not None:
+        settings.server.port = args.port
+    configure_logging(settings.logging.format, settings.logging.level)
+    workers = not getattr(args, "no_workers", False)
+    asyncio.run(_serve(settings, ingress=ingress, workers=workers))
+    return 0
+
+
+async def _serve(settings: Settings, *, ingress: bool, workers: bool) -> None:
+    from aiohttp import web
+
+    from hub.logs import get_logger
+    from hub.runtime import Hub
+    from hub.web.app import create_app
+
+    log = get_logger("hub.cli")
+    hub = Hub.build(settings)
+    await hub.start(workers=workers, ingress=ingress)
+    runner = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if ingress:
+            runner = web.AppRunner(create_app(hub), access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.server.host, settings.server.port,
+                               backlog=1024, reuse_address=True)
+            await site.start()
+            port = runner.addresses[0][1] if runner.addresses else settings.server.port
+            log.info("listening", url=f"http://{settings.server.host}:{port}",
+                     public_url=hub.public_url)
+            # One line a script can wait for, whatever the log format.
+            print(f"returnhub listening on http://{settings.server.host}:{port}", flush=True)
+        await stop.wait()
+    finally:
+        log.info("shutting_down")
+        if runner is not None:
+            await runner.cleanup()
+        await hub.stop()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker-only node."""
+    args.no_workers = False
+    return cmd_serve(args, ingress=False)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run one event through the pipeline on a scratch database and print what would be sent."""
+    from hub.simulate import simulate
+
+    settings = _settings(args)
+    for line in asyncio.run(simulate(settings, Path(args.file), source=args.source)):
+        print(line)
+    return 0
+
+
+def cmd_webhook_send(args: argparse.Namespace) -> int:
+    """Sign a JSON file as the named source would be signed and POST it to the hub."""
+    import urllib.error
+    import urllib.request
+
+    from hub.checks import check_config
+
+    settings = _settings(args)
+    spec = check_config(settings).get(args.source)
+    if spec is None or spec.kind != "sources":
+        print(f"no source named {args.source!r} in the config", file=sys.stderr)
+        return 2
+    source = spec.cls(spec.config, _bare_context(args.source, settings))
+    body = Path(args.file).read_bytes()
+    event_id = args.id or f"msg_{uuid.uuid4().hex}"
+    headers = source.sign(body, event_id=event_id)
+    url = args.url or f"{settings.server.base_url()}/webhooks/{args.source}"
+    if args.print_curl:
+        parts = " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
+        print(f"curl -sS -X POST {parts} --data-binary @{args.file} {url}")
+        return 0
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            print(response.status, response.read().decode())
+    except urllib.error.HTTPError as exc:
+        print(exc.code, exc.read().decode())
+        return 1
+    return 0
+
+
+def _bare_context(name: str, settings: Settings) -> Any:
+    from hub.connectors import ConnectorContext
+    from hub.logs import get_logger
+
+    return ConnectorContext(name=name, http=None, public_url=settings.server.base_url(),
+                            data_dir=settings.data_dir, log=get_logger(name))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the data dir, keys and missing secret files."""
+    from hub.init import init_data_dir
+
+    settings = _settings(args)
+    created = init_data_dir(settings)
+    for path in created:
+        print(f"created {path}")
+    print(f"data dir ready: {settings.data_dir}")
+    return 0
+
+
+def cmd_keys_generate(_args: argparse.Namespace) -> int:
+    """Print a new PII encryption key."""
+    from hub.security import generate_fernet_key
+
+    print(generate_fernet_key())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs test)."""
+    parser = argparse.ArgumentParser(prog="returnhub", description=__doc__)
+    parser.add_argument("--config", help="config file (default: $RETURNHUB_CONFIG, else "
+                        "config/returnhub.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run ingress and workers")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-workers", action="store_true", help="ingress only")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a worker-only node")
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("init", help="create the data dir, keys and missing secret files"
+                   ).set_defaults(func=cmd_init)
+    sub.add_parser("check", help="validate config and plugins").set_defaults(func=cmd_check)
+    sub.add_parser("plugins", help="list plugins and connector types").set_defaults(
+        func=cmd_plugins)
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema").set_defaults(
+        func=cmd_db_upgrade)
+
+    simulate = sub.add_parser("simulate", help="print what an event would send")
+    simulate.add_argument("file", help="a normalized event JSON file")
+    simulate.add_argument("--source", default="simulated", help="source name to attribute")
+    simulate.set_defaults(func=cmd_simulate)
+
+    webhook = sub.add_parser("webhook", help="developer tools for webhooks")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    send = webhook_sub.add_parser("send", help="sign FILE as SOURCE and POST it to the hub")
+    send.add_argument("file")
+    send.add_argument("--source", required=True)
+    send.add_argument("--url", help="default: the hub's public URL")
+    send.add_argument("--id", help="delivery id (default: random); repeat it to test dedupe")
+    send.add_argument("--print-curl", action="store_true",
+                      help="print a signed curl command instead of sending")
+    send.set_defaults(func=cmd_webhook_send)
+
+    keys = sub.add_parser("keys", help="key management")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("generate", help="print a new PII key").set_defaults(
+        func=cmd_keys_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``returnhub`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"returnhub: invalid configuration ({len(exc.problems)} problems):",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except PluginError as exc:
+        print(f"returnhub: plugin error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Delivery: planning notifications, dispatching them through providers, recording receipts."""

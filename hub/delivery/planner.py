@@ -1,0 +1,99 @@
+"""The planner: which notifications a return's new stage produces.
+
+One notification per (return, cycle, stage, channel, recipient): the idempotency key is unique
+in the outbox, so a duplicate webhook, a replay or a retried worker plans nothing new.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.config import NotificationSettings
+    from hub.security import PiiCipher
+
+
+@dataclass(slots=True)
+class Contact:
+    """A customer's decrypted contact details and preferences, for planning only."""
+
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    #: Channel opt-outs, e.g. {"sms": False}.
+    preferences: dict[str, bool] = field(default_factory=dict)
+
+    def address_for(self, channel: str, customer_key: str | None) -> str | None:
+        """Where ``channel`` reaches this customer (None: it cannot)."""
+        if channel == "email":
+            return self.email
+        if channel == "sms":
+            return self.phone
+        if channel == "portal":
+            return customer_key
+        return None
+
+
+@dataclass(slots=True)
+class PlannedNotification:
+    """A row for the outbox, or a reason it was not planned."""
+
+    channel: str
+    stage: str
+    template: str
+    row: dict | None = None
+    skipped_reason: str | None = None
+
+
+class Planner:
+    """Turns (return, stage, contact) into outbox rows, from ``[notifications.stages]``."""
+
+    def __init__(self, settings: NotificationSettings, cipher: PiiCipher) -> None:
+        self.settings = settings
+        self.cipher = cipher
+
+    def channels_for(self, stage: str) -> tuple[list[str], str]:
+        """The channels a stage notifies on and its template name."""
+        stage_settings = self.settings.stages.get(stage)
+        if stage_settings is None:
+            return [], stage
+        return list(stage_settings.channels), stage_settings.template or stage
+
+    def plan(self, *, return_id: int, cycle: int, stage: str, contact: Contact,
+             customer_key: str | None, inbox_event_id: int | None,
+             event_received_at: datetime, now: datetime) -> list[PlannedNotification]:
+        """The notifications for one stage of one return."""
+        channels, template = self.channels_for(stage)
+        planned = []
+        for channel in channels:
+            address = contact.address_for(channel, customer_key)
+            if not address:
+                planned.append(PlannedNotification(channel, stage, template,
+                                                   skipped_reason=f"no {channel} address"))
+                continue
+            if contact.preferences.get(channel) is False:
+                planned.append(PlannedNotification(channel, stage, template,
+                                                   skipped_reason=f"customer opted out of {channel}"))
+                continue
+            recipient_hash = self.cipher.lookup_hash(address)
+            planned.append(PlannedNotification(channel, stage, template, row={
+                "id": str(uuid.uuid4()),
+                "idempotency_key": f"{return_id}:{cycle}:{stage}:{channel}:{recipient_hash}",
+                "return_id": return_id,
+                "inbox_event_id": inbox_event_id,
+                "stage": stage,
+                "channel": channel,
+                "template": template,
+                "locale": contact.locale or self.settings.default_locale,
+                "recipient_enc": self.cipher.encrypt(address),
+                "recipient_hash": recipient_hash,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "event_received_at": event_received_at,
+                "created_at": now,
+            }))
+        return planned

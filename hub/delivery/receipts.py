@@ -1,0 +1,121 @@
+"""Provider status webhooks: recording delivery receipts against our notifications.
+
+A receipt is matched to its notification by our own message id (echoed back by the provider)
+or by the provider's message id. Repeated receipts are ignored; a later receipt never moves a
+notification back (a "deferred" arriving after "delivered" changes nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from hub.messages import DeliveryStatus
+from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEntry
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from hub.messages import StatusUpdate
+    from hub.store.codec import EventCodec
+
+#: Notification status a receipt moves to, and how final it is (higher wins).
+_RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
+    DeliveryStatus.ACCEPTED: ("sent", 1),
+    DeliveryStatus.DEFERRED: ("sent", 1),
+    DeliveryStatus.DELIVERED: ("delivered", 3),
+    DeliveryStatus.OPENED: ("delivered", 3),
+    DeliveryStatus.CLICKED: ("delivered", 3),
+    DeliveryStatus.BOUNCED: ("bounced", 4),
+    DeliveryStatus.FAILED: ("failed", 4),
+    DeliveryStatus.COMPLAINED: ("delivered", 3),
+    DeliveryStatus.UNSUBSCRIBED: ("delivered", 3),
+}
+_STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
+                "bounced": 4, "failed": 4, "dead": 4, "skipped": 4}
+#: Channel whose preference an unsubscribe receipt turns off, by provider channel.
+_UNSUBSCRIBE_CHANNEL = {"sms": "sms", "email": "email"}
+
+
+def receipt_event_id(update: StatusUpdate) -> str:
+    """The provider's event id, or a stable digest when the provider gives none."""
+    if update.event_id:
+        return update.event_id[:255]
+    key = "|".join([update.message_id or "", update.provider_message_id or "",
+                    update.status.value, update.occurred_at.isoformat()])
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class ReceiptRecorder:
+    """Writes receipts and moves notifications forward; see the module docstring."""
+
+    def __init__(self, codec: EventCodec) -> None:
+        self.codec = codec
+
+    async def record(self, session: AsyncSession, provider: str, channel: str,
+                     updates: list[StatusUpdate], now: datetime) -> int:
+        """Record ``updates`` from ``provider``; returns how many were new."""
+        new = 0
+        for update in updates:
+            event_id = receipt_event_id(update)
+            notification = await self._find(session, provider, update)
+            inserted = await session.execute(
+                insert_ignoring_conflicts(session, DeliveryReceipt.__table__, "provider",
+                                          "event_id").values(
+                    provider=provider, event_id=event_id,
+                    notification_id=notification.id if notification else None,
+                    provider_message_id=update.provider_message_id,
+                    status=update.status.value, reason=update.reason or None,
+                    occurred_at=update.occurred_at, received_at=now,
+                    raw_enc=self.codec.encode_json(update.raw)))
+            if not inserted.rowcount:
+                continue  # a repeat of a receipt we already have
+            new += 1
+            if update.status is DeliveryStatus.UNSUBSCRIBED and update.recipient:
+                await self._opt_out(session, _UNSUBSCRIBE_CHANNEL.get(channel, channel),
+                                    update.recipient, now)
+            if notification is not None:
+                self._advance(session, notification, update, now)
+        return new
+
+    async def _find(self, session: AsyncSession, provider: str,
+                    update: StatusUpdate) -> Notification | None:
+        if update.message_id:
+            found = await session.get(Notification, update.message_id)
+            if found is not None:
+                return found
+        if update.provider_message_id:
+            return (await session.execute(select(Notification).where(
+                Notification.provider == provider,
+                Notification.provider_message_id == update.provider_message_id).limit(1))
+            ).scalar_one_or_none()
+        return None
+
+    def _advance(self, session: AsyncSession, notification: Notification, update: StatusUpdate,
+                 now: datetime) -> None:
+        target, rank = _RECEIPT_STATE[update.status]
+        if rank <= _STATUS_RANK.get(notification.status, 0):
+            return
+        notification.status = target
+        if target == "delivered":
+            notification.delivered_at = update.occurred_at
+        if target in ("bounced", "failed"):
+            notification.last_error = f"{update.status.value}: {update.reason}"[:500]
+        session.add(TimelineEntry(
+            return_id=notification.return_id, kind="notification", outcome=target,
+            notification_id=notification.id,
+            detail={"channel": notification.channel, "receipt": update.status.value,
+                    **({"reason": update.reason[:200]} if update.reason else {})},
+            occurred_at=update.occurred_at, recorded_at=now))
+
+    async def _opt_out(self, session: AsyncSession, channel: str, address: str,
+                       now: datetime) -> None:
+        digest = self.codec.cipher.lookup_hash(address)
+        column = Customer.phone_hash if channel == "sms" else Customer.email_hash
+        for customer in (await session.execute(select(Customer).where(column == digest))).scalars():
+            customer.preferences = {**(customer.preferences or {}), channel: False}
+            customer.updated_at = now

@@ -1,0 +1,1 @@
+"""Processing of inbox events: applying them to returns and planning notifications."""

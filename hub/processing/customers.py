@@ -1,0 +1,55 @@
+"""Customer rows: identity, encrypted contact details, and merging what an event says."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hub.delivery.planner import Contact
+from hub.store.models import Customer
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from hub.events import Customer as EventCustomer
+    from hub.security import PiiCipher
+
+
+def customer_identity(source: str, customer: EventCustomer | None, cipher: PiiCipher) -> str | None:
+    """``<source>:<platform id>`` when the platform names the customer, else the email's keyed
+    hash, else None. Never plaintext."""
+    if customer is None:
+        return None
+    if customer.id:
+        return f"{source}:{customer.id}"
+    email_hash = cipher.lookup_hash(customer.email)
+    return f"email:{email_hash}" if email_hash else None
+
+
+def new_customer(identity: str, now: datetime) -> Customer:
+    """An empty customer row for ``identity``."""
+    return Customer(identity=identity, preferences={}, created_at=now, updated_at=now)
+
+
+def merge_customer(row: Customer, data: EventCustomer, cipher: PiiCipher, now: datetime) -> None:
+    """Overwrite the row's details with what the event says (only the fields it has)."""
+    if data.email:
+        row.email_enc = cipher.encrypt(data.email.strip())
+        row.email_hash = cipher.lookup_hash(data.email)
+    if data.phone:
+        row.phone_enc = cipher.encrypt(data.phone.strip())
+        row.phone_hash = cipher.lookup_hash(data.phone)
+    if data.name:
+        row.name_enc = cipher.encrypt(data.name)
+    if data.locale:
+        row.locale = data.locale
+    if data.timezone:
+        row.timezone = data.timezone
+    row.updated_at = now
+
+
+def contact_of(row: Customer | None, cipher: PiiCipher) -> Contact:
+    """Decrypt the row's contact details for planning."""
+    if row is None:
+        return Contact()
+    return Contact(email=cipher.decrypt(row.email_enc), phone=cipher.decrypt(row.phone_enc),
+                   locale=row.locale, preferences=dict(row.preferences or {}))

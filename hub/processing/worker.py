@@ -1,0 +1,162 @@
+"""The inbox processor: claims received events, enriches them, applies them in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_, select, update
+
+from hub.connectors import Source
+from hub.delivery.retry import backoff_delay
+from hub.events import PRIVACY_EVENTS
+from hub.logs import get_logger
+from hub.processing.applier import ClaimedEvent
+from hub.store.claims import claim
+from hub.store.engine import utcnow
+from hub.store.models import InboxEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from hub.config import WorkerSettings
+    from hub.processing.applier import BatchApplier
+    from hub.processing.privacy import PrivacyHandler
+    from hub.store.codec import EventCodec
+
+log = get_logger("hub.inbox_processor")
+
+
+class InboxProcessor:
+    """Moves inbox events to ``done`` (applied), ``parked`` (waiting for their return) or, after
+    ``worker.event_max_attempts`` failures, ``failed`` (a dead letter, replayable)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker, codec: EventCodec,
+                 applier: BatchApplier, privacy: PrivacyHandler, sources: dict[str, Source],
+                 settings: WorkerSettings, owner: str,
+                 on_planned: Callable[[], None] | None = None) -> None:
+        self.sessionmaker = sessionmaker
+        self.codec = codec
+        self.applier = applier
+        self.privacy = privacy
+        self.sources = sources
+        self.settings = settings
+        self.owner = owner
+        self.on_planned = on_planned
+        self.wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Process until cancelled; sleeps until woken or ``idle_poll_seconds`` pass."""
+        while True:
+            try:
+                processed = await self.run_once()
+            except Exception as exc:  # database outage: keep the loop alive
+                log.error("inbox_batch_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                processed = 0
+                await asyncio.sleep(self.settings.idle_poll_seconds)
+            if not processed:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.idle_poll_seconds):
+                        await self.wake.wait()
+
+    async def drain(self) -> None:
+        """Process until nothing is ready (tests, ``simulate``)."""
+        while await self.run_once():
+            pass
+
+    async def run_once(self) -> int:
+        """Claim one batch and process it; returns how many events were claimed."""
+        items, broken = await self._claim()
+        for inbox_id, error in broken:
+            await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)
+        ready = [item for item in await self._enrich_all(items) if item is not None]
+        privacy = [i for i in ready if i.event.type in PRIVACY_EVENTS]
+        lifecycle = [i for i in ready if i.event.type not in PRIVACY_EVENTS]
+        for item in privacy:
+            await self._apply_privacy(item)
+        if lifecycle:
+            await self._apply(lifecycle)
+        return len(items) + len(broken)
+
+    async def _claim(self) -> tuple[list[ClaimedEvent], list[tuple[int, str]]]:
+        now = utcnow()
+        ready = and_(InboxEvent.status == "pending", InboxEvent.available_at <= now,
+                     or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now))
+        async with self.sessionmaker() as session, session.begin():
+            ids = await claim(session, InboxEvent, ready=ready, order_by=InboxEvent.id,
+                              limit=self.settings.batch_size, owner=self.owner,
+                              lease_seconds=self.settings.lease_seconds, now=now)
+            if not ids:
+                return [], []
+            rows = (await session.execute(
+                select(InboxEvent.id, InboxEvent.payload_enc, InboxEvent.received_at,
+                       InboxEvent.attempts).where(InboxEvent.id.in_(ids))
+                .order_by(InboxEvent.id))).all()
+        items, broken = [], []
+        for row in rows:
+            try:
+                event = self.codec.decode(row.payload_enc)
+            except ValueError as exc:  # a key was removed from config, or corrupt data
+                broken.append((row.id, str(exc)))
+                continue
+            items.append(ClaimedEvent(row.id, event, row.received_at, row.attempts))
+        return items, broken
+
+    async def _enrich_all(self, items: list[ClaimedEvent]) -> list[ClaimedEvent | None]:
+        return await asyncio.gather(*(self._enrich(item) for item in items))
+
+    async def _enrich(self, item: ClaimedEvent) -> ClaimedEvent | None:
+        source = self.sources.get(item.event.source)
+        if source is None or type(source).enrich is Source.enrich:
+            return item
+        try:
+            item.event = await source.enrich(item.event)
+        except Exception as exc:
+            await self._fail(item.inbox_id, f"enrich failed: {type(exc).__name__}: {exc}"[:500],
+                             attempts=item.attempts + 1)
+            return None
+        return item
+
+    async def _apply(self, items: list[ClaimedEvent]) -> None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                report = await self.applier.apply(session, items, utcnow())
+        except Exception as exc:
+            if len(items) == 1:
+                await self._fail(items[0].inbox_id, f"{type(exc).__name__}: {exc}"[:500],
+                                 attempts=items[0].attempts + 1)
+                return
+            log.warning("inbox_batch_retried_singly", size=len(items), error=type(exc).__name__)
+            for item in items:  # isolate the event that breaks the batch
+                await self._apply([item])
+            return
+        if report.notifications and self.on_planned is not None:
+            self.on_planned()
+
+    async def _apply_privacy(self, item: ClaimedEvent) -> None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await self.privacy.handle(session, item, utcnow())
+        except Exception as exc:
+            await self._fail(item.inbox_id, f"{type(exc).__name__}: {exc}"[:500],
+                             attempts=item.attempts + 1)
+
+    async def _fail(self, inbox_id: int, error: str, *, attempts: int) -> None:
+        """Count a failed try: retry later with backoff, or park as failed (a dead letter)."""
+        now = utcnow()
+        dead = attempts >= self.settings.event_max_attempts
+        delay = backoff_delay(attempts, base=self.settings.retry_base_seconds,
+                              cap=self.settings.retry_max_seconds)
+        log.warning("inbox_event_failed", inbox_id=inbox_id, attempts=attempts, dead=dead,
+                    error=error[:200])
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(InboxEvent).where(InboxEvent.id == inbox_id).values(
+                    status="failed" if dead else "pending", attempts=attempts, last_error=error,
+                    available_at=now + timedelta(seconds=delay), lease_owner=None,
+                    lease_until=None).execution_options(synchronize_session=False))

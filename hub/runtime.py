@@ -1,0 +1,176 @@
+"""The hub assembled: plugins, connectors, database, ingress writer, workers.
+
+:class:`Hub` is what ``returnhub serve`` and ``returnhub worker`` run, and what tests start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import socket
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from hub.assembly import validate_connectors
+from hub.delivery.dispatcher import Dispatcher
+from hub.delivery.planner import Planner
+from hub.delivery.receipts import ReceiptRecorder
+from hub.delivery.router import FailoverRouter
+from hub.keys import load_cipher
+from hub.logs import get_logger
+from hub.plugins import collect_connectors, get_plugin_manager
+from hub.processing.applier import BatchApplier
+from hub.processing.privacy import PrivacyHandler
+from hub.processing.worker import InboxProcessor
+from hub.store.codec import EventCodec
+from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.inbox import InboxWriter
+from hub.store.migrate import upgrade
+from hub.templates import TemplateRenderer
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from hub.config import Settings
+    from hub.connectors import Connector, Sink, Source
+
+log = get_logger("hub.runtime")
+
+
+def node_name() -> str:
+    """This process's lease owner name: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Hub:
+    """One Returnhub process. Build with :meth:`Hub.build` (validates everything, no I/O), then
+    ``await hub.start()`` and ``await hub.stop()``."""
+
+    def __init__(self, settings: Settings, pm: pluggy.PluginManager) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.registry = collect_connectors(pm)
+        self.specs = validate_connectors(settings, self.registry)
+        self.cipher = load_cipher(settings)
+        self.codec = EventCodec(self.cipher)
+        self.engine = make_engine(settings.database_url,
+                                  synchronous=settings.database.sqlite_synchronous,
+                                  pool_size=settings.database.pool_size,
+                                  echo=settings.database.echo)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.owner = node_name()
+        self.public_url = settings.server.base_url()
+        self.http: aiohttp.ClientSession | None = None
+        self.sources: dict[str, Source] = {}
+        self.sinks: dict[str, Sink] = {}
+        self.planner = Planner(settings.notifications, self.cipher)
+        self.renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
+        self.receipts = ReceiptRecorder(self.codec)
+        self.processor: InboxProcessor | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)
+        self._tasks: list[asyncio.Task] = []
+        self._started_connectors: list[Connector] = []
+
+    @classmethod
+    def build(cls, settings: Settings, pm: pluggy.PluginManager | None = None) -> Hub:
+        """Validate plugins and config; raises ConfigError / PluginError listing problems."""
+        return cls(settings, pm or get_plugin_manager(disabled=settings.plugins.disabled))
+
+    def _wake_processor(self) -> None:
+        if self.processor is not None:
+            self.processor.wake.set()
+
+    def _wake_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake.set()
+
+    async def start(self, *, workers: bool = True, ingress: bool = True,
+                    migrate: bool = True) -> None:
+        """Migrate, start connectors, the inbox writer and (optionally) the workers."""
+        if migrate:
+            await upgrade(self.engine)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        from hub.connectors import ConnectorContext
+
+        for name, spec in self.specs.items():
+            context = ConnectorContext(
+                name=name, http=self.http, public_url=self.public_url,
+                data_dir=self.settings.data_dir / "connectors" / name,
+                log=get_logger(f"connector.{name}", connector=name))
+            connector = spec.cls(spec.config, context)
+            await connector.start()
+            self._started_connectors.append(connector)
+            (self.sources if spec.kind == "sources" else self.sinks)[name] = connector
+        if ingress:
+            await self.inbox.start()
+        if workers:
+            self._start_workers()
+        await self._call_observers("returnhub_startup", settings=self.settings)
+        log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
+                 sources=sorted(self.sources), sinks=sorted(self.sinks))
+
+    def build_workers(self) -> None:
+        """Create the inbox processor and the dispatcher without running them."""
+        worker = self.settings.worker
+        router = FailoverRouter(self.sinks, self.settings.channels,
+                                timeout=worker.send_timeout_seconds, public_url=self.public_url)
+        self.dispatcher = Dispatcher(self.sessionmaker, self.codec, self.renderer, router,
+                                     self.settings.notifications.brand, worker, self.owner)
+        self.processor = InboxProcessor(
+            self.sessionmaker, self.codec, BatchApplier(self.codec, self.planner),
+            PrivacyHandler(self.codec), self.sources, worker, self.owner,
+            on_planned=self._wake_dispatcher)
+
+    def _start_workers(self) -> None:
+        self.build_workers()
+        self._tasks = [asyncio.create_task(self.processor.run(), name="inbox-processor"),
+                       asyncio.create_task(self._run_dispatcher(), name="dispatcher")]
+
+    async def _run_dispatcher(self) -> None:
+        await self.dispatcher.start()
+        await self.dispatcher.run()
+
+    async def drain(self) -> None:
+        """Process and deliver everything that is ready now (tests and ``simulate``)."""
+        await self.processor.drain()
+        await self.dispatcher.drain()
+
+    async def stop(self) -> None:
+        """Stop accepting work, finish what is in flight, close everything."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.inbox.stop()
+        await self._call_observers("returnhub_shutdown")
+        for connector in reversed(self._started_connectors):
+            try:
+                await connector.close()
+            except Exception as exc:
+                log.warning("connector_close_failed", connector=connector.name, error=str(exc))
+        self._started_connectors = []
+        if self.http is not None:
+            await self.http.close()
+        await self.engine.dispose()
+
+    async def _call_observers(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an observer hook plugin by plugin: one failing plugin does not silence others."""
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            try:
+                accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
+                result = impl.function(**accepted)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                log.error("plugin_hook_failed", hook=hook_name, plugin=impl.plugin_name,
+                          error=f"{type(exc).__name__}: {exc}"[:300])

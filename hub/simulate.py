@@ -1,0 +1,51 @@
+"""``returnhub simulate FILE``: one event through apply, plan and render, nothing delivered.
+
+Runs on a scratch SQLite database in a temporary folder, with the configured sources, stages,
+channels and templates, and returns the messages that would be sent, as text lines.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hub.events import ReturnEvent
+from hub.runtime import Hub
+from hub.store.engine import utcnow
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+
+
+async def simulate(settings: Settings, event_file: Path, *, source: str) -> list[str]:
+    """The lines ``returnhub simulate`` prints."""
+    payload = event_file.read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="returnhub-simulate-") as scratch:
+        scratch_settings = settings.model_copy(deep=True)
+        scratch_settings.data_dir = Path(scratch)
+        scratch_settings.database.url = f"sqlite+aiosqlite:///{Path(scratch) / 'simulate.db'}"
+        hub = Hub.build(scratch_settings)
+        await hub.start(workers=False)
+        try:
+            event = ReturnEvent.model_validate_json(payload).model_copy(update={
+                "source": source, "source_event_id": f"simulate-{uuid.uuid4().hex}"})
+            await hub.inbox.submit([event], utcnow())
+            hub.build_workers()
+            await hub.processor.drain()
+            lines = [f"event {event.type.value} for return {event.return_id}"]
+            claimed = await hub.dispatcher._claim(limit=100)
+            if not claimed:
+                lines.append("nothing would be sent (no stage reached, or no channel configured)")
+            for item in claimed:
+                message = hub.dispatcher.compose(item)
+                providers = hub.dispatcher.router.providers_for(message.channel)
+                lines.append(f"--- {message.channel} via {' → '.join(providers)} "
+                             f"(template {item.notification.template})")
+                if message.subject:
+                    lines.append(f"Subject: {message.subject}")
+                lines.append(message.text)
+            return lines
+        finally:
+            await hub.stop()

@@ -1,0 +1,30 @@
+"""The few statements that differ between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Table, *index_elements: str) -> Any:
+    """``INSERT ... ON CONFLICT (cols) DO NOTHING`` for the session's backend."""
+    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def lock_skip_locked(session: AsyncSession, query: Select) -> Select:
+    """Add ``FOR UPDATE SKIP LOCKED`` where the backend has it. SQLite needs none: its
+    ``BEGIN IMMEDIATE`` already makes every write transaction exclusive."""
+    if session.bind.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def lock_for_update(session: AsyncSession, query: Select) -> Select:
+    """Add ``FOR UPDATE`` where the backend has it (serializes writers of one return)."""
+    if session.bind.dialect.name == "postgresql":
+        return query.with_for_update()
+    return query

@@ -1,0 +1,101 @@
+"""The inbox: received events, stored before the platform gets its 2xx.
+
+Rows go through a :class:`~hub.store.group_commit.GroupCommitter`, so many concurrent webhooks
+share one transaction; nothing is acknowledged before its transaction has committed. The
+unique key (source, source event id) makes a re-delivered webhook a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, tuple_
+
+from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.group_commit import GroupCommitter
+from hub.store.models import InboxEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from hub.events import ReturnEvent
+    from hub.store.codec import EventCodec
+
+#: Keys per IN (...) lookup; stays under SQLite's bound-parameter limit.
+_LOOKUP_CHUNK = 400
+
+
+class InboxWriter:
+    """Stores events durably; :meth:`submit` says which were new and which were duplicates.
+
+    :param on_new: called after a commit that added rows (wakes the workers).
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker, codec: EventCodec,
+                 on_new: Callable[[], None] | None = None) -> None:
+        self._codec = codec
+        self._committer: GroupCommitter[list[dict], list[bool]] = GroupCommitter(
+            sessionmaker, _write_rows, name="inbox", size_of=len,
+            after_commit=(lambda results: on_new() if on_new and any(map(any, results)) else None))
+
+    async def start(self) -> None:
+        """Start the commit loop."""
+        await self._committer.start()
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        await self._committer.stop()
+
+    def rows_for(self, events: list[ReturnEvent], received_at: datetime) -> list[dict]:
+        """Inbox rows (payload encrypted) for the events of one request."""
+        return [{
+            "source": event.source,
+            "source_event_id": event.source_event_id,
+            "event_type": event.type.value,
+            "return_ref": event.return_id,
+            "tracking_number": event.tracking.number if event.tracking else None,
+            "occurred_at": event.occurred_at,
+            "received_at": received_at,
+            "available_at": received_at,
+            "payload_enc": self._codec.encode(event),
+            "status": "pending",
+            "attempts": 0,
+        } for event in events]
+
+    async def submit(self, events: list[ReturnEvent], received_at: datetime) -> list[bool]:
+        """Store events durably; for each, True if new, False if already in the inbox."""
+        if not events:
+            return []
+        return await self._committer.submit(self.rows_for(events, received_at))
+
+
+async def _write_rows(session: AsyncSession, requests: list[list[dict]]) -> list[list[bool]]:
+    keys = [(row["source"], row["source_event_id"]) for rows in requests for row in rows]
+    existing: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        found = await session.execute(
+            select(InboxEvent.source, InboxEvent.source_event_id).where(
+                tuple_(InboxEvent.source, InboxEvent.source_event_id).in_(
+                    keys[start:start + _LOOKUP_CHUNK])))
+        existing.update((source, event_id) for source, event_id in found)
+    results: list[list[bool]] = []
+    new_rows = []
+    for rows in requests:
+        flags = []
+        for row in rows:
+            key = (row["source"], row["source_event_id"])
+            is_new = key not in existing
+            if is_new:
+                existing.add(key)  # the same delivery twice in one group: the second is old
+                new_rows.append(row)
+            flags.append(is_new)
+        results.append(flags)
+    if new_rows:
+        # Another node may insert the same delivery concurrently; the unique key decides and
+        # both answer 2xx.
+        await session.execute(insert_ignoring_conflicts(
+            session, InboxEvent.__table__, "source", "source_event_id"), new_rows)
+    return results

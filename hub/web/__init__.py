@@ -1,0 +1,1 @@
+"""The aiohttp application: webhook ingress, health, and (later) the admin and portal."""

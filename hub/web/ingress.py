@@ -1,0 +1,117 @@
+"""``POST /webhooks/{connector}``: verify, parse, store durably, then answer.
+
+A source's webhook goes to the inbox (group commit) and is answered 202 once durable, 200 for
+a duplicate delivery. A sink's status webhook is recorded as receipts. Bad input never becomes
+a 500 and a rejected request writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from hub.connectors import InboundRequest, Source
+from hub.errors import RequestRejected, SignatureError
+from hub.logs import get_logger
+from hub.store.engine import utcnow
+from hub.web.keys import HUB
+
+if TYPE_CHECKING:
+    from hub.connectors import Sink
+    from hub.runtime import Hub
+
+log = get_logger("hub.ingress")
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_inbound(request: web.Request, hub: Hub) -> InboundRequest:
+    """Read the body (bounded) into a framework-neutral :class:`InboundRequest`."""
+    limit = hub.settings.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    form = None
+    if request.content_type == FORM_TYPE:
+        try:
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                                  strict_parsing=False))
+        except UnicodeDecodeError:
+            raise RequestRejected("the form body is not UTF-8", status=400) from None
+    return InboundRequest(
+        method=request.method, url=hub.public_url + request.path_qs, path=request.path,
+        headers=CIMultiDict(request.headers), query=dict(request.query), body=body,
+        received_at=utcnow(), remote=request.remote, form=form)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """Handle one webhook delivery."""
+    from hub.web.errors import error_response
+
+    hub: Hub = request.app[HUB]
+    name = request.match_info["connector"]
+    connector = hub.sources.get(name) or hub.sinks.get(name)
+    if connector is None or not connector.accepts_webhooks:
+        return error_response(404, "unknown_connector", f"no webhook connector named {name!r}")
+    try:
+        inbound = await read_inbound(request, hub)
+        if isinstance(connector, Source):
+            return await _source_webhook(hub, connector, inbound)
+        return await _status_webhook(hub, connector, inbound)
+    except SignatureError as exc:
+        log.info("webhook_rejected", connector=name, reason="signature", detail=str(exc)[:200])
+        return error_response(401, SignatureError.code, str(exc) or "invalid signature")
+    except RequestRejected as exc:
+        log.info("webhook_rejected", connector=name, reason=exc.code, field=exc.field)
+        return error_response(exc.status, exc.code, exc.message, field=exc.field)
+
+
+async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> web.Response:
+    await source.verify(inbound)
+    events = await source.parse(inbound)
+    for event in events:
+        event.source = source.name
+        if not event.source_event_id:
+            raise RuntimeError(f"source {source.name!r} produced an event without an id")
+    try:
+        flags = await hub.inbox.submit(events, inbound.received_at)
+    except Exception:
+        # Not stored, so not acknowledged: the platform will retry.
+        return _unavailable()
+    new = sum(flags)
+    status = 202 if new else 200
+    return web.json_response({"status": "accepted" if new else "duplicate",
+                              "events": len(events), "new": new}, status=status)
+
+
+async def _status_webhook(hub: Hub, sink: Sink, inbound: InboundRequest) -> web.Response:
+    await sink.verify_status(inbound)
+    updates = await sink.parse_status(inbound)
+    channel = next(iter(sorted(type(sink).channels)))
+    try:
+        async with hub.sessionmaker() as session, session.begin():
+            new = await hub.receipts.record(session, sink.name, channel, updates, utcnow())
+    except Exception:
+        log.exception("receipt_write_failed", connector=sink.name)
+        return _unavailable()
+    return web.json_response({"status": "accepted", "events": len(updates), "new": new})
+
+
+def _unavailable() -> web.Response:
+    from hub.web.errors import error_response
+
+    return error_response(503, "unavailable", "the hub cannot store this now; retry later",
+                          headers={"Retry-After": "5"})
+
+
+async def webhook_head(request: web.Request) -> web.Response:
+    """Answer the unsigned HEAD some providers (Mandrill) send to check a webhook URL."""
+    hub: Hub = request.app[HUB]
+    name = request.match_info["connector"]
+    known = name in hub.sources or name in hub.sinks
+    return web.Response(status=200 if known else 404)

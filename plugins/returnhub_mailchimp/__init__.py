@@ -1,0 +1,15 @@
+"""Mailchimp Transactional (Mandrill) sink: email through ``messages/send``, delivery status
+from Mandrill's signed webhooks. Registered under the config type ``mailchimp_transactional``."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_mailchimp.sink import MandrillSink
+
+__all__ = ["MandrillSink"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register :class:`MandrillSink`."""
+    register(MandrillSink)

@@ -1,0 +1,15 @@
+"""SendGrid sink: email through the v3 Mail Send API, delivery status from the signed Event
+Webhook. Registered under the config type ``sendgrid``."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_sendgrid.sink import SendGridSink
+
+__all__ = ["SendGridSink"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register :class:`SendGridSink`."""
+    register(SendGridSink)

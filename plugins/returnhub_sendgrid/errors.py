@@ -1,0 +1,97 @@
+"""SendGrid answers and transport failures, as the hub's delivery errors.
+
+Texts name the sink, the HTTP status and an excerpt of SendGrid's answer; email addresses and
+phone numbers in the excerpt are masked, and the API key never appears.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import aiohttp
+import orjson
+
+from hub.errors import (
+    DeliveryError,
+    MessageRejected,
+    OutcomeUnknown,
+    ProviderMisconfigured,
+    ProviderUnavailable,
+    RateLimited,
+)
+from hub.logs import redact_text
+
+_EXCERPT = 300
+
+
+def describe_errors(body: bytes) -> tuple[str, list[str]]:
+    """An excerpt of a SendGrid error body and the fields it names.
+
+    SendGrid answers ``{"errors": [{"message", "field", "help"}]}``; anything else is shown as
+    (shortened) text.
+    """
+    try:
+        parsed = orjson.loads(body)
+        errors = parsed["errors"]
+        parts, fields = [], []
+        for item in errors:
+            field = item.get("field")
+            if field:
+                fields.append(str(field))
+            parts.append(f"{field}: {item.get('message')}" if field else str(item.get("message")))
+        return redact_text("; ".join(parts))[:_EXCERPT], fields
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        text = body.decode("utf-8", "replace").strip()
+        return redact_text(" ".join(text.split()))[:_EXCERPT], []
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is None:
+        return None
+    try:
+        seconds = float(reset) - now
+    except ValueError:
+        return None
+    return max(0.0, math.ceil(seconds)) if math.isfinite(seconds) else None
+
+
+def error_for_response(provider: str, status: int, headers: Mapping[str, str], body: bytes,
+                       secret: str) -> DeliveryError:
+    """The delivery error a non-2xx mail/send answer means."""
+    excerpt, fields = describe_errors(body)
+    excerpt = excerpt.replace(secret, "[api key]") if secret else excerpt
+    common = {"provider": provider, "status": status, "detail": excerpt}
+    if status == 429:
+        return RateLimited("SendGrid rate limit reached",
+                           retry_after=_retry_after(headers, time.time()), **common)
+    if status in (401, 403):
+        return ProviderMisconfigured("SendGrid refused the API key or the sender identity",
+                                     **common)
+    if status in (400, 413):
+        named = f" ({', '.join(dict.fromkeys(fields))})" if fields else ""
+        return MessageRejected(f"SendGrid rejected the message{named}", **common)
+    if status >= 500:
+        return ProviderUnavailable("SendGrid is unavailable", **common)
+    # 404/405/406 and the like: our request or base_url is wrong, not this message.
+    return ProviderMisconfigured("SendGrid did not understand the request (check base_url)",
+                                 **common)
+
+
+def error_for_exception(provider: str, exc: BaseException) -> DeliveryError:
+    """The delivery error a transport failure means: before the request went out the message
+    was not sent (retry); after it, SendGrid may have taken it (outcome unknown)."""
+    kind = type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ProviderUnavailable("SendGrid did not accept a connection in time",
+                                   provider=provider, detail=kind)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProviderUnavailable("cannot connect to SendGrid", provider=provider,
+                                   detail=f"{kind}: {exc.os_error.strerror or exc.os_error}")
+    if isinstance(exc, TimeoutError):
+        return OutcomeUnknown("no answer from SendGrid in time after the request was sent",
+                              provider=provider, detail=kind)
+    return OutcomeUnknown("the connection to SendGrid failed after the request was sent",
+                          provider=provider, detail=kind)

@@ -1,0 +1,77 @@
+"""The v3 mail/send body for one message, built with the SDK's own ``Mail`` helpers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sendgrid.helpers.mail import Category, CustomArg, Email, Mail, MailSettings, ReplyTo, To
+from sendgrid.helpers.mail import SandBoxMode
+
+from hub.errors import MessageRejected
+
+if TYPE_CHECKING:
+    from hub.messages import OutboundMessage
+    from returnhub_sendgrid.config import SendGridSettings
+
+#: The custom arg carrying the hub's message id; SendGrid echoes it in every event.
+MESSAGE_ID_ARG = "returnhub_message_id"
+#: SendGrid allows at most 10 categories of at most 255 characters.
+_MAX_CATEGORIES = 10
+_MAX_CATEGORY_LENGTH = 255
+
+
+def _no_line_breaks(provider: str, **fields: str | None) -> None:
+    # JSON APIs do not go through the email package's header checks, so a CR/LF in a
+    # customer-derived name or subject would reach the generated headers unchecked.
+    for field, value in fields.items():
+        if value is not None and ("\r" in value or "\n" in value):
+            raise MessageRejected(f"the {field} contains a line break", provider=provider)
+
+
+def categories_for(message: OutboundMessage) -> list[str]:
+    """Template and stage names as SendGrid categories (deduplicated, within its limits)."""
+    wanted = [message.template, message.metadata.get("stage")]
+    seen: list[str] = []
+    for value in wanted:
+        if value and value not in seen:
+            seen.append(value[:_MAX_CATEGORY_LENGTH])
+    return seen[:_MAX_CATEGORIES]
+
+
+def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: str
+               ) -> dict[str, Any]:
+    """The JSON body for ``POST /v3/mail/send``; MessageRejected if it cannot be valid.
+
+    The hub's message id travels in ``custom_args`` (with the message's metadata, all strings),
+    the template and stage as ``categories``; text/plain comes before text/html.
+    """
+    from_address = message.from_address or settings.from_address
+    from_name = message.from_name if message.from_address else settings.from_name
+    if not from_address:
+        raise MessageRejected("no sender address: set from_address on the sink", provider=provider)
+    if not message.subject:
+        raise MessageRejected("the message has no subject", provider=provider)
+    if not message.text and not message.html:
+        raise MessageRejected("the message has neither text nor html content", provider=provider)
+    _no_line_breaks(provider, subject=message.subject, sender_name=from_name,
+                    recipient=message.to, sender=from_address, reply_to=message.reply_to)
+    mail = Mail(
+        from_email=Email(from_address, from_name),
+        to_emails=To(message.to),
+        subject=message.subject,
+        plain_text_content=message.text or None,
+        html_content=message.html or None,
+    )
+    args = {key: str(value) for key, value in message.metadata.items()}
+    args[MESSAGE_ID_ARG] = message.message_id
+    mail.custom_arg = [CustomArg(key, value) for key, value in args.items()]
+    categories = categories_for(message)
+    if categories:
+        mail.category = [Category(name) for name in categories]
+    if message.reply_to:
+        mail.reply_to = ReplyTo(message.reply_to)
+    if settings.sandbox_mode:
+        mail_settings = MailSettings()
+        mail_settings.sandbox_mode = SandBoxMode(True)
+        mail.mail_settings = mail_settings
+    return mail.get()

@@ -1,0 +1,14 @@
+"""Returnhub source plugin for Shopify returns, refunds and privacy webhooks."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_shopify.source import ShopifySource
+
+__all__ = ["ShopifySource"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register the ``shopify`` source type."""
+    register(ShopifySource)

@@ -1,0 +1,35 @@
+"""Shopify webhook verification: HMAC of the raw body, then the (unsigned) shop domain."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hub.errors import SignatureError
+from hub.security import b64_hmac_matches
+
+if TYPE_CHECKING:
+    from hub.connectors import InboundRequest
+    from returnhub_shopify.config import ShopifySettings
+
+HMAC_HEADER = "X-Shopify-Hmac-Sha256"
+SHOP_HEADER = "X-Shopify-Shop-Domain"
+
+
+def verify_webhook(request: InboundRequest, settings: ShopifySettings) -> None:
+    """Raise :class:`SignatureError` unless the request is a genuine delivery for our shop.
+
+    The HMAC is base64 HMAC-SHA256 of the raw body keyed with the app secret; the current and
+    the previous secret are both tried (rotation), each in constant time. The shop-domain header
+    is not covered by the HMAC, but an app secret is shared by every shop the app is installed
+    on, so a delivery naming another shop is refused too: it was meant for another instance.
+    """
+    provided = request.headers.get(HMAC_HEADER)
+    if not provided:
+        raise SignatureError(f"the {HMAC_HEADER} header is missing")
+    # Evaluate every key (no short-circuit) so timing does not reveal which secret matched.
+    matches = [b64_hmac_matches(key, request.body, provided) for key in settings.secrets()]
+    if not any(matches):
+        raise SignatureError(f"the {HMAC_HEADER} header does not match the body")
+    shop = (request.headers.get(SHOP_HEADER) or "").strip().lower()
+    if shop != settings.shop_domain:
+        raise SignatureError(f"the {SHOP_HEADER} header does not name the configured shop")

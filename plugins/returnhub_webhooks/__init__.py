@@ -1,0 +1,13 @@
+"""Generic signed-webhook source: platforms that post normalized return events, signed with
+Standard Webhooks (https://www.standardwebhooks.com)."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_webhooks.source import StandardWebhooksSource
+
+
+@hookimpl
+def returnhub_register_connectors(register):  # noqa: ANN001, ANN201
+    """Register the ``standard_webhooks`` source type."""
+    register(StandardWebhooksSource)
