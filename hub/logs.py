@@ -22,7 +22,7 @@ SENSITIVE_KEYS = frozenset({
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Eight or more digits, optionally led by "+" and split by spaces, dashes or parentheses; dots
 # are no separator so that IP addresses and versions stay readable.
-_PHONE = re.compile(r"(?<![\w.+(])[+(]?\d(?:[ \-()]?\d){7,14}(?![\w.])")
+_PHONE = re.compile(r"(?<![\w.+(])[+(]?\d(?:[ \-()]{0,2}\d){7,14}(?![\w.])")
 REDACTED = "[redacted]"
 
 

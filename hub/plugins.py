@@ -111,6 +111,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     infos = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: pair[0]):
+        if plugin is None:  # blocked (disabled in config)
+            continue
         dist = dists.get(id(plugin))
         infos.append(PluginInfo(
             name=name,

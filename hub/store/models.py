@@ -132,9 +132,9 @@ class Return(Base):
     order_ref: Mapped[str | None] = mapped_column(String(255))
     order_number: Mapped[str | None] = mapped_column(String(100))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
-    #: Write-only in practice (never lazy-loaded in async code): assigning it orders the
+    #: Write-only in practice (reading it unloaded raises; async code must not lazy-load): assigning it orders the
     #: INSERTs of a new customer and its return within one flush.
-    customer: Mapped[Customer | None] = relationship(lazy="noload")
+    customer: Mapped[Customer | None] = relationship(lazy="raise")
     state: Mapped[str] = mapped_column(String(32))
     cycle: Mapped[int] = mapped_column(Integer, default=0)
     exception_flag: Mapped[bool] = mapped_column(Boolean, default=False)

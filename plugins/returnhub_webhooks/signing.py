@@ -12,7 +12,8 @@ PREFIX = "whsec_"
 
 def decode_secret(secret: str) -> bytes:
     """The HMAC key of a ``whsec_...`` secret (base64 after the prefix)."""
-    encoded = secret.removeprefix(PREFIX)
+    encoded = secret.strip().removeprefix(PREFIX)
+    encoded += "=" * (-len(encoded) % 4)  # some senders publish unpadded base64
     try:
         return base64.b64decode(encoded, validate=True)
     except ValueError:

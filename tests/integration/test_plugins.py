@@ -1,0 +1,109 @@
+"""The plugin system: a real third-party distribution, misspelled hooks, disabling, clashes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub import Sink, hookimpl
+from hub.plugins import PluginError, collect_connectors, describe_plugins, get_plugin_manager
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_SRC = ROOT / "tests" / "fixtures" / "thirdparty_plugin"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory) -> Path:
+    """The example distribution installed with pip into its own site folder."""
+    site = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(PLUGIN_SRC)],
+        check=True, cwd=build, env={**os.environ, "PIP_NO_INPUT": "1"}, timeout=180)
+    assert (site / "returnhub_example").is_dir()
+    return site
+
+
+def run_cli(*args: str, site: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(site), **env}
+    environment.pop("RETURNHUB_CONFIG", None)
+    return subprocess.run([str(BIN / "returnhub"), *args], capture_output=True, text=True,
+                          cwd=cwd, env=environment, timeout=60, check=False)
+
+
+def test_installed_third_party_plugin_is_listed_and_usable(plugin_site, tmp_path):
+    listing = run_cli("plugins", site=plugin_site, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("example "))
+    assert "returnhub-example-sink" in row and "1.2.3" in row and "jsonlines" in row
+    bundled = next(line for line in listing.stdout.splitlines() if line.startswith("file "))
+    assert "returnhub" in bundled  # bundled plugins come through the same entry points
+
+    config = tmp_path / "hub.toml"
+    config.write_text(f"""
+data_dir = "{tmp_path / 'data'}"
+[sinks.lines]
+type = "jsonlines"
+path = "{tmp_path / 'out.jsonl'}"
+[channels.email]
+providers = ["lines"]
+""")
+    check = run_cli("--config", str(config), "check", site=plugin_site, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert "lines" in check.stdout
+
+    disabled = run_cli("--config", str(config), "check", site=plugin_site, cwd=tmp_path,
+                       RETURNHUB_PLUGINS__DISABLED='["example"]')
+    assert disabled.returncode == 2
+    assert "sinks.lines.type: unknown sink type 'jsonlines' (installed: file" in disabled.stderr
+
+
+def test_misspelled_hook_fails_at_start_up():
+    class Typo:
+        @hookimpl
+        def returnhub_register_conectors(self, register):  # noqa: ANN001, ANN201
+            pass
+
+    with pytest.raises(PluginError, match="returnhub_register_conectors"):
+        get_plugin_manager(extra_plugins=[Typo()], load_entry_points=False)
+
+
+def test_two_plugins_registering_one_type_is_an_error():
+    class Dup(Sink):
+        type = "file"
+        channels = frozenset({"email"})
+
+    class Clash:
+        @hookimpl
+        def returnhub_register_connectors(self, register):  # noqa: ANN001, ANN201
+            register(Dup)
+
+    pm = get_plugin_manager(extra_plugins=[Clash()])
+    with pytest.raises(PluginError, match="registered by both"):
+        collect_connectors(pm)
+
+
+def test_disabled_bundled_plugin_is_not_loaded():
+    pm = get_plugin_manager(disabled=["file"])
+    names = [info.name for info in describe_plugins(pm)]
+    assert "file" not in names and "standard_webhooks" in names
+    assert "file" not in collect_connectors(pm).sinks
+
+
+def test_every_hookspec_is_documented():
+    from hub import hookspecs
+
+    specs = [name for name in dir(hookspecs) if name.startswith("returnhub_")]
+    assert len(specs) >= 5
+    for name in specs:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert len(doc.strip()) > 80, f"{name} needs a docstring a plugin author can work from"
+    guide = (ROOT / "docs" / "plugin-guide.md").read_text()
+    for name in specs:
+        assert name in guide, f"docs/plugin-guide.md does not mention {name}"
