@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/returnhub init
 	$(BIN)/returnhub serve
 
 test: $(STAMP)

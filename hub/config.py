@@ -67,7 +67,7 @@ class SecuritySettings(_Section):
 
     pii_keys: list[SecretStr] = Field(
         default_factory=list, description="Fernet keys; the first encrypts, all decrypt (rotation). "
-        "Empty: a key is generated once into data_dir/secrets/pii.keys.")
+        "Empty: a key is generated once into data_dir/secrets/pii.key.")
     lookup_key: SecretStr | None = Field(
         None, description="Key of the keyed hash used to find customers by email or phone. "
         "Empty: generated once into data_dir/secrets/lookup.key.")

@@ -84,4 +84,8 @@ def returnhub_startup(settings: Any) -> None:
 
 @hookspec
 def returnhub_shutdown() -> None:
-    """Observe hub shut-down. May be ``async def``; failures are logged and ignored."""
+    """Observe hub shut-down, after requests stopped and sends in flight finished, before
+    connectors are closed. Release what :func:`returnhub_startup` opened.
+
+    May be ``async def``; the core awaits it. Failures are logged and ignored.
+    """
