@@ -1,0 +1,90 @@
+"""The `returnhub` command: check, init, simulate, webhook send, db upgrade."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env}
+    environment.pop("RETURNHUB_CONFIG", None)
+    return subprocess.run([str(BIN / "returnhub"), *args], capture_output=True, text=True,
+                          cwd=cwd, env=environment, timeout=60, check=False)
+
+
+def checkout_copy(tmp_path: Path) -> Path:
+    """The embedded default config and templates path, in a scratch working directory."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "returnhub.toml").write_text(
+        (ROOT / "config" / "returnhub.toml").read_text())
+    return tmp_path
+
+
+def test_fresh_checkout_init_then_check(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    before = run("check", cwd=cwd)
+    assert before.returncode == 2
+    assert "sources.demo.secret_file: cannot read" in before.stderr
+    assert "returnhub init" in before.stderr
+    init = run("init", cwd=cwd)
+    assert init.returncode == 0, init.stderr
+    secret = (cwd / "data/secrets/demo-source.secret").read_text().strip()
+    assert secret.startswith("whsec_")
+    assert oct((cwd / "data/secrets/pii.key").stat().st_mode)[-3:] == "600"
+    after = run("check", cwd=cwd)
+    assert after.returncode == 0, after.stderr
+    assert "sources demo; sinks outbox" in after.stdout
+    assert run("init", cwd=cwd).returncode == 0  # idempotent
+    assert (cwd / "data/secrets/demo-source.secret").read_text().strip() == secret
+
+
+def test_check_reports_every_problem_and_exits_2(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("""
+[sources.shop]
+type = "shopfy"
+[sinks.mail]
+type = "file"
+directory = 3
+colour = "blue"
+""")
+    result = run("--config", str(config), "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid configuration (3 problems)" in result.stderr
+    assert "sources.shop.type: unknown source type 'shopfy' (installed:" in result.stderr
+    assert "sinks.mail.directory:" in result.stderr
+    assert "sinks.mail.colour: unknown setting" in result.stderr
+
+
+def test_simulate_prints_what_would_be_sent_and_sends_nothing(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    result = run("simulate", str(ROOT / "config/examples/events/approved.json"), cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert "--- email via outbox" in result.stdout
+    assert "Subject: Your return R-1001 is approved" in result.stdout
+    assert "--- sms via outbox" in result.stdout
+    assert not (cwd / "data/outbox").exists() or not any((cwd / "data/outbox").iterdir())
+
+
+def test_webhook_send_prints_a_signed_curl(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    result = run("webhook", "send", str(ROOT / "config/examples/events/approved.json"),
+                 "--source", "demo", "--print-curl", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("curl ") and "webhook-signature: v1," in result.stdout
+
+
+def test_db_upgrade(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    result = run("db", "upgrade", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert "revision 0001" in result.stdout
