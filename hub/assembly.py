@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from hub.config import ConfigError, format_validation_errors, read_secret_files
+from hub.config import (
+    PROVIDER_POLICY_KEYS,
+    ConfigError,
+    ProviderPolicy,
+    format_validation_errors,
+    read_secret_files,
+)
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -28,6 +34,8 @@ class ConnectorSpec:
     kind: str  # "sources" or "sinks"
     cls: type[Connector]
     config: ConnectorSettings
+    #: Rate limit and breaker settings (sinks only).
+    policy: ProviderPolicy | None = None
 
 
 def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict[str, ConnectorSpec]:
@@ -56,6 +64,13 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict
                 problems.append(f"{path}.type: unknown {kind[:-1]} type {type_name!r} (installed: "
                                 f"{', '.join(sorted(known)) or 'none'})")
                 continue
+            policy = None
+            if kind == "sinks":
+                policy_keys = {k: body.pop(k) for k in list(body) if k in PROVIDER_POLICY_KEYS}
+                try:
+                    policy = ProviderPolicy.model_validate(policy_keys)
+                except ValidationError as exc:
+                    problems.extend(format_validation_errors(exc, prefix=path))
             body, file_problems = read_secret_files(body)
             problems.extend(f"{path}.{p}" for p in file_problems)
             try:
@@ -63,7 +78,8 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict
             except ValidationError as exc:
                 problems.extend(format_validation_errors(exc, prefix=path))
                 continue
-            specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config)
+            specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config,
+                                        policy=policy)
     for channel, route in settings.channels.items():
         for provider in route.providers:
             spec = specs.get(provider)

@@ -110,7 +110,44 @@ class ChannelSettings(_Section):
     """How one channel reaches its providers."""
 
     providers: list[str] = Field(min_length=1, description="Sink instance names, in order.")
-    policy: Literal["failover"] = Field("failover", description="Try providers in order.")
+    policy: Literal["failover", "parallel", "weighted"] = Field(
+        "failover", description="failover: in order, next on a failure another provider could "
+        "survive; parallel: all at once; weighted: one picked by weight, the rest as failover.")
+    weights: list[float] | None = Field(
+        None, description="Traffic share per provider (weighted policy), e.g. [90, 10].")
+    receipt_deadline_seconds: float | None = Field(
+        None, gt=0, description="Fail over to the next provider (or fallback channel) when a "
+        "provider accepted a message but no delivery receipt came within this time.")
+    reconcile_seconds: float = Field(
+        300, gt=0, description="How long an unknown outcome waits for the provider's receipt "
+        "before it is reconciled (email: sent again; SMS: never sent twice).")
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> ChannelSettings:
+        if self.policy == "weighted":
+            if not self.weights or len(self.weights) != len(self.providers):
+                raise ValueError("weights: one weight per provider is required by the weighted "
+                                 "policy")
+            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights: must be non-negative with a positive sum")
+        elif self.weights is not None:
+            raise ValueError("weights: only the weighted policy uses weights")
+        return self
+
+
+class ProviderPolicy(_Section):
+    """Per-provider delivery limits, written in the sink's own section (``[sinks.<name>]``)."""
+
+    rate_limit_per_second: float | None = Field(
+        None, gt=0, description="Most messages per second this process sends through it.")
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open the circuit breaker.")
+    breaker_cooldown_seconds: float = Field(
+        30, gt=0, description="How long an open breaker waits before one probe (half-open).")
+
+
+#: Keys of ``[sinks.<name>]`` read by the core into :class:`ProviderPolicy`, not by the sink.
+PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 
 
 class StageSettings(_Section):
@@ -118,6 +155,20 @@ class StageSettings(_Section):
 
     channels: list[str] = Field(default_factory=list, description="Channels to notify on.")
     template: str | None = Field(None, description="Template folder; default: the stage name.")
+    fallback: list[str] = Field(
+        default_factory=list, description="Channels to try, in order, when a notification of "
+        "this stage fails for good or bounces (e.g. [\"sms\", \"portal\"]).")
+    urgent: bool = Field(False, description="Sent during quiet hours and never coalesced.")
+    expires_after_seconds: float | None = Field(
+        None, gt=0, description="Never send this stage's messages later than this after the "
+        "event (a \"label ready\" SMS is useless after a day).")
+
+
+class QuietHours(_Section):
+    """Hours in the customer's time zone when non-urgent messages are held."""
+
+    start: str = Field("21:00", pattern=r"^\d\d:\d\d$", description="HH:MM, local time.")
+    end: str = Field("08:00", pattern=r"^\d\d:\d\d$", description="HH:MM, local time.")
 
 
 class BrandSettings(_Section):
@@ -137,7 +188,13 @@ class NotificationSettings(_Section):
 
     stages: dict[str, StageSettings] = Field(default_factory=dict)
     brand: BrandSettings = Field(default_factory=BrandSettings)
-    default_locale: str = "en"
+    default_locale: str = Field("en", description="Locale of customers whose locale is unknown.")
+    default_timezone: str = Field("UTC", description="Time zone of customers whose zone is "
+                                  "unknown (IANA name), for quiet hours.")
+    quiet_hours: QuietHours | None = Field(None, description="Hold non-urgent messages.")
+    coalesce_seconds: float = Field(
+        0, ge=0, description="Hold non-urgent messages this long; when a later stage of the "
+        "same return arrives meanwhile, only the latest is sent.")
     templates_dir: Path | None = Field(
         None, description="Operator templates; a file here overrides the bundled one by path.")
 
@@ -177,7 +234,7 @@ class Settings(BaseSettings):
                 if provider not in self.sinks:
                     problems.append(f"channels.{channel}.providers: no sink named {provider!r}")
         for stage, stage_settings in self.notifications.stages.items():
-            for channel in stage_settings.channels:
+            for channel in [*stage_settings.channels, *stage_settings.fallback]:
                 if channel not in self.channels:
                     problems.append(f"notifications.stages.{stage}.channels: channel {channel!r} "
                                     f"has no [channels.{channel}] section")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import structlog
 
     from hub.events import ReturnEvent
-    from hub.messages import OutboundMessage, SendResult, StatusUpdate
+    from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
 
 
 class ConnectorSettings(BaseModel):
@@ -160,12 +160,21 @@ class Sink(Connector):
 
     #: The channels this sink can deliver on, e.g. ``frozenset({"email"})``.
     channels: ClassVar[frozenset[str]] = frozenset()
+    #: True when sending the same ``message_id`` twice delivers it once (the sink dedupes), so
+    #: a crashed worker's message may simply be sent again.
+    idempotent: ClassVar[bool] = False
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message; return the provider's id, or raise a
         :class:`hub.errors.DeliveryError` subclass that says what the dispatcher must do.
         """
         raise NotImplementedError
+
+    async def reconcile(self, message: OutboundMessage, provider_message_id: str | None
+                        ) -> DeliveryStatus | None:
+        """Optional: ask the provider what became of a message whose send had an unknown
+        outcome. Return None when the provider cannot tell (the default)."""
+        return None
 
     async def verify_status(self, request: InboundRequest) -> None:
         """Check the signature of a provider status webhook (raise SignatureError)."""

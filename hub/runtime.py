@@ -17,9 +17,11 @@ import aiohttp
 
 from hub.assembly import validate_connectors
 from hub.delivery.dispatcher import Dispatcher
+from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
+from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
-from hub.delivery.router import FailoverRouter
+from hub.delivery.router import Router
 from hub.keys import load_cipher
 from hub.logs import get_logger
 from hub.plugins import collect_connectors, get_plugin_manager
@@ -69,7 +71,8 @@ class Hub:
         self.sinks: dict[str, Sink] = {}
         self.planner = Planner(settings.notifications, self.cipher)
         self.renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
-        self.receipts = ReceiptRecorder(self.codec)
+        self.receipts = ReceiptRecorder(self.codec, self.planner)
+        self.health = ProviderHealthBoard(self.specs, self.sessionmaker, self.owner)
         self.processor: InboxProcessor | None = None
         self.dispatcher: Dispatcher | None = None
         self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)
@@ -117,10 +120,15 @@ class Hub:
     def build_workers(self) -> None:
         """Create the inbox processor and the dispatcher without running them."""
         worker = self.settings.worker
-        router = FailoverRouter(self.sinks, self.settings.channels,
-                                timeout=worker.send_timeout_seconds, public_url=self.public_url)
+        buckets = {name: TokenBucket(spec.policy.rate_limit_per_second)
+                   for name, spec in self.specs.items()
+                   if spec.policy is not None and spec.policy.rate_limit_per_second}
+        router = Router(self.sinks, self.settings.channels, timeout=worker.send_timeout_seconds,
+                        public_url=self.public_url, breakers=self.health.breakers,
+                        buckets=buckets)
         self.dispatcher = Dispatcher(self.sessionmaker, self.codec, self.renderer, router,
-                                     self.settings.notifications.brand, worker, self.owner)
+                                     self.planner, self.settings.notifications.brand, worker,
+                                     self.owner)
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec, BatchApplier(self.codec, self.planner),
             PrivacyHandler(self.codec), self.sources, worker, self.owner,
@@ -151,6 +159,7 @@ class Hub:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.inbox.stop()
+        await self.health.flush()
         await self._call_observers("returnhub_shutdown")
         for connector in reversed(self._started_connectors):
             try:

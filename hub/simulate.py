@@ -11,7 +11,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
+from hub.delivery.dispatcher import Claimed
 from hub.events import ReturnEvent
+from hub.store.models import Customer, Notification, Return
 from hub.runtime import Hub
 from hub.store.engine import utcnow
 
@@ -35,17 +39,30 @@ async def simulate(settings: Settings, event_file: Path, *, source: str) -> list
             hub.build_workers()
             await hub.processor.drain()
             lines = [f"event {event.type.value} for return {event.return_id}"]
-            claimed = await hub.dispatcher._claim(limit=100)
+            claimed = await _planned(hub)
             if not claimed:
                 lines.append("nothing would be sent (no stage reached, or no channel configured)")
             for item in claimed:
                 message = hub.dispatcher.compose(item)
                 providers = hub.dispatcher.router.providers_for(message.channel)
+                held = item.notification.next_attempt_at
                 lines.append(f"--- {message.channel} via {' → '.join(providers)} "
-                             f"(template {item.notification.template})")
+                             f"(template {item.notification.template}; not before "
+                             f"{held.isoformat(timespec='seconds')})")
                 if message.subject:
                     lines.append(f"Subject: {message.subject}")
                 lines.append(message.text)
             return lines
         finally:
             await hub.stop()
+
+
+async def _planned(hub: Hub) -> list[Claimed]:
+    """Every planned notification, whatever its release time (quiet hours, coalescing)."""
+    async with hub.sessionmaker() as session:
+        items = []
+        for notification in (await session.execute(select(Notification))).scalars():
+            ret = await session.get(Return, notification.return_id)
+            customer = await session.get(Customer, ret.customer_id) if ret.customer_id else None
+            items.append(Claimed(notification, ret, customer, prior_status="pending"))
+        return items

@@ -1,8 +1,17 @@
 """The dispatcher: claims due notifications, renders them, routes them, records the outcome.
 
-Claims are leases (see :mod:`hub.store.claims`): a notification claimed by a worker that dies
-is claimed again once the lease runs out. Sends run concurrently up to
-``worker.concurrency``; their outcomes are written back with group commit.
+What a claimed notification needs depends on how it was left:
+
+- ``pending``: due (first try, a retry, or released after quiet hours / coalescing).
+- ``unknown``: a send whose outcome was unknown and whose reconcile window passed without a
+  receipt: ask the provider; an SMS is never sent twice, an email is sent again.
+- ``sent`` with ``receipt_due_at`` passed: accepted but never confirmed: fail over.
+- ``sending`` with an expired lease: its worker died mid-send; idempotent sinks resend, SMS
+  waits for a receipt like an unknown outcome, email is resent (the provider may have it).
+
+Claims are leases (see :mod:`hub.store.claims`). Sends run concurrently up to
+``worker.concurrency``; outcomes are written back with group commit, and a notification that
+failed for good plans its fallback channel in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,10 +25,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select, update
 
 from hub.delivery.context import build_context
+from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.delivery.retry import backoff_delay
 from hub.delivery.router import AttemptRecord, RouteResult
 from hub.logs import get_logger
-from hub.messages import OutboundMessage
+from hub.messages import DeliveryStatus, OutboundMessage
 from hub.store.claims import claim
 from hub.store.engine import utcnow
 from hub.store.group_commit import GroupCommitter
@@ -30,18 +40,28 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.config import BrandSettings, WorkerSettings
-    from hub.delivery.router import FailoverRouter
+    from hub.delivery.planner import Planner
+    from hub.delivery.router import Router
     from hub.store.codec import EventCodec
     from hub.templates import TemplateRenderer
 
 log = get_logger("hub.dispatcher")
 
+#: Receipt statuses that mean the provider has the message.
+_PROVIDER_HAS_IT = frozenset({DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED,
+                              DeliveryStatus.DELIVERED, DeliveryStatus.OPENED,
+                              DeliveryStatus.CLICKED})
+
 
 @dataclass(slots=True)
-class _Claimed:
+class Claimed:
+    """A claimed notification with what rendering needs, and the status it was claimed from."""
+
     notification: Notification
     ret: Return
     customer: Customer | None
+    prior_status: str
+    superseded_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,12 +75,13 @@ class Dispatcher:
     """Delivers the outbox. :meth:`run` loops until cancelled; :meth:`drain` runs until idle."""
 
     def __init__(self, sessionmaker: async_sessionmaker, codec: EventCodec,
-                 renderer: TemplateRenderer, router: FailoverRouter, brand: BrandSettings,
-                 settings: WorkerSettings, owner: str) -> None:
+                 renderer: TemplateRenderer, router: Router, planner: Planner,
+                 brand: BrandSettings, settings: WorkerSettings, owner: str) -> None:
         self.sessionmaker = sessionmaker
         self.codec = codec
         self.renderer = renderer
         self.router = router
+        self.planner = planner
         self.brand = brand
         self.settings = settings
         self.owner = owner
@@ -98,7 +119,7 @@ class Dispatcher:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         try:
-            batch = await self._claim(min(free, self.settings.batch_size))
+            batch = await self.claim(min(free, self.settings.batch_size))
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             await asyncio.sleep(self.settings.idle_poll_seconds)
@@ -118,32 +139,72 @@ class Dispatcher:
             if not started:
                 await asyncio.wait(self._inflight)
 
-    async def _claim(self, limit: int) -> list[_Claimed]:
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` notifications that need work now (see the module docstring)."""
         now = utcnow()
+        lease_free = or_(Notification.lease_until.is_(None), Notification.lease_until < now)
         ready = or_(
-            and_(Notification.status == "pending", Notification.next_attempt_at <= now,
-                 or_(Notification.lease_until.is_(None), Notification.lease_until < now)),
-            # A worker died mid-send: its lease ran out.
+            and_(Notification.status.in_(("pending", "unknown")),
+                 Notification.next_attempt_at <= now, lease_free),
+            and_(Notification.status == "sent", Notification.receipt_due_at <= now, lease_free),
             and_(Notification.status == "sending", Notification.lease_until < now),
         )
         async with self.sessionmaker() as session, session.begin():
-            ids = await claim(session, Notification, ready=ready,
-                              order_by=Notification.next_attempt_at, limit=limit,
-                              owner=self.owner, lease_seconds=self.settings.lease_seconds,
-                              now=now, values={"status": "sending"})
-            if not ids:
+            rows = await claim(session, Notification, ready=ready,
+                               order_by=Notification.next_attempt_at, limit=limit,
+                               owner=self.owner, lease_seconds=self.settings.lease_seconds,
+                               now=now, values={"status": "sending"},
+                               columns=(Notification.id, Notification.status))
+            if not rows:
                 return []
-            rows = list((await session.execute(
-                select(Notification).where(Notification.id.in_(ids)))).scalars())
+            prior = dict(rows)
+            notifications = list((await session.execute(
+                select(Notification).where(Notification.id.in_(prior)))).scalars())
             returns = {r.id: r for r in (await session.execute(
-                select(Return).where(Return.id.in_({n.return_id for n in rows})))).scalars()}
+                select(Return).where(Return.id.in_({n.return_id for n in notifications}))
+            )).scalars()}
             customer_ids = {r.customer_id for r in returns.values() if r.customer_id}
             customers = {c.id: c for c in (await session.execute(
                 select(Customer).where(Customer.id.in_(customer_ids)))).scalars()}
-        return [_Claimed(n, returns[n.return_id], customers.get(returns[n.return_id].customer_id))
-                for n in rows]
+            newer = await self._newer_notifications(
+                session, [n for n in notifications if prior[n.id] == "pending"])
+        items = []
+        for notification in notifications:
+            ret = returns[notification.return_id]
+            items.append(Claimed(notification, ret, customers.get(ret.customer_id),
+                                 prior[notification.id], newer.get(notification.id)))
+        return items
 
-    def compose(self, item: _Claimed) -> OutboundMessage:
+    async def _newer_notifications(self, session: AsyncSession,
+                                   notifications: list[Notification]) -> dict[str, str]:
+        """Coalescing: pending notifications that a later stage of the same return, channel and
+        recipient supersedes (only with ``notifications.coalesce_seconds`` set)."""
+        if not self.planner.settings.coalesce_seconds:
+            return {}
+        candidates = [n for n in notifications if not n.fallback_of and not self._urgent(n.stage)]
+        if not candidates:
+            return {}
+        others = (await session.execute(select(
+            Notification.id, Notification.return_id, Notification.channel,
+            Notification.recipient_hash, Notification.created_at).where(
+            Notification.return_id.in_({n.return_id for n in candidates}),
+            Notification.status.notin_(("superseded", "skipped"))))).all()
+        superseded = {}
+        for notification in candidates:
+            for other in others:
+                if (other.id != notification.id and other.return_id == notification.return_id
+                        and other.channel == notification.channel
+                        and other.recipient_hash == notification.recipient_hash
+                        and other.created_at > notification.created_at):
+                    superseded[notification.id] = other.id
+                    break
+        return superseded
+
+    def _urgent(self, stage: str) -> bool:
+        stage_settings = self.planner.settings.stages.get(stage)
+        return bool(stage_settings and stage_settings.urgent)
+
+    def compose(self, item: Claimed) -> OutboundMessage:
         """Render a claimed notification into the message a sink sends."""
         notification = item.notification
         context = build_context(notification=notification, ret=item.ret, customer=item.customer,
@@ -153,50 +214,124 @@ class Dispatcher:
             message_id=notification.id, channel=notification.channel,
             to=self.codec.cipher.decrypt(notification.recipient_enc) or "",
             subject=rendered.subject, text=rendered.text, html=rendered.html,
-            from_address=self.brand.from_email, from_name=self.brand.from_name or self.brand.store_name,
+            from_address=self.brand.from_email,
+            from_name=self.brand.from_name or self.brand.store_name,
             reply_to=self.brand.support_email,
             metadata={"return": item.ret.external_id, "stage": notification.stage},
             template=notification.template)
 
-    async def _deliver(self, item: _Claimed) -> None:
+    async def _deliver(self, item: Claimed) -> None:
         try:
-            message = self.compose(item)
-        except (TemplateRenderError, ValueError) as exc:
-            result = RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
-        else:
-            result = await self.router.deliver(message)
+            result = await self._work(item)
+        except Exception as exc:  # never lose the row: the lease runs out and it is retried
+            log.exception("delivery_crashed", notification_id=item.notification.id)
+            result = RouteResult(status="retry", error=f"{type(exc).__name__} in dispatcher")
         try:
             await self._results.submit(_Outcome(item.notification, result, utcnow()))
         except Exception as exc:  # the lease runs out and another worker retries the row
             log.error("outcome_write_failed", notification_id=item.notification.id,
                       error=f"{type(exc).__name__}: {exc}"[:300])
 
+    async def _work(self, item: Claimed) -> RouteResult:
+        notification, now = item.notification, utcnow()
+        if notification.expires_at is not None and now > notification.expires_at:
+            return RouteResult(status="expired", error="expired before it could be sent")
+        if item.superseded_by is not None:
+            return RouteResult(status="superseded",
+                               error=f"a later stage ({item.superseded_by}) replaces it")
+        if not notification.recipient_enc:
+            return RouteResult(status="skipped", error="the recipient was erased")
+        try:
+            message = self.compose(item)
+        except (TemplateRenderError, ValueError) as exc:
+            return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
+        if item.prior_status == "unknown":
+            return await self._reconcile(item, message)
+        if item.prior_status == "sending" and not self._safe_to_resend(notification.channel):
+            return RouteResult(status="unknown", provider=notification.provider,
+                               error="a worker stopped mid-send; waiting for the receipt")
+        if item.prior_status == "sent":  # accepted, but no receipt by the deadline
+            result = await self.router.deliver(
+                message, exclude=frozenset(notification.tried_providers or ()))
+            if result.status == "failed" and not result.attempts:
+                result.error = "no delivery receipt from any provider"
+            return result
+        return await self.router.deliver(message)
+
+    def _safe_to_resend(self, channel: str) -> bool:
+        """Whether a message whose worker died mid-send may go out again: yes when every
+        provider dedupes by message id; for SMS never (no duplicate texts); email yes."""
+        providers = [self.router.sinks[p] for p in self.router.providers_for(channel)]
+        if providers and all(type(p).idempotent for p in providers):
+            return True
+        return channel != "sms"
+
+    async def _reconcile(self, item: Claimed, message: OutboundMessage) -> RouteResult:
+        notification = item.notification
+        sink = self.router.sinks.get(notification.provider or "")
+        status = None
+        if sink is not None:
+            try:
+                status = await sink.reconcile(message, notification.provider_message_id)
+            except Exception as exc:
+                log.warning("reconcile_failed", notification_id=notification.id,
+                            provider=notification.provider, error=type(exc).__name__)
+        if status in _PROVIDER_HAS_IT:
+            return RouteResult(status="sent", provider=notification.provider,
+                               provider_message_id=notification.provider_message_id)
+        if status is not None:
+            return RouteResult(status="failed", provider=notification.provider,
+                               error=f"the provider reports {status.value}")
+        if notification.channel == "sms" and not self._safe_to_resend("sms"):
+            return RouteResult(status="failed", provider=notification.provider,
+                               error="outcome unknown and no receipt came; an SMS is never "
+                                     "sent twice")
+        return await self.router.deliver(message)
+
     def _next_state(self, outcome: _Outcome) -> dict:
         notification, result, now = outcome.notification, outcome.result, outcome.finished_at
-        attempts = notification.attempts + 1
-        values = {"id": notification.id, "attempts": attempts, "lease_owner": None,
-                  "lease_until": None, "last_error": result.error,
-                  "provider": result.provider or notification.provider}
+        attempts = notification.attempts + (1 if result.attempts else 0)
+        values = {"attempts": attempts, "lease_owner": None, "lease_until": None,
+                  "last_error": result.error, "provider": result.provider or notification.provider,
+                  "tried_providers": [*(notification.tried_providers or []), *result.tried]}
+        route = self.router.channels.get(notification.channel)
         if result.status == "sent":
-            values.update(status="sent", sent_at=now,
-                          provider_message_id=result.provider_message_id)
-        elif result.status == "retry" and attempts < self.settings.max_attempts:
-            delay = backoff_delay(attempts, base=self.settings.retry_base_seconds,
+            values.update(status="sent", sent_at=now, receipt_due_at=None,
+                          provider_message_id=result.provider_message_id
+                          or notification.provider_message_id)
+            sink = self.router.sinks.get(result.provider or "")
+            if route and route.receipt_deadline_seconds and sink and sink.accepts_webhooks:
+                values["receipt_due_at"] = now + timedelta(seconds=route.receipt_deadline_seconds)
+        elif result.status == "unknown":
+            values.update(status="unknown", next_attempt_at=now + timedelta(
+                seconds=route.reconcile_seconds if route else 300))
+        elif result.status == "retry":
+            delay = backoff_delay(max(attempts, 1), base=self.settings.retry_base_seconds,
                                   cap=self.settings.retry_max_seconds,
                                   retry_after=result.retry_after)
-            values.update(status="pending", next_attempt_at=now + timedelta(seconds=delay))
-        elif result.status == "retry":
-            values.update(status="dead")
+            next_at = now + timedelta(seconds=delay)
+            if attempts >= self.settings.max_attempts:
+                values.update(status="dead")
+            elif notification.expires_at is not None and next_at > notification.expires_at:
+                values.update(status="expired", last_error="expires before the next retry")
+            else:
+                values.update(status="pending", next_attempt_at=next_at)
         else:
             values.update(status=result.status)
         return values
 
     async def _write_outcomes(self, session: AsyncSession, outcomes: list[_Outcome]) -> list[None]:
-        updates, attempts, timeline = [], [], []
+        attempts, timeline = [], []
         for outcome in outcomes:
             values = self._next_state(outcome)
-            updates.append(values)
             notification = outcome.notification
+            # Only a row this worker still leases: after its lease ran out it belongs to another.
+            written = await session.execute(
+                update(Notification).where(Notification.id == notification.id,
+                                           Notification.lease_owner == self.owner)
+                .values(**values).execution_options(synchronize_session=False))
+            if not written.rowcount:
+                continue
             for record in outcome.result.attempts:
                 attempts.append(_attempt_row(notification.id, values["attempts"], record))
             timeline.append({
@@ -209,16 +344,13 @@ class Dispatcher:
                            **({"error": values["last_error"]} if values["last_error"] else {})},
                 "occurred_at": outcome.finished_at, "recorded_at": outcome.finished_at,
             })
-        # Only rows this worker still leases: a row whose lease ran out belongs to another.
-        for values in updates:
-            await session.execute(
-                update(Notification).where(Notification.id == values["id"],
-                                           Notification.lease_owner == self.owner)
-                .values(**{k: v for k, v in values.items() if k != "id"})
-                .execution_options(synchronize_session=False))
+            if values["status"] in FAILED_FOR_GOOD:
+                await plan_fallback(session, self.planner, notification,
+                                    values["last_error"] or values["status"], outcome.finished_at)
         if attempts:
             await session.execute(DeliveryAttempt.__table__.insert(), attempts)
-        await session.execute(TimelineEntry.__table__.insert(), timeline)
+        if timeline:
+            await session.execute(TimelineEntry.__table__.insert(), timeline)
         return [None] * len(outcomes)
 
 

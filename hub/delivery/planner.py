@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from hub.delivery.timing import after_quiet_hours
 
 if TYPE_CHECKING:
     from hub.config import NotificationSettings
@@ -23,6 +25,7 @@ class Contact:
     email: str | None = None
     phone: str | None = None
     locale: str | None = None
+    timezone: str | None = None
     #: Channel opt-outs, e.g. {"sms": False}.
     preferences: dict[str, bool] = field(default_factory=dict)
 
@@ -62,21 +65,45 @@ class Planner:
             return [], stage
         return list(stage_settings.channels), stage_settings.template or stage
 
+    def fallback_after(self, stage: str, channel: str) -> list[str]:
+        """The fallback channels to try, in order, after ``channel`` failed for ``stage``."""
+        stage_settings = self.settings.stages.get(stage)
+        if stage_settings is None:
+            return []
+        chain = list(stage_settings.fallback)
+        return chain[chain.index(channel) + 1:] if channel in chain else chain
+
+    def release_time(self, stage: str, contact: Contact, now: datetime) -> datetime:
+        """When a new message of ``stage`` may first be sent: after the coalescing window and
+        outside the customer's quiet hours, unless the stage is urgent."""
+        stage_settings = self.settings.stages.get(stage)
+        if stage_settings is not None and stage_settings.urgent:
+            return now
+        when = now + timedelta(seconds=self.settings.coalesce_seconds)
+        return after_quiet_hours(when, self.settings.quiet_hours, contact.timezone,
+                                 self.settings.default_timezone)
+
     def plan(self, *, return_id: int, cycle: int, stage: str, contact: Contact,
              customer_key: str | None, inbox_event_id: int | None,
-             event_received_at: datetime, now: datetime) -> list[PlannedNotification]:
-        """The notifications for one stage of one return."""
-        channels, template = self.channels_for(stage)
+             event_received_at: datetime, now: datetime,
+             channels: list[str] | None = None, fallback_of: str | None = None
+             ) -> list[PlannedNotification]:
+        """The notifications for one stage of one return (``channels`` overrides the stage's
+        own, e.g. for a fallback)."""
+        stage_channels, template = self.channels_for(stage)
+        stage_settings = self.settings.stages.get(stage)
+        expires_after = stage_settings.expires_after_seconds if stage_settings else None
+        release = self.release_time(stage, contact, now)
         planned = []
-        for channel in channels:
+        for channel in stage_channels if channels is None else channels:
             address = contact.address_for(channel, customer_key)
             if not address:
                 planned.append(PlannedNotification(channel, stage, template,
                                                    skipped_reason=f"no {channel} address"))
                 continue
             if contact.preferences.get(channel) is False:
-                planned.append(PlannedNotification(channel, stage, template,
-                                                   skipped_reason=f"customer opted out of {channel}"))
+                planned.append(PlannedNotification(
+                    channel, stage, template, skipped_reason=f"customer opted out of {channel}"))
                 continue
             recipient_hash = self.cipher.lookup_hash(address)
             planned.append(PlannedNotification(channel, stage, template, row={
@@ -92,8 +119,12 @@ class Planner:
                 "recipient_hash": recipient_hash,
                 "status": "pending",
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": release,
                 "event_received_at": event_received_at,
                 "created_at": now,
+                "expires_at": (event_received_at + timedelta(seconds=expires_after)
+                               if expires_after else None),
+                "tried_providers": [],
+                "fallback_of": fallback_of,
             }))
         return planned

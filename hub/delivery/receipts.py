@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEntry
@@ -20,6 +21,7 @@ from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEn
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from hub.delivery.planner import Planner
     from hub.messages import StatusUpdate
     from hub.store.codec import EventCodec
 
@@ -36,7 +38,8 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.UNSUBSCRIBED: ("delivered", 3),
 }
 _STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
-                "bounced": 4, "failed": 4, "dead": 4, "skipped": 4}
+                "bounced": 4, "failed": 4, "dead": 4, "skipped": 4, "expired": 4,
+                "superseded": 4}
 #: Channel whose preference an unsubscribe receipt turns off, by provider channel.
 _UNSUBSCRIBE_CHANNEL = {"sms": "sms", "email": "email"}
 
@@ -53,8 +56,9 @@ def receipt_event_id(update: StatusUpdate) -> str:
 class ReceiptRecorder:
     """Writes receipts and moves notifications forward; see the module docstring."""
 
-    def __init__(self, codec: EventCodec) -> None:
+    def __init__(self, codec: EventCodec, planner: Planner) -> None:
         self.codec = codec
+        self.planner = planner
 
     async def record(self, session: AsyncSession, provider: str, channel: str,
                      updates: list[StatusUpdate], now: datetime) -> int:
@@ -78,8 +82,10 @@ class ReceiptRecorder:
             if update.status is DeliveryStatus.UNSUBSCRIBED and update.recipient:
                 await self._opt_out(session, _UNSUBSCRIBE_CHANNEL.get(channel, channel),
                                     update.recipient, now)
-            if notification is not None:
-                self._advance(session, notification, update, now)
+            if notification is not None and self._advance(session, notification, update, now):
+                if notification.status in FAILED_FOR_GOOD:
+                    await plan_fallback(session, self.planner, notification,
+                                        notification.last_error or notification.status, now)
         return new
 
     async def _find(self, session: AsyncSession, provider: str,
@@ -96,11 +102,13 @@ class ReceiptRecorder:
         return None
 
     def _advance(self, session: AsyncSession, notification: Notification, update: StatusUpdate,
-                 now: datetime) -> None:
+                 now: datetime) -> bool:
+        """Move the notification forward; False when the receipt changes nothing."""
         target, rank = _RECEIPT_STATE[update.status]
         if rank <= _STATUS_RANK.get(notification.status, 0):
-            return
+            return False
         notification.status = target
+        notification.receipt_due_at = None
         if target == "delivered":
             notification.delivered_at = update.occurred_at
         if target in ("bounced", "failed"):
@@ -111,6 +119,7 @@ class ReceiptRecorder:
             detail={"channel": notification.channel, "receipt": update.status.value,
                     **({"reason": update.reason[:200]} if update.reason else {})},
             occurred_at=update.occurred_at, recorded_at=now))
+        return True
 
     async def _opt_out(self, session: AsyncSession, channel: str, address: str,
                        now: datetime) -> None:

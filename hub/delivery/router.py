@@ -1,20 +1,23 @@
-"""Routing one message through a channel's providers, with failover.
+"""Routing one message through a channel's providers: failover, parallel or weighted.
 
 The error class a sink raises decides what happens next (see :mod:`hub.errors`): a transient
 failure or a misconfigured provider moves on to the next provider; a refused recipient or a
 rejected message stops the chain (no provider could succeed); an unknown outcome stops it too,
-because the first provider may have sent the message and a second send would be a duplicate.
+because the first provider may have sent the message and a second send could be a duplicate.
+Providers whose circuit breaker is open are skipped without waiting for their timeouts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from hub.delivery.breaker import CircuitBreaker
 from hub.errors import (
     DeliveryError,
     OutcomeUnknown,
@@ -26,8 +29,11 @@ from hub.errors import (
 from hub.store.engine import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hub.config import ChannelSettings
     from hub.connectors import Sink
+    from hub.delivery.ratelimit import TokenBucket
     from hub.messages import OutboundMessage
 
 
@@ -47,8 +53,8 @@ class AttemptRecord:
 class RouteResult:
     """How a message fared across its channel's providers.
 
-    ``status``: ``sent``, ``retry`` (every provider failed transiently), ``failed`` (permanent),
-    or ``unknown`` (a provider may have sent it).
+    ``status``: ``sent``, ``retry`` (every provider failed transiently or was skipped),
+    ``failed`` (permanent), or ``unknown`` (a provider may have sent it).
     """
 
     status: str
@@ -57,6 +63,11 @@ class RouteResult:
     retry_after: float | None = None
     error: str | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
+
+    @property
+    def tried(self) -> list[str]:
+        """Providers called, in order."""
+        return [a.provider for a in self.attempts]
 
 
 def _outcome_of(exc: BaseException) -> str:
@@ -73,64 +84,146 @@ def _outcome_of(exc: BaseException) -> str:
     return "transient"
 
 
-class FailoverRouter:
-    """Sends through ``providers`` in order until one accepts (see the module docstring)."""
+def weighted_order(providers: list[str], weights: list[float], key: str) -> list[str]:
+    """``providers`` with one picked by weight first; stable for the same ``key`` (a message
+    id), so a retry prefers the same provider."""
+    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+    point = (digest / 2**64) * sum(weights)
+    for index, weight in enumerate(weights):
+        if point < weight:
+            break
+        point -= weight
+    else:
+        index = len(providers) - 1
+    return [providers[index], *providers[:index], *providers[index + 1:]]
+
+
+class Router:
+    """Delivers messages on their channel, by the channel's policy."""
 
     def __init__(self, sinks: dict[str, Sink], channels: dict[str, ChannelSettings], *,
-                 timeout: float, public_url: str) -> None:
+                 timeout: float, public_url: str, breakers: dict[str, CircuitBreaker],
+                 buckets: dict[str, TokenBucket] | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.sinks = sinks
         self.channels = channels
         self.timeout = timeout
         self.public_url = public_url.rstrip("/")
+        self.breakers = breakers
+        self.buckets = buckets or {}
+        self._clock = clock
 
     def providers_for(self, channel: str) -> list[str]:
-        """The provider names of a channel, in order."""
+        """The provider names of a channel, in configured order."""
         route = self.channels.get(channel)
         return list(route.providers) if route else []
 
-    async def deliver(self, message: OutboundMessage) -> RouteResult:
-        """Deliver ``message`` on its channel."""
-        providers = self.providers_for(message.channel)
+    async def deliver(self, message: OutboundMessage, *, exclude: frozenset[str] = frozenset()
+                      ) -> RouteResult:
+        """Deliver ``message``; providers in ``exclude`` are not used (already tried)."""
+        route = self.channels.get(message.channel)
+        if route is None:
+            return RouteResult(status="failed",
+                               error=f"no providers for channel {message.channel!r}")
+        providers = [p for p in route.providers if p not in exclude]
+        if route.policy == "weighted" and providers:
+            weights = [w for p, w in zip(route.providers, route.weights, strict=True)
+                       if p not in exclude]
+            providers = weighted_order(providers, weights, message.message_id)
         if not providers:
-            return RouteResult(status="failed", error=f"no providers for channel {message.channel!r}")
+            return RouteResult(status="failed", error="every provider of the channel was tried")
+        if route.policy == "parallel":
+            return await self._parallel(message, providers)
+        return await self._failover(message, providers)
+
+    async def _failover(self, message: OutboundMessage, providers: list[str]) -> RouteResult:
         result = RouteResult(status="retry")
+        skipped_for: list[float] = []
         for provider in providers:
-            sink = self.sinks[provider]
-            attempt_message = dataclasses.replace(
-                message, status_callback_url=(
-                    f"{self.public_url}/webhooks/{provider}?mid={message.message_id}"
-                    if sink.accepts_webhooks else None))
-            started, clock = utcnow(), time.perf_counter()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    sent = await sink.send(attempt_message)
-            except DeliveryError as exc:
-                error, outcome = str(exc) or type(exc).__name__, _outcome_of(exc)
-                if not exc.provider:
-                    error = f"[{provider}] {error}"
-            except TimeoutError:
-                error, outcome = f"[{provider}] no answer within {self.timeout:g}s", "unknown"
-                exc = OutcomeUnknown(error)
-            except Exception as unexpected:  # a sink bug: it may or may not have sent
-                error = f"[{provider}] {type(unexpected).__name__} in sink"
-                outcome, exc = "unknown", OutcomeUnknown(error)
-            else:
-                result.attempts.append(AttemptRecord(
-                    provider, "accepted", started, (time.perf_counter() - clock) * 1000,
-                    provider_message_id=sent.provider_message_id))
+            breaker = self.breakers.get(provider)
+            if breaker is not None and not breaker.allow():
+                skipped_for.append(breaker.retry_in())
+                continue
+            record, exc = await self._send_one(provider, message)
+            result.attempts.append(record)
+            if exc is None:
                 result.status, result.provider = "sent", provider
-                result.provider_message_id = sent.provider_message_id
-                result.error = None
+                result.provider_message_id, result.error = record.provider_message_id, None
                 return result
-            result.attempts.append(AttemptRecord(
-                provider, outcome, started, (time.perf_counter() - clock) * 1000, error=error))
-            result.error, result.provider = error, provider
+            result.error, result.provider = record.error, provider
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
                 result.retry_after = max(result.retry_after or 0, exc.retry_after)
-            if outcome == "unknown":
+            if record.outcome == "unknown":
                 result.status = "unknown"
                 return result
             if not exc.failover:
                 result.status = "failed"
                 return result
+        if not result.attempts and skipped_for:
+            result.error = "every provider's circuit breaker is open"
+            result.retry_after = min(skipped_for)
         return result
+
+    async def _parallel(self, message: OutboundMessage, providers: list[str]) -> RouteResult:
+        allowed = [p for p in providers
+                   if self.breakers.get(p) is None or self.breakers[p].allow()]
+        if not allowed:
+            return RouteResult(status="retry", error="every provider's circuit breaker is open",
+                               retry_after=min(self.breakers[p].retry_in() for p in providers))
+        sent = await asyncio.gather(*(self._send_one(p, message) for p in allowed))
+        result = RouteResult(status="retry", attempts=[record for record, _ in sent])
+        accepted = [record for record, exc in sent if exc is None]
+        if accepted:
+            result.status, result.provider = "sent", accepted[0].provider
+            result.provider_message_id = accepted[0].provider_message_id
+            return result
+        errors = [exc for _, exc in sent]
+        result.error = "; ".join(r.error or "" for r, _ in sent)[:500]
+        if any(r.outcome == "unknown" for r, _ in sent):
+            result.status = "unknown"
+        elif all(not e.failover for e in errors):
+            result.status = "failed"
+        return result
+
+    async def _send_one(self, provider: str, message: OutboundMessage
+                        ) -> tuple[AttemptRecord, DeliveryError | None]:
+        sink = self.sinks[provider]
+        attempt_message = dataclasses.replace(message, status_callback_url=(
+            f"{self.public_url}/webhooks/{provider}?mid={message.message_id}"
+            if sink.accepts_webhooks else None))
+        bucket = self.buckets.get(provider)
+        if bucket is not None:
+            await bucket.acquire()
+        started, clock = utcnow(), self._clock()
+        exc: DeliveryError | None = None
+        sent = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                sent = await sink.send(attempt_message)
+        except DeliveryError as error:
+            exc = error
+        except TimeoutError:
+            exc = OutcomeUnknown(f"no answer within {self.timeout:g}s", provider=provider)
+        except Exception as unexpected:  # a sink bug: it may or may not have sent
+            exc = OutcomeUnknown(f"{type(unexpected).__name__} in sink", provider=provider)
+        elapsed = (self._clock() - clock) * 1000
+        self._observe(provider, exc)
+        if exc is None:
+            return AttemptRecord(provider, "accepted", started, elapsed,
+                                 provider_message_id=sent.provider_message_id), None
+        text = str(exc) or type(exc).__name__
+        if not exc.provider:
+            text = f"[{provider}] {text}"
+        return AttemptRecord(provider, _outcome_of(exc), started, elapsed, error=text[:500]), exc
+
+    def _observe(self, provider: str, exc: DeliveryError | None) -> None:
+        breaker = self.breakers.get(provider)
+        if breaker is None:
+            return
+        if exc is None or isinstance(exc, (RecipientRefused, PermanentError)) and \
+                not isinstance(exc, ProviderMisconfigured):
+            breaker.record_success()  # it answered; the message or recipient was the problem
+        elif isinstance(exc, RateLimited):
+            return  # busy, not broken
+        else:
+            breaker.record_failure(str(exc), force_open=isinstance(exc, ProviderMisconfigured))

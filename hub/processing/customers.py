@@ -52,4 +52,5 @@ def contact_of(row: Customer | None, cipher: PiiCipher) -> Contact:
     if row is None:
         return Contact()
     return Contact(email=cipher.decrypt(row.email_enc), phone=cipher.decrypt(row.phone_enc),
-                   locale=row.locale, preferences=dict(row.preferences or {}))
+                   locale=row.locale, timezone=row.timezone,
+                   preferences=dict(row.preferences or {}))

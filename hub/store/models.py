@@ -212,6 +212,14 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     #: When the triggering event reached the hub: the start of "time to notify".
     event_received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: After this the message is useless and is never sent (a "label ready" SMS after a day).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: A provider accepted it; without a delivery receipt by then, fail over.
+    receipt_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Providers already tried, in order (failover skips them on the next round).
+    tried_providers: Mapped[list] = mapped_column(JSON, default=list)
+    #: The notification on another channel whose failure this one stands in for.
+    fallback_of: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -258,3 +266,84 @@ class DeliveryReceipt(Base):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     raw_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class ProviderHealth(Base):
+    """The circuit breaker state of each provider instance, as last seen by any node."""
+
+    __tablename__ = "provider_health"
+
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: closed | open | half_open
+    state: Mapped[str] = mapped_column(String(16))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    node: Mapped[str | None] = mapped_column(String(100))
+
+
+class PortalMessage(Base):
+    """An in-app notice shown on the customer's return page (the ``portal`` channel)."""
+
+    __tablename__ = "portal_messages"
+    __table_args__ = (
+        UniqueConstraint("notification_id", name="uq_portal_messages_notification_id"),
+        Index("ix_portal_messages_return", "return_ref", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(String(36))
+    #: The return's reference as the customer knows it, and the customer key it belongs to.
+    return_ref: Mapped[str] = mapped_column(String(255))
+    customer_key: Mapped[str | None] = mapped_column(String(255))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SourceCursor(Base):
+    """How far the poller got in a polled source (survives restarts)."""
+
+    __tablename__ = "source_cursors"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """An admin API token; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+                      UniqueConstraint("name", name="uq_api_tokens_name"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    #: read | operate | admin
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    #: Limits for rule management: regions and product categories (empty: all).
+    regions: Mapped[list] = mapped_column(JSON, default=list)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEntry(Base):
+    """Who changed what through the admin API."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

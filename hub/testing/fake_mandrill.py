@@ -171,7 +171,9 @@ class FakeMandrill(FakeProvider):
             results.append(result)
             if status != "rejected":
                 entry = self.record({"provider": self.provider, "_id": message_id,
-                                     "email": email, "status": status, "request": message})
+                                     "email": email, "status": status, "request": message,
+                                     "path": request.path,
+                                     "user_agent": request.headers.get("User-Agent", "")})
                 self._by_id[message_id] = entry
         return web.json_response(results)
 
@@ -205,7 +207,8 @@ class FakeMandrill(FakeProvider):
             return failure
         entry = self._by_id.get(str(body.get("id")))
         if entry is None:
-            return self.error("Unknown_Message", f"No message exists with the id '{body.get('id')}'")
+            return self.error("Unknown_Message",
+                              f"No message exists with the id '{body.get('id')}'")
         message = entry["request"]
         return web.json_response({
             "ts": int(entry["received_at"]), "_id": entry["_id"],

@@ -239,7 +239,8 @@ class FakeSendGrid(FakeProvider):
         if sandbox:
             return web.Response(status=200)
         message_id = new_message_id()
-        self.record({"provider": self.provider, "x_message_id": message_id, "request": body})
+        self.record({"provider": self.provider, "x_message_id": message_id, "request": body,
+                     "user_agent": request.headers.get("User-Agent", "")})
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
     # -- Event Webhook ------------------------------------------------------------------------
@@ -294,7 +295,7 @@ class FakeSendGrid(FakeProvider):
 
     async def send_status(self, url: str, record: dict[str, Any], event: str,
                           **fields: Any) -> int:
-        """Tell ``url`` that an accepted message reached ``event`` (``delivered``, ``bounce``...)."""
+        """Tell ``url`` that an accepted message reached ``event`` (``delivered``, ``bounce``)."""
         return await self.send_events(url, self.events_for(record, event, **fields))
 
 

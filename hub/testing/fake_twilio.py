@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import orjson
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 from hub.testing.fakes_common import FakeProvider, base_argument_parser, run_fake
 
@@ -92,7 +92,8 @@ class FakeTwilio(FakeProvider):
 
     provider: ClassVar[str] = "twilio"
 
-    def __init__(self, *, account_sid: str = "AC" + "0" * 32, auth_token: str = "fake-token",
+    def __init__(self, *, account_sid: str = "AC" + "0" * 32,
+                 auth_token: str = "fake-token",  # noqa: S107 - the fake's published test token
                  api_keys: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.account_sid = account_sid
@@ -132,17 +133,15 @@ class FakeTwilio(FakeProvider):
         return self.error(401, 20003, "Authenticate")
 
     def _authenticated(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization")
-        if not header:
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
             return False
         try:
-            auth = BasicAuth.decode(header)
-        except ValueError:
+            login, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
             return False
-        if auth.login == self.account_sid:
-            return hmac.compare_digest(auth.password, self.auth_token)
-        secret = self.api_keys.get(auth.login)
-        return secret is not None and hmac.compare_digest(auth.password, secret)
+        expected = self.auth_token if login == self.account_sid else self.api_keys.get(login)
+        return expected is not None and hmac.compare_digest(password.encode(), expected.encode())
 
     async def _create(self, request: web.Request) -> web.Response:
         form = await request.post()

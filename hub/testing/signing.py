@@ -81,7 +81,7 @@ def inbound_request(body: bytes, headers: Mapping[str, str] | None = None, *,
                     received_at: datetime | None = None) -> InboundRequest:
     """A POST as the hub's ingress hands it to a source (case-insensitive headers)."""
     query = dict(query or {})
-    full_url = f"{url}?{urlencode(query)}" if query else url
+    full_url = f"{url}?{urlencode(query, errors='surrogatepass')}" if query else url
     return InboundRequest(
         method="POST", url=full_url, path=urlsplit(url).path or "/",
         headers=CIMultiDictProxy(CIMultiDict(headers or {})), query=query, body=body,

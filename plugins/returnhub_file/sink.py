@@ -35,6 +35,7 @@ class FileSink(Sink):
 
     type = "file"
     channels = frozenset({"email", "sms"})
+    idempotent = True
     Config = FileSinkSettings
 
     def __init__(self, config: FileSinkSettings, context: Any) -> None:

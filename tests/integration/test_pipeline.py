@@ -16,6 +16,7 @@ from hub.store.models import (
     Return,
     TimelineEntry,
 )
+from hub.store.migrate import head_revision
 from hub.testing.factories import event_payload
 from tests.conftest import signed_headers
 
@@ -258,4 +259,4 @@ async def test_health_and_readiness(hub, client):
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["revision"] == "0001"
+    assert (await ready.json())["revision"] == head_revision()

@@ -1,0 +1,40 @@
+"""When a planned message may go out: coalescing window and quiet hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hub.config import QuietHours
+
+
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    for candidate in (name, default, "UTC"):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def after_quiet_hours(when: datetime, quiet: QuietHours | None, zone_name: str | None,
+                      default_zone: str) -> datetime:
+    """``when`` itself, or the end of the quiet hours it falls into (customer's local time)."""
+    if quiet is None:
+        return when
+    zone = _zone(zone_name, default_zone)
+    local = when.astimezone(zone)
+    start = time.fromisoformat(quiet.start)
+    end = time.fromisoformat(quiet.end)
+    now_t = local.time()
+    if start == end:
+        return when
+    inside = (start <= now_t or now_t < end) if start > end else (start <= now_t < end)
+    if not inside:
+        return when
+    release = datetime.combine(local.date(), end, tzinfo=zone)
+    if release <= local:
+        release += timedelta(days=1)
+    return release.astimezone(when.tzinfo)
