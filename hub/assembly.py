@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from hub.config import (
+    POLL_POLICY_KEYS,
     PROVIDER_POLICY_KEYS,
     ConfigError,
+    PollPolicy,
     ProviderPolicy,
     format_validation_errors,
     read_secret_files,
@@ -34,8 +36,8 @@ class ConnectorSpec:
     kind: str  # "sources" or "sinks"
     cls: type[Connector]
     config: ConnectorSettings
-    #: Rate limit and breaker settings (sinks only).
-    policy: ProviderPolicy | None = None
+    #: Rate limit and breaker settings (sinks), polling interval (sources).
+    policy: ProviderPolicy | PollPolicy | None = None
 
 
 def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict[str, ConnectorSpec]:
@@ -64,13 +66,14 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict
                 problems.append(f"{path}.type: unknown {kind[:-1]} type {type_name!r} (installed: "
                                 f"{', '.join(sorted(known)) or 'none'})")
                 continue
+            policy_model, policy_fields = ((ProviderPolicy, PROVIDER_POLICY_KEYS)
+                                           if kind == "sinks" else (PollPolicy, POLL_POLICY_KEYS))
             policy = None
-            if kind == "sinks":
-                policy_keys = {k: body.pop(k) for k in list(body) if k in PROVIDER_POLICY_KEYS}
-                try:
-                    policy = ProviderPolicy.model_validate(policy_keys)
-                except ValidationError as exc:
-                    problems.extend(format_validation_errors(exc, prefix=path))
+            try:
+                policy = policy_model.model_validate(
+                    {k: body.pop(k) for k in list(body) if k in policy_fields})
+            except ValidationError as exc:
+                problems.extend(format_validation_errors(exc, prefix=path))
             body, file_problems = read_secret_files(body)
             problems.extend(f"{path}.{p}" for p in file_problems)
             try:

@@ -150,6 +150,18 @@ class ProviderPolicy(_Section):
 PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 
 
+class PollPolicy(_Section):
+    """Polling of a source that implements ``poll``, written in ``[sources.<name>]``."""
+
+    poll_interval_seconds: float | None = Field(
+        None, gt=0, description="Poll the source this often (sources that implement poll); "
+        "unset: the source is not polled.")
+
+
+#: Keys of ``[sources.<name>]`` read by the core into :class:`PollPolicy`.
+POLL_POLICY_KEYS = frozenset(PollPolicy.model_fields)
+
+
 class StageSettings(_Section):
     """Who is told when a return reaches a stage."""
 

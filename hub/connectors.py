@@ -70,6 +70,10 @@ class ConnectorContext:
     data_dir: Path
     #: A structlog logger bound to the connector's name.
     log: structlog.typing.FilteringBoundLogger
+    #: The hub's database sessions, for connectors that keep state there (the portal).
+    sessionmaker: Any = None
+    #: The PII cipher, for connectors that store customer-facing text.
+    cipher: Any = None
     #: Extras other plugins may hang here (e.g. a shared thread pool).
     extras: dict[str, Any] = field(default_factory=dict)
 

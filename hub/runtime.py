@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from hub.assembly import validate_connectors
+from hub.config import ProviderPolicy
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
@@ -26,6 +27,7 @@ from hub.keys import load_cipher
 from hub.logs import get_logger
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.processing.applier import BatchApplier
+from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
 from hub.store.codec import EventCodec
@@ -104,15 +106,17 @@ class Hub:
             context = ConnectorContext(
                 name=name, http=self.http, public_url=self.public_url,
                 data_dir=self.settings.data_dir / "connectors" / name,
-                log=get_logger(f"connector.{name}", connector=name))
+                log=get_logger(f"connector.{name}", connector=name),
+                sessionmaker=self.sessionmaker, cipher=self.cipher)
             connector = spec.cls(spec.config, context)
             await connector.start()
             self._started_connectors.append(connector)
             (self.sources if spec.kind == "sources" else self.sinks)[name] = connector
-        if ingress:
-            await self.inbox.start()
+        # Pollers write to the inbox too, so worker-only nodes start it as well.
+        await self.inbox.start()
         if workers:
             self._start_workers()
+            self._start_pollers()
         await self._call_observers("returnhub_startup", settings=self.settings)
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
                  sources=sorted(self.sources), sinks=sorted(self.sinks))
@@ -122,7 +126,8 @@ class Hub:
         worker = self.settings.worker
         buckets = {name: TokenBucket(spec.policy.rate_limit_per_second)
                    for name, spec in self.specs.items()
-                   if spec.policy is not None and spec.policy.rate_limit_per_second}
+                   if isinstance(spec.policy, ProviderPolicy)
+                   and spec.policy.rate_limit_per_second}
         router = Router(self.sinks, self.settings.channels, timeout=worker.send_timeout_seconds,
                         public_url=self.public_url, breakers=self.health.breakers,
                         buckets=buckets)
@@ -138,6 +143,14 @@ class Hub:
         self.build_workers()
         self._tasks = [asyncio.create_task(self.processor.run(), name="inbox-processor"),
                        asyncio.create_task(self._run_dispatcher(), name="dispatcher")]
+
+    def _start_pollers(self) -> None:
+        for name, source in self.sources.items():
+            policy = self.specs[name].policy
+            interval = getattr(policy, "poll_interval_seconds", None)
+            if interval and source.poll(None) is not None:
+                poller = SourcePoller(source, interval, self.sessionmaker, self.inbox, self.owner)
+                self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{name}"))
 
     async def _run_dispatcher(self) -> None:
         await self.dispatcher.start()

@@ -313,6 +313,9 @@ class SourceCursor(Base):
     cursor: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: Only one node polls a source at a time: the holder of this lease.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ApiToken(Base):

@@ -8,23 +8,27 @@ the Return and ReverseFulfillmentOrder lookups from returns a test seeds with
 throttle (HTTP 200 with a ``THROTTLED`` error, as Shopify does) or to fail with any status.
 
 It does not parse GraphQL: it recognises the operation by its root field and returns the whole
-seeded node, so seed what the client under test selects.
+seeded node, so seed what the client under test selects. HTTP faults (``fail_next``,
+``rate_limit_next``, ``set_latency``, ``go_silent``) come from
+:class:`~hub.testing.fakes_common.FakeProvider`.
 
     async with FakeShopifyAdmin(access_token="shpat_x") as fake:
         fake.add_return(return_node(1, status="REQUESTED"))
-        ...  # point the source's admin_url at fake.base_url
+        ...  # point the source's admin_url at fake.url
+
+Run alone: ``python -m hub.testing.fake_shopify --port 0`` (prints its URL as JSON).
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from hub.connectors import InboundRequest
+from hub.testing.fakes_common import FakeProvider, base_argument_parser, run_fake
 from hub.testing.signing import shopify_webhook
 
 DEFAULT_TOKEN = "shpat_fake_admin_token"
@@ -105,72 +109,49 @@ def return_node(number: int, *, status: str = "REQUESTED", order_number: int = 1
     }
 
 
-@dataclass
-class _Failure:
-    kind: str  # "throttle" or "status"
-    status: int = 200
+class FakeShopifyAdmin(FakeProvider):
+    """An Admin GraphQL API for one shop, served on 127.0.0.1 (see the module docstring).
 
+    ``records`` holds every mutation received: its name, its input and whether it applied.
+    """
 
-class FakeShopifyAdmin:
-    """An Admin GraphQL API for one shop, served on 127.0.0.1 (see the module docstring)."""
+    provider = "shopify"
 
     def __init__(self, *, access_token: str = DEFAULT_TOKEN,
-                 api_versions: tuple[str, ...] = (DEFAULT_VERSION,)) -> None:
+                 api_versions: tuple[str, ...] = (DEFAULT_VERSION,), host: str = "127.0.0.1",
+                 port: int = 0, record_path: str | Path | None = None) -> None:
+        super().__init__(host=host, port=port, record_path=record_path)
         self.access_token = access_token
         self.api_versions = set(api_versions)
         #: Seeded returns by GID; mutations change their ``status``.
         self.returns: dict[str, dict[str, Any]] = {}
         #: Every GraphQL call that passed authentication: operation name and variables.
         self.requests: list[dict[str, Any]] = []
-        #: Every mutation received: its name, its input and whether it was applied.
-        self.mutations: list[dict[str, Any]] = []
-        self._failures: deque[_Failure] = deque()
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
+        self._throttled = 0
 
-    # -- seeding and scripting -------------------------------------------------------------
+    @property
+    def mutations(self) -> list[dict[str, Any]]:
+        """The mutations received (``records`` without their receipt times)."""
+        return [{k: v for k, v in r.items() if k != "received_at"} for r in self.records]
+
     def add_return(self, node: dict[str, Any]) -> str:
         """Seed a Return node (see :func:`return_node`); returns its GID."""
         self.returns[node["id"]] = node
         return node["id"]
 
     def throttle(self, times: int = 1) -> None:
-        """Answer the next ``times`` calls with Shopify's THROTTLED GraphQL error."""
-        self._failures.extend(_Failure("throttle") for _ in range(times))
+        """Answer the next ``times`` calls as Shopify throttles GraphQL: HTTP 200 with a
+        ``THROTTLED`` error and the bucket's state in ``extensions.cost``."""
+        self._throttled += times
 
-    def fail(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` calls with HTTP ``status`` (e.g. 500, 503, 429, 401)."""
-        self._failures.extend(_Failure("status", status) for _ in range(times))
-
-    # -- server lifecycle --------------------------------------------------------------------
-    def app(self) -> web.Application:
-        """The aiohttp application (for aiohttp's own test client, if preferred)."""
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
+        """The Admin GraphQL endpoint, for any API version (unsupported ones answer 404)."""
         app.router.add_post("/admin/api/{version}/graphql.json", self._graphql)
-        return app
 
-    async def start(self) -> str:
-        """Listen on a free 127.0.0.1 port; returns (and sets) ``base_url``."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self.base_url
-
-    async def close(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeShopifyAdmin:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    def error_response(self, status: int) -> web.Response:
+        """Shopify's error body for an injected failure."""
+        return web.json_response({"errors": "Internal Server Error" if status >= 500
+                                  else "injected failure"}, status=status)
 
     # -- the endpoint ------------------------------------------------------------------------
     async def _graphql(self, request: web.Request) -> web.Response:
@@ -179,13 +160,9 @@ class FakeShopifyAdmin:
                                       "(unrecognized login or wrong password)"}, status=401)
         if request.match_info["version"] not in self.api_versions:
             return web.json_response({"errors": "Not Found"}, status=404)
-        if self._failures:
-            failure = self._failures.popleft()
-            if failure.kind == "throttle":
-                return web.json_response(_throttled())
-            headers = {"Retry-After": "2.0"} if failure.status == 429 else None
-            return web.json_response({"errors": "fake failure"}, status=failure.status,
-                                     headers=headers)
+        if self._throttled:
+            self._throttled -= 1
+            return web.json_response(_throttled())
         try:
             document = await request.json()
             query, variables = document["query"], document.get("variables") or {}
@@ -248,7 +225,7 @@ class FakeShopifyAdmin:
             errors.append({"field": ["input", "id"], "code": "INVALID_STATE",
                            "message": f"Return is not {'approvable' if status == 'OPEN' else 'declinable'}."
                                       " Only returns with status REQUESTED can be changed."})
-        self.mutations.append({"name": name, "input": payload, "applied": not errors})
+        self.record({"name": name, "input": payload, "applied": not errors})
         if errors:
             return _data({name: {"return": None, "userErrors": errors}})
         node["status"] = status
@@ -316,3 +293,19 @@ class ShopifyWebhookFactory:
         """The same delivery as plain headers and body, e.g. to POST it to a running hub."""
         request = self.request(topic, payload, **overrides)
         return dict(request.headers), request.body
+
+
+def main() -> None:
+    """``python -m hub.testing.fake_shopify``: serve an empty shop until interrupted."""
+    parser = base_argument_parser("Fake Shopify Admin GraphQL API")
+    parser.add_argument("--access-token", default=DEFAULT_TOKEN)
+    parser.add_argument("--api-version", action="append", default=None)
+    args = parser.parse_args()
+    fake = FakeShopifyAdmin(access_token=args.access_token,
+                            api_versions=tuple(args.api_version or (DEFAULT_VERSION,)),
+                            host=args.host, port=args.port, record_path=args.record)
+    run_fake(fake, args.latency)
+
+
+if __name__ == "__main__":
+    main()

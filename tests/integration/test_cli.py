@@ -41,7 +41,7 @@ def test_fresh_checkout_init_then_check(tmp_path):
     assert oct((cwd / "data/secrets/pii.key").stat().st_mode)[-3:] == "600"
     after = run("check", cwd=cwd)
     assert after.returncode == 0, after.stderr
-    assert "sources demo; sinks outbox" in after.stdout
+    assert "sources demo; sinks outbox, portal" in after.stdout
     assert run("init", cwd=cwd).returncode == 0  # idempotent
     assert (cwd / "data/secrets/demo-source.secret").read_text().strip() == secret
 

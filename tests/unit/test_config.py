@@ -26,7 +26,7 @@ def test_embedded_default_is_valid(tmp_path, monkeypatch):
     (tmp_path / "data/secrets/demo-source.secret").write_text("whsec_" + "A" * 44)
     settings = load_settings(DEFAULT)
     specs = check_config(settings)
-    assert set(specs) == {"demo", "outbox"}
+    assert set(specs) == {"demo", "outbox", "portal"}
 
 
 def test_all_problems_at_once_with_paths(tmp_path):

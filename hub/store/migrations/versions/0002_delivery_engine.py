@@ -1,4 +1,4 @@
-"""delivery engine, portal, cursors, tokens, audit
+"""Delivery engine, portal messages, poll cursors, API tokens and the audit log.
 
 Revision ID: 0002
 Revises: 0001
@@ -76,6 +76,8 @@ def upgrade() -> None:
     sa.Column('cursor', sa.Text(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('lease_owner', sa.String(length=64), nullable=True),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('source', name=op.f('pk_source_cursors'))
     )
     with op.batch_alter_table('notifications', schema=None) as batch_op:
