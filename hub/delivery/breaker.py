@@ -63,11 +63,13 @@ class CircuitBreaker:
 
     def record_failure(self, error: str, *, force_open: bool = False) -> None:
         """The provider failed; opens at the threshold, or at once with ``force_open``."""
+        before = self.state
         self._probing = False
         self.failures += 1
         self.last_error = error[:300]
-        was_open = self.opened_at is not None
-        if force_open or self.failures >= self.threshold or was_open:
+        if before == OPEN:
+            return  # a request sent before the breaker opened: the cooldown runs on
+        if before == HALF_OPEN or force_open or self.failures >= self.threshold:
             self.opened_at = self.clock()  # (re)start the cooldown
             self._notify()
 

@@ -37,7 +37,8 @@ class FakeErp(FakeProvider):
 
     def __init__(self, records: Iterable[dict[str, Any]] = (), *, path: str = "/api/rma",
                  cursor_field: str = "updated_at", cursor_param: str = "updated_since",
-                 token: str | None = "erp-api-token", username: str | None = None,
+                 token: str | None = "erp-api-token",  # noqa: S107 - the fake's test token
+                 username: str | None = None,
                  password: str | None = None, page_size: int = 2, inclusive: bool = False,
                  next_links: bool = True, sort: bool = True, honour_cursor: bool = True,
                  host: str = "127.0.0.1", port: int = 0,

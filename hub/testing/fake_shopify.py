@@ -31,7 +31,7 @@ from hub.connectors import InboundRequest
 from hub.testing.fakes_common import FakeProvider, base_argument_parser, run_fake
 from hub.testing.signing import shopify_webhook
 
-DEFAULT_TOKEN = "shpat_fake_admin_token"
+DEFAULT_TOKEN = "shpat_fake_admin_token"  # noqa: S105 - the fake's published test token
 DEFAULT_SHOP = "returnhub-test.myshopify.com"
 DEFAULT_VERSION = "2025-10"
 #: ReturnDeclineReason values.
@@ -222,9 +222,10 @@ class FakeShopifyAdmin(FakeProvider):
             errors.append({"field": ["input", "id"], "message": "Return does not exist.",
                            "code": "NOT_FOUND"})
         elif node["status"] != "REQUESTED":
+            verb = "approvable" if status == "OPEN" else "declinable"
             errors.append({"field": ["input", "id"], "code": "INVALID_STATE",
-                           "message": f"Return is not {'approvable' if status == 'OPEN' else 'declinable'}."
-                                      " Only returns with status REQUESTED can be changed."})
+                           "message": f"Return is not {verb}. Only returns with status "
+                                      "REQUESTED can be changed."})
         self.record({"name": name, "input": payload, "applied": not errors})
         if errors:
             return _data({name: {"return": None, "userErrors": errors}})

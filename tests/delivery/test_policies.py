@@ -1,0 +1,193 @@
+"""Delivery policies on the file sink: expiry, quiet hours, coalescing, provider rate limits,
+and a property test of the retry schedule."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from hub.config import QuietHours, WorkerSettings
+from hub.delivery.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from hub.delivery.dispatcher import Dispatcher, _Outcome
+from hub.delivery.ratelimit import TokenBucket
+from hub.delivery.retry import backoff_delay
+from hub.delivery.router import AttemptRecord, RouteResult
+from hub.delivery.timing import after_quiet_hours
+from hub.events import ReturnEvent
+from hub.runtime import Hub
+from hub.store.engine import utcnow
+from hub.store.models import Notification
+from hub.testing.factories import customer, event_payload
+from tests.conftest import make_settings
+
+
+def event(return_id: str, event_type: str = "return.approved", **extra) -> ReturnEvent:
+    return ReturnEvent.model_validate({**event_payload(event_type, return_id, **extra),
+                                       "source": "shop",
+                                       "source_event_id": f"{return_id}-{event_type}"})
+
+
+async def started(tmp_path: Path, **overrides) -> Hub:
+    hub = Hub.build(make_settings(tmp_path, **overrides))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    return hub
+
+
+async def notifications(hub: Hub) -> list[Notification]:
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(select(Notification).order_by(
+            Notification.created_at))).scalars())
+
+
+async def test_expired_messages_are_never_sent(tmp_path):
+    hub = await started(tmp_path, notifications={"stages": {
+        "label_created": {"channels": ["sms"], "expires_after_seconds": 60}}})
+    try:
+        old = utcnow() - timedelta(hours=2)  # the event reached the hub two hours ago
+        await hub.inbox.submit([event("R-exp", "return.label_created")], old)
+        await hub.drain()
+    finally:
+        await hub.stop()
+    [row] = await notifications(hub)
+    assert row.status == "expired"
+    assert not list((tmp_path / "outbox").glob("*"))
+
+
+def test_quiet_hours_hold_until_morning_in_the_customers_zone():
+    quiet = QuietHours(start="21:00", end="08:00")
+    late = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # 23:30 in Berlin
+    released = after_quiet_hours(late, quiet, "Europe/Berlin", "UTC")
+    assert released == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # 08:00 Berlin
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert after_quiet_hours(noon, quiet, "Europe/Berlin", "UTC") == noon
+    early = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)  # 00:00 in New York... 05:00 UTC
+    assert after_quiet_hours(early, quiet, "America/New_York", "UTC") == \
+        datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
+
+
+async def test_quiet_hours_apply_to_non_urgent_stages_only(tmp_path):
+    hub = await started(tmp_path, notifications={
+        "quiet_hours": {"start": "00:00", "end": "23:59"},
+        "stages": {"approved": {"channels": ["email"]},
+                   "refunded": {"channels": ["email"], "urgent": True}}})
+    try:
+        await hub.inbox.submit([event("R-q1", "return.approved"),
+                                event("R-q2", "return.refunded")], utcnow())
+        await hub.drain()
+    finally:
+        await hub.stop()
+    rows = {n.stage: n for n in await notifications(hub)}
+    assert rows["approved"].status == "pending"
+    assert rows["approved"].next_attempt_at > utcnow() + timedelta(minutes=1)
+    assert rows["refunded"].status == "sent"
+
+
+async def test_coalescing_sends_only_the_latest_stage(tmp_path):
+    hub = await started(tmp_path, notifications={
+        "coalesce_seconds": 0.3,
+        "stages": {"approved": {"channels": ["email"]},
+                   "label_created": {"channels": ["email"]}}})
+    try:
+        same = customer(7)
+        await hub.inbox.submit([event("R-co", "return.approved", minutes=1, customer=same)],
+                               utcnow())
+        await hub.processor.drain()
+        await hub.inbox.submit([event("R-co", "return.label_created", minutes=2,
+                                      customer=same)], utcnow())
+        await hub.processor.drain()
+        time.sleep(0.35)
+        await hub.dispatcher.drain()
+    finally:
+        await hub.stop()
+    rows = {n.stage: n for n in await notifications(hub)}
+    assert rows["approved"].status == "superseded"
+    assert rows["label_created"].status == "sent"
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+async def test_provider_rate_limit_paces_a_backlog():
+    bucket = TokenBucket(rate=20, burst=1)
+    start = time.monotonic()
+    for _ in range(21):
+        await bucket.acquire()
+    assert time.monotonic() - start >= 0.95
+
+
+def test_breaker_opens_probes_and_closes():
+    now = [0.0]
+    changes = []
+    breaker = CircuitBreaker("p", threshold=3, cooldown=10, clock=lambda: now[0],
+                             on_change=lambda b: changes.append(b.state))
+    for _ in range(2):
+        breaker.record_failure("500")
+    assert breaker.state == CLOSED and breaker.allow()
+    breaker.record_failure("500")
+    assert breaker.state == OPEN and not breaker.allow()
+    breaker.record_failure("late 500 from before it opened")
+    now[0] = 10
+    assert breaker.state == HALF_OPEN
+    assert breaker.allow() and not breaker.allow()  # one probe at a time
+    breaker.record_failure("probe failed")
+    assert breaker.state == OPEN
+    now[0] = 20
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == CLOSED
+    assert changes == [OPEN, OPEN, CLOSED]
+    breaker.record_failure("bad key", force_open=True)
+    assert breaker.state == OPEN
+
+
+WORKER = WorkerSettings(max_attempts=6, retry_base_seconds=2, retry_max_seconds=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(outcomes=st.lists(st.sampled_from(["retry", "retry_after", "sent", "failed", "unknown"]),
+                         min_size=1, max_size=12),
+       expires_in=st.one_of(st.none(), st.floats(min_value=1, max_value=600)),
+       retry_after=st.floats(min_value=0, max_value=120))
+def test_retry_schedule_properties(outcomes, expires_in, retry_after):
+    """Over any failure sequence: attempts never exceed the cap, delays stay within the
+    backoff bounds (Retry-After as a floor), and nothing is scheduled after its expiry."""
+    dispatcher = Dispatcher.__new__(Dispatcher)
+    dispatcher.settings = WORKER
+    dispatcher.router = SimpleNamespace(channels={}, sinks={})
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    state = SimpleNamespace(attempts=0, provider=None, provider_message_id=None,
+                            tried_providers=[], channel="email", status="pending",
+                            expires_at=now + timedelta(seconds=expires_in) if expires_in else None)
+    for kind in outcomes:
+        if state.status != "pending":
+            break
+        record = AttemptRecord("p", "transient", now, 1.0)
+        result = RouteResult(status="retry" if kind.startswith("retry") else kind,
+                             attempts=[record],
+                             retry_after=retry_after if kind == "retry_after" else None)
+        values = dispatcher._next_state(_Outcome(state, result, now))
+        assert values["attempts"] <= WORKER.max_attempts
+        state.attempts, state.status = values["attempts"], values["status"]
+        if values["status"] == "pending":
+            delay = (values["next_attempt_at"] - now).total_seconds()
+            bound = min(WORKER.retry_max_seconds,
+                        WORKER.retry_base_seconds * 2 ** (values["attempts"] - 1))
+            floor = retry_after if kind == "retry_after" else 0
+            # timedelta keeps microseconds: allow that rounding on either side
+            assert floor - 1e-6 <= delay <= max(bound, floor) + 1e-6
+            if state.expires_at is not None:
+                assert values["next_attempt_at"] <= state.expires_at
+            now = values["next_attempt_at"]
+    assert state.attempts <= WORKER.max_attempts
+
+
+def test_backoff_is_bounded_and_jittered():
+    delays = [backoff_delay(5, base=2, cap=30) for _ in range(200)]
+    assert all(0 <= d <= 30 for d in delays) and len(set(delays)) > 150
+    assert backoff_delay(1, base=2, cap=30, retry_after=45) == 45
