@@ -185,6 +185,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print queues, dead letters and provider breaker states."""
+    from hub.status import format_report, status_report
+
+    for line in format_report(asyncio.run(status_report(_settings(args)))):
+        print(line)
+    return 0
+
+
 def cmd_keys_generate(_args: argparse.Namespace) -> int:
     """Print a new PII encryption key."""
     from hub.security import generate_fernet_key
@@ -214,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate config and plugins").set_defaults(func=cmd_check)
     sub.add_parser("plugins", help="list plugins and connector types").set_defaults(
         func=cmd_plugins)
+    sub.add_parser("status", help="queues, dead letters and provider health").set_defaults(
+        func=cmd_status)
 
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -90,3 +90,29 @@ def test_db_upgrade(tmp_path):
     result = run("db", "upgrade", cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert f"revision {head_revision()}" in result.stdout
+
+
+def test_status_shows_queues_and_breakers(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    run("db", "upgrade", cwd=cwd)
+    import asyncio
+
+    from hub.config import load_settings
+    from hub.store.engine import make_engine, make_sessionmaker, utcnow
+    from hub.store.models import ProviderHealth
+
+    async def open_breaker() -> None:
+        settings = load_settings(cwd / "config" / "returnhub.toml")
+        engine = make_engine(str(settings.database_url).replace("data/", f"{cwd}/data/", 1))
+        async with make_sessionmaker(engine)() as session, session.begin():
+            session.add(ProviderHealth(provider="outbox", state="open", consecutive_failures=5,
+                                       last_error="[outbox] disk full", updated_at=utcnow(),
+                                       node="node-1"))
+        await engine.dispose()
+
+    asyncio.run(open_breaker())
+    result = run("status", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert "provider outbox: open (failures 5" in result.stdout
+    assert "disk full" in result.stdout
