@@ -4,7 +4,7 @@ body posted on one shared aiohttp session.
 Each fake provider runs as its own process (as a real provider would be another machine), and
 N messages go out each way at the same concurrency. Run:
 
-    .venv/bin/python bench/sink_cost.py [-n 500] [--concurrency 16]
+    .venv/bin/python bench/sink_cost.py [-n 500] [--concurrency 16] [--repeat 3]
 
 The figures and the decision they led to are recorded in docs/sinks.md.
 """
@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import aiohttp
 import structlog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,16 +100,17 @@ async def sendgrid_figures(url: str, count: int, concurrency: int) -> dict[str, 
 
 
 async def mandrill_figures(url: str, count: int, concurrency: int) -> dict[str, float]:
-    """SDK client in a thread pool vs. the SDK's request shape on one aiohttp session."""
+    """SDK client in a thread pool vs. the sink's aiohttp path, same body."""
     import mailchimp_transactional
 
     from returnhub_mailchimp.config import MandrillSettings
     from returnhub_mailchimp.payload import build_message
+    from returnhub_mailchimp.sink import MandrillSink
 
     settings = MandrillSettings(api_key=MANDRILL_KEY, base_url=f"{url}/api/1.3")
     client = mailchimp_transactional.Client(MANDRILL_KEY)
     client.api_client.host = settings.base_url
-    client.api_client.set_timeout((5, 10))
+    client.api_client.set_timeout((3, 10))  # requests' (connect, read); the default is 300 s
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         async def sdk(index: int) -> object:
@@ -118,21 +118,21 @@ async def mandrill_figures(url: str, count: int, concurrency: int) -> dict[str, 
             return await loop.run_in_executor(pool, client.messages.send, body)
 
         sdk_rate = await timed(count, concurrency, sdk)
-    async with aiohttp.ClientSession() as session:
+    sink = MandrillSink(settings, context("bench"))
+    await sink.start()
+    try:
         async def native(index: int) -> object:
-            body = {"key": MANDRILL_KEY,
-                    "message": build_message(message(index), settings, "bench")}
-            async with session.post(f"{settings.base_url}/messages/send.json", json=body,
-                                    headers={"User-Agent": client.api_client.user_agent}
-                                    ) as response:
-                return await response.json()
+            return await sink.send(message(index))
 
         aiohttp_rate = await timed(count, concurrency, native)
+    finally:
+        await sink.close()
     return {"sdk_thread_pool": sdk_rate, "aiohttp_shared_session": aiohttp_rate}
 
 
-async def run(count: int, concurrency: int) -> dict[str, dict[str, float]]:
-    """Both providers, both ways; each fake in its own process."""
+async def run(count: int, concurrency: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Both providers, both ways, each fake in its own process; the best of ``repeat`` runs
+    (other load on the machine only ever makes a run slower)."""
     results = {}
     for name, module, args, measure in (
             ("sendgrid", "hub.testing.fake_sendgrid", ["--api-key", SENDGRID_KEY],
@@ -142,7 +142,8 @@ async def run(count: int, concurrency: int) -> dict[str, dict[str, float]]:
         process, url = start_fake(module, *args)
         try:
             await measure(url, min(50, count), concurrency)  # warm-up: imports, first connects
-            results[name] = await measure(url, count, concurrency)
+            runs = [await measure(url, count, concurrency) for _ in range(repeat)]
+            results[name] = {path: max(r[path] for r in runs) for path in runs[0]}
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -154,9 +155,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--count", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per path; the best counts")
     args = parser.parse_args()
-    results = asyncio.run(run(args.count, args.concurrency))
-    sys.stdout.write(f"N={args.count} concurrency={args.concurrency}\n")
+    results = asyncio.run(run(args.count, args.concurrency, args.repeat))
+    sys.stdout.write(f"N={args.count} concurrency={args.concurrency} best of {args.repeat}\n")
     for provider, figures in results.items():
         for path, rate in figures.items():
             sys.stdout.write(f"{provider:26} {path:24} {rate:8.0f} msgs/s\n")

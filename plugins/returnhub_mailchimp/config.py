@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from hub.connectors import ConnectorSettings
 
@@ -24,14 +24,11 @@ class MandrillSettings(ConnectorSettings):
     subaccount: str | None = Field(
         None, description="Subaccount to send through; it must already exist at Mailchimp.")
     connect_timeout_seconds: float = Field(
-        5.0, gt=0, description="Longest wait for a connection; a timeout here is retried "
+        3.0, gt=0, description="Longest wait for a connection; a timeout here is retried "
         "safely because nothing was sent.")
     read_timeout_seconds: float = Field(
-        10.0, gt=0, description="Longest wait for Mandrill's answer once the request is sent "
-        "(the client's own default is 300 s); a timeout here makes the outcome unknown.")
-    max_concurrency: int = Field(
-        16, ge=1, le=256, description="Sends in flight at once: the size of this sink's "
-        "thread pool (the official client blocks).")
+        10.0, gt=0, description="Longest silence while waiting for Mandrill's answer (the official "
+        "client's default is 300 s); a timeout here makes the outcome unknown.")
     webhook_key: SecretStr | None = Field(
         None, description="The webhook's key from Settings → Webhooks. Without it only "
         "Mandrill's empty verification batch is accepted.")
@@ -41,14 +38,14 @@ class MandrillSettings(ConnectorSettings):
 
     @field_validator("base_url", "webhook_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// for a local fake)")
-        return value
+        # webhook_url is signed exactly as registered, trailing slash included.
+        return value.rstrip("/") if value and info.field_name == "base_url" else value
 
     @model_validator(mode="after")
     def _sender(self) -> Self:
-        self.base_url = self.base_url.rstrip("/")
         if self.from_name is not None and self.from_address is None:
             raise ValueError("from_name needs from_address")
         return self

@@ -1,16 +1,15 @@
 """Mandrill answers and transport failures, as the hub's delivery errors.
 
 Texts name the sink, the HTTP status and an excerpt of Mandrill's answer with addresses masked;
-the API key never appears (the official client puts it in the request body, not in errors).
+the API key never appears (it travels in the request body, and is masked should an answer
+echo it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import requests
-import urllib3.exceptions
-from mailchimp_transactional.api_client import ApiClientError
+import aiohttp
 
 from hub.errors import (
     DeliveryError,
@@ -28,9 +27,6 @@ _CONFIGURATION = frozenset({"Invalid_Key", "PaymentRequired", "Unknown_Subaccoun
                             "Unknown_Template", "Invalid_Template"})
 _TRANSIENT = frozenset({"GeneralError", "ServiceUnavailable"})
 _EXCERPT = 300
-#: Failures urllib3 reports before any byte of the request was sent.
-_BEFORE_SEND = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
-                urllib3.exceptions.NameResolutionError)
 
 
 def _excerpt(text: Any, secret: str) -> str:
@@ -44,7 +40,8 @@ def _excerpt(text: Any, secret: str) -> str:
     return shown.replace(secret, "[api key]") if secret else shown
 
 
-def error_for_answer(provider: str, status: int, text: Any, secret: str) -> DeliveryError:
+def error_for_answer(provider: str, status: int, text: Any, secret: str,
+                     retry_after: float | None = None) -> DeliveryError:
     """The delivery error an error answer means (``text`` is the decoded JSON or raw text).
 
     The error ``name`` decides, so the pre-2023 API that answered 500 for everything maps the
@@ -57,18 +54,13 @@ def error_for_answer(provider: str, status: int, text: Any, secret: str) -> Deli
     if name == "ValidationError":
         return MessageRejected("Mandrill rejected the message as invalid", **common)
     if status == 429 or name == "Too_Many_Requests":
-        return RateLimited("Mandrill rate limit reached", **common)
+        return RateLimited("Mandrill rate limit reached", retry_after=retry_after, **common)
     if name in _TRANSIENT or status >= 500:
         return ProviderUnavailable("Mandrill is unavailable", **common)
     if status in (401, 403, 404, 405):
         return ProviderMisconfigured("Mandrill did not accept the request (check api_key and "
                                      "base_url)", **common)
     return MessageRejected("Mandrill refused the request", **common)
-
-
-def error_for_client_error(provider: str, exc: ApiClientError, secret: str) -> DeliveryError:
-    """Map the official client's ``ApiClientError(text, status_code)``."""
-    return error_for_answer(provider, exc.status_code, exc.text, secret)
 
 
 def error_for_recipient(provider: str, result: dict[str, Any]) -> RecipientRefused:
@@ -81,20 +73,18 @@ def error_for_recipient(provider: str, result: dict[str, Any]) -> RecipientRefus
                             status=200, detail=f"rejected: {reason}")
 
 
-def error_for_exception(provider: str, exc: requests.RequestException) -> DeliveryError:
+def error_for_exception(provider: str, exc: BaseException) -> DeliveryError:
     """A transport failure: before the request went out it is retried, after it the outcome
     is unknown (Mandrill may have queued the message)."""
     kind = type(exc).__name__
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ProviderUnavailable("Mandrill did not accept a connection in time",
                                    provider=provider, detail=kind)
-    if isinstance(exc, requests.ReadTimeout):
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProviderUnavailable("cannot connect to Mandrill", provider=provider,
+                                   detail=f"{kind}: {exc.os_error.strerror or exc.os_error}")
+    if isinstance(exc, TimeoutError):
         return OutcomeUnknown("no answer from Mandrill in time after the request was sent",
                               provider=provider, detail=kind)
-    cause = exc.args[0] if exc.args else None
-    if isinstance(cause, urllib3.exceptions.MaxRetryError) and isinstance(cause.reason,
-                                                                          _BEFORE_SEND):
-        return ProviderUnavailable("cannot connect to Mandrill", provider=provider,
-                                   detail=type(cause.reason).__name__)
     return OutcomeUnknown("the connection to Mandrill failed after the request was sent",
                           provider=provider, detail=kind)

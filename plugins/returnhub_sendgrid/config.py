@@ -27,7 +27,7 @@ class SendGridSettings(ConnectorSettings):
     sandbox_mode: bool = Field(
         False, description="Ask SendGrid to validate without delivering (answers 200, no events).")
     connect_timeout_seconds: float = Field(
-        5.0, gt=0, description="Longest wait for a connection; a timeout here is retried "
+        3.0, gt=0, description="Longest wait for a connection; a timeout here is retried "
         "safely because nothing was sent.")
     read_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest silence while waiting for SendGrid's answer; a "

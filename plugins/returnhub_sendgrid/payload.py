@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from sendgrid.helpers.mail import Category, CustomArg, Email, Mail, MailSettings, ReplyTo, To
-from sendgrid.helpers.mail import SandBoxMode
+from sendgrid.helpers.mail import (
+    Category,
+    CustomArg,
+    Email,
+    Mail,
+    MailSettings,
+    ReplyTo,
+    SandBoxMode,
+    To,
+)
 
-from hub.errors import MessageRejected
+from hub.errors import MessageRejected, RecipientRefused
 
 if TYPE_CHECKING:
     from hub.messages import OutboundMessage
     from returnhub_sendgrid.config import SendGridSettings
 
+#: Prefix of our custom args: SendGrid flattens them into each event's top level, where a bare
+#: ``status`` or ``email`` would collide with its own fields.
+ARG_PREFIX = "returnhub_"
 #: The custom arg carrying the hub's message id; SendGrid echoes it in every event.
-MESSAGE_ID_ARG = "returnhub_message_id"
+MESSAGE_ID_ARG = f"{ARG_PREFIX}message_id"
+#: An address the SDK's helpers take as an address (they read anything else as a name).
+_ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+")
 #: SendGrid allows at most 10 categories of at most 255 characters.
 _MAX_CATEGORIES = 10
 _MAX_CATEGORY_LENGTH = 255
@@ -42,8 +56,9 @@ def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: s
                ) -> dict[str, Any]:
     """The JSON body for ``POST /v3/mail/send``; MessageRejected if it cannot be valid.
 
-    The hub's message id travels in ``custom_args`` (with the message's metadata, all strings),
-    the template and stage as ``categories``; text/plain comes before text/html.
+    The hub's message id travels in ``custom_args`` with the message's metadata (all strings,
+    keys prefixed ``returnhub_``), the template and stage as ``categories``; text/plain comes
+    before text/html.
     """
     from_address = message.from_address or settings.from_address
     from_name = message.from_name if message.from_address else settings.from_name
@@ -55,6 +70,11 @@ def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: s
         raise MessageRejected("the message has neither text nor html content", provider=provider)
     _no_line_breaks(provider, subject=message.subject, sender_name=from_name,
                     recipient=message.to, sender=from_address, reply_to=message.reply_to)
+    if not _ADDRESS.fullmatch(message.to):
+        raise RecipientRefused("the recipient is not a valid address", provider=provider)
+    if not _ADDRESS.fullmatch(from_address) or (
+            message.reply_to and not _ADDRESS.fullmatch(message.reply_to)):
+        raise MessageRejected("the sender or reply_to is not a valid address", provider=provider)
     mail = Mail(
         from_email=Email(from_address, from_name),
         to_emails=To(message.to),
@@ -62,7 +82,7 @@ def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: s
         plain_text_content=message.text or None,
         html_content=message.html or None,
     )
-    args = {key: str(value) for key, value in message.metadata.items()}
+    args = {f"{ARG_PREFIX}{key}": str(value) for key, value in message.metadata.items()}
     args[MESSAGE_ID_ARG] = message.message_id
     mail.custom_arg = [CustomArg(key, value) for key, value in args.items()]
     categories = categories_for(message)

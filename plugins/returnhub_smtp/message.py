@@ -1,0 +1,78 @@
+"""The RFC 5322 message for one hub message: multipart/alternative text + html."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+from hub.errors import MessageRejected, RecipientRefused
+
+if TYPE_CHECKING:
+    from hub.messages import OutboundMessage
+    from returnhub_smtp.config import SmtpSettings
+
+#: Header carrying the hub's message id, for relays' logs and bounce processing.
+MESSAGE_ID_HEADER = "X-Returnhub-Message-Id"
+_ID_LEFT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\".]+")
+
+
+def message_id_for(message_id: str, domain: str) -> str:
+    """A Message-ID (without angle brackets) whose left part is our id, hashed when it is not
+    a valid dot-atom."""
+    left = message_id if _ID_LEFT.fullmatch(message_id) else hashlib.sha256(
+        message_id.encode()).hexdigest()[:32]
+    return f"{left}@{domain}"
+
+
+def _address(provider: str, role: str, addr_spec: str, name: str | None = None) -> Address:
+    try:
+        return Address(display_name=name or "", addr_spec=addr_spec)
+    except (ValueError, IndexError):
+        error = RecipientRefused if role == "recipient" else MessageRejected
+        raise error(f"the {role} is not a valid address", provider=provider) from None
+
+
+def build_email(message: OutboundMessage, settings: SmtpSettings, provider: str
+                ) -> tuple[EmailMessage, str, str]:
+    """The message, its envelope sender and its Message-ID (without angle brackets).
+
+    Header values go through the email package's checks (a CR/LF is refused), so a
+    customer-derived name or subject cannot add headers.
+    """
+    sender = message.from_address or settings.from_address
+    sender_name = message.from_name if message.from_address else settings.from_name
+    if not sender:
+        raise MessageRejected("no sender address: set from_address on the sink", provider=provider)
+    if not message.subject:
+        raise MessageRejected("the message has no subject", provider=provider)
+    if not message.text and not message.html:
+        raise MessageRejected("the message has neither text nor html content", provider=provider)
+    if not _ADDRESS.fullmatch(message.to):
+        raise RecipientRefused("the recipient is not a valid address", provider=provider)
+    domain = settings.message_id_domain or sender.rpartition("@")[2] or "localhost"
+    message_id = message_id_for(message.message_id, domain)
+    email = EmailMessage(policy=policy.SMTP)
+    try:
+        email["From"] = _address(provider, "sender", sender, sender_name)
+        email["To"] = _address(provider, "recipient", message.to)
+        if message.reply_to:
+            email["Reply-To"] = _address(provider, "reply_to", message.reply_to)
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = f"<{message_id}>"
+        email[MESSAGE_ID_HEADER] = message.message_id
+    except ValueError:
+        raise MessageRejected("a header value contains a line break", provider=provider) from None
+    if message.text:
+        email.set_content(message.text)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+    else:
+        email.set_content(message.html or "", subtype="html")
+    return email, sender, message_id

@@ -1,0 +1,17 @@
+"""Twilio SMS sink: text messages through Programmable Messaging, delivery status from signed
+status callbacks, STOP replies from the inbound-message webhook. Registered under the config
+type ``twilio_sms``."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_twilio.segments import count_segments
+from returnhub_twilio.sink import TwilioSmsSink
+
+__all__ = ["TwilioSmsSink", "count_segments"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register :class:`TwilioSmsSink`."""
+    register(TwilioSmsSink)
