@@ -71,6 +71,16 @@ class SecuritySettings(_Section):
     lookup_key: SecretStr | None = Field(
         None, description="Key of the keyed hash used to find customers by email or phone. "
         "Empty: generated once into data_dir/secrets/lookup.key.")
+    portal_key: SecretStr | None = Field(
+        None, description="Key that signs customer portal links. Empty: generated once into "
+        "data_dir/secrets/portal.key.")
+
+
+class PortalSettings(_Section):
+    """The customer portal's signed links."""
+
+    link_ttl_days: float = Field(60, gt=0, description="How long a portal link in a message "
+                                 "stays valid.")
 
 
 class LoggingSettings(_Section):
@@ -195,11 +205,29 @@ class BrandSettings(_Section):
     sign_off: str = "The returns team"
 
 
+class BrandOverride(_Section):
+    """A store's brand: any field set here replaces the default brand's for that store."""
+
+    store_name: str | None = None
+    from_email: str | None = None
+    from_name: str | None = None
+    support_email: str | None = None
+    logo_url: str | None = None
+    primary_color: str | None = None
+    sign_off: str | None = None
+
+
 class NotificationSettings(_Section):
     """What the planner sends, and how it looks."""
 
     stages: dict[str, StageSettings] = Field(default_factory=dict)
     brand: BrandSettings = Field(default_factory=BrandSettings)
+    brands: dict[str, BrandOverride] = Field(
+        default_factory=dict, description="Per-store brand overrides, keyed by source name "
+        "(a store is the source its returns come from).")
+    sms_max_segments: int = Field(
+        3, ge=1, description="Longest SMS allowed, in segments; longer templates fail "
+        "`returnhub check` and the preview.")
     default_locale: str = Field("en", description="Locale of customers whose locale is unknown.")
     default_timezone: str = Field("UTC", description="Time zone of customers whose zone is "
                                   "unknown (IANA name), for quiet hours.")
@@ -228,6 +256,7 @@ class Settings(BaseSettings):
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -21,3 +21,10 @@ def load_cipher(settings: Settings) -> PiiCipher:
     lookup = (settings.security.lookup_key.get_secret_value() if settings.security.lookup_key
               else ensure_secret_file(secrets_dir / "lookup.key"))
     return PiiCipher(keys, lookup)
+
+
+def load_portal_key(settings: Settings) -> bytes:
+    """The key that signs portal links: from config, or generated once into the data dir."""
+    if settings.security.portal_key:
+        return settings.security.portal_key.get_secret_value().encode()
+    return ensure_secret_file(settings.data_dir / "secrets" / "portal.key").encode()

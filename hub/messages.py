@@ -54,6 +54,8 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     COMPLAINED = "complained"
     UNSUBSCRIBED = "unsubscribed"
+    #: The customer opted back in (an SMS "START"): the channel preference is turned on again.
+    RESUBSCRIBED = "resubscribed"
     OPENED = "opened"
     CLICKED = "clicked"
 

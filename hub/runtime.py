@@ -23,7 +23,8 @@ from hub.delivery.planner import Planner
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
 from hub.delivery.router import Router
-from hub.keys import load_cipher
+from hub.keys import load_cipher, load_portal_key
+from hub.portal_links import portal_url
 from hub.logs import get_logger
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.processing.applier import BatchApplier
@@ -60,6 +61,7 @@ class Hub:
         self.registry = collect_connectors(pm)
         self.specs = validate_connectors(settings, self.registry)
         self.cipher = load_cipher(settings)
+        self.portal_key = load_portal_key(settings)
         self.codec = EventCodec(self.cipher)
         self.engine = make_engine(settings.database_url,
                                   synchronous=settings.database.sqlite_synchronous,
@@ -134,10 +136,18 @@ class Hub:
         self.dispatcher = Dispatcher(self.sessionmaker, self.codec, self.renderer, router,
                                      self.planner, self.settings.notifications.brand, worker,
                                      self.owner)
+        self.dispatcher.portal_link = self.portal_link
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec, BatchApplier(self.codec, self.planner),
             PrivacyHandler(self.codec), self.sources, worker, self.owner,
             on_planned=self._wake_dispatcher)
+
+    def portal_link(self, source: str, reference: str) -> str:
+        """The signed link to a return's portal page, valid for ``portal.link_ttl_days``."""
+        from hub.store.engine import utcnow
+
+        return portal_url(self.public_url, self.portal_key, source, reference, utcnow(),
+                          self.settings.portal.link_ttl_days)
 
     def _start_workers(self) -> None:
         self.build_workers()

@@ -37,6 +37,8 @@ from hub.store.models import Customer, DeliveryAttempt, Notification, Return, Ti
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.config import BrandSettings, WorkerSettings
@@ -86,6 +88,8 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner
         self.wake = asyncio.Event()
+        #: Builds the customer's signed portal link for (source, return reference), if set.
+        self.portal_link: Callable[[str, str], str] | None = None
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
@@ -207,8 +211,10 @@ class Dispatcher:
     def compose(self, item: Claimed) -> OutboundMessage:
         """Render a claimed notification into the message a sink sends."""
         notification = item.notification
+        link = (self.portal_link(item.ret.source, item.ret.external_id)
+                if self.portal_link else None)
         context = build_context(notification=notification, ret=item.ret, customer=item.customer,
-                                brand=self.brand, codec=self.codec)
+                                brand=self.brand, codec=self.codec, portal_url=link)
         rendered = self.renderer.render(notification.template, notification.channel, context)
         return OutboundMessage(
             message_id=notification.id, channel=notification.channel,

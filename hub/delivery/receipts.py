@@ -36,6 +36,7 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.FAILED: ("failed", 4),
     DeliveryStatus.COMPLAINED: ("delivered", 3),
     DeliveryStatus.UNSUBSCRIBED: ("delivered", 3),
+    DeliveryStatus.RESUBSCRIBED: ("delivered", 3),
 }
 _STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
                 "bounced": 4, "failed": 4, "dead": 4, "skipped": 4, "expired": 4,
@@ -79,9 +80,11 @@ class ReceiptRecorder:
             if not inserted.rowcount:
                 continue  # a repeat of a receipt we already have
             new += 1
-            if update.status is DeliveryStatus.UNSUBSCRIBED and update.recipient:
-                await self._opt_out(session, _UNSUBSCRIBE_CHANNEL.get(channel, channel),
-                                    update.recipient, now)
+            if update.status in (DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED) \
+                    and update.recipient:
+                await self._set_preference(
+                    session, _UNSUBSCRIBE_CHANNEL.get(channel, channel), update.recipient,
+                    update.status is DeliveryStatus.RESUBSCRIBED, now)
             if notification is not None and self._advance(session, notification, update, now):
                 if notification.status in FAILED_FOR_GOOD:
                     await plan_fallback(session, self.planner, notification,
@@ -121,10 +124,11 @@ class ReceiptRecorder:
             occurred_at=update.occurred_at, recorded_at=now))
         return True
 
-    async def _opt_out(self, session: AsyncSession, channel: str, address: str,
-                       now: datetime) -> None:
+    async def _set_preference(self, session: AsyncSession, channel: str, address: str,
+                              enabled: bool, now: datetime) -> None:
+        """Opt every customer with this address in or out of ``channel``."""
         digest = self.codec.cipher.lookup_hash(address)
         column = Customer.phone_hash if channel == "sms" else Customer.email_hash
         for customer in (await session.execute(select(Customer).where(column == digest))).scalars():
-            customer.preferences = {**(customer.preferences or {}), channel: False}
+            customer.preferences = {**(customer.preferences or {}), channel: enabled}
             customer.updated_at = now

@@ -81,6 +81,7 @@ def _event_id(fields: Mapping[str, str], headers: Mapping[str, str], suffix: str
 def parse_webhook(fields: Mapping[str, str], query: Mapping[str, str],
                   headers: Mapping[str, str], received_at: datetime) -> list[StatusUpdate]:
     """A status callback becomes one update; an inbound STOP becomes an UNSUBSCRIBED update
+    (START, UNSTOP, YES: RESUBSCRIBED)
     naming the sender in ``recipient``; anything else is acknowledged with no update."""
     sid = fields.get("MessageSid") or fields.get("SmsSid")
     if not sid:
@@ -107,12 +108,16 @@ def _inbound(fields: Mapping[str, str], headers: Mapping[str, str], sid: str,
              received_at: datetime) -> list[StatusUpdate]:
     word = (fields.get("Body") or "").strip().upper()
     opt_out_type = (fields.get("OptOutType") or "").upper()
-    if opt_out_type != "STOP" and word not in OPT_OUT_WORDS:
-        return []  # START/UNSTOP/YES, HELP and ordinary replies: nothing to record
+    if opt_out_type == "STOP" or word in OPT_OUT_WORDS:
+        status = DeliveryStatus.UNSUBSCRIBED
+    elif opt_out_type == "START" or word in OPT_IN_WORDS:
+        status = DeliveryStatus.RESUBSCRIBED
+    else:
+        return []  # HELP and ordinary replies: nothing to record
     sender = fields.get("From")
     if not sender:
-        raise RequestRejected("an opt-out message has no From", field="From")
-    return [StatusUpdate(status=DeliveryStatus.UNSUBSCRIBED, occurred_at=received_at,
+        raise RequestRejected("an opt-out or opt-in message has no From", field="From")
+    return [StatusUpdate(status=status, occurred_at=received_at,
                          provider_message_id=sid, event_id=_event_id(fields, headers, "inbound"),
                          reason=f"replied {word or opt_out_type}"[:50], recipient=sender,
                          raw=dict(fields))]

@@ -92,3 +92,9 @@ async def test_send_and_receipts_through_the_hub(running) -> None:
         receipts = (await session.execute(select(DeliveryReceipt))).scalars().all()
     assert customer.preferences.get("sms") is False
     assert len(receipts) == 3
+
+    # ... and START turns it back on.
+    assert await twilio.send_inbound(f"{public}/webhooks/sms", phone, "START") == 200
+    async with hub.sessionmaker() as session:
+        customer = (await session.execute(select(Customer))).scalar_one()
+    assert customer.preferences.get("sms") is True

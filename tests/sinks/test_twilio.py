@@ -358,22 +358,25 @@ def test_failure_reason_is_the_error_code_and_ids_prefer_the_idempotency_token()
     assert update.event_id == "twilio:tok-1" and update.message_id is None
 
 
-@pytest.mark.parametrize(("body", "opt_out_type", "unsubscribed"), [
-    ("STOP", None, True), (" stop ", None, True), ("Unsubscribe", None, True),
-    ("QUIT", None, True), ("stop it please", None, False), ("stop it please", "STOP", True),
-    ("START", None, False), ("yes", None, False), ("HELP", None, False),
-    ("Where is my refund?", None, False)])
-def test_inbound_replies(body, opt_out_type, unsubscribed) -> None:
+U, R = DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED
+
+
+@pytest.mark.parametrize(("body", "opt_out_type", "expected"), [
+    ("STOP", None, U), (" stop ", None, U), ("Unsubscribe", None, U),
+    ("QUIT", None, U), ("stop it please", None, None), ("stop it please", "STOP", U),
+    ("START", None, R), ("yes", None, R), ("unstop", None, R), ("HELP", None, None),
+    ("Where is my refund?", None, None)])
+def test_inbound_replies(body, opt_out_type, expected) -> None:
     fields = {"MessageSid": "SM" + "2" * 32, "From": RECIPIENT, "To": SENDER, "Body": body,
               "SmsStatus": "received", "NumMedia": "0"}
     if opt_out_type:
         fields["OptOutType"] = opt_out_type
     updates = parse_webhook(fields, {}, {}, datetime.now(UTC))
-    if not unsubscribed:
+    if expected is None:
         assert updates == []
         return
     [update] = updates
-    assert update.status is DeliveryStatus.UNSUBSCRIBED
+    assert update.status is expected
     assert update.recipient == RECIPIENT and update.message_id is None
     assert RECIPIENT not in update.reason
 
