@@ -137,8 +137,9 @@ class Source(Connector):
         """
         return event
 
-    def poll(self, cursor: str | None) -> AsyncIterator[tuple[ReturnEvent, str]] | None:
-        """Optional: yield ``(event, new_cursor)`` pairs newer than ``cursor``.
+    def poll(self, cursor: str | None) -> AsyncIterator[tuple[ReturnEvent | None, str]] | None:
+        """Optional: yield ``(event, new_cursor)`` pairs newer than ``cursor``; an event of None
+        moves the cursor past a record the source ignores.
 
         The core persists the cursor after each event is durably in the inbox, so a restart
         resumes where it stopped. Return None (the default) for a webhook-only source.

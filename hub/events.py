@@ -223,8 +223,9 @@ class ReturnEvent(BaseModel):
 
     ``source`` is the configured connector instance name and ``source_event_id`` the platform's
     delivery id: together they are the dedupe key of the inbox. ``raw`` keeps the platform's
-    payload beside the normalized fields. ``return_id`` may be empty only when the event can be
-    matched by ``tracking.number`` (carrier scans).
+    payload beside the normalized fields. ``return_id`` may be empty when the event can be
+    matched by ``tracking.number`` (carrier scans) or when the source's ``enrich`` fills it in;
+    an event that has neither after enrichment is failed with a clear error.
     """
 
     model_config = ConfigDict(extra="forbid")

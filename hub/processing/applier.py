@@ -48,6 +48,8 @@ class ApplyReport:
 
     done: list[int] = field(default_factory=list)
     parked: list[int] = field(default_factory=list)
+    #: Events that can never be applied, with the reason (dead letters).
+    unmatchable: dict[int, str] = field(default_factory=dict)
     notifications: list[dict] = field(default_factory=list)
     timeline: list[dict] = field(default_factory=list)
 
@@ -83,8 +85,13 @@ class BatchApplier:
             event = item.event
             ret = self._find_return(returns, event)
             if ret is None:
-                if not event.return_id:
+                if not event.return_id and event.tracking and event.tracking.number:
                     report.parked.append(item.inbox_id)
+                    continue
+                if not event.return_id:
+                    report.unmatchable[item.inbox_id] = (
+                        "the event names no return and no tracking number (enrichment did not "
+                        "find the return)")
                     continue
                 ret = Return(source=event.source, external_id=event.return_id, state="",
                              cycle=0, exception_flag=False, created_at=now, updated_at=now)
@@ -257,6 +264,12 @@ class BatchApplier:
                     status="parked", lease_owner=None, lease_until=None,
                     last_error="no return with this tracking number yet"
                 ).execution_options(synchronize_session=False))
+        if report.unmatchable:
+            for inbox_id, reason in report.unmatchable.items():
+                await session.execute(
+                    update(InboxEvent).where(InboxEvent.id == inbox_id).values(
+                        status="failed", lease_owner=None, lease_until=None, last_error=reason)
+                    .execution_options(synchronize_session=False))
         if new_tracking:
             # Carrier scans that arrived before their return can be applied now.
             await session.execute(

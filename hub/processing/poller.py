@@ -66,8 +66,9 @@ class SourcePoller:
             return 0
         stored, group, group_cursor = 0, [], cursor
         async for event, new_cursor in iterator:
-            event.source = self.source.name
-            group.append(event)
+            if event is not None:  # None: a record the source skips; the cursor still moves
+                event.source = self.source.name
+                group.append(event)
             group_cursor = new_cursor
             if len(group) >= POLL_GROUP:
                 stored += await self._store(group, group_cursor)

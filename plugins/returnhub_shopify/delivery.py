@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.errors import RequestRejected
 from hub.events import EventType, ReturnEvent
-from returnhub_shopify._wire import build, reject, timestamp
+from hub.wire import build, reject, timestamp
 
 if TYPE_CHECKING:
     from hub.connectors import InboundRequest

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hub.events import Customer, Money, ReturnItem, Tracking
 from hub.errors import RequestRejected
-from returnhub_shopify._wire import timestamp
+from hub.events import Customer, Money, ReturnItem, Tracking
+from hub.wire import timestamp
 from returnhub_shopify.topics import normalize_reason
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from hub.jsonutil import dumps
 if TYPE_CHECKING:
     from returnhub_shopify.config import ShopifySettings
 
-TOKEN_HEADER = "X-Shopify-Access-Token"
+TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 - a header name, not a secret
 _MISCONFIGURED = {401: "the Admin API refused the access token",
                   403: "the access token lacks a required scope",
                   404: "the Admin API URL or API version was not found",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.events import Customer, EventType, ReturnEvent
-from returnhub_shopify._wire import as_list, as_object, build, reject, text
+from hub.wire import as_list, as_object, build, reject, text
 from returnhub_shopify.delivery import Delivery, to_gid
 from returnhub_shopify.topics import Handler
 

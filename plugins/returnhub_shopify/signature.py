@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hub.errors import SignatureError
-from hub.security import b64_hmac_matches
+from hub.security import b64_hmac_matches, hmac_digest
 
 if TYPE_CHECKING:
     from hub.connectors import InboundRequest
@@ -33,3 +35,19 @@ def verify_webhook(request: InboundRequest, settings: ShopifySettings) -> None:
     shop = (request.headers.get(SHOP_HEADER) or "").strip().lower()
     if shop != settings.shop_domain:
         raise SignatureError(f"the {SHOP_HEADER} header does not name the configured shop")
+
+
+def sign_headers(body: bytes, settings: ShopifySettings, *, topic: str,
+                 webhook_id: str) -> dict[str, str]:
+    """The headers Shopify would send with ``body``, signed with the current secret."""
+    digest = hmac_digest(settings.api_secret.get_secret_value().encode(), body)
+    return {
+        "Content-Type": "application/json",
+        HMAC_HEADER: base64.b64encode(digest).decode(),
+        SHOP_HEADER: settings.shop_domain,
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Webhook-Id": webhook_id,
+        "X-Shopify-Event-Id": webhook_id,
+        "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
+        "X-Shopify-API-Version": settings.api_version,
+    }

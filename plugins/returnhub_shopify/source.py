@@ -9,14 +9,15 @@ import aiohttp
 from hub.connectors import Source
 from hub.events import PRIVACY_EVENTS
 from returnhub_shopify import actions
-from returnhub_shopify._wire import as_object
+from hub.wire import as_object
 from returnhub_shopify.config import ShopifySettings
 from returnhub_shopify.delivery import Delivery
 from returnhub_shopify.enrichment import enrich_event, return_of_reverse_fulfillment_order
 from returnhub_shopify.graphql import AdminApi
+from returnhub_shopify.guess import guess_topic
 from returnhub_shopify.privacy import PRIVACY_TOPICS
 from returnhub_shopify.queries import RETURN_OF_RFO_QUERY, RETURN_QUERY
-from returnhub_shopify.signature import verify_webhook
+from returnhub_shopify.signature import sign_headers, verify_webhook
 from returnhub_shopify.topics import RETURN_TOPICS
 
 if TYPE_CHECKING:
@@ -58,6 +59,15 @@ class ShopifySource(Source):
     async def verify(self, request: InboundRequest) -> None:
         """HMAC of the raw body with the current or previous secret, then the shop domain."""
         verify_webhook(request, self.settings)
+
+    def sign(self, body: bytes, *, event_id: str) -> dict[str, str]:
+        """Headers that make ``body`` pass :meth:`verify` (for ``returnhub webhook send``);
+        the topic is told from the payload's shape."""
+        topic = guess_topic(body)
+        if topic is None:
+            raise ValueError("cannot tell the Shopify topic of this payload; send it with the "
+                             "X-Shopify-Topic header yourself")
+        return sign_headers(body, self.settings, topic=topic, webhook_id=event_id)
 
     async def parse(self, request: InboundRequest) -> list[ReturnEvent]:
         """One event per known topic, keyed by X-Shopify-Webhook-Id; other topics: none."""

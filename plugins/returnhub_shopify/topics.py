@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub.events import EventType, Money, ReturnEvent, ReturnItem, Tracking
-from returnhub_shopify._wire import (
+from hub.wire import (
     as_list,
     as_object,
     build,

@@ -17,7 +17,7 @@ from hub.testing.signing import inbound_request, shopify_hmac, shopify_webhook
 from returnhub_shopify.config import ShopifySettings
 from returnhub_shopify.source import TOPICS, ShopifySource
 
-from .conftest import load_fixture
+from .conftest import FIXTURES, load_fixture
 from .contract import SourceContract, encode, mutated
 
 SECRET = "shpss_current_secret"
@@ -443,6 +443,19 @@ def test_every_topic_survives_mutated_payloads(make_context, data):
             event.model_dump_json()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("topic", sorted(TOPIC_FIXTURES))
+def test_sign_tells_the_topic_from_the_payload(make_context, topic):
+    body = (FIXTURES / TOPIC_FIXTURES[topic]).read_bytes()
+    headers = make_source(make_context).sign(body, event_id="evt-1")
+    assert headers["X-Shopify-Topic"] == topic
+    assert headers["X-Shopify-Webhook-Id"] == "evt-1"
+
+
+def test_sign_refuses_a_payload_it_cannot_place(make_context):
+    with pytest.raises(ValueError, match="X-Shopify-Topic"):
+        make_source(make_context).sign(b'{"id": 1}', event_id="evt-1")
 
 
 def test_every_topic_has_a_fixture_or_a_test():

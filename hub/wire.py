@@ -1,11 +1,8 @@
 """Defensive reading of a platform's JSON payload.
 
 Every problem becomes :class:`hub.errors.RequestRejected` (422) naming the field, never its
-value, so a malformed webhook is answered 4xx and never raises anything else.
-
-Each bundled source plugin carries an identical copy of this module so that every plugin stays
-self-contained, like a third-party one. Keep the copies identical; they go away once the core
-offers the same helpers.
+value, so a malformed webhook is answered 4xx and never raises anything else. Source plugins,
+bundled or third-party, use these helpers in ``parse``.
 """
 
 from __future__ import annotations
@@ -61,7 +58,8 @@ def text(obj: Mapping[str, Any], key: str, field: str, *, required: bool = False
     return str(value).strip()
 
 
-def integer(obj: Mapping[str, Any], key: str, field: str, *, default: int | None = None) -> int | None:
+def integer(obj: Mapping[str, Any], key: str, field: str, *,
+            default: int | None = None) -> int | None:
     """``obj[key]`` as a non-negative integer (``default`` when absent)."""
     value = obj.get(key)
     if value is None:
@@ -93,8 +91,8 @@ def timestamp(value: Any, field: str) -> datetime:
 
 
 def decimal(value: Any, field: str) -> Decimal:
-    """A finite decimal from a JSON string or number."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    """A finite decimal from a JSON string or number (or an already computed Decimal)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise reject(field, f"{field} must be a decimal amount")
     try:
         amount = Decimal(str(value).strip())
@@ -113,7 +111,8 @@ def money(amount: Any, currency: Any, field: str, currency_field: str) -> Money:
     try:
         return Money(amount=value, currency=currency.strip())
     except ValidationError:
-        raise reject(currency_field, f"{currency_field} must be an ISO 4217 currency code") from None
+        message = f"{currency_field} must be an ISO 4217 currency code"
+        raise reject(currency_field, message) from None
 
 
 def build(model: type[_Model], **values: Any) -> _Model:

@@ -1,0 +1,14 @@
+"""Returnhub source plugin for AfterShip Tracking webhooks."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_aftership.source import AfterShipSource
+
+__all__ = ["AfterShipSource"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register the ``aftership`` source type."""
+    register(AfterShipSource)

@@ -1,0 +1,14 @@
+"""Returnhub source plugin for EasyPost tracker webhooks."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_easypost.source import EasyPostSource
+
+__all__ = ["EasyPostSource"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register the ``easypost`` source type."""
+    register(EasyPostSource)

@@ -1,0 +1,14 @@
+"""Returnhub source plugin for Shippo tracking webhooks."""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from returnhub_shippo.source import ShippoSource
+
+__all__ = ["ShippoSource"]
+
+
+@hookimpl
+def returnhub_register_connectors(register):
+    """Register the ``shippo`` source type."""
+    register(ShippoSource)
