@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from hub.assembly import validate_connectors
 from hub.config import ConfigError
 from hub.plugins import collect_connectors, get_plugin_manager
+from hub.rules import RuleEngine, RuleError
 from hub.security import PiiCipher
 from hub.templates import TemplateRenderer
 
@@ -27,6 +28,10 @@ def check_config(settings: Settings) -> dict[str, ConnectorSpec]:
     try:
         specs = validate_connectors(settings, collect_connectors(pm))
     except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        RuleEngine(settings.rules)
+    except RuleError as exc:
         problems.extend(exc.problems)
     if settings.security.pii_keys:
         try:

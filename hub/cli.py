@@ -185,6 +185,29 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    """Show which rules an event matches and what would be done and sent (no side effects)."""
+    import json
+
+    from hub.events import ReturnEvent
+    from hub.runtime import Hub
+
+    settings = _settings(args)
+    payload = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    event = ReturnEvent.model_validate({**payload, "source": args.source,
+                                        "source_event_id": "dry-run"})
+
+    async def run() -> dict:
+        hub = Hub.build(settings)
+        try:
+            return await hub.rules.dry_run(event)
+        finally:
+            await hub.engine.dispose()
+
+    print(json.dumps(asyncio.run(run()), indent=2))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Print queues, dead letters and provider breaker states."""
     from hub.status import format_report, status_report
@@ -225,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_plugins)
     sub.add_parser("status", help="queues, dead letters and provider health").set_defaults(
         func=cmd_status)
+
+    rules = sub.add_parser("rules", help="the rules stage")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    rules_test = rules_sub.add_parser("test", help="dry-run the rules on an event JSON file")
+    rules_test.add_argument("file", help="a normalized event JSON file")
+    rules_test.add_argument("--source", default="demo",
+                            help="the source the event is attributed to (default: demo)")
+    rules_test.set_defaults(func=cmd_rules_test)
 
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.rules.model import RuleSettings
+
 #: Where the embedded default lives, relative to the working directory (the checkout).
 DEFAULT_CONFIG_PATH = Path("config/returnhub.toml")
 #: Environment variable naming the config file, when --config is not given.
@@ -257,6 +259,8 @@ class Settings(BaseSettings):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    rules: list[RuleSettings] = Field(default_factory=list, description="Evaluated in order "
+                                      "on every event that moves a return.")
 
     @classmethod
     def settings_customise_sources(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from hub.assembly import validate_connectors
-from hub.config import ProviderPolicy
+from hub.config import ConfigError, ProviderPolicy
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
@@ -31,6 +31,9 @@ from hub.processing.applier import BatchApplier
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
+from hub.rules import RuleEngine, RuleError
+from hub.rules.actions import ActionRunner
+from hub.rules.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.inbox import InboxWriter
@@ -57,6 +60,7 @@ class Hub:
 
     def __init__(self, settings: Settings, pm: pluggy.PluginManager) -> None:
         self.settings = settings
+        self.actions: ActionRunner | None = None
         self.pm = pm
         self.registry = collect_connectors(pm)
         self.specs = validate_connectors(settings, self.registry)
@@ -74,6 +78,12 @@ class Hub:
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
         self.planner = Planner(settings.notifications, self.cipher)
+        #: The rules stage; ``hub.rules.dry_run(event)`` shows what an event would do.
+        try:
+            engine = RuleEngine(settings.rules)
+        except RuleError as exc:
+            raise ConfigError(exc.problems) from None
+        self.rules = RulesService(engine, self.sessionmaker, self.planner, self.codec)
         self.renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
         self.receipts = ReceiptRecorder(self.codec, self.planner)
         self.health = ProviderHealthBoard(self.specs, self.sessionmaker, self.owner)
@@ -138,9 +148,12 @@ class Hub:
                                      self.owner)
         self.dispatcher.portal_link = self.portal_link
         self.processor = InboxProcessor(
-            self.sessionmaker, self.codec, BatchApplier(self.codec, self.planner),
+            self.sessionmaker, self.codec,
+            BatchApplier(self.codec, self.planner, self.rules.engine),
             PrivacyHandler(self.codec), self.sources, worker, self.owner,
             on_planned=self._wake_dispatcher)
+        self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
+                                    self.owner)
 
     def portal_link(self, source: str, reference: str) -> str:
         """The signed link to a return's portal page, valid for ``portal.link_ttl_days``."""
@@ -152,7 +165,8 @@ class Hub:
     def _start_workers(self) -> None:
         self.build_workers()
         self._tasks = [asyncio.create_task(self.processor.run(), name="inbox-processor"),
-                       asyncio.create_task(self._run_dispatcher(), name="dispatcher")]
+                       asyncio.create_task(self._run_dispatcher(), name="dispatcher"),
+                       asyncio.create_task(self.actions.run(), name="rule-actions")]
 
     def _start_pollers(self) -> None:
         for name, source in self.sources.items():
@@ -169,6 +183,8 @@ class Hub:
     async def drain(self) -> None:
         """Process and deliver everything that is ready now (tests and ``simulate``)."""
         await self.processor.drain()
+        while await self.actions.run_once():
+            pass
         await self.dispatcher.drain()
 
     async def stop(self) -> None:

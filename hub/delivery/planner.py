@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from hub.delivery.timing import after_quiet_hours
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hub.config import NotificationSettings
     from hub.security import PiiCipher
 
@@ -86,16 +88,23 @@ class Planner:
     def plan(self, *, return_id: int, cycle: int, stage: str, contact: Contact,
              customer_key: str | None, inbox_event_id: int | None,
              event_received_at: datetime, now: datetime,
-             channels: list[str] | None = None, fallback_of: str | None = None
+             channels: list[str] | None = None, fallback_of: str | None = None,
+             template: str | None = None, suppressed: Callable[[str], bool] | None = None
              ) -> list[PlannedNotification]:
-        """The notifications for one stage of one return (``channels`` overrides the stage's
-        own, e.g. for a fallback)."""
-        stage_channels, template = self.channels_for(stage)
+        """The notifications for one stage of one return. ``channels`` and ``template``
+        override the stage's own (a fallback, a rule); ``suppressed`` says which channels a
+        rule silenced."""
+        stage_channels, stage_template = self.channels_for(stage)
+        template = template or stage_template
         stage_settings = self.settings.stages.get(stage)
         expires_after = stage_settings.expires_after_seconds if stage_settings else None
         release = self.release_time(stage, contact, now)
         planned = []
         for channel in stage_channels if channels is None else channels:
+            if suppressed is not None and suppressed(channel):
+                planned.append(PlannedNotification(channel, stage, template,
+                                                   skipped_reason="suppressed by a rule"))
+                continue
             address = contact.address_for(channel, customer_key)
             if not address:
                 planned.append(PlannedNotification(channel, stage, template,

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_, update
 
-from hub.events import EventType, Lifecycle, Outcome, ReturnState
+from hub.delivery.planner import Contact
+from hub.events import EVENT_TARGET, EventType, Lifecycle, Outcome, ReturnState
+from hub.rules.context import rule_variables
+from hub.rules.engine import target_state
 from hub.processing.customers import (
     contact_of,
     customer_identity,
@@ -22,13 +25,21 @@ from hub.processing.customers import (
     new_customer,
 )
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
-from hub.store.models import Customer, InboxEvent, Notification, Return, TimelineEntry
+from hub.store.models import (
+    Customer,
+    InboxEvent,
+    Notification,
+    Return,
+    RuleAction,
+    TimelineEntry,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from hub.delivery.planner import Planner
     from hub.events import ReturnEvent
+    from hub.rules.engine import Decision, RuleEngine
     from hub.store.codec import EventCodec
 
 
@@ -52,6 +63,8 @@ class ApplyReport:
     unmatchable: dict[int, str] = field(default_factory=dict)
     notifications: list[dict] = field(default_factory=list)
     timeline: list[dict] = field(default_factory=list)
+    #: Upstream actions and help-desk webhooks decided by rules.
+    actions: list[dict] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -61,15 +74,20 @@ class _Work:
     outcome: Outcome
     from_state: str | None
     stage: str | None
+    decision: Decision | None = None
+    #: The state the event itself reached, when a rule then moved the return on.
+    event_state: str | None = None
 
 
 class BatchApplier:
     """Applies claimed events to returns; see the module docstring."""
 
-    def __init__(self, codec: EventCodec, planner: Planner) -> None:
+    def __init__(self, codec: EventCodec, planner: Planner,
+                 rules: RuleEngine | None = None) -> None:
         self.codec = codec
         self.cipher = codec.cipher
         self.planner = planner
+        self.rules = rules
 
     async def apply(self, session: AsyncSession, items: list[ClaimedEvent],
                     now: datetime) -> ApplyReport:
@@ -116,8 +134,10 @@ class BatchApplier:
                 stage = "shipment_exception"
             if not ret.state:  # a new return first heard of through a non-moving event
                 ret.state = ReturnState.REQUESTED.value
-            work.append(_Work(item, ret, transition.outcome,
-                              current.value if current else None, stage))
+            unit = _Work(item, ret, transition.outcome, current.value if current else None, stage)
+            if self.rules is not None and transition.outcome in (Outcome.MOVED, Outcome.FLAGGED):
+                self._run_rules(unit)
+            work.append(unit)
             report.done.append(item.inbox_id)
         await session.flush()  # assigns ids to new returns and customers
         for unit in work:
@@ -125,6 +145,26 @@ class BatchApplier:
             self._record(unit, report, customer, now)
         await self._write(session, report, new_tracking, now)
         return report
+
+    def _run_rules(self, unit: _Work) -> None:
+        """Evaluate the rules; apply a rule's approve/decline/hold to the return at once."""
+        ret, event = unit.ret, unit.item.event
+        details = self.codec.decode_json(ret.details_enc) or {}
+        unit.decision = decision = self.rules.evaluate(rule_variables(
+            event, ret, state=unit.from_state, stage=unit.stage,
+            items=details.get("items", []), tags=details.get("tags", [])))
+        if decision.tags:
+            details["tags"] = sorted({*details.get("tags", []), *decision.tags})
+            ret.details_enc = self.codec.encode_json(details)
+        if decision.transition is None:
+            return
+        target = target_state(decision.transition)
+        moved = Lifecycle.apply(ReturnState(ret.state),
+                                next(t for t, s in EVENT_TARGET.items() if s is target))
+        if moved.outcome is Outcome.MOVED:
+            unit.event_state = ret.state
+            ret.state = moved.to_state.value
+            unit.stage = ret.state
 
     async def _load_returns(self, session: AsyncSession, items: list[ClaimedEvent]) -> dict:
         found: dict[tuple, Return] = {}
@@ -219,18 +259,26 @@ class BatchApplier:
         report.timeline.append({
             "return_id": ret.id, "kind": "event", "outcome": unit.outcome.value,
             "event_type": item.event.type.value, "from_state": unit.from_state,
-            "to_state": ret.state or None, "inbox_event_id": item.inbox_id,
+            "to_state": unit.event_state or ret.state or None, "inbox_event_id": item.inbox_id,
             "notification_id": None,
             "detail": {"source": item.event.source, "source_event_id": item.event.source_event_id},
             "occurred_at": item.event.occurred_at, "recorded_at": now,
         })
+        decision = unit.decision
+        if decision is not None:
+            self._record_decision(unit, report, now)
         if unit.stage is None:
             return
         planned = self.planner.plan(
             return_id=ret.id, cycle=ret.cycle, stage=unit.stage,
             contact=contact_of(customer, self.cipher),
             customer_key=customer.identity if customer else None,
-            inbox_event_id=item.inbox_id, event_received_at=item.received_at, now=now)
+            inbox_event_id=item.inbox_id, event_received_at=item.received_at, now=now,
+            channels=decision.channels if decision else None,
+            template=decision.template if decision else None,
+            suppressed=decision.suppresses if decision else None)
+        if decision is not None:
+            planned.extend(self._plan_team(unit, now))
         for plan in planned:
             if plan.row is not None:
                 report.notifications.append(plan.row)
@@ -245,6 +293,68 @@ class BatchApplier:
                 "occurred_at": now, "recorded_at": now,
             })
 
+    def _record_decision(self, unit: _Work, report: ApplyReport, now: datetime) -> None:
+        """Timeline entries for each rule that matched or failed, a rule's state change, and
+        the upstream actions to carry out."""
+        item, ret, decision = unit.item, unit.ret, unit.decision
+        for match in decision.matches:
+            if not match.matched and not match.error:
+                continue
+            report.timeline.append(self._entry(
+                ret, item, now, kind="rule", outcome="matched" if match.matched else "error",
+                detail={"rule": match.rule, "actions": match.actions,
+                        **({"error": match.error} if match.error else {})}))
+        if unit.event_state is not None:
+            report.timeline.append(self._entry(
+                ret, item, now, kind="rule", outcome="moved", from_state=unit.event_state,
+                to_state=ret.state, detail={"action": decision.transition.do,
+                                            "rule": decision.matched[0].rule}))
+        rule = next((m.rule for m in decision.matched
+                     if decision.transition and decision.transition.do in m.actions), None)
+        if decision.transition is not None and decision.transition.do in ("approve", "decline"):
+            params = ({"decline_reason": decision.transition.reason,
+                       **({"decline_note": decision.transition.note}
+                          if decision.transition.note else {})}
+                      if decision.transition.do == "decline" else {})
+            report.actions.append(self._action(ret, rule, decision.transition.do, params, now))
+        for team in decision.team:
+            if team.webhook:
+                owner = next((m.rule for m in decision.matched if "notify_team" in m.actions), "")
+                report.actions.append(self._action(
+                    ret, owner, "webhook", {"url": team.webhook, "stage": unit.stage or ret.state},
+                    now, key=f"webhook:{team.webhook}"))
+
+    def _plan_team(self, unit: _Work, now: datetime) -> list:
+        """Emails to the support team asked for by ``notify_team`` actions."""
+        planned = []
+        for team in unit.decision.team:
+            if not team.email:
+                continue
+            for plan in self.planner.plan(
+                    return_id=unit.ret.id, cycle=unit.ret.cycle, stage="team_review",
+                    contact=Contact(email=team.email), customer_key=None,
+                    inbox_event_id=unit.item.inbox_id, event_received_at=unit.item.received_at,
+                    now=now, channels=["email"], template=team.template):
+                if plan.row is not None:
+                    plan.row["next_attempt_at"] = now  # the team is told at once
+                planned.append(plan)
+        return planned
+
+    @staticmethod
+    def _action(ret: Return, rule: str | None, action: str, params: dict, now: datetime, *,
+                key: str | None = None) -> dict:
+        return {"idempotency_key": f"{ret.id}:{ret.cycle}:{key or action}", "return_id": ret.id,
+                "rule": rule or "", "action": action, "params": params, "status": "pending",
+                "attempts": 0, "next_attempt_at": now, "created_at": now}
+
+    @staticmethod
+    def _entry(ret: Return, item: ClaimedEvent, now: datetime, *, kind: str, outcome: str,
+               detail: dict, from_state: str | None = None, to_state: str | None = None) -> dict:
+        return {"return_id": ret.id, "kind": kind, "outcome": outcome,
+                "event_type": item.event.type.value, "from_state": from_state,
+                "to_state": to_state, "inbox_event_id": item.inbox_id, "notification_id": None,
+                "detail": detail, "occurred_at": now, "recorded_at": now}
+
     async def _write(self, session: AsyncSession, report: ApplyReport, new_tracking: set[str],
                      now: datetime) -> None:
         if report.notifications:
@@ -253,6 +363,10 @@ class BatchApplier:
                 report.notifications)
         if report.timeline:
             await session.execute(TimelineEntry.__table__.insert(), report.timeline)
+        if report.actions:
+            await session.execute(
+                insert_ignoring_conflicts(session, RuleAction.__table__, "idempotency_key"),
+                report.actions)
         if report.done:
             await session.execute(
                 update(InboxEvent).where(InboxEvent.id.in_(report.done)).values(

@@ -18,10 +18,12 @@ from hub.errors import RequestRejected, SignatureError
 from hub.logs import get_logger
 from hub.store.engine import utcnow
 from hub.web.keys import HUB
+from hub.web.metrics import metrics_of
 
 if TYPE_CHECKING:
     from hub.connectors import Sink
     from hub.runtime import Hub
+    from hub.web.metrics import HubMetrics
 
 log = get_logger("hub.ingress")
 
@@ -54,21 +56,49 @@ async def webhook(request: web.Request) -> web.Response:
     from hub.web.errors import error_response
 
     hub: Hub = request.app[HUB]
+    metrics = metrics_of(request.app)
     name = request.match_info["connector"]
     connector = hub.sources.get(name) or hub.sinks.get(name)
     if connector is None or not connector.accepts_webhooks:
+        if metrics:
+            metrics.rejected("unknown", "unknown_connector")
         return error_response(404, "unknown_connector", f"no webhook connector named {name!r}")
     try:
         inbound = await read_inbound(request, hub)
         if isinstance(connector, Source):
-            return await _source_webhook(hub, connector, inbound)
-        return await _status_webhook(hub, connector, inbound)
+            response = await _source_webhook(hub, connector, inbound)
+        else:
+            response = await _status_webhook(hub, connector, inbound)
     except SignatureError as exc:
         log.info("webhook_rejected", connector=name, reason="signature", detail=str(exc)[:200])
+        if metrics:
+            metrics.rejected(name, "signature")
         return error_response(401, SignatureError.code, str(exc) or "invalid signature")
     except RequestRejected as exc:
         log.info("webhook_rejected", connector=name, reason=exc.code, field=exc.field)
+        if metrics:
+            metrics.rejected(name, exc.code)
         return error_response(exc.status, exc.code, exc.message, field=exc.field)
+    except web.HTTPRequestEntityTooLarge:
+        if metrics:
+            metrics.rejected(name, "body_too_large")
+        raise
+    if metrics:
+        _count(metrics, name, connector, response)
+    return response
+
+
+def _count(metrics: HubMetrics, name: str, connector: Source | Sink,
+           response: web.Response) -> None:
+    """Count a handled delivery: stored events, receipts, or a 503 the platform retries."""
+    if response.status == 503:
+        metrics.rejected(name, "unavailable")
+        return
+    counts = getattr(response, "counts", None) or (0, 0)
+    if isinstance(connector, Source):
+        metrics.received(name, *counts)
+    elif counts[0]:
+        metrics.receipts_received.labels(name).inc(counts[0])
 
 
 async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> web.Response:
@@ -85,8 +115,10 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
         return _unavailable()
     new = sum(flags)
     status = 202 if new else 200
-    return web.json_response({"status": "accepted" if new else "duplicate",
-                              "events": len(events), "new": new}, status=status)
+    response = web.json_response({"status": "accepted" if new else "duplicate",
+                                  "events": len(events), "new": new}, status=status)
+    response.counts = (new, len(events) - new)  # for the metrics
+    return response
 
 
 async def _status_webhook(hub: Hub, sink: Sink, inbound: InboundRequest) -> web.Response:
@@ -99,7 +131,9 @@ async def _status_webhook(hub: Hub, sink: Sink, inbound: InboundRequest) -> web.
     except Exception:
         log.exception("receipt_write_failed", connector=sink.name)
         return _unavailable()
-    return web.json_response({"status": "accepted", "events": len(updates), "new": new})
+    response = web.json_response({"status": "accepted", "events": len(updates), "new": new})
+    response.counts = (new, 0)  # for the metrics
+    return response
 
 
 def _unavailable() -> web.Response:

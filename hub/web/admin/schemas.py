@@ -1,0 +1,421 @@
+"""Request and response models of the admin API (the OpenAPI document is generated from them).
+
+Request models forbid unknown fields: a misspelt filter or an attempt to set a field that is not
+writable is a 422 naming it, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from hub.events import ReturnState
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """A request model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response model."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- common ---------------------------------------------------------------------------------
+
+class PageQuery(Strict):
+    """Keyset pagination: pass ``next_cursor`` of one page as ``cursor`` to get the next."""
+
+    limit: int = Field(50, ge=1, le=200, description="Items per page (at most 200).")
+    cursor: str | None = Field(None, max_length=500, description="``next_cursor`` of the "
+                               "previous page.")
+
+
+class Page(Out, Generic[T]):
+    """One page of results."""
+
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Cursor of the next page; null on the "
+                                    "last page.")
+
+
+class IntId(Strict):
+    """A path naming an object by its numeric id."""
+
+    id: int = Field(ge=1, description="The hub's id of the object.")
+
+
+class StrId(Strict):
+    """A path naming an object by its string id."""
+
+    id: str = Field(min_length=1, max_length=64, description="The hub's id of the object.")
+
+
+class NameParam(Strict):
+    """A path naming a connector."""
+
+    name: str = Field(min_length=1, max_length=100, description="The connector instance name.")
+
+
+class ErrorBody(Out):
+    """What went wrong."""
+
+    code: str = Field(description="Machine-readable reason, e.g. ``unknown_field``.")
+    message: str = Field(description="For a human; names fields and ids, never customer data.")
+    field: str | None = Field(None, description="The offending field or parameter, if one.")
+
+
+class ErrorResponse(Out):
+    """Every error answer."""
+
+    error: ErrorBody
+
+
+# --- returns --------------------------------------------------------------------------------
+
+class ReturnSearch(PageQuery):
+    """Filters of the return search; all optional, combined with AND. Newest first."""
+
+    reference: str | None = Field(None, max_length=255, description="The platform's return "
+                                  "reference (exact).")
+    order_number: str | None = Field(None, max_length=100, description="Order number (exact).")
+    source: str | None = Field(None, max_length=100, description="Source connector name.")
+    email: str | None = Field(None, max_length=320, description="Customer email (matched "
+                              "through its keyed hash; never stored or logged in clear).")
+    phone: str | None = Field(None, max_length=40, description="Customer phone, as stored "
+                              "(E.164), matched through its keyed hash.")
+    state: list[ReturnState] | None = Field(None, description="One or more states "
+                                            "(repeat the parameter or separate with commas).")
+    created_from: datetime | None = Field(None, description="Created at or after (ISO 8601).")
+    created_to: datetime | None = Field(None, description="Created before (ISO 8601).")
+
+
+class ReturnSummary(Out):
+    """A return and where it stands."""
+
+    id: int
+    source: str
+    reference: str = Field(description="The platform's return reference.")
+    order_number: str | None
+    state: str
+    cycle: int = Field(description="How often it was reopened.")
+    exception_flag: bool = Field(description="A carrier exception is pending.")
+    reason: str | None
+    currency: str | None
+    order_total: str | None = Field(description="Decimal, in ``currency``.")
+    refund_amount: str | None = Field(description="Decimal, in ``currency``.")
+    refund_method: str | None
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    region: str | None = Field(description="Shipping country or region, when the data says "
+                               "(see docs/admin-api.md, Limits).")
+    categories: list[str] = Field(description="Product categories of its items.")
+    created_at: datetime
+    updated_at: datetime
+    last_event_at: datetime | None
+
+
+class ReturnItemOut(Out):
+    """One returned line."""
+
+    sku: str | None = None
+    name: str | None = None
+    quantity: int | None = None
+    category: str | None = None
+    reason: str | None = None
+
+
+class ReturnDetail(ReturnSummary):
+    """A return with its items and customer id."""
+
+    customer_id: int | None
+    items: list[ReturnItemOut]
+
+
+class TimelineItem(Out):
+    """One timeline entry: an event applied, a rule decision, a notification's progress."""
+
+    id: int
+    kind: str = Field(description="event | rule | notification | note")
+    outcome: str
+    event_type: str | None
+    from_state: str | None
+    to_state: str | None
+    inbox_event_id: int | None
+    notification_id: str | None
+    detail: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class InboxEventOut(Out):
+    """A received event, as stored in the inbox (its encrypted payload is not shown)."""
+
+    id: int
+    source: str
+    source_event_id: str
+    event_type: str
+    return_ref: str | None
+    tracking_number: str | None
+    status: str = Field(description="pending | done | parked | failed")
+    attempts: int
+    occurred_at: datetime
+    received_at: datetime
+    processed_at: datetime | None
+    last_error: str | None
+
+
+class AttemptOut(Out):
+    """One try through one provider."""
+
+    attempt_no: int
+    provider: str
+    outcome: str
+    provider_message_id: str | None
+    error: str | None
+    started_at: datetime
+    duration_ms: float
+
+
+class ReceiptOut(Out):
+    """A provider's status event about a message."""
+
+    provider: str
+    event_id: str
+    status: str
+    reason: str | None
+    occurred_at: datetime
+    received_at: datetime
+
+
+class NotificationOut(Out):
+    """One message to one recipient on one channel for one stage."""
+
+    id: str
+    return_id: int
+    stage: str
+    channel: str
+    template: str
+    locale: str | None
+    recipient: str | None = Field(description="Masked (``j***@example.com``); the GDPR "
+                                  "export shows it in full.")
+    status: str
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    last_error: str | None
+    tried_providers: list[str]
+    fallback_of: str | None
+    event_received_at: datetime
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    expires_at: datetime | None
+
+
+class NotificationDetail(NotificationOut):
+    """A notification with its attempts and receipts."""
+
+    delivery_attempts: list[AttemptOut]
+    receipts: list[ReceiptOut]
+
+
+class NotificationQuery(PageQuery):
+    """Filters of the notification list. Newest first."""
+
+    return_id: int | None = Field(None, ge=1)
+    status: list[str] | None = Field(None, description="e.g. sent, delivered, bounced, dead.")
+    channel: str | None = Field(None, max_length=32)
+    provider: str | None = Field(None, max_length=100)
+    stage: str | None = Field(None, max_length=64)
+
+
+class ReturnTimeline(Out):
+    """Everything about one return: events received, rule decisions, notifications."""
+
+    return_: ReturnDetail = Field(alias="return", serialization_alias="return")
+    timeline: list[TimelineItem]
+    events: list[InboxEventOut]
+    notifications: list[NotificationDetail]
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True,
+                              serialize_by_alias=True)
+
+
+# --- dead letters ---------------------------------------------------------------------------
+
+class DeadNotificationQuery(PageQuery):
+    """Filters of the notification dead letters."""
+
+    channel: str | None = Field(None, max_length=32)
+    provider: str | None = Field(None, max_length=100)
+
+
+class DeadInboxQuery(PageQuery):
+    """Filters of the inbox dead letters."""
+
+    source: str | None = Field(None, max_length=100)
+
+
+class ReplayResult(Out):
+    """What a replay did."""
+
+    kind: Literal["inbox", "notification"]
+    id: str
+    status: str = Field(description="The status it is back in (pending).")
+
+
+# --- connectors -----------------------------------------------------------------------------
+
+class BreakerOut(Out):
+    """A provider's circuit breaker."""
+
+    state: str = Field(description="closed | open | half_open")
+    consecutive_failures: int
+    last_error: str | None = None
+    retry_in_seconds: float | None = Field(None, description="This process only: time until "
+                                           "an open breaker lets a probe through.")
+    updated_at: datetime | None = Field(None, description="Shared view: when a node last "
+                                        "changed it.")
+    node: str | None = Field(None, description="Shared view: the node that changed it.")
+
+
+class ConnectorOut(Out):
+    """A configured connector and its health."""
+
+    name: str
+    kind: Literal["source", "sink"]
+    type: str
+    channels: list[str]
+    webhooks: bool = Field(description="Accepts webhooks at /webhooks/{name}.")
+    health: dict[str, Any] = Field(description="The connector's own health report.")
+    breaker: BreakerOut | None = Field(None, description="This process's breaker (sinks).")
+    shared_breaker: BreakerOut | None = Field(
+        None, description="The breaker state last written by any node (provider_health).")
+
+
+class ConnectorList(Out):
+    """Every configured connector."""
+
+    items: list[ConnectorOut]
+
+
+class TestSendBody(Strict):
+    """A sample message to send through one sink."""
+
+    to: str = Field(min_length=3, max_length=320, description="Address (email or E.164 phone).")
+    channel: str | None = Field(None, max_length=32, description="Default: the sink's first "
+                                "channel.")
+    stage: str = Field("approved", max_length=64, description="Which stage's templates.")
+    locale: str | None = Field(None, max_length=35)
+
+
+class TestSendResult(Out):
+    """What the provider said."""
+
+    message_id: str = Field(description="A fresh id, never reused.")
+    status: str
+    provider_message_id: str | None
+    detail: str
+
+
+# --- rules and templates --------------------------------------------------------------------
+
+class FreeForm(RootModel[dict[str, Any]]):
+    """A JSON object whose shape belongs to another component (rules, template preview)."""
+
+
+class PreviewQuery(Strict):
+    """Which template to preview."""
+
+    stage: str = Field(max_length=64)
+    channel: str = Field(max_length=32)
+    locale: str | None = Field(None, max_length=35)
+
+
+# --- customers ------------------------------------------------------------------------------
+
+class CustomerSearchBody(Strict):
+    """Find customers by email or phone (through the keyed hash). Exactly one."""
+
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomerSearchBody:
+        if bool(self.email) == bool(self.phone):
+            raise ValueError("give exactly one of email or phone")
+        return self
+
+
+class CustomerOut(Out):
+    """A customer, contact details masked."""
+
+    id: int
+    email: str | None = Field(description="Masked.")
+    phone: str | None = Field(description="Masked.")
+    locale: str | None
+    timezone: str | None
+    preferences: dict[str, Any] = Field(description='Channel opt-ins, e.g. {"sms": false}.')
+    returns: int = Field(description="How many returns the hub holds for them.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerList(Out):
+    """Customers found."""
+
+    items: list[CustomerOut]
+
+
+class PreferencesBody(Strict):
+    """Channel opt-ins to change; channels not named keep their setting."""
+
+    channels: dict[str, bool] = Field(min_length=1, description='e.g. {"sms": false, '
+                                      '"email": true}; names are configured channels.')
+
+
+class ErasedOut(Out):
+    """What an erasure did."""
+
+    customer_id: int
+    returns_touched: int
+
+
+class CustomerExport(Out):
+    """Everything the hub holds about one customer, decrypted (GDPR art. 15 / 20)."""
+
+    exported_at: datetime
+    customer: dict[str, Any]
+    returns: list[dict[str, Any]]
+    inbox_events: list[dict[str, Any]]
+    portal_messages: list[dict[str, Any]]
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+class AuditOut(Out):
+    """One audited change."""
+
+    id: int
+    token_name: str
+    action: str
+    target: str | None
+    detail: dict[str, Any]
+    at: datetime
+
+
+class AuditQuery(PageQuery):
+    """Filters of the audit log. Newest first."""
+
+    token_name: str | None = Field(None, max_length=100)
+    action: str | None = Field(None, max_length=64)
