@@ -178,7 +178,9 @@ class Sink(Connector):
     async def reconcile(self, message: OutboundMessage, provider_message_id: str | None
                         ) -> DeliveryStatus | None:
         """Optional: ask the provider what became of a message whose send had an unknown
-        outcome. Return None when the provider cannot tell (the default)."""
+        outcome (a timeout after the request left, a worker that died mid-send). Return the
+        message's status, ``DeliveryStatus.NOT_FOUND`` when the provider certainly does not have
+        it (sending is then safe), or None when it cannot tell (the default)."""
         return None
 
     async def verify_status(self, request: InboundRequest) -> None:

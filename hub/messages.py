@@ -56,6 +56,9 @@ class DeliveryStatus(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     #: The customer opted back in (an SMS "START"): the channel preference is turned on again.
     RESUBSCRIBED = "resubscribed"
+    #: From ``Sink.reconcile`` only: the provider has no such message (it was never accepted),
+    #: so sending it is safe.
+    NOT_FOUND = "not_found"
     OPENED = "opened"
     CLICKED = "clicked"
 

@@ -285,6 +285,8 @@ class Dispatcher:
         if status in _PROVIDER_HAS_IT:
             return RouteResult(status="sent", provider=notification.provider,
                                provider_message_id=notification.provider_message_id)
+        if status is DeliveryStatus.NOT_FOUND:  # never accepted: sending is safe
+            return await self.router.deliver(message)
         if status is not None:
             return RouteResult(status="failed", provider=notification.provider,
                                error=f"the provider reports {status.value}")

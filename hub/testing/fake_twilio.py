@@ -107,6 +107,7 @@ class FakeTwilio(FakeProvider):
         """Messages create and fetch under ``/2010-04-01/Accounts/{AccountSid}``."""
         base = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(f"{base}/Messages.json", self._create)
+        app.router.add_get(f"{base}/Messages.json", self._list)
         app.router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch)
 
     def error(self, status: int, code: int, message: str) -> web.Response:
@@ -200,6 +201,21 @@ class FakeTwilio(FakeProvider):
         if address in self.opted_out:
             return 21610, "Attempt to send to unsubscribed recipient"
         return None
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """Messages, newest first, filtered by ``To`` and ``From`` like Twilio's list."""
+        if not self._authenticated(request) or request.match_info["account"] != self.account_sid:
+            return self._auth_error()
+        to, from_ = request.query.get("To"), request.query.get("From")
+        page_size = min(int(request.query.get("PageSize", "50") or 50), 1000)
+        chosen = [entry["resource"] for entry in reversed(self._by_sid.values())
+                  if (to is None or entry["resource"]["to"] == to)
+                  and (from_ is None or entry["resource"]["from"] == from_)][:page_size]
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        return web.Response(content_type="application/json", body=orjson.dumps({
+            "messages": chosen, "end": max(len(chosen) - 1, 0), "first_page_uri": uri,
+            "next_page_uri": None, "page": 0, "page_size": page_size,
+            "previous_page_uri": None, "start": 0, "uri": uri}))
 
     async def _fetch(self, request: web.Request) -> web.Response:
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:

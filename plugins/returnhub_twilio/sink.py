@@ -11,12 +11,12 @@ from twilio.rest import Client
 
 from hub.connectors import Sink
 from hub.errors import DeliveryError, MessageRejected, OutcomeUnknown, RecipientRefused
-from hub.messages import SendResult
+from hub.messages import DeliveryStatus, SendResult
 from returnhub_twilio.config import TwilioSmsSettings
 from returnhub_twilio.errors import error_for_exception, error_for_rest
 from returnhub_twilio.phone import to_e164
 from returnhub_twilio.segments import count_segments
-from returnhub_twilio.status import parse_webhook, verify_signature, webhook_params
+from returnhub_twilio.status import parse_webhook, status_of, verify_signature, webhook_params
 from returnhub_twilio.transport import TimedAsyncHttpClient
 
 if TYPE_CHECKING:
@@ -113,6 +113,30 @@ class TwilioSmsSink(Sink):
             raise OutcomeUnknown("Twilio's answer could not be read", provider=self.name,
                                  detail=type(exc).__name__) from None
         return SendResult(provider_message_id=created.sid, detail=str(segments))
+
+    async def reconcile(self, message: OutboundMessage, provider_message_id: str | None
+                        ) -> DeliveryStatus | None:
+        """Find a message whose send had an unknown outcome: by its sid when known, else among
+        the recent messages to the same number with the same text (the text names the return
+        and stage, and the hub sends a stage once per recipient). Not there: NOT_FOUND."""
+        if self._client is None:
+            return None
+        try:
+            if provider_message_id:
+                found = await self._client.messages(provider_message_id).fetch_async()
+                return status_of(found.status)
+            to = to_e164(message.to, self.config.default_region)
+            recent = await self._client.messages.list_async(to=to, limit=50)
+        except ValueError:
+            return None
+        except TwilioRestException as exc:
+            return DeliveryStatus.NOT_FOUND if exc.status == 404 else None
+        except (aiohttp.ClientError, TimeoutError, TwilioException):
+            return None
+        for candidate in recent:
+            if candidate.body == message.text:
+                return status_of(candidate.status)
+        return DeliveryStatus.NOT_FOUND
 
     async def verify_status(self, request: InboundRequest) -> None:
         """Check X-Twilio-Signature over the URL Twilio posted to and every parameter."""

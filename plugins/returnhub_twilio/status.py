@@ -38,6 +38,11 @@ MESSAGE_STATUS: dict[str, DeliveryStatus] = {
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
+def status_of(twilio_status: str | None) -> DeliveryStatus:
+    """A Message resource's status as a delivery status (unknown words: accepted)."""
+    return MESSAGE_STATUS.get(twilio_status or "", DeliveryStatus.ACCEPTED)
+
+
 def webhook_params(body: bytes, form: Mapping[str, str] | None,
                    query: Mapping[str, str]) -> dict[str, str] | str:
     """What the signature covers: the form fields, or the raw text of a JSON body (whose hash

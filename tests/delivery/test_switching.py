@@ -156,7 +156,7 @@ async def test_weighted_policy_splits_by_weight(tmp_path, providers):
     assert 0.87 <= share <= 0.93
 
 
-async def test_sms_with_unknown_outcome_is_never_sent_twice(tmp_path, providers):
+async def _unknown_sms_run(tmp_path, providers, *, lookup_works: bool):
     port = free_port()
     settings = provider_settings(
         tmp_path, providers, port,
@@ -166,20 +166,36 @@ async def test_sms_with_unknown_outcome_is_never_sent_twice(tmp_path, providers)
     running = await start_hub(settings)
     hub = running.hub
     try:
-        providers.twilio.go_silent(-1)  # takes the message, never answers
+        providers.twilio.go_silent(1)  # takes the message, never answers
         await hub.inbox.submit(events(1, "R-sms"), utcnow())
+        if not lookup_works:
+            await wait_for(lambda: len(providers.twilio.records) == 1, timeout=10)
+            providers.twilio.fail_next(10**6, status=500)  # ...then answers nothing usable
 
-        async def portal_written() -> bool:
-            async with hub.sessionmaker() as session:
-                return (await session.execute(select(func.count()).select_from(PortalMessage))
-                        ).scalar_one() == 1
-        await wait_for(portal_written, timeout=20)
+        async def settled() -> bool:
+            counts = await statuses(hub)
+            return counts["sent"] + counts["failed"] >= 1 and counts["unknown"] == 0 \
+                and counts["sending"] == 0 and counts["pending"] == 0
+        await wait_for(settled, timeout=20)
         await asyncio.sleep(1)
     finally:
         providers.twilio.reset_faults()
         await stop_hub(running)
-    assert len(providers.twilio.records) == 1  # handed over once, never again
     async with hub.sessionmaker() as session:
         rows = {n.channel: n for n in (await session.execute(select(Notification))).scalars()}
+        portal = (await session.execute(select(func.count()).select_from(PortalMessage))
+                  ).scalar_one()
+    return rows, portal
+
+
+async def test_sms_with_unknown_outcome_is_reconciled_not_resent(tmp_path, providers):
+    rows, portal = await _unknown_sms_run(tmp_path, providers, lookup_works=True)
+    assert len(providers.twilio.records) == 1  # handed over once, found by the lookup
+    assert rows["sms"].status == "sent" and portal == 0
+
+
+async def test_sms_whose_fate_cannot_be_known_is_never_sent_twice(tmp_path, providers):
+    rows, portal = await _unknown_sms_run(tmp_path, providers, lookup_works=False)
+    assert len(providers.twilio.records) == 1
     assert rows["sms"].status == "failed" and "never sent twice" in rows["sms"].last_error
-    assert rows["portal"].status == "sent"
+    assert rows["portal"].status == "sent" and portal == 1  # told once, on the portal
