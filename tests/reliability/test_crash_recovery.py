@@ -99,7 +99,7 @@ async def post_all(url: str, items: dict[str, bytes], acked: set[str], *,
                                         headers=signed_headers(body, msg_id)) as response:
                     if response.status in (200, 202):
                         acked.add(msg_id)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return
             if kill_after is not None and len(acked) >= kill_after and not killed.is_set():
                 killed.set()
