@@ -273,23 +273,30 @@ class Dispatcher:
         return channel != "sms"
 
     async def _reconcile(self, item: Claimed, message: OutboundMessage) -> RouteResult:
+        """Ask the provider (or, when a worker died before recording which one was used, every
+        provider of the channel) whether it has the message."""
         notification = item.notification
-        sink = self.router.sinks.get(notification.provider or "")
-        status = None
-        if sink is not None:
-            try:
-                status = await sink.reconcile(message, notification.provider_message_id)
-            except Exception as exc:
-                log.warning("reconcile_failed", notification_id=notification.id,
-                            provider=notification.provider, error=type(exc).__name__)
-        if status in _PROVIDER_HAS_IT:
-            return RouteResult(status="sent", provider=notification.provider,
-                               provider_message_id=notification.provider_message_id)
-        if status is DeliveryStatus.NOT_FOUND:  # never accepted: sending is safe
-            return await self.router.deliver(message)
-        if status is not None:
-            return RouteResult(status="failed", provider=notification.provider,
-                               error=f"the provider reports {status.value}")
+        candidates = ([notification.provider] if notification.provider
+                      else self.router.providers_for(notification.channel))
+        answers: dict[str, DeliveryStatus | None] = {}
+        for provider in candidates:
+            sink = self.router.sinks.get(provider)
+            status = None
+            if sink is not None:
+                try:
+                    status = await sink.reconcile(message, notification.provider_message_id)
+                except Exception as exc:
+                    log.warning("reconcile_failed", notification_id=notification.id,
+                                provider=provider, error=type(exc).__name__)
+            if status in _PROVIDER_HAS_IT:
+                return RouteResult(status="sent", provider=provider,
+                                   provider_message_id=notification.provider_message_id)
+            if status is not None and status is not DeliveryStatus.NOT_FOUND:
+                return RouteResult(status="failed", provider=provider,
+                                   error=f"the provider reports {status.value}")
+            answers[provider] = status
+        if answers and all(s is DeliveryStatus.NOT_FOUND for s in answers.values()):
+            return await self.router.deliver(message)  # never accepted: sending is safe
         if notification.channel == "sms" and not self._safe_to_resend("sms"):
             return RouteResult(status="failed", provider=notification.provider,
                                error="outcome unknown and no receipt came; an SMS is never "
