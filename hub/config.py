@@ -14,7 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.rules.model import RuleSettings
@@ -76,6 +84,22 @@ class SecuritySettings(_Section):
     portal_key: SecretStr | None = Field(
         None, description="Key that signs customer portal links. Empty: generated once into "
         "data_dir/secrets/portal.key.")
+    outbound_allow: list[str] = Field(
+        default_factory=list, description="Non-public networks (CIDR) the hub may call out "
+        "to, e.g. an ERP on the office LAN; every other private, loopback or link-local "
+        "destination is refused after DNS resolution.")
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP network (CIDR)") from None
+        return value
 
 
 class PortalSettings(_Section):

@@ -11,6 +11,7 @@ import inspect
 import os
 import socket
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from hub.delivery.router import Router
 from hub.keys import load_cipher, load_portal_key
 from hub.portal_links import portal_url
 from hub.logs import get_logger
+from hub.netguard import guarded_session, parse_networks
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.processing.applier import BatchApplier
 from hub.processing.poller import SourcePoller
@@ -111,7 +113,8 @@ class Hub:
         """Migrate, start connectors, the inbox writer and (optionally) the workers."""
         if migrate:
             await upgrade(self.engine)
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
+                                    timeout=aiohttp.ClientTimeout(total=30))
         from hub.connectors import ConnectorContext
 
         for name, spec in self.specs.items():
@@ -155,11 +158,10 @@ class Hub:
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
                                     self.owner)
 
-    def portal_link(self, source: str, reference: str) -> str:
-        """The signed link to a return's portal page, valid for ``portal.link_ttl_days``."""
-        from hub.store.engine import utcnow
-
-        return portal_url(self.public_url, self.portal_key, source, reference, utcnow(),
+    def portal_link(self, source: str, reference: str, issued_at: datetime) -> str:
+        """The signed link to a return's portal page, valid for ``portal.link_ttl_days`` from
+        ``issued_at`` (a message's creation time, so a message renders the same every time)."""
+        return portal_url(self.public_url, self.portal_key, source, reference, issued_at,
                           self.settings.portal.link_ttl_days)
 
     def _start_workers(self) -> None:

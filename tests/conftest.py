@@ -89,7 +89,9 @@ def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: Any) -
         "data_dir": str(tmp_path / "data"),
         "database": {"url": db_url or f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
                      "sqlite_synchronous": "NORMAL"},
-        "security": {"pii_keys": [generate_fernet_key()], "lookup_key": "test-lookup-key"},
+        "security": {"pii_keys": [generate_fernet_key()], "lookup_key": "test-lookup-key",
+                     # The fake providers listen on loopback; production allows nothing.
+                     "outbound_allow": ["127.0.0.0/8"]},
         "logging": {"format": "json"},
         "worker": {"idle_poll_seconds": 0.05, "lease_seconds": 5, "retry_base_seconds": 0.05,
                    "retry_max_seconds": 0.2},

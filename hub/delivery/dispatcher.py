@@ -88,8 +88,8 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner
         self.wake = asyncio.Event()
-        #: Builds the customer's signed portal link for (source, return reference), if set.
-        self.portal_link: Callable[[str, str], str] | None = None
+        #: Builds the customer's signed portal link for (source, return reference, issued at).
+        self.portal_link: Callable[[str, str, datetime], str] | None = None
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
@@ -209,20 +209,35 @@ class Dispatcher:
         return bool(stage_settings and stage_settings.urgent)
 
     def compose(self, item: Claimed) -> OutboundMessage:
-        """Render a claimed notification into the message a sink sends."""
+        """Render a claimed notification into the message a sink sends, in the brand of the
+        return's store (the default brand merged with ``notifications.brands[<source>]``)."""
+        # Imported here: this method is the content layer's only entry into the dispatcher.
+        from hub.content.brand import brand_for
+        from hub.content.sms import count_segments
+        from hub.content.text import one_line
+
         notification = item.notification
-        link = (self.portal_link(item.ret.source, item.ret.external_id)
+        settings = self.planner.settings
+        brand = brand_for(self.brand, settings.brands, item.ret.source)
+        link = (self.portal_link(item.ret.source, item.ret.external_id, notification.created_at)
                 if self.portal_link else None)
         context = build_context(notification=notification, ret=item.ret, customer=item.customer,
-                                brand=self.brand, codec=self.codec, portal_url=link)
+                                brand=brand, codec=self.codec, portal_url=link)
         rendered = self.renderer.render(notification.template, notification.channel, context)
+        if notification.channel == "sms":
+            cost = count_segments(rendered.text)
+            if cost.segments > settings.sms_max_segments:
+                # Sent anyway (a long text beats none); `returnhub check` catches templates.
+                log.warning("sms_over_segment_limit", notification_id=notification.id,
+                            stage=notification.stage, segments=cost.segments,
+                            encoding=cost.encoding, limit=settings.sms_max_segments)
         return OutboundMessage(
             message_id=notification.id, channel=notification.channel,
             to=self.codec.cipher.decrypt(notification.recipient_enc) or "",
             subject=rendered.subject, text=rendered.text, html=rendered.html,
-            from_address=self.brand.from_email,
-            from_name=self.brand.from_name or self.brand.store_name,
-            reply_to=self.brand.support_email,
+            from_address=brand.from_email,
+            from_name=one_line(brand.from_name or brand.store_name) or None,
+            reply_to=brand.support_email,
             metadata={"return": item.ret.external_id, "stage": notification.stage},
             template=notification.template)
 

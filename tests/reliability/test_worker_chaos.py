@@ -57,6 +57,7 @@ level = "WARNING"
 [security]
 pii_keys = ["{make_settings(tmp_path).security.pii_keys[0].get_secret_value()}"]
 lookup_key = "chaos-lookup-key"
+outbound_allow = ["127.0.0.0/8"]
 [worker]
 lease_seconds = 2
 idle_poll_seconds = 0.05
