@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench lint clean
+.PHONY: run test check bench lint clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,19 @@ run: $(STAMP)
 	$(BIN)/returnhub init
 	$(BIN)/returnhub serve
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's Chromium (Playwright downloads no browser here). Installed
+# when missing and we are root; otherwise a no-op (the tests then skip, or fail when CI=true).
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests (apt-get)"; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			>/dev/null ) \
+		|| echo "warning: could not install chromium; the browser tests will not run"; \
+	fi
 
 check: $(STAMP)
 	$(BIN)/returnhub check

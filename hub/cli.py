@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new PII key").set_defaults(
         func=cmd_keys_generate)
+
+    from hub.cli_tokens import add_parser as add_tokens_parser
+
+    add_tokens_parser(sub)
     return parser
 
 

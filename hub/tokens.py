@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 #: Every scope, lowest first.
 SCOPES: tuple[str, ...] = ("read", "operate", "admin")
 #: The prefix every token starts with (lets secret scanners recognise a leaked token).
-TOKEN_PREFIX = "rh_"
+TOKEN_PREFIX = "rh_"  # noqa: S105 (a prefix, not a secret)
 #: ``last_used_at`` is written at most this often per token (no write on every request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -64,13 +64,19 @@ class TokenInfo:
     created_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
-    #: Region codes the limits expand to (``EU`` → its member countries), upper case.
-    allowed_regions: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def limited(self) -> bool:
         """Whether the token is limited to some regions or categories."""
         return bool(self.regions or self.categories)
+
+    @property
+    def allowed_regions(self) -> frozenset[str]:
+        """Region codes the limits cover (``EU`` → its member countries), upper case."""
+        allowed: set[str] = set()
+        for region in self.regions:
+            allowed |= expand_region(region)
+        return frozenset(allowed)
 
     def allows_scope(self, required: str) -> bool:
         """Whether this token's scope covers ``required``."""
@@ -104,14 +110,9 @@ def token_info(row: ApiToken) -> TokenInfo:
     """A :class:`TokenInfo` from its row."""
     scopes = [s for s in (row.scopes or []) if s in SCOPES]
     scope = max(scopes, key=SCOPES.index) if scopes else "read"
-    regions = tuple(row.regions or ())
-    allowed: set[str] = set()
-    for region in regions:
-        allowed |= expand_region(region)
-    return TokenInfo(id=row.id, name=row.name, scope=scope, regions=regions,
+    return TokenInfo(id=row.id, name=row.name, scope=scope, regions=tuple(row.regions or ()),
                      categories=tuple(row.categories or ()), created_at=row.created_at,
-                     last_used_at=row.last_used_at, revoked_at=row.revoked_at,
-                     allowed_regions=frozenset(allowed))
+                     last_used_at=row.last_used_at, revoked_at=row.revoked_at)
 
 
 def token_allows(token: TokenInfo, region: str | None, category: str | None) -> bool:
@@ -127,7 +128,8 @@ def token_allows(token: TokenInfo, region: str | None, category: str | None) -> 
         if not region or region.strip().upper() not in token.allowed_regions:
             return False
     if token.categories:
-        if not category or category.strip().lower() not in token.categories:
+        if not category or category.strip().lower() not in {
+                c.strip().lower() for c in token.categories}:
             return False
     return True
 
@@ -170,7 +172,8 @@ async def list_tokens(session: AsyncSession) -> list[TokenInfo]:
 
 async def revoke_token(session: AsyncSession, name: str, now: datetime) -> TokenInfo:
     """Revoke the token called ``name`` (from now on it is refused)."""
-    row = (await session.execute(select(ApiToken).where(ApiToken.name == name))).scalar_one_or_none()
+    row = (await session.execute(select(ApiToken).where(ApiToken.name == name))
+           ).scalar_one_or_none()
     if row is None:
         raise TokenError(f"no token named {name!r}")
     if row.revoked_at is None:

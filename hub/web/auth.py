@@ -41,12 +41,20 @@ CSRF_HEADER = "X-CSRF-Token"
 #: Methods that change nothing (no CSRF check).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Typed request keys where aiohttp has them (3.13+), plain strings before.
+_RequestKey = getattr(web, "RequestKey", None)
+
+
+def _request_key(name: str, kind: type) -> Any:
+    return _RequestKey(name, kind) if _RequestKey is not None else name
+
+
 #: The authenticated token of a request (``request[TOKEN]``).
-TOKEN = "returnhub.token"
+TOKEN: Any = _request_key("returnhub.token", object)
 #: How it was presented: "bearer" or "cookie".
-VIA = "returnhub.auth_via"
+VIA: Any = _request_key("returnhub.auth_via", str)
 #: The raw token of a cookie session (to derive the CSRF token for pages).
-RAW = "returnhub.raw_token"
+RAW: Any = _request_key("returnhub.raw_token", str)
 
 
 def is_protected(path: str) -> bool:

@@ -18,7 +18,7 @@ from hub.errors import RequestRejected, SignatureError
 from hub.logs import get_logger
 from hub.store.engine import utcnow
 from hub.web.keys import HUB
-from hub.web.metrics import metrics_of
+from hub.web.metrics import COUNTS, metrics_of
 
 if TYPE_CHECKING:
     from hub.connectors import Sink
@@ -94,7 +94,7 @@ def _count(metrics: HubMetrics, name: str, connector: Source | Sink,
     if response.status == 503:
         metrics.rejected(name, "unavailable")
         return
-    counts = getattr(response, "counts", None) or (0, 0)
+    counts = response.get(COUNTS) or (0, 0)
     if isinstance(connector, Source):
         metrics.received(name, *counts)
     elif counts[0]:
@@ -117,7 +117,7 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
     status = 202 if new else 200
     response = web.json_response({"status": "accepted" if new else "duplicate",
                                   "events": len(events), "new": new}, status=status)
-    response.counts = (new, len(events) - new)  # for the metrics
+    response[COUNTS] = (new, len(events) - new)  # for the metrics
     return response
 
 
@@ -132,7 +132,7 @@ async def _status_webhook(hub: Hub, sink: Sink, inbound: InboundRequest) -> web.
         log.exception("receipt_write_failed", connector=sink.name)
         return _unavailable()
     response = web.json_response({"status": "accepted", "events": len(updates), "new": new})
-    response.counts = (new, 0)  # for the metrics
+    response[COUNTS] = (new, 0)  # for the metrics
     return response
 
 

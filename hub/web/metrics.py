@@ -83,6 +83,12 @@ class HubMetrics:
 METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 
 
+_ResponseKey = getattr(web, "ResponseKey", None)
+#: What a webhook response stored: (new, duplicate) events, set by ingress for counting.
+COUNTS: Any = (_ResponseKey("returnhub.counts", tuple) if _ResponseKey is not None
+               else "returnhub.counts")
+
+
 def metrics_of(app: web.Application) -> HubMetrics | None:
     """The app's metrics, if it has them (ingress counts only then)."""
     return app.get(METRICS)

@@ -24,7 +24,7 @@ _PATH_PARAM = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
 
 _COMMON_ERRORS = {
     401: "No token, or an unknown or revoked token (``WWW-Authenticate: Bearer``).",
-    403: "The token's scope is too low (or a CSRF check failed for a cookie session).",
+    403: "The token's scope is too low.",
 }
 
 
@@ -80,7 +80,7 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any], keyed: dict) -> dict
     operation: dict[str, Any] = {
         "operationId": endpoint.operation_id, "summary": endpoint.summary,
         "tags": [endpoint.tag],
-        "security": [{"bearerAuth": []}, {"dashboardSession": []}],
+        "security": [{"bearerAuth": []}],
         "x-required-scope": endpoint.scope,
         "parameters": (_parameters(endpoint.path_model, "path", schemas, keyed)
                        + _parameters(endpoint.query_model, "query", schemas, keyed)),
@@ -132,9 +132,6 @@ def build_document(endpoints: list[Endpoint], *, server_url: str, version: str) 
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer",
                                "description": "An API token: `Authorization: Bearer rh_...`."},
-                "dashboardSession": {"type": "apiKey", "in": "cookie", "name": "rh_session",
-                                     "description": "The dashboard's session; state-changing "
-                                     "requests also need the X-CSRF-Token header."},
             },
         },
     }

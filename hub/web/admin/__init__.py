@@ -55,6 +55,7 @@ def openapi_document(server_url: str) -> dict:
 def setup_admin_api(app: web.Application) -> None:
     """Install the admin API's routes on ``app`` (authentication is the app's middleware)."""
     install(app, endpoints())
+    app[connectors.TEST_SENDS] = connectors.SendBudget()
 
 
 __all__ = ["OPENAPI_PATH", "endpoints", "openapi_document", "setup_admin_api"]

@@ -9,6 +9,7 @@ from collections import deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from sqlalchemy import select
 
 from hub.delivery.context import build_context
@@ -39,8 +40,29 @@ router = ApiRouter(tag="connectors")
 HEALTH_TIMEOUT_SECONDS = 3.0
 #: Test sends cost money (SMS): at most this many per token per minute, per process.
 TEST_SENDS_PER_MINUTE = 5
-#: Recent test sends per token name (monotonic times).
-_recent_sends: dict[str, deque[float]] = {}
+
+
+class SendBudget:
+    """A sliding one-minute window of test sends per token name."""
+
+    def __init__(self, per_minute: int = TEST_SENDS_PER_MINUTE) -> None:
+        self.per_minute = per_minute
+        self._recent: dict[str, deque[float]] = {}
+
+    def take(self, key: str) -> None:
+        """Count one send for ``key``; 429 (with Retry-After) when the budget is spent."""
+        now = time.monotonic()
+        recent = self._recent.setdefault(key, deque())
+        while recent and now - recent[0] > 60:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            raise ApiError(429, "rate_limited", f"at most {self.per_minute} test sends per "
+                           "minute", headers={"Retry-After": str(int(60 - (now - recent[0])) + 1)})
+        recent.append(now)
+
+
+#: The application's test-send budget.
+TEST_SENDS: web.AppKey[SendBudget] = web.AppKey("test_sends", SendBudget)
 
 
 async def _health(connector: Connector) -> dict[str, Any]:
@@ -106,17 +128,6 @@ def _sample_context(hub: Hub, channel: str, stage: str, locale: str, message_id:
                          portal_url=f"{hub.public_url}/portal/r/test")
 
 
-def _rate_limit(token_name: str) -> None:
-    now = time.monotonic()
-    recent = _recent_sends.setdefault(token_name, deque())
-    while recent and now - recent[0] > 60:
-        recent.popleft()
-    if len(recent) >= TEST_SENDS_PER_MINUTE:
-        raise ApiError(429, "rate_limited", f"at most {TEST_SENDS_PER_MINUTE} test sends per "
-                       "minute", headers={"Retry-After": str(int(60 - (now - recent[0])) + 1)})
-    recent.append(now)
-
-
 @router.route("POST", "/api/connectors/{name}/test-send", summary="Send a rendered sample "
               "message through one sink", scope="operate", path_model=NameParam,
               body=TestSendBody, response=TestSendResult, audited=True,
@@ -136,7 +147,7 @@ async def test_send(call: Call) -> TestSendResult:
     if channel not in channels:
         raise ApiError(422, "invalid_field", f"channel: {call.path.name} delivers on "
                        f"{', '.join(channels)}", field="channel")
-    _rate_limit(call.token.name)
+    call.request.app[TEST_SENDS].take(call.token.name)
     message_id = str(uuid.uuid4())
     locale = body.locale or hub.settings.notifications.default_locale
     try:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
     from hub.tokens import TokenInfo
 
+    #: An operation: takes the parsed call, returns a pydantic model, a response or None.
+    Operation = Callable[["Call"], Awaitable[Any]]
+
 #: The largest JSON body the admin API reads.
 MAX_BODY_BYTES = 256 * 1024
 
@@ -49,7 +52,7 @@ class Endpoint:
 
     method: str
     path: str
-    operation: Callable[[Call], Awaitable[Any]]
+    operation: Operation
     summary: str
     scope: str
     tag: str
@@ -81,9 +84,9 @@ class ApiRouter:
               query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200,
               audited: bool = False, errors: dict[int, str] | None = None
-              ) -> Callable[[Callable[[Call], Awaitable[Any]]], Callable[[Call], Awaitable[Any]]]:
+              ) -> Callable[[Operation], Operation]:
         """Decorator registering an operation under ``method path``."""
-        def register(operation: Callable[[Call], Awaitable[Any]]) -> Callable[[Call], Awaitable[Any]]:
+        def register(operation: Operation) -> Operation:
             self.endpoints.append(Endpoint(
                 method=method.upper(), path=path, operation=operation, summary=summary,
                 scope=scope, tag=self.tag, path_model=path_model, query_model=query,
@@ -188,8 +191,10 @@ def _parse(model: type[BaseModel] | None, data: dict[str, Any]) -> Any:
 
 
 def validation_error(exc: ValidationError) -> ApiError:
-    """A 422 naming the first invalid field (input values are never echoed)."""
-    error = exc.errors(include_input=False, include_url=False)[0]
+    """A 422 naming the first unknown field, else the first invalid one (input values are
+    never echoed)."""
+    errors = exc.errors(include_input=False, include_url=False)
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     path = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return ApiError(422, "unknown_field", f"unknown field {path!r}", field=path)
