@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from hub.store.codec import EventCodec
 
 
+#: Keys of an event's ``extra`` that name the return's region, in order of preference.
+REGION_KEYS = ("region", "shipping_country", "country")
+
+
 @dataclass(slots=True)
 class ClaimedEvent:
     """An inbox row claimed by a worker, decrypted."""
@@ -226,9 +230,14 @@ class BatchApplier:
             put("tracking_number", event.tracking.number)
             put("tracking_url", event.tracking.url)
             put("label_url", event.tracking.label_url)
-        if event.items and (newer or ret.details_enc is None):
+        region = next((str(event.extra[k]).strip().upper() for k in REGION_KEYS
+                       if isinstance(event.extra.get(k), str) and event.extra[k].strip()), None)
+        if (event.items or region) and (newer or ret.details_enc is None):
             details = self.codec.decode_json(ret.details_enc) or {}
-            details["items"] = [item.model_dump(mode="json") for item in event.items]
+            if event.items:
+                details["items"] = [item.model_dump(mode="json") for item in event.items]
+            if region:  # what region-limited admin tokens are checked against
+                details["region"] = region
             ret.details_enc = self.codec.encode_json(details)
         if newer:
             ret.last_event_at = event.occurred_at

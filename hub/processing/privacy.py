@@ -16,7 +16,15 @@ from sqlalchemy import or_, select, update
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
 from hub.processing.customers import customer_identity
-from hub.store.models import Customer, InboxEvent, Notification, Return, TimelineEntry
+from hub.store.models import (
+    Customer,
+    DeliveryReceipt,
+    InboxEvent,
+    Notification,
+    PortalMessage,
+    Return,
+    TimelineEntry,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,8 +93,18 @@ class PrivacyHandler:
             ret.updated_at = now
         return_ids = [r.id for r in returns]
         if return_ids:
+            notification_ids = select(Notification.id).where(
+                Notification.return_id.in_(return_ids))
             await session.execute(update(Notification).where(
                 Notification.return_id.in_(return_ids)).values(recipient_enc=None)
+                .execution_options(synchronize_session=False))
+            # Portal notices and provider receipts name the customer too.
+            await session.execute(update(PortalMessage).where(
+                PortalMessage.notification_id.in_(notification_ids)).values(
+                body_enc=self.codec.cipher.encrypt(""), subject=None, customer_key=None)
+                .execution_options(synchronize_session=False))
+            await session.execute(update(DeliveryReceipt).where(
+                DeliveryReceipt.notification_id.in_(notification_ids)).values(raw_enc=None)
                 .execution_options(synchronize_session=False))
             for ret in returns:
                 inbox_ids = list((await session.execute(select(InboxEvent.id).where(

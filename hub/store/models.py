@@ -124,6 +124,7 @@ class Return(Base):
         UniqueConstraint("source", "external_id", name="uq_returns_source_external"),
         Index("ix_returns_tracking", "tracking_number"),
         Index("ix_returns_state", "state"),
+        Index("ix_returns_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -158,7 +159,8 @@ class TimelineEntry(Base):
     """Everything that happened to a return, in order: events (late ones too), decisions, sends."""
 
     __tablename__ = "timeline_entries"
-    __table_args__ = (Index("ix_timeline_return", "return_id", "id"),)
+    __table_args__ = (Index("ix_timeline_return", "return_id", "id"),
+                      Index("ix_timeline_occurred_at", "occurred_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
@@ -189,6 +191,8 @@ class Notification(Base):
         Index("ix_notifications_claim", "status", "next_attempt_at"),
         Index("ix_notifications_return", "return_id"),
         Index("ix_notifications_provider_msg", "provider_message_id"),
+        Index("ix_notifications_created_at", "created_at"),
+        Index("ix_notifications_sent_at", "sent_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -379,3 +383,16 @@ class RuleAction(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PortalView(Base):
+    """One opening of a customer's return page: what the portal saves in "where is my
+    return" contacts."""
+
+    __tablename__ = "portal_views"
+    __table_args__ = (Index("ix_portal_views_viewed_at", "viewed_at"),
+                      Index("ix_portal_views_return", "return_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
+    viewed_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from hub.store.engine import utcnow
-from hub.store.models import Notification, PortalMessage
+from hub.store.models import Notification, PortalView, Return
 from hub.web.auth import csrf_token
 from hub.web.dashboard.pages import duration, percent
 from hub.web.dashboard.stats import compute_stats, percentile
@@ -28,7 +28,9 @@ async def test_stats_for_seeded_returns(portal_hub, portal_client):
         ).scalar_one()
         await session.execute(update(Notification).where(Notification.id == row.id)
                               .values(status="dead", last_error="provider down"))
-        await session.execute(update(PortalMessage).values(read_at=utcnow()))
+        # Both customers opened their return page.
+        for ret in (await session.execute(select(Return))).scalars():
+            session.add(PortalView(return_id=ret.id, viewed_at=utcnow()))
     async with hub.sessionmaker() as session:
         stats = await compute_stats(session, 14)
     # DS-1: 4 stages x (email + portal) = 8; DS-2: 2, one of them now dead.

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hub.portal_links import make_token
 from hub.store.engine import utcnow
-from hub.store.models import PortalMessage
+from hub.store.models import PortalMessage, PortalView
 from hub.testing.factories import event_payload
 from tests.web.conftest import post_event, seed
 
@@ -51,6 +51,8 @@ async def test_notices_are_decrypted_shown_and_marked_read(portal_hub, portal_cl
     async with portal_hub.sessionmaker() as session:
         assert all(r.read_at is not None for r in (await session.execute(
             select(PortalMessage))).scalars())
+        views = (await session.execute(select(PortalView))).scalars().all()
+    assert len(views) == 1  # the dashboard's "where is my return" figure counts it
 
 
 async def test_forged_expired_and_unknown_links_reveal_nothing(portal_hub, portal_client):

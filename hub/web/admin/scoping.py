@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 
+from hub.processing.applier import REGION_KEYS
 from hub.store.models import InboxEvent, Return
 from hub.tokens import token_allows_any
 from hub.web.admin.errors import not_found
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
     from hub.tokens import TokenInfo
 
-#: Keys of details / event extras that name a region, in order of preference.
-REGION_KEYS = ("region", "shipping_country", "country")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ Each figure's definition is in docs/dashboard.md; in short:
 - return completion time: first event of a return to the first time it reached refunded,
   exchange shipped or closed (timeline), for returns completed in the window;
 - "where is my return" deflection: active returns whose customer got a proactive update
-  (an email or SMS sent or delivered) or opened the portal (a notice marked read), out of the
+  (an email or SMS sent or delivered) or opened the portal page (``portal_views``), out of the
   returns active in the window.
 """
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from hub.store.engine import utcnow
-from hub.store.models import InboxEvent, Notification, PortalMessage, TimelineEntry
+from hub.store.models import InboxEvent, Notification, PortalView, TimelineEntry
 from hub.web.metrics import QUEUE_STATUSES, latency_seconds
 
 if TYPE_CHECKING:
@@ -173,9 +173,8 @@ async def _deflection(session: AsyncSession, stats: Stats) -> None:
         TimelineEntry.kind == "event", TimelineEntry.occurred_at >= stats.since).distinct()
     stats.active_returns = int((await session.execute(
         select(func.count()).select_from(active.subquery()))).scalar_one())
-    viewed = (select(Notification.return_id).join(
-        PortalMessage, PortalMessage.notification_id == Notification.id)
-        .where(PortalMessage.read_at >= stats.since).distinct())
+    viewed = (select(PortalView.return_id).where(PortalView.viewed_at >= stats.since)
+              .distinct())
     proactive = (select(Notification.return_id).where(
         Notification.channel.in_(PROACTIVE_CHANNELS), Notification.status.in_(SUCCESS),
         Notification.sent_at >= stats.since).distinct())

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hub.portal_links import InvalidPortalToken, PortalClaim, read_token
 from hub.store.engine import utcnow
-from hub.store.models import Return
+from hub.store.models import PortalView, Return
 from hub.web.dashboard.pages import render_page
 from hub.web.keys import HUB
 from hub.web.metrics import metrics_of
@@ -71,6 +71,7 @@ async def portal_page(request: web.Request) -> web.Response:
             if ret is None:
                 raise _Gone(404)
             view = await load_view(session, hub, ret, mark_read=True)
+            session.add(PortalView(return_id=ret.id, viewed_at=utcnow()))
     except _Gone as gone:
         return _gone_page(hub, gone.status)
     metrics = metrics_of(request.app)
