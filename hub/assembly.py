@@ -16,7 +16,7 @@ from hub.config import (
     POLL_POLICY_KEYS,
     PROVIDER_POLICY_KEYS,
     ConfigError,
-    PollPolicy,
+    SourcePolicy,
     ProviderPolicy,
     format_validation_errors,
     read_secret_files,
@@ -37,7 +37,7 @@ class ConnectorSpec:
     cls: type[Connector]
     config: ConnectorSettings
     #: Rate limit and breaker settings (sinks), polling interval (sources).
-    policy: ProviderPolicy | PollPolicy | None = None
+    policy: ProviderPolicy | SourcePolicy | None = None
 
 
 def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict[str, ConnectorSpec]:
@@ -67,7 +67,7 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict
                                 f"{', '.join(sorted(known)) or 'none'})")
                 continue
             policy_model, policy_fields = ((ProviderPolicy, PROVIDER_POLICY_KEYS)
-                                           if kind == "sinks" else (PollPolicy, POLL_POLICY_KEYS))
+                                           if kind == "sinks" else (SourcePolicy, POLL_POLICY_KEYS))
             policy = None
             try:
                 policy = policy_model.model_validate(

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from hub.assembly import validate_connectors
 from hub.config import ConfigError
+from hub.content.verify import check_templates
 from hub.plugins import collect_connectors, get_plugin_manager
-from hub.rules import RuleEngine, RuleError
 from hub.security import PiiCipher
 from hub.templates import TemplateRenderer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hub.assembly import ConnectorSpec
     from hub.config import Settings
 
-#: Files each channel needs in a template folder.
+#: Files each channel needs in a template folder (of the default language set).
 CHANNEL_FILES = {"email": ("email.subject.j2", "email.txt.j2"), "sms": ("sms.txt.j2",),
                  "portal": ("portal.txt.j2",)}
 
 
-def check_config(settings: Settings) -> dict[str, ConnectorSpec]:
-    """Validate plugins, connectors, keys and templates; raise ConfigError with every problem."""
+def _print_warning(line: str) -> None:
+    print(f"returnhub: warning: {line}", file=sys.stderr)
+
+
+def check_config(settings: Settings,
+                 warn: Callable[[str], None] | None = _print_warning) -> dict[str, ConnectorSpec]:
+    """Validate plugins, connectors, keys and templates; raise ConfigError with every problem.
+
+    Templates are also rendered with sample data (:mod:`hub.content.verify`): a render error
+    or an SMS over ``notifications.sms_max_segments`` is a problem; UCS-2 SMS, SMS at the
+    limit and malformed or oversized HTML are passed to ``warn`` (default: printed to
+    stderr), which does not fail the check."""
     problems: list[str] = []
     pm = get_plugin_manager(disabled=settings.plugins.disabled)
     specs: dict[str, ConnectorSpec] = {}
@@ -29,23 +42,27 @@ def check_config(settings: Settings) -> dict[str, ConnectorSpec]:
         specs = validate_connectors(settings, collect_connectors(pm))
     except ConfigError as exc:
         problems.extend(exc.problems)
-    try:
-        RuleEngine(settings.rules)
-    except RuleError as exc:
-        problems.extend(exc.problems)
     if settings.security.pii_keys:
         try:
             PiiCipher([k.get_secret_value() for k in settings.security.pii_keys], "check")
         except ValueError as exc:
             problems.append(str(exc))
     renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
+    missing = False
     for stage, stage_settings in settings.notifications.stages.items():
         template = stage_settings.template or stage
-        for channel in stage_settings.channels:
+        for channel in dict.fromkeys([*stage_settings.channels, *stage_settings.fallback]):
             for filename in CHANNEL_FILES.get(channel, (f"{channel}.txt.j2",)):
                 if not renderer.has(f"{template}/{filename}"):
+                    missing = True
                     problems.append(f"notifications.stages.{stage}: template file "
                                     f"{template}/{filename} not found")
+    if not missing:  # rendering a missing file would only repeat the problem
+        report = check_templates(settings, renderer)
+        problems.extend(report.errors)
+        if warn is not None:
+            for line in report.warnings:
+                warn(line)
     if problems:
         raise ConfigError(problems)
     return specs

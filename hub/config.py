@@ -186,16 +186,22 @@ class ProviderPolicy(_Section):
 PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 
 
-class PollPolicy(_Section):
-    """Polling of a source that implements ``poll``, written in ``[sources.<name>]``."""
+class SourcePolicy(_Section):
+    """Core settings of a source, written in its own ``[sources.<name>]`` section."""
 
     poll_interval_seconds: float | None = Field(
         None, gt=0, description="Poll the source this often (sources that implement poll); "
         "unset: the source is not polled.")
+    rate_limit_per_second: float | None = Field(
+        None, gt=0, description="Most webhooks per second accepted from this source (per "
+        "process); more are answered 429 with Retry-After.")
+    rate_limit_burst: float | None = Field(
+        None, gt=0, description="Webhooks accepted in a burst above the rate (default: one "
+        "second's worth).")
 
 
-#: Keys of ``[sources.<name>]`` read by the core into :class:`PollPolicy`.
-POLL_POLICY_KEYS = frozenset(PollPolicy.model_fields)
+#: Keys of ``[sources.<name>]`` read by the core into :class:`SourcePolicy`.
+POLL_POLICY_KEYS = SOURCE_POLICY_KEYS = frozenset(SourcePolicy.model_fields)
 
 
 class StageSettings(_Section):

@@ -112,6 +112,8 @@ class Source(Connector):
 
     #: Whether this source accepts webhooks at ``POST /webhooks/<instance>``.
     accepts_webhooks: ClassVar[bool] = True
+    #: Content types its webhooks come with; others are answered 415 (None: any).
+    webhook_content_types: ClassVar[frozenset[str] | None] = frozenset({"application/json"})
 
     async def verify(self, request: InboundRequest) -> None:
         """Check the request's signature; raise :class:`hub.errors.SignatureError` if it fails.
@@ -168,6 +170,8 @@ class Sink(Connector):
     #: True when sending the same ``message_id`` twice delivers it once (the sink dedupes), so
     #: a crashed worker's message may simply be sent again.
     idempotent: ClassVar[bool] = False
+    #: Content types of the provider's status webhooks; others are answered 415 (None: any).
+    webhook_content_types: ClassVar[frozenset[str] | None] = None
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message; return the provider's id, or raise a

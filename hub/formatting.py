@@ -1,17 +1,29 @@
-"""Locale-aware formatting of money and dates for templates (Babel)."""
+"""Locale-aware formatting of money, dates and numbers for templates (Babel).
+
+Every function takes a BCP 47 or POSIX locale (``de-DE``, ``fr_CA``), falls back to a plain
+format when Babel does not know the locale, and returns ``""`` for a missing value, so a
+template never prints ``None``.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_date as babel_format_date
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 
 def _locale(locale: str | None) -> str:
     return (locale or "en").replace("-", "_")
+
+
+def _decimal(amount: Decimal | float | int | str) -> Decimal | None:
+    try:
+        return Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return None
 
 
 def format_money(amount: Decimal | float | str | None, currency: str | None,
@@ -19,18 +31,50 @@ def format_money(amount: Decimal | float | str | None, currency: str | None,
     """``format_money(12.5, "EUR", "de-DE")`` → ``12,50 €``; empty for no amount."""
     if amount is None or not currency:
         return ""
-    try:
-        return format_currency(Decimal(str(amount)), currency, locale=_locale(locale))
-    except (UnknownLocaleError, ValueError):
-        return f"{currency} {Decimal(str(amount)):.2f}"
-
-
-def format_date(value: date | datetime | None, locale: str | None = None,
-                fmt: str = "medium") -> str:
-    """A date in the customer's locale; empty for None."""
+    value = _decimal(amount)
     if value is None:
         return ""
     try:
-        return babel_format_date(value, format=fmt, locale=_locale(locale))
+        return format_currency(value, currency, locale=_locale(locale))
     except (UnknownLocaleError, ValueError):
-        return value.strftime("%Y-%m-%d")
+        return f"{currency} {value:.2f}"
+
+
+def as_date(value: date | datetime | str | None) -> date | datetime | None:
+    """A date from a date, a datetime or an ISO 8601 string (as stored in JSON); None when it
+    is none of these."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def format_date(value: date | datetime | str | None, locale: str | None = None,
+                fmt: str = "medium") -> str:
+    """A date in the customer's locale (``fmt``: short, medium, long, full or a Babel
+    pattern); empty for None."""
+    when = as_date(value)
+    if when is None:
+        return ""
+    day = when.date() if isinstance(when, datetime) else when
+    try:
+        return babel_format_date(day, format=fmt, locale=_locale(locale))
+    except (UnknownLocaleError, ValueError):
+        return day.strftime("%Y-%m-%d")
+
+
+def format_number(value: Decimal | float | int | str | None, locale: str | None = None) -> str:
+    """A number with the locale's separators (``1234.5`` → ``1.234,5`` in German)."""
+    if value is None:
+        return ""
+    number = _decimal(value)
+    if number is None:
+        return ""
+    try:
+        return format_decimal(number, locale=_locale(locale))
+    except (UnknownLocaleError, ValueError):
+        return str(number)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from hub.assembly import validate_connectors
-from hub.config import ConfigError, ProviderPolicy
+from hub.config import ConfigError, ProviderPolicy, SourcePolicy
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
@@ -89,6 +89,11 @@ class Hub:
         self.renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
         self.receipts = ReceiptRecorder(self.codec, self.planner)
         self.health = ProviderHealthBoard(self.specs, self.sessionmaker, self.owner)
+        #: Per-source webhook rate limits (``rate_limit_per_second`` in ``[sources.<name>]``).
+        self.ingress_buckets = {
+            name: TokenBucket(spec.policy.rate_limit_per_second, spec.policy.rate_limit_burst)
+            for name, spec in self.specs.items()
+            if isinstance(spec.policy, SourcePolicy) and spec.policy.rate_limit_per_second}
         self.processor: InboxProcessor | None = None
         self.dispatcher: Dispatcher | None = None
         self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)

@@ -1,37 +1,79 @@
-"""Message templates: a sandboxed Jinja2 environment with bundled defaults and operator overrides.
+"""Message templates: sandboxed, size- and time-limited Jinja2, language sets, operator overrides.
 
-Layout, per template (a stage name by default)::
+Layout, per template (a stage name by default) and per language set (``docs/templates.md``)::
 
-    templates/<template>/email.subject.j2   one line
-    templates/<template>/email.html.j2      autoescaped
-    templates/<template>/email.txt.j2
-    templates/<template>/sms.txt.j2
-    templates/<template>/portal.txt.j2
+    templates/[<lang>/]<template>/email.subject.j2   one line (whitespace collapsed)
+    templates/[<lang>/]<template>/email.html.j2      autoescaped; CSS inlined after rendering
+    templates/[<lang>/]<template>/email.txt.j2       the plain-text part (always sent)
+    templates/[<lang>/]<template>/sms.txt.j2         GSM-normalized, counted in segments
+    templates/[<lang>/]<template>/portal.txt.j2
 
-A file of the same path in ``notifications.templates_dir`` overrides the bundled one. Templates
-are compiled once and cached; undefined variables are errors (StrictUndefined), never blanks.
+A file of the same path in ``notifications.templates_dir`` overrides the bundled one; a
+language set falls back to the default set file by file (:mod:`hub.content.locales`).
+HTML is rendered by an autoescaping environment and text by a separate, non-escaping one.
+Both run in :class:`~hub.content.sandbox.LimitedSandbox` under one
+:class:`~hub.content.limits.Budget` per message. Templates are compiled once and cached (edit
+a template, restart the process); undefined variables are errors (StrictUndefined).
 """
 
 from __future__ import annotations
 
+import re
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.exceptions import TemplateSyntaxError
 
-from hub.formatting import format_date, format_money
+from hub.content.filters import FILTERS
+from hub.content.html import InlineError, html_to_text, inline_css
+from hub.content.limits import DEFAULT_LIMITS, RenderLimitExceeded, RenderLimits, budget
+from hub.content.locales import TemplateSets, rendering_locale
+from hub.content.sandbox import LimitedSandbox
+from hub.content.sms import normalize_sms
+from hub.content.text import clean_text, one_line
 
 if TYPE_CHECKING:
     import pluggy
 
 #: The templates shipped with Returnhub (the checkout's templates/ folder).
 BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_QUOTED = re.compile(r"'([^'\n]*)'")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(?: object)?")
+#: Compiled templates kept per environment (stages x parts x languages, with room to spare).
+_CACHE_SIZE = 2000
+
+
+def redact(message: str) -> str:
+    """A Jinja error message with every quoted value that is not a name (``'config'``,
+    ``'dict object'``) replaced by ``'…'``: ``{{ {}[customer.name] }}`` fails with the
+    customer's name as the missing key."""
+    return _QUOTED.sub(lambda m: m.group(0) if _NAME.fullmatch(m.group(1)) else "'…'", message)
+
+
+def tidy_text(text: str) -> str:
+    """A text part as sent: no trailing spaces, at most one blank line in a row (so templates
+    can use ``{% if %}`` blocks freely), no bidi controls, no surrounding whitespace."""
+    text = _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("", clean_text(text) or ""))
+    return text.strip()
 
 
 class TemplateRenderError(Exception):
-    """A template is missing or failed to render; the message names the file, not the data."""
+    """A template is missing or failed to render. The message names the file (and the line
+    and variable where Jinja knows them), never the data.
+
+    ``template`` is the file; ``error`` the name of the underlying error class (for example
+    ``UndefinedError``, ``SecurityError``, ``RenderTimeout``)."""
+
+    def __init__(self, message: str, *, template: str | None = None,
+                 error: str | None = None) -> None:
+        super().__init__(message)
+        self.template = template
+        self.error = error
 
 
 @dataclass(slots=True)
@@ -41,55 +83,165 @@ class RenderedMessage:
     subject: str | None
     text: str
     html: str | None
+    #: The template files used, after language fallback (for previews and logs).
+    templates: tuple[str, ...] = ()
+
+
+class _Environment(LimitedSandbox):
+    """The sandbox, resolving names used inside templates through the language sets."""
+
+    def __init__(self, sets: TemplateSets, **options: Any) -> None:
+        super().__init__(**options)
+        self.sets = sets
+
+    def join_path(self, template: str, parent: str) -> str:
+        """``{% extends/import/include %}`` names, resolved for the message's locale."""
+        return self.sets.join_path(template, parent)
 
 
 class TemplateRenderer:
     """Renders a channel's files of a template with a context."""
 
     def __init__(self, operator_dir: Path | None = None, pm: pluggy.PluginManager | None = None,
-                 bundled_dir: Path = BUNDLED_TEMPLATES) -> None:
-        loaders = [FileSystemLoader(str(operator_dir))] if operator_dir else []
-        loaders.append(FileSystemLoader(str(bundled_dir)))
-        self.env = ImmutableSandboxedEnvironment(
-            loader=ChoiceLoader(loaders), undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html.j2", "html"),
-                                         default_for_string=False),
-            auto_reload=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
-        self.env.filters["money"] = format_money
-        self.env.filters["date"] = format_date
+                 bundled_dir: Path = BUNDLED_TEMPLATES,
+                 limits: RenderLimits = DEFAULT_LIMITS) -> None:
+        roots = [Path(operator_dir), Path(bundled_dir)] if operator_dir else [Path(bundled_dir)]
+        self.roots = roots
+        self.sets = TemplateSets(roots)
+        self.limits = limits
+        loader = ChoiceLoader([FileSystemLoader(str(root)) for root in roots])
+        options: dict[str, Any] = {
+            "loader": loader, "undefined": StrictUndefined, "auto_reload": False,
+            "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": False,
+            "cache_size": _CACHE_SIZE, "limits": limits}
+        self.html_env = _Environment(self.sets, autoescape=True, **options)
+        self.text_env = _Environment(self.sets, autoescape=False, **options)
+        #: The plain-text environment (kept under its old name for callers that used it).
+        self.env = self.text_env
         self.pm = pm
+        plugin_filters: dict[str, Any] = {}
         if pm is not None:
             for filters in pm.hook.returnhub_template_filters():
-                self.env.filters.update(filters or {})
+                plugin_filters.update(filters or {})
+        for env in (self.html_env, self.text_env):
+            env.add_filters({**FILTERS, **plugin_filters})
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """The language sets found (bundled and operator)."""
+        return self.sets.languages
 
     def has(self, name: str) -> bool:
-        """Whether a template file exists."""
-        try:
-            self.env.get_template(name)
-        except TemplateError:
-            return False
-        return True
+        """Whether a template file exists (exact path, no language fallback)."""
+        return self.sets.exists(name)
 
-    def _render(self, name: str, context: dict[str, Any]) -> str:
+    def resolve(self, template: str, filename: str, locale: str | None) -> str | None:
+        """The file used for ``template/filename`` in ``locale``, after fallback."""
+        return self.sets.resolve(f"{template}/{filename}", locale)
+
+    def _require(self, template: str, filename: str, locale: str | None) -> str:
+        name = self.resolve(template, filename, locale)
+        if name is None:
+            raise TemplateRenderError(f"{template}/{filename}: template not found",
+                                      template=f"{template}/{filename}", error="TemplateNotFound")
+        return name
+
+    def _render(self, html: bool, name: str, context: dict[str, Any]) -> str:
+        env = self.html_env if html else self.text_env
+        cap = self.limits.max_output_chars
         try:
-            return self.env.get_template(name).render(context)
+            chunks, size = [], 0
+            for chunk in env.get_template(name).generate(context):
+                size += len(chunk)
+                if size > cap:
+                    raise RenderLimitExceeded(f"output limit ({cap} characters) exceeded")
+                chunks.append(chunk)
+            return "".join(chunks)
         except TemplateError as exc:
-            # The exception text names the template and the undefined name, not the data.
-            raise TemplateRenderError(f"{name}: {exc.__class__.__name__}: {exc.message}") from None
+            # Jinja's messages name templates, variables and types; a missing key may be data.
+            text = exc.message or ""
+            if not isinstance(exc, TemplateSyntaxError):  # syntax errors quote the source
+                text = redact(text)
+            message = f"{exc.__class__.__name__}: {text}"
+            raise TemplateRenderError(f"{name}: {message}{self._where(exc, name)}",
+                                      template=name, error=exc.__class__.__name__) from None
+        except Exception as exc:  # TypeError, RecursionError...: their text may quote data
+            raise TemplateRenderError(f"{name}: {exc.__class__.__name__}{self._where(exc, name)}",
+                                      template=name, error=exc.__class__.__name__) from None
 
-    def render(self, template: str, channel: str, context: dict[str, Any]) -> RenderedMessage:
-        """Render ``template`` for ``channel``; plugins may add context first."""
-        if self.pm is not None:
-            extra: dict[str, Any] = {}
-            for addition in self.pm.hook.returnhub_template_context(
-                    stage=context.get("stage", template), channel=channel, context=context):
-                extra.update(addition or {})
-            if extra:
-                context = {**context, **extra}
-        if channel == "email":
-            subject = " ".join(self._render(f"{template}/email.subject.j2", context).split())
-            html_name = f"{template}/email.html.j2"
-            html = self._render(html_name, context) if self.has(html_name) else None
-            return RenderedMessage(subject, self._render(f"{template}/email.txt.j2", context), html)
-        return RenderedMessage(None, self._render(f"{template}/{channel}.txt.j2", context).strip(),
-                               None)
+    def _where(self, exc: BaseException, name: str) -> str:
+        """`` (line N)`` or `` (in other.j2, line N)``: the innermost template frame."""
+        line: int | None
+        if isinstance(exc, TemplateSyntaxError):
+            where, line = exc.name or name, exc.lineno
+        else:
+            frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                      if f.filename.endswith(".j2")]
+            if not frames:
+                return ""
+            where, line = self._relative(frames[-1].filename), frames[-1].lineno
+        return f" (line {line})" if where == name else f" (in {where}, line {line})"
+
+    def _relative(self, filename: str) -> str:
+        for root in self.roots:
+            try:
+                return Path(filename).resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                continue
+        return Path(filename).name
+
+    def _plugin_context(self, template: str, channel: str,
+                        context: dict[str, Any]) -> dict[str, Any]:
+        if self.pm is None:
+            return context
+        extra: dict[str, Any] = {}
+        for addition in self.pm.hook.returnhub_template_context(
+                stage=context.get("stage", template), channel=channel, context=context):
+            extra.update(addition or {})
+        return {**context, **extra} if extra else context
+
+    def render(self, template: str, channel: str, context: dict[str, Any], *,
+               inline_css: bool = True) -> RenderedMessage:
+        """Render ``template`` for ``channel`` in the context's ``locale``; plugins may add
+        context first. Raises :class:`TemplateRenderError` (missing file, undefined variable,
+        sandbox violation, limit exceeded).
+
+        ``inline_css=False`` returns the HTML exactly as the template produced it (checks
+        validate that: inlining re-serializes, and so repairs, malformed markup)."""
+        context = self._plugin_context(template, channel, context)
+        locale = context.get("locale")
+        with budget(self.limits), rendering_locale(locale):
+            if channel == "email":
+                return self._render_email(template, context, locale, inline_css)
+            name = self._require(template, f"{channel}.txt.j2", locale)
+            text = self._render(False, name, context)
+            text = normalize_sms(text) if channel == "sms" else tidy_text(text)
+            return RenderedMessage(None, text, None, (name,))
+
+    def _render_email(self, template: str, context: dict[str, Any], locale: str | None,
+                      inline: bool) -> RenderedMessage:
+        subject_name = self._require(template, "email.subject.j2", locale)
+        subject = one_line(self._render(False, subject_name, context))
+        used = [subject_name]
+        html = None
+        html_name = self.resolve(template, "email.html.j2", locale)
+        if html_name is not None:
+            used.append(html_name)
+            try:
+                html = self._render(True, html_name, context)
+                html = inline_css(html) if inline else html
+            except InlineError as exc:
+                raise TemplateRenderError(f"{html_name}: {exc}", template=html_name,
+                                          error="InlineError") from None
+        text_name = self.resolve(template, "email.txt.j2", locale)
+        if text_name is not None:
+            used.append(text_name)
+            text = tidy_text(self._render(False, text_name, context))
+        elif html is not None:
+            text = html_to_text(html)
+        else:
+            text = ""
+        if not text:
+            raise TemplateRenderError(f"{template}/email.txt.j2: the plain-text part is empty",
+                                      template=f"{template}/email.txt.j2", error="EmptyText")
+        return RenderedMessage(subject, text, html, tuple(used))

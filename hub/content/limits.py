@@ -39,8 +39,9 @@ class RangeTooLarge(RenderLimitExceeded, OverflowError):
 class RenderLimits:
     """Limits of one message render (all of its parts together for time)."""
 
-    #: Wall-clock time for rendering one message (subject, HTML and text together).
-    max_seconds: float = 0.5
+    #: Wall-clock time for rendering one message (subject, HTML and text together), not
+    #: counting the time spent loading and compiling template files.
+    max_seconds: float = 1.0
     #: Characters one part (subject, HTML, text, SMS) may produce.
     max_output_chars: int = 262_144
     #: Characters produced inside buffers (macros, ``{% set %}`` blocks, filter blocks).
@@ -74,6 +75,10 @@ class Budget:
         """Raise :class:`RenderTimeout` once the deadline has passed."""
         if time.monotonic() > self.deadline:
             raise RenderTimeout(f"render time limit ({self.limits.max_seconds:g} s) exceeded")
+
+    def extend(self, seconds: float) -> None:
+        """Move the deadline (time spent loading templates is not the template's doing)."""
+        self.deadline += seconds
 
     def step(self) -> None:
         """One loop iteration: checks the clock every 64 steps (cheap enough for any loop)."""
@@ -119,7 +124,7 @@ def tick() -> None:
         spent.tick()
 
 
-def too_big(what: str, limit: int) -> RenderLimitExceeded:
+def too_big(what: str, limit: int | str) -> RenderLimitExceeded:
     """The error for a value over its size limit."""
     return RenderLimitExceeded(f"{what} larger than the limit ({limit})")
 

@@ -25,7 +25,7 @@ def clean_text(value: object) -> str | None:
 def one_line(value: str | None) -> str:
     """All whitespace runs, CR and LF included (and U+2028/U+0085), collapsed to one space:
     what a header value (a subject, a display name) must be."""
-    return " ".join(clean_text(value or "").split())
+    return " ".join((clean_text(value) or "").split())
 
 
 def safe_url(value: object) -> str | None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from hub.delivery.context import build_context
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
@@ -147,12 +148,12 @@ class Dispatcher:
         """Lease up to ``limit`` notifications that need work now (see the module docstring)."""
         now = utcnow()
         lease_free = or_(Notification.lease_until.is_(None), Notification.lease_until < now)
-        ready = or_(
+        ready = and_(or_(
             and_(Notification.status.in_(("pending", "unknown")),
                  Notification.next_attempt_at <= now, lease_free),
             and_(Notification.status == "sent", Notification.receipt_due_at <= now, lease_free),
             and_(Notification.status == "sending", Notification.lease_until < now),
-        )
+        ), ~_earlier_unfinished())
         async with self.sessionmaker() as session, session.begin():
             rows = await claim(session, Notification, ready=ready,
                                order_by=Notification.next_attempt_at, limit=limit,
@@ -382,6 +383,19 @@ class Dispatcher:
         if timeline:
             await session.execute(TimelineEntry.__table__.insert(), timeline)
         return [None] * len(outcomes)
+
+
+def _earlier_unfinished():  # noqa: ANN202
+    """An earlier stage of the same return on the same channel is still on its way: the later
+    one waits, so stages never arrive out of order, whichever worker holds which."""
+    earlier = aliased(Notification)
+    return exists().where(
+        earlier.return_id == Notification.return_id,
+        earlier.channel == Notification.channel,
+        earlier.status.in_(("pending", "sending", "unknown")),
+        or_(earlier.created_at < Notification.created_at,
+            and_(earlier.created_at == Notification.created_at,
+                 earlier.inbox_event_id < Notification.inbox_event_id)))
 
 
 def _attempt_row(notification_id: str, attempt_no: int, record: AttemptRecord) -> dict:

@@ -16,6 +16,16 @@ class TokenBucket:
         self._updated = time.monotonic()
         self._lock = asyncio.Lock()
 
+    def try_take(self) -> float:
+        """Take a token now if there is one: 0.0; else the seconds until one is due."""
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
     async def acquire(self) -> None:
         """Wait until a token is available and take it (callers queue fairly on the lock)."""
         async with self._lock:

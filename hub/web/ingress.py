@@ -7,6 +7,7 @@ a 500 and a rejected request writes nothing.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -63,6 +64,11 @@ async def webhook(request: web.Request) -> web.Response:
         if metrics:
             metrics.rejected("unknown", "unknown_connector")
         return error_response(404, "unknown_connector", f"no webhook connector named {name!r}")
+    refusal = _refuse_early(request, hub, name, connector)
+    if refusal is not None:
+        if metrics:
+            metrics.rejected(name, refusal[1])
+        return error_response(refusal[0], refusal[1], refusal[2], headers=refusal[3])
     try:
         inbound = await read_inbound(request, hub)
         if isinstance(connector, Source):
@@ -86,6 +92,23 @@ async def webhook(request: web.Request) -> web.Response:
     if metrics:
         _count(metrics, name, connector, response)
     return response
+
+
+def _refuse_early(request: web.Request, hub: Hub, name: str, connector: Source | Sink
+                  ) -> tuple[int, str, str, dict[str, str] | None] | None:
+    """A 429 when the source is over its rate limit, a 415 for a content type its platform
+    never sends; None to go on. Nothing is read or stored for a refused request."""
+    bucket = hub.ingress_buckets.get(name)
+    if bucket is not None:
+        wait = bucket.try_take()
+        if wait:
+            return (429, "rate_limited", f"too many webhooks for {name!r}; retry later",
+                    {"Retry-After": str(max(1, math.ceil(wait)))})
+    allowed = type(connector).webhook_content_types
+    if allowed is not None and request.content_type not in allowed:
+        return (415, "unsupported_media_type",
+                f"content type must be {' or '.join(sorted(allowed))}", None)
+    return None
 
 
 def _count(metrics: HubMetrics, name: str, connector: Source | Sink,
@@ -115,8 +138,9 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
         return _unavailable()
     new = sum(flags)
     status = 202 if new else 200
-    response = web.json_response({"status": "accepted" if new else "duplicate",
-                                  "events": len(events), "new": new}, status=status)
+    outcome = "accepted" if new else ("duplicate" if events else "ignored")
+    response = web.json_response({"status": outcome, "events": len(events), "new": new},
+                                 status=status)
     response[COUNTS] = (new, len(events) - new)  # for the metrics
     return response
 

@@ -47,6 +47,9 @@ class MandrillSink(Sink):
 
     type: ClassVar[str] = "mailchimp_transactional"
     channels: ClassVar[frozenset[str]] = frozenset({"email"})
+    #: The provider posts its status webhooks with this content type only.
+    webhook_content_types: ClassVar[frozenset[str] | None] = frozenset(
+        {"application/x-www-form-urlencoded"})
     Config: ClassVar[type[MandrillSettings]] = MandrillSettings
 
     def __init__(self, config: MandrillSettings, context: ConnectorContext) -> None:

@@ -35,6 +35,9 @@ class SendGridSink(Sink):
 
     type: ClassVar[str] = "sendgrid"
     channels: ClassVar[frozenset[str]] = frozenset({"email"})
+    #: The provider posts its status webhooks with this content type only.
+    webhook_content_types: ClassVar[frozenset[str] | None] = frozenset(
+        {"application/json"})
     Config: ClassVar[type[SendGridSettings]] = SendGridSettings
 
     def __init__(self, config: SendGridSettings, context: ConnectorContext) -> None:

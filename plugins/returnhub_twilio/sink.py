@@ -38,6 +38,9 @@ class TwilioSmsSink(Sink):
 
     type: ClassVar[str] = "twilio_sms"
     channels: ClassVar[frozenset[str]] = frozenset({"sms"})
+    #: The provider posts its status webhooks with this content type only.
+    webhook_content_types: ClassVar[frozenset[str] | None] = frozenset(
+        {"application/x-www-form-urlencoded"})
     Config: ClassVar[type[TwilioSmsSettings]] = TwilioSmsSettings
 
     def __init__(self, config: TwilioSmsSettings, context: ConnectorContext) -> None:

@@ -260,3 +260,35 @@ async def test_health_and_readiness(hub, client):
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["revision"] == head_revision()
+
+
+async def test_wrong_content_type_is_415_and_writes_nothing(hub, client):
+    body = json.dumps(event_payload()).encode()
+    headers = {**signed_headers(body), "content-type": "text/plain"}
+    response = await client.post("/webhooks/shop", data=body, headers=headers)
+    assert response.status == 415
+    assert (await response.json())["error"]["code"] == "unsupported_media_type"
+    assert await count(hub, InboxEvent) == 0
+
+
+async def test_source_rate_limit_answers_429_with_retry_after(tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.runtime import Hub
+    from hub.web.app import create_app
+    from tests.conftest import TEST_SECRET, make_settings
+
+    settings = make_settings(tmp_path, sources={"shop": {
+        "type": "standard_webhooks", "secret": TEST_SECRET, "rate_limit_per_second": 1,
+        "rate_limit_burst": 3}})
+    limited = Hub.build(settings)
+    await limited.start(workers=False)
+    try:
+        async with TestClient(TestServer(create_app(limited))) as test_client:
+            answers = [await post_event(test_client, event_payload()) for _ in range(5)]
+            assert [a.status for a in answers] == [202, 202, 202, 429, 429]
+            assert int(answers[3].headers["Retry-After"]) >= 1
+            assert (await answers[3].json())["error"]["code"] == "rate_limited"
+            assert await count(limited, InboxEvent) == 3
+    finally:
+        await limited.stop()

@@ -1,0 +1,136 @@
+"""The shape of the context every template sees, built in one place.
+
+:func:`hub.delivery.context.build_context` (real messages) and :mod:`hub.content.samples`
+(previews and checks) both call :func:`make_context`, so a template that renders in a preview
+sees exactly the keys it will see in production. Every key is documented in
+``docs/templates.md``; optional values are ``None`` (never missing), so
+``{% if tracking.url %}`` is how a template tests for one.
+
+Text that comes from customers or sources is cleaned (:func:`~hub.content.text.clean_text`:
+no bidi or control characters) and links are kept only when they are http(s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from hub.content.locales import language_of
+from hub.content.qr import qr_context
+from hub.content.text import clean_text, safe_url
+from hub.formatting import as_date
+
+if TYPE_CHECKING:
+    from hub.config import BrandSettings
+
+#: Fields of ``return`` taken as they are from the return row (plus ``items`` and the notes).
+RETURN_FIELDS = ("reference", "order_number", "state", "reason", "currency", "order_total",
+                 "refund_amount", "refund_method", "carrier", "tracking_number",
+                 "tracking_url", "label_url", "exception_flag")
+#: Keys of a return's stored details (``returns.details_enc``) that templates use.
+DETAIL_KEYS = ("items", "estimated_delivery", "dropoff", "decline_note", "exception",
+               "exchange")
+
+
+def first_name(full_name: str | None) -> str | None:
+    """The first word of a name, for a greeting."""
+    return full_name.split()[0] if full_name and full_name.split() else None
+
+
+def _amount(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _item(raw: Mapping[str, Any]) -> dict[str, Any]:
+    price = raw.get("price") if isinstance(raw.get("price"), Mapping) else None
+    return {
+        "sku": clean_text(raw.get("sku")),
+        "name": clean_text(raw.get("name")),
+        "quantity": raw.get("quantity") if isinstance(raw.get("quantity"), int) else 1,
+        "price": {"amount": _amount(price.get("amount")), "currency": price.get("currency")}
+        if price else None,
+        "reason": clean_text(raw.get("reason")),
+        "category": clean_text(raw.get("category")),
+    }
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def make_context(*, stage: str, channel: str, locale: str | None, message_id: str,
+                 store: str | None, brand: BrandSettings, customer_name: str | None,
+                 ret: Mapping[str, Any], details: Mapping[str, Any] | None,
+                 portal_url: str | None) -> dict[str, Any]:
+    """The template context. ``ret`` holds :data:`RETURN_FIELDS`; ``details`` is the return's
+    decrypted details (:data:`DETAIL_KEYS`, all optional). Money stays a number plus a
+    currency so templates format it per locale with the ``money`` filter."""
+    details = details or {}
+    name = clean_text(customer_name)
+    reference = clean_text(ret.get("reference")) or ""
+    label_url = safe_url(ret.get("label_url"))
+    tracking_url = safe_url(ret.get("tracking_url"))
+    dropoff_raw = _mapping(details.get("dropoff"))
+    dropoff_code = clean_text(dropoff_raw.get("code"))
+    dropoff_url = safe_url(dropoff_raw.get("url"))
+    dropoff = {"code": dropoff_code, "url": dropoff_url,
+               "expires_at": as_date(dropoff_raw.get("expires_at"))} \
+        if dropoff_code or dropoff_url else None
+    exchange_raw = _mapping(details.get("exchange"))
+    exchange = {
+        "carrier": clean_text(exchange_raw.get("carrier")),
+        "tracking_number": clean_text(exchange_raw.get("tracking_number")),
+        "tracking_url": safe_url(exchange_raw.get("tracking_url")),
+        "order_number": clean_text(exchange_raw.get("order_number")),
+    } if exchange_raw else None
+    exception_raw = _mapping(details.get("exception"))
+    exception = {"status": clean_text(exception_raw.get("status")),
+                 "message": clean_text(exception_raw.get("message"))} if exception_raw else None
+    items = [_item(i) for i in details.get("items") or [] if isinstance(i, Mapping)]
+    return {
+        "stage": stage,
+        "channel": channel,
+        "locale": locale or "en",
+        "language": language_of(locale),
+        "message_id": message_id,
+        "store": store,
+        "brand": brand.model_dump(),
+        "customer": {"name": name, "first_name": first_name(name)},
+        "return": {
+            "reference": reference,
+            "order_number": clean_text(ret.get("order_number")),
+            "state": ret.get("state"),
+            "reason": clean_text(ret.get("reason")),
+            "decline_note": clean_text(details.get("decline_note")),
+            "currency": ret.get("currency"),
+            "order_total": _amount(ret.get("order_total")),
+            "refund_amount": _amount(ret.get("refund_amount")),
+            "refund_method": clean_text(ret.get("refund_method")),
+            "carrier": clean_text(ret.get("carrier")),
+            "tracking_number": clean_text(ret.get("tracking_number")),
+            "tracking_url": tracking_url,
+            "label_url": label_url,
+            "exception_flag": bool(ret.get("exception_flag")),
+            "items": items,
+        },
+        "tracking": {
+            "carrier": clean_text(ret.get("carrier")),
+            "number": clean_text(ret.get("tracking_number")),
+            "url": tracking_url,
+            "label_url": label_url,
+            "estimated_delivery": as_date(details.get("estimated_delivery")),
+        },
+        "dropoff": dropoff,
+        "qr": qr_context(dropoff_code=dropoff_code, dropoff_url=dropoff_url,
+                         label_url=label_url, portal_url=safe_url(portal_url),
+                         with_image=channel == "email"),
+        "exchange": exchange,
+        "exception": exception,
+        "portal_url": safe_url(portal_url),
+    }

@@ -1,0 +1,378 @@
+"""The Jinja2 environment message templates run in: the immutable sandbox plus resource limits.
+
+On top of :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no ``__class__`` walks, no
+mutation of lists and dicts, no unsafe callables) every render gets a :class:`Budget`
+(:mod:`hub.content.limits`), checked:
+
+- in the sandbox's hooks: every call, attribute and item access, and the intercepted operators
+  ``* ** % +``, which also refuse results over the size limits *before* computing them;
+- at every loop step: the code generator wraps each ``{% for %}`` iterable in a guard;
+- for every buffer (macro bodies, ``{% set %}`` blocks, ``caller()``), which counts what is
+  written into it, and for ``~`` concatenation;
+- in every filter, which refuses oversized inputs and arguments, and in ``range``, which is
+  capped at :attr:`RenderLimits.max_range`.
+
+The renderer counts the top-level output itself (it renders through ``generate()``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from jinja2 import nodes, pass_context, pass_eval_context
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import markup_join, str_join
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
+
+from hub.content.limits import (
+    DEFAULT_LIMITS,
+    RangeTooLarge,
+    RenderLimits,
+    check_brace_format,
+    check_int,
+    check_printf_format,
+    check_size,
+    current,
+    size_of,
+    tick,
+    too_big,
+)
+
+#: Types whose bound methods get their integer arguments and results checked.
+_BUILTIN_OWNERS = (str, bytes, list, tuple, dict, set, frozenset, int, float)
+#: Globals Jinja adds that a message template has no use for (``lipsum(10**6)`` burns CPU).
+_DROPPED_GLOBALS = ("lipsum",)
+
+
+class GuardedBuffer(list):
+    """A render buffer that counts the characters written into it against the budget."""
+
+    __slots__ = ("_budget",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._budget = current()
+
+    def append(self, item: Any) -> None:  # type: ignore[override]
+        """Count, then append."""
+        if self._budget is not None:
+            self._budget.add_buffered(len(item))
+        super().append(item)
+
+    def extend(self, items: Iterable[Any]) -> None:  # type: ignore[override]
+        """Count, then extend."""
+        items = tuple(items)
+        if self._budget is not None:
+            self._budget.add_buffered(sum(len(item) for item in items))
+        super().extend(items)
+
+
+class _Guards(NodeTransformer):
+    """Wraps loop iterables and ``~`` concatenations in the guard filters."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_guard_iter", [], [], None, None,
+                                 lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(nodes.List(node.nodes, lineno=node.lineno), "_guard_concat", [], [],
+                            None, None, lineno=node.lineno)
+
+
+class GuardedCodeGenerator(CodeGenerator):
+    """Compiles templates with the guards of :class:`_Guards` and counting buffers."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        """Insert the guards, then compile as usual."""
+        _Guards().visit(node)
+        super().visit_Template(node, frame)
+
+    def buffer(self, frame: Frame) -> None:
+        """Buffers count what is written into them (see :class:`GuardedBuffer`)."""
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.guarded_buffer()")
+
+
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the resource limits described in the module docstring."""
+
+    code_generator_class = GuardedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, *, limits: RenderLimits = DEFAULT_LIMITS, **options: Any) -> None:
+        super().__init__(**options)
+        self.limits = limits
+        self.finalize = self._finalize
+        self.globals["range"] = self._range
+        for name in _DROPPED_GLOBALS:
+            self.globals.pop(name, None)
+        builtin_filters = dict(self.filters)
+        self.filters.clear()
+        self.add_filters(builtin_filters)
+        self.filters["_guard_iter"] = _guard_iter
+        self.filters["_guard_concat"] = self._guard_concat
+
+    def get_template(self, name: Any, parent: str | None = None,
+                     globals: Any = None) -> Any:  # noqa: A002 (Jinja's signature)
+        """Load a template; the time spent loading and compiling it (first use only) does not
+        count against the render's deadline, so a cold process under load is not a hang."""
+        started = time.monotonic()
+        try:
+            return super().get_template(name, parent, globals)
+        finally:
+            spent = current()
+            if spent is not None:
+                spent.extend(time.monotonic() - started)
+
+    # -- hooks the compiled templates call ------------------------------------------------
+
+    @staticmethod
+    def guarded_buffer() -> GuardedBuffer:
+        """A new counting buffer (called by the compiled template code)."""
+        return GuardedBuffer()
+
+    def add_filters(self, filters: dict[str, Callable[..., Any]]) -> None:
+        """Install filters, each wrapped in the size and time checks."""
+        for name, func in filters.items():
+            self.filters[name] = _guard_filter(name, func, self.limits)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Dict keys win over dict methods (``return.items`` is the items, not ``dict.items``);
+        otherwise the sandbox's rules."""
+        tick()
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """The sandbox's rules, after a deadline check."""
+        tick()
+        return super().getitem(obj, argument)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        """Check the deadline and the arguments of built-in methods; refuse big results."""
+        tick()
+        limits = __self.limits
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, _BUILTIN_OWNERS):
+            for value in (*args, *kwargs.values()):
+                check_int(value, limits)
+            check_size((args, kwargs), limits, "arguments")
+            special = _METHOD_CHECKS.get(getattr(__obj, "__name__", ""))
+            if special is not None and isinstance(owner, str):
+                special(limits, owner, *args, **kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, str | bytes | list | tuple | dict) \
+                and len(result) > limits.max_value_size:
+            raise too_big("result", limits.max_value_size)
+        return result
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        """``* ** % +`` with their results' sizes checked before they are computed."""
+        tick()
+        _BINOP_CHECKS[operator_name](self.limits, left, right)
+        return self.binop_table[operator_name](left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` with its field widths and argument sizes checked first."""
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+        template, limits = value.__self__, self.limits
+
+        @functools.wraps(wrapper)
+        def checked(*args: Any, **kwargs: Any) -> str:
+            check_brace_format(template, limits)
+            check_size((args, kwargs), limits, "format arguments")
+            return wrapper(*args, **kwargs)
+
+        return checked
+
+    def _finalize(self, value: Any) -> Any:
+        """Every ``{{ value }}`` output: refuse one too big to print."""
+        if isinstance(value, str):
+            if len(value) > self.limits.max_value_size:
+                raise too_big("printed value", self.limits.max_value_size)
+            return value
+        if not isinstance(value, int | float) and value is not None:
+            check_size(value, self.limits, "printed value")
+        return value
+
+    def _range(self, *args: int) -> range:
+        """``range`` capped at :attr:`RenderLimits.max_range` items."""
+        tick()
+        numbers = range(*args)
+        if len(numbers) > self.limits.max_range:
+            raise RangeTooLarge(f"range larger than the limit ({self.limits.max_range})")
+        return numbers
+
+    @pass_eval_context
+    def _guard_concat(self, eval_ctx: Any, parts: list[Any]) -> str:
+        """``a ~ b``: sizes checked, then joined as Jinja would (escaping when autoescaping)."""
+        check_size(parts, self.limits, "concatenation")
+        return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
+
+
+@pass_context
+def _guard_iter(_context: Any, value: Any) -> Iterator[Any]:
+    """Every ``{% for %}`` iterable: counts steps against the budget (``pass_context`` keeps
+    the compiler from evaluating it at compile time)."""
+    spent = current()
+    for item in value:
+        if spent is not None:
+            spent.step()
+        yield item
+
+
+# -- operator checks -------------------------------------------------------------------------
+
+def _sequence(value: Any) -> bool:
+    return isinstance(value, str | bytes | list | tuple)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_mul(limits: RenderLimits, left: Any, right: Any) -> None:
+    if _sequence(left) and _is_int(right) or _sequence(right) and _is_int(left):
+        sequence, times = (left, right) if _is_int(right) else (right, left)
+        if times > 0 and size_of(sequence, limits.max_value_size) * times \
+                > limits.max_value_size:
+            raise too_big("repeated value", limits.max_value_size)
+    elif _is_int(left) and _is_int(right) \
+            and left.bit_length() + right.bit_length() > limits.max_int_bits:
+        raise too_big("number", f"{limits.max_int_bits} bits")
+
+
+def _check_pow(limits: RenderLimits, left: Any, right: Any) -> None:
+    if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1 \
+            and right * left.bit_length() > limits.max_int_bits:
+        raise too_big("number", f"{limits.max_int_bits} bits")
+
+
+def _check_mod(limits: RenderLimits, left: Any, right: Any) -> None:
+    if isinstance(left, str):
+        check_printf_format(left, limits)
+        check_size(right, limits, "format arguments")
+
+
+def _check_add(limits: RenderLimits, left: Any, right: Any) -> None:
+    if _sequence(left) or _sequence(right):
+        cap = limits.max_value_size
+        if size_of(left, cap) + size_of(right, cap) > cap:
+            raise too_big("joined value", cap)
+
+
+_BINOP_CHECKS: dict[str, Callable[[RenderLimits, Any, Any], None]] = {
+    "*": _check_mul, "**": _check_pow, "%": _check_mod, "+": _check_add}
+
+
+# -- method and filter checks ------------------------------------------------------------------
+
+def _check_replace(limits: RenderLimits, text: Any, old: Any = "", new: Any = "",
+                   count: Any = None) -> None:
+    text, old, new = str(text), str(old), str(new)
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    if len(text) + hits * max(len(new) - len(old), 0) > limits.max_value_size:
+        raise too_big("replaced text", limits.max_value_size)
+
+
+def _check_join(limits: RenderLimits, separator: Any, items: Any = (), *_: Any,
+                **__: Any) -> None:
+    items = list(items) if not isinstance(items, list | tuple | str) else items
+    total = size_of(items, limits.max_value_size) + len(str(separator)) * len(items)
+    if total > limits.max_value_size:
+        raise too_big("joined text", limits.max_value_size)
+
+
+def _check_expandtabs(limits: RenderLimits, text: str, tabsize: Any = 8) -> None:
+    if isinstance(tabsize, int) and len(text) + text.count("\t") * tabsize \
+            > limits.max_value_size:
+        raise too_big("expanded text", limits.max_value_size)
+
+
+_METHOD_CHECKS: dict[str, Callable[..., None]] = {
+    "replace": _check_replace, "join": _check_join, "expandtabs": _check_expandtabs}
+
+
+def _filter_indent(limits: RenderLimits, value: Any, width: Any = 4, *_: Any, **kw: Any) -> None:
+    width = kw.get("width", width)
+    text = str(value)
+    pad = len(width) if isinstance(width, str) else int(width or 0)
+    if len(text) + (text.count("\n") + 1) * pad > limits.max_value_size:
+        raise too_big("indented text", limits.max_value_size)
+
+
+def _filter_wordwrap(limits: RenderLimits, value: Any, width: Any = 79, *args: Any,
+                     **kw: Any) -> None:
+    text = str(value)
+    wrap = kw.get("wrapstring") or (args[1] if len(args) > 1 else None) or "\n"
+    lines = len(text) // max(int(kw.get("width", width) or 1), 1) + text.count("\n") + 1
+    if len(text) + lines * len(str(wrap)) > limits.max_value_size:
+        raise too_big("wrapped text", limits.max_value_size)
+
+
+def _filter_format(limits: RenderLimits, value: Any, *args: Any, **kwargs: Any) -> None:
+    check_printf_format(str(value), limits)
+    check_size((args, kwargs), limits, "format arguments")
+
+
+def _filter_join(limits: RenderLimits, value: Any, d: Any = "", *_: Any, **kw: Any) -> None:
+    _check_join(limits, kw.get("d", d), value)
+
+
+def _filter_sum(_limits: RenderLimits, value: Any, *_: Any, **__: Any) -> None:
+    # Adding up lists or strings is quadratic in one C call: numbers only.
+    for item in value if isinstance(value, list | tuple) else ():
+        if not isinstance(item, int | float) and type(item).__name__ != "Decimal":
+            raise too_big("sum of non-numbers", "numbers only")
+
+
+def _filter_replace(limits: RenderLimits, value: Any, old: Any = "", new: Any = "",
+                    count: Any = None, **__: Any) -> None:
+    _check_replace(limits, value, old, new, count)
+
+
+_FILTER_CHECKS: dict[str, Callable[..., None]] = {
+    "indent": _filter_indent, "wordwrap": _filter_wordwrap, "format": _filter_format,
+    "join": _filter_join, "sum": _filter_sum, "replace": _filter_replace}
+#: Filters whose input must be a list for its check (a generator is read once, then passed on).
+_MATERIALIZE = frozenset({"join", "sum"})
+
+
+def _guard_filter(name: str, func: Callable[..., Any], limits: RenderLimits) -> Callable[..., Any]:
+    """``func`` wrapped: deadline, input size, integer arguments, filter-specific checks, and
+    the result's length."""
+    skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
+    special = _FILTER_CHECKS.get(name)
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        tick()
+        if len(args) > skip:
+            value = args[skip]
+            if name in _MATERIALIZE and not isinstance(value, list | tuple | str | dict):
+                value = list(value) if isinstance(value, Iterable) else value
+                args = (*args[:skip], value, *args[skip + 1:])
+            check_size(value, limits, "filter input")
+            for argument in (*args[skip + 1:], *kwargs.values()):
+                check_int(argument, limits)
+            if special is not None:
+                special(limits, *args[skip:], **kwargs)
+        result = func(*args, **kwargs)
+        if isinstance(result, str | list | tuple) and len(result) > limits.max_value_size:
+            raise too_big("filter result", limits.max_value_size)
+        return result
+
+    return guarded
+
