@@ -7,7 +7,6 @@ are printed."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -25,24 +24,11 @@ from hub.store.engine import utcnow
 from hub.store.models import DeliveryAttempt, Notification
 from hub.testing.factories import event_payload
 from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, make_settings
-from tests.delivery.conftest import message_id_of
+from tests.reliability.support import clean_env, message_counts, start_fake
 
 BIN = Path(sys.executable).parent
 EVENTS = 1000  # x (email + SMS) = 2,000 notifications
 TERMINAL = ("sent", "delivered", "failed", "dead", "bounced", "expired")
-
-
-def start_fake(module: str, record: Path, log: Path) -> tuple[subprocess.Popen, dict]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", f"hub.testing.{module}", "--port", "0", "--record", str(record)],
-        stdout=subprocess.PIPE, stderr=log.open("a"), text=True)
-    return process, json.loads(process.stdout.readline())
-
-
-def records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def write_config(tmp_path: Path, db_url: str, sendgrid: dict, twilio: dict) -> Path:
@@ -99,8 +85,7 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
     fakes = [start_fake("fake_sendgrid", tmp_path / "sg.jsonl", logs),
              start_fake("fake_twilio", tmp_path / "tw.jsonl", logs)]
     config = write_config(tmp_path, db_url, fakes[0][1], fakes[1][1])
-    settings_env = {**os.environ}
-    settings_env.pop("RETURNHUB_CONFIG", None)
+    settings_env = clean_env()
     workers: list[subprocess.Popen] = []
     kills = 0
     try:
@@ -153,8 +138,8 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
                 process.wait(20)
         await drop_pg_database(name)
 
-    emails = Counter(message_id_of(r) for r in records(tmp_path / "sg.jsonl"))
-    texts = Counter(message_id_of(r) for r in records(tmp_path / "tw.jsonl"))
+    emails = message_counts(tmp_path / "sg.jsonl")
+    texts = message_counts(tmp_path / "tw.jsonl")
     duplicate_emails = sum(n - 1 for n in emails.values() if n > 1)
     duplicate_texts = sum(n - 1 for n in texts.values() if n > 1)
     lost = 2 * EVENTS - len(emails) - len(texts)

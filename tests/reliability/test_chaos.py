@@ -1,0 +1,25 @@
+"""The short chaos run in the suite (the full 10,000-event run: ``python -m
+tests.reliability.chaos``)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.reliability.chaos import run
+
+EVENTS = int(os.environ.get("RETURNHUB_CHAOS_EVENTS", "1000"))
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_chaos_loses_nothing(tmp_path):
+    report = await run(EVENTS, tmp_path, budget=300)
+    print(f"\nchaos: {report}")
+    assert report["acked"] == EVENTS
+    assert report["chaos"].get("postgres_restarts") == 1
+    assert report["chaos"].get("ingress_kills", 0) + report["chaos"].get("worker_kills", 0) >= 3
+    assert report["lost"] == 0 and report["unexpected"] == 0
+    assert report["duplicate_texts"] == 0
+    assert report["notifications"].get("sent", 0) == 2 * EVENTS
