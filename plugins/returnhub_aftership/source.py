@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
-from hub.connectors import Source
-from hub.wire import as_object
+from hub.tracking import TrackingSource
 from returnhub_aftership.config import AfterShipSettings
 from returnhub_aftership.signature import sign_headers, verify_webhook
 from returnhub_aftership.tracking import tracking_events
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, ConnectorSettings, InboundRequest
+    from datetime import datetime
+
+    from hub.connectors import InboundRequest
     from hub.events import ReturnEvent
 
 
-class AfterShipSource(Source):
+class AfterShipSource(TrackingSource):
     """AfterShip Tracking webhooks (``tracking_update``, ``edd_revise``) as carrier events.
 
     Events carry no return id: the core matches them to a return by ``tracking.number``.
@@ -23,25 +24,18 @@ class AfterShipSource(Source):
     """
 
     type = "aftership"
+    carrier = "aftership"
     Config = AfterShipSettings
 
-    def __init__(self, config: ConnectorSettings, context: ConnectorContext) -> None:
-        super().__init__(config, context)
-        self.settings = cast(AfterShipSettings, config)
-
-    async def verify(self, request: InboundRequest) -> None:
-        """Check aftership-hmac-sha256 against the current or previous webhook secret."""
+    def check(self, request: InboundRequest) -> None:
+        """The carrier's signature check."""
         verify_webhook(request, self.settings)
 
-    def sign(self, body: bytes, *, event_id: str) -> dict[str, str]:
-        """Headers that make ``body`` pass :meth:`verify` (the event id is in the body)."""
+    def headers_for(self, body: bytes) -> dict[str, str]:
+        """The carrier's signature headers."""
         return sign_headers(body, self.settings)
 
-    async def parse(self, request: InboundRequest) -> list[ReturnEvent]:
-        """One event per update with a mapped tag, keyed by ``event_id``."""
-        payload = as_object(request.json(), None)
-        events, unmapped = tracking_events(payload, source=self.name,
-                                           received_at=request.received_at)
-        if unmapped is not None:
-            self.log.info("carrier_status_unmapped", carrier="aftership", status=unmapped[:64])
-        return events
+    def events_of(self, payload: dict[str, Any], received_at: datetime
+                  ) -> tuple[list[ReturnEvent], str | None]:
+        """The carrier's status vocabulary mapped onto the hub's events."""
+        return tracking_events(payload, source=self.name, received_at=received_at)

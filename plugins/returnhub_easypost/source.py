@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
-from hub.connectors import Source
-from hub.wire import as_object
+from hub.tracking import TrackingSource
 from returnhub_easypost.config import EasyPostSettings
 from returnhub_easypost.signature import sign_headers, verify_webhook
 from returnhub_easypost.tracker import tracker_events
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, ConnectorSettings, InboundRequest
+    from datetime import datetime
+
+    from hub.connectors import InboundRequest
     from hub.events import ReturnEvent
 
 
-class EasyPostSource(Source):
+class EasyPostSource(TrackingSource):
     """EasyPost tracker events (``tracker.created``, ``tracker.updated``) as carrier events.
 
     Events carry no return id: the core matches them to a return by ``tracking.number``.
@@ -24,25 +25,18 @@ class EasyPostSource(Source):
     """
 
     type = "easypost"
+    carrier = "easypost"
     Config = EasyPostSettings
 
-    def __init__(self, config: ConnectorSettings, context: ConnectorContext) -> None:
-        super().__init__(config, context)
-        self.settings = cast(EasyPostSettings, config)
-
-    async def verify(self, request: InboundRequest) -> None:
-        """Check X-Hmac-Signature against the current or previous webhook secret."""
+    def check(self, request: InboundRequest) -> None:
+        """The carrier's signature check."""
         verify_webhook(request, self.settings)
 
-    def sign(self, body: bytes, *, event_id: str) -> dict[str, str]:
-        """Headers that make ``body`` pass :meth:`verify` (the Event id is in the body)."""
+    def headers_for(self, body: bytes) -> dict[str, str]:
+        """The carrier's signature headers."""
         return sign_headers(body, self.settings)
 
-    async def parse(self, request: InboundRequest) -> list[ReturnEvent]:
-        """One event per tracker event with a mapped status, keyed by the Event ``id``."""
-        payload = as_object(request.json(), None)
-        events, unmapped = tracker_events(payload, source=self.name,
-                                          received_at=request.received_at)
-        if unmapped is not None:
-            self.log.info("carrier_status_unmapped", carrier="easypost", status=unmapped[:64])
-        return events
+    def events_of(self, payload: dict[str, Any], received_at: datetime
+                  ) -> tuple[list[ReturnEvent], str | None]:
+        """The carrier's status vocabulary mapped onto the hub's events."""
+        return tracker_events(payload, source=self.name, received_at=received_at)
