@@ -109,3 +109,28 @@ class OutcomeUnknown(DeliveryError):
     The dispatcher must not blindly send again through another provider: it records the
     attempt as unknown and reconciles first (status webhooks, the provider's lookup API).
     """
+
+
+def transport_error(vendor: str, provider: str, exc: BaseException) -> DeliveryError:
+    """The delivery error an HTTP transport failure means. Before the request went out
+    (no connection, or none in time) nothing was sent: :class:`ProviderUnavailable`. After it
+    (no answer in time, a dropped connection) the provider may have taken the message:
+    :class:`OutcomeUnknown`.
+
+    :param vendor: the provider's name for the text (``"SendGrid"``).
+    :param provider: the sink instance name.
+    """
+    import aiohttp  # only sinks that speak HTTP call this
+
+    kind = type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ProviderUnavailable(f"{vendor} did not accept a connection in time",
+                                   provider=provider, detail=kind)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProviderUnavailable(f"cannot connect to {vendor}", provider=provider,
+                                   detail=f"{kind}: {exc.os_error.strerror or exc.os_error}")
+    if isinstance(exc, TimeoutError):
+        return OutcomeUnknown(f"no answer from {vendor} in time after the request was sent",
+                              provider=provider, detail=kind)
+    return OutcomeUnknown(f"the exchange with {vendor} failed after the request was sent",
+                          provider=provider, detail=kind)

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-
 from hub.errors import (
     DeliveryError,
     MessageRejected,
-    OutcomeUnknown,
     ProviderMisconfigured,
     ProviderUnavailable,
     RateLimited,
     RecipientRefused,
+    transport_error,
 )
 from hub.logs import redact_text
 
@@ -74,17 +72,5 @@ def error_for_recipient(provider: str, result: dict[str, Any]) -> RecipientRefus
 
 
 def error_for_exception(provider: str, exc: BaseException) -> DeliveryError:
-    """A transport failure: before the request went out it is retried, after it the outcome
-    is unknown (Mandrill may have queued the message)."""
-    kind = type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ProviderUnavailable("Mandrill did not accept a connection in time",
-                                   provider=provider, detail=kind)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ProviderUnavailable("cannot connect to Mandrill", provider=provider,
-                                   detail=f"{kind}: {exc.os_error.strerror or exc.os_error}")
-    if isinstance(exc, TimeoutError):
-        return OutcomeUnknown("no answer from Mandrill in time after the request was sent",
-                              provider=provider, detail=kind)
-    return OutcomeUnknown("the connection to Mandrill failed after the request was sent",
-                          provider=provider, detail=kind)
+    """A transport failure: see :func:`hub.errors.transport_error`."""
+    return transport_error("Mandrill", provider, exc)

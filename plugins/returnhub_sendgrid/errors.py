@@ -10,16 +10,15 @@ import math
 import time
 from collections.abc import Mapping
 
-import aiohttp
 import orjson
 
 from hub.errors import (
     DeliveryError,
     MessageRejected,
-    OutcomeUnknown,
     ProviderMisconfigured,
     ProviderUnavailable,
     RateLimited,
+    transport_error,
 )
 from hub.logs import redact_text
 
@@ -81,17 +80,5 @@ def error_for_response(provider: str, status: int, headers: Mapping[str, str], b
 
 
 def error_for_exception(provider: str, exc: BaseException) -> DeliveryError:
-    """The delivery error a transport failure means: before the request went out the message
-    was not sent (retry); after it, SendGrid may have taken it (outcome unknown)."""
-    kind = type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ProviderUnavailable("SendGrid did not accept a connection in time",
-                                   provider=provider, detail=kind)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ProviderUnavailable("cannot connect to SendGrid", provider=provider,
-                                   detail=f"{kind}: {exc.os_error.strerror or exc.os_error}")
-    if isinstance(exc, TimeoutError):
-        return OutcomeUnknown("no answer from SendGrid in time after the request was sent",
-                              provider=provider, detail=kind)
-    return OutcomeUnknown("the connection to SendGrid failed after the request was sent",
-                          provider=provider, detail=kind)
+    """A transport failure: see :func:`hub.errors.transport_error`."""
+    return transport_error("SendGrid", provider, exc)

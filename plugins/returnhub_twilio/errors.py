@@ -6,17 +6,16 @@ are masked; the request URI (with the account SID) and credentials never appear.
 
 from __future__ import annotations
 
-import aiohttp
 from twilio.base.exceptions import TwilioRestException
 
 from hub.errors import (
     DeliveryError,
     MessageRejected,
-    OutcomeUnknown,
     ProviderMisconfigured,
     ProviderUnavailable,
     RateLimited,
     RecipientRefused,
+    transport_error,
 )
 from hub.logs import redact_text
 
@@ -67,17 +66,5 @@ def rate_limited(provider: str, retry_after: str | None) -> RateLimited:
 
 
 def error_for_exception(provider: str, exc: BaseException) -> DeliveryError:
-    """A transport failure: before the request went out it is retried, after it the outcome
-    is unknown (Twilio may have queued the message)."""
-    kind = type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ProviderUnavailable("Twilio did not accept a connection in time",
-                                   provider=provider, detail=kind)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ProviderUnavailable("cannot connect to Twilio", provider=provider,
-                                   detail=f"{kind}: {exc.os_error.strerror or exc.os_error}")
-    if isinstance(exc, TimeoutError):
-        return OutcomeUnknown("no answer from Twilio in time after the request was sent",
-                              provider=provider, detail=kind)
-    return OutcomeUnknown("the exchange with Twilio failed after the request was sent",
-                          provider=provider, detail=kind)
+    """A transport failure: see :func:`hub.errors.transport_error`."""
+    return transport_error("Twilio", provider, exc)
