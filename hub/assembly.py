@@ -16,8 +16,8 @@ from hub.config import (
     POLL_POLICY_KEYS,
     PROVIDER_POLICY_KEYS,
     ConfigError,
-    SourcePolicy,
     ProviderPolicy,
+    SourcePolicy,
     format_validation_errors,
     read_secret_files,
 )
@@ -40,7 +40,8 @@ class ConnectorSpec:
     policy: ProviderPolicy | SourcePolicy | None = None
 
 
-def validate_connectors(settings: Settings, registry: ConnectorRegistry) -> dict[str, ConnectorSpec]:
+def validate_connectors(settings: Settings, registry: ConnectorRegistry
+                        ) -> dict[str, ConnectorSpec]:
     """Validate every ``[sources.*]`` and ``[sinks.*]`` section; raise ConfigError with all
     problems. Source and sink names share one namespace (they share ``/webhooks/<name>``)."""
     specs: dict[str, ConnectorSpec] = {}

@@ -129,7 +129,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from hub.simulate import simulate
 
     settings = _settings(args)
-    for line in asyncio.run(simulate(settings, Path(args.file), source=args.source)):
+    payload = Path(args.file).read_text(encoding="utf-8")
+    for line in asyncio.run(simulate(settings, payload, source=args.source)):
         print(line)
     return 0
 
@@ -283,9 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("generate", help="print a new PII key").set_defaults(
         func=cmd_keys_generate)
 
+    from hub.cli_templates import add_parser as add_templates_parser
     from hub.cli_tokens import add_parser as add_tokens_parser
 
     add_tokens_parser(sub)
+    add_templates_parser(sub)
     return parser
 
 

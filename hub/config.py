@@ -76,7 +76,8 @@ class SecuritySettings(_Section):
     """Keys for customer data at rest."""
 
     pii_keys: list[SecretStr] = Field(
-        default_factory=list, description="Fernet keys; the first encrypts, all decrypt (rotation). "
+        default_factory=list, description="Fernet keys; the first encrypts, all decrypt "
+        "(rotation). "
         "Empty: a key is generated once into data_dir/secrets/pii.key.")
     lookup_key: SecretStr | None = Field(
         None, description="Key of the keyed hash used to find customers by email or phone. "
@@ -366,7 +367,8 @@ def format_validation_errors(exc: ValidationError, prefix: str = "") -> list[str
     return lines
 
 
-def read_secret_files(raw: dict[str, Any], base: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+def read_secret_files(raw: dict[str, Any], base: Path | None = None
+                      ) -> tuple[dict[str, Any], list[str]]:
     """Replace every ``X_file`` key with ``X`` read from that file. Returns the new dict and the
     problems (unreadable files), naming keys, never contents."""
     resolved: dict[str, Any] = {}

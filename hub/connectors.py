@@ -50,7 +50,8 @@ class InboundRequest:
     form: Mapping[str, str] | None = None
 
     def json(self) -> Any:
-        """The body parsed as JSON; raises :class:`hub.errors.RequestRejected` (400) if it is not."""
+        """The body parsed as JSON; raises :class:`hub.errors.RequestRejected` (400) if it is
+        not."""
         from hub.jsonutil import loads_body
 
         return loads_body(self.body)

@@ -150,11 +150,13 @@ class Lifecycle:
             return Transition(outcome=Outcome.DUPLICATE, from_state=current, to_state=current)
         if current in TERMINAL_STATES:
             # A retried "approved" arriving after "closed" is late, not an error.
-            outcome = Outcome.LATE if STATE_RANK[target] <= STATE_RANK[current] else Outcome.REJECTED
+            late = STATE_RANK[target] <= STATE_RANK[current]
+            outcome = Outcome.LATE if late else Outcome.REJECTED
             return Transition(outcome=outcome, from_state=current, to_state=current)
         if target is ReturnState.CANCELLED and current not in CANCELLABLE_STATES:
             return Transition(outcome=Outcome.REJECTED, from_state=current, to_state=current)
-        if target is ReturnState.DECLINED and STATE_RANK[current] > STATE_RANK[ReturnState.APPROVED]:
+        if target is ReturnState.DECLINED and \
+                STATE_RANK[current] > STATE_RANK[ReturnState.APPROVED]:
             return Transition(outcome=Outcome.REJECTED, from_state=current, to_state=current)
         if STATE_RANK[target] < STATE_RANK[current] or (
             STATE_RANK[target] == STATE_RANK[current] and target not in TERMINAL_STATES

@@ -25,10 +25,10 @@ from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
 from hub.delivery.router import Router
 from hub.keys import load_cipher, load_portal_key
-from hub.portal_links import portal_url
 from hub.logs import get_logger
 from hub.netguard import guarded_session, parse_networks
 from hub.plugins import collect_connectors, get_plugin_manager
+from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler

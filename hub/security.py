@@ -77,7 +77,8 @@ class PiiCipher:
         try:
             return self._fernet.decrypt(token)
         except InvalidToken:
-            raise ValueError("stored data cannot be decrypted with the configured PII keys") from None
+            raise ValueError(
+                "stored data cannot be decrypted with the configured PII keys") from None
 
     def decrypt(self, token: bytes | None) -> str | None:
         """Decrypt to text."""

@@ -15,17 +15,16 @@ from sqlalchemy import select
 
 from hub.delivery.dispatcher import Claimed
 from hub.events import ReturnEvent
-from hub.store.models import Customer, Notification, Return
 from hub.runtime import Hub
 from hub.store.engine import utcnow
+from hub.store.models import Customer, Notification, Return
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
 
-async def simulate(settings: Settings, event_file: Path, *, source: str) -> list[str]:
-    """The lines ``returnhub simulate`` prints."""
-    payload = event_file.read_text(encoding="utf-8")
+async def simulate(settings: Settings, payload: str, *, source: str) -> list[str]:
+    """The lines ``returnhub simulate`` prints for one event (JSON text)."""
     with tempfile.TemporaryDirectory(prefix="returnhub-simulate-") as scratch:
         scratch_settings = settings.model_copy(deep=True)
         scratch_settings.data_dir = Path(scratch)

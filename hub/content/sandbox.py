@@ -12,7 +12,8 @@ mutation of lists and dicts, no unsafe callables) every render gets a :class:`Bu
 - in every filter, which refuses oversized inputs and arguments, and in ``range``, which is
   capped at :attr:`RenderLimits.max_range`.
 
-The renderer counts the top-level output itself (it renders through ``generate()``).
+The size checks themselves are in :mod:`hub.content.guards`. The renderer counts the
+top-level output itself (it renders through ``generate()``).
 """
 
 from __future__ import annotations
@@ -28,16 +29,15 @@ from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from hub.content.guards import BINOP_CHECKS, METHOD_CHECKS, guard_filter
 from hub.content.limits import (
     DEFAULT_LIMITS,
     RangeTooLarge,
     RenderLimits,
     check_brace_format,
     check_int,
-    check_printf_format,
     check_size,
     current,
-    size_of,
     tick,
     too_big,
 )
@@ -141,7 +141,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def add_filters(self, filters: dict[str, Callable[..., Any]]) -> None:
         """Install filters, each wrapped in the size and time checks."""
         for name, func in filters.items():
-            self.filters[name] = _guard_filter(name, func, self.limits)
+            self.filters[name] = guard_filter(name, func, self.limits)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """Dict keys win over dict methods (``return.items`` is the items, not ``dict.items``);
@@ -165,7 +165,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             for value in (*args, *kwargs.values()):
                 check_int(value, limits)
             check_size((args, kwargs), limits, "arguments")
-            special = _METHOD_CHECKS.get(getattr(__obj, "__name__", ""))
+            special = METHOD_CHECKS.get(getattr(__obj, "__name__", ""))
             if special is not None and isinstance(owner, str):
                 special(limits, owner, *args, **kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
@@ -177,7 +177,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         """``* ** % +`` with their results' sizes checked before they are computed."""
         tick()
-        _BINOP_CHECKS[operator_name](self.limits, left, right)
+        BINOP_CHECKS[operator_name](self.limits, left, right)
         return self.binop_table[operator_name](left, right)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -229,150 +229,3 @@ def _guard_iter(_context: Any, value: Any) -> Iterator[Any]:
         if spent is not None:
             spent.step()
         yield item
-
-
-# -- operator checks -------------------------------------------------------------------------
-
-def _sequence(value: Any) -> bool:
-    return isinstance(value, str | bytes | list | tuple)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_mul(limits: RenderLimits, left: Any, right: Any) -> None:
-    if _sequence(left) and _is_int(right) or _sequence(right) and _is_int(left):
-        sequence, times = (left, right) if _is_int(right) else (right, left)
-        if times > 0 and size_of(sequence, limits.max_value_size) * times \
-                > limits.max_value_size:
-            raise too_big("repeated value", limits.max_value_size)
-    elif _is_int(left) and _is_int(right) \
-            and left.bit_length() + right.bit_length() > limits.max_int_bits:
-        raise too_big("number", f"{limits.max_int_bits} bits")
-
-
-def _check_pow(limits: RenderLimits, left: Any, right: Any) -> None:
-    if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1 \
-            and right * left.bit_length() > limits.max_int_bits:
-        raise too_big("number", f"{limits.max_int_bits} bits")
-
-
-def _check_mod(limits: RenderLimits, left: Any, right: Any) -> None:
-    if isinstance(left, str):
-        check_printf_format(left, limits)
-        check_size(right, limits, "format arguments")
-
-
-def _check_add(limits: RenderLimits, left: Any, right: Any) -> None:
-    if _sequence(left) or _sequence(right):
-        cap = limits.max_value_size
-        if size_of(left, cap) + size_of(right, cap) > cap:
-            raise too_big("joined value", cap)
-
-
-_BINOP_CHECKS: dict[str, Callable[[RenderLimits, Any, Any], None]] = {
-    "*": _check_mul, "**": _check_pow, "%": _check_mod, "+": _check_add}
-
-
-# -- method and filter checks ------------------------------------------------------------------
-
-def _check_replace(limits: RenderLimits, text: Any, old: Any = "", new: Any = "",
-                   count: Any = None) -> None:
-    text, old, new = str(text), str(old), str(new)
-    hits = text.count(old) if old else len(text) + 1
-    if isinstance(count, int) and count >= 0:
-        hits = min(hits, count)
-    if len(text) + hits * max(len(new) - len(old), 0) > limits.max_value_size:
-        raise too_big("replaced text", limits.max_value_size)
-
-
-def _check_join(limits: RenderLimits, separator: Any, items: Any = (), *_: Any,
-                **__: Any) -> None:
-    items = list(items) if not isinstance(items, list | tuple | str) else items
-    total = size_of(items, limits.max_value_size) + len(str(separator)) * len(items)
-    if total > limits.max_value_size:
-        raise too_big("joined text", limits.max_value_size)
-
-
-def _check_expandtabs(limits: RenderLimits, text: str, tabsize: Any = 8) -> None:
-    if isinstance(tabsize, int) and len(text) + text.count("\t") * tabsize \
-            > limits.max_value_size:
-        raise too_big("expanded text", limits.max_value_size)
-
-
-_METHOD_CHECKS: dict[str, Callable[..., None]] = {
-    "replace": _check_replace, "join": _check_join, "expandtabs": _check_expandtabs}
-
-
-def _filter_indent(limits: RenderLimits, value: Any, width: Any = 4, *_: Any, **kw: Any) -> None:
-    width = kw.get("width", width)
-    text = str(value)
-    pad = len(width) if isinstance(width, str) else int(width or 0)
-    if len(text) + (text.count("\n") + 1) * pad > limits.max_value_size:
-        raise too_big("indented text", limits.max_value_size)
-
-
-def _filter_wordwrap(limits: RenderLimits, value: Any, width: Any = 79, *args: Any,
-                     **kw: Any) -> None:
-    text = str(value)
-    wrap = kw.get("wrapstring") or (args[1] if len(args) > 1 else None) or "\n"
-    lines = len(text) // max(int(kw.get("width", width) or 1), 1) + text.count("\n") + 1
-    if len(text) + lines * len(str(wrap)) > limits.max_value_size:
-        raise too_big("wrapped text", limits.max_value_size)
-
-
-def _filter_format(limits: RenderLimits, value: Any, *args: Any, **kwargs: Any) -> None:
-    check_printf_format(str(value), limits)
-    check_size((args, kwargs), limits, "format arguments")
-
-
-def _filter_join(limits: RenderLimits, value: Any, d: Any = "", *_: Any, **kw: Any) -> None:
-    _check_join(limits, kw.get("d", d), value)
-
-
-def _filter_sum(_limits: RenderLimits, value: Any, *_: Any, **__: Any) -> None:
-    # Adding up lists or strings is quadratic in one C call: numbers only.
-    for item in value if isinstance(value, list | tuple) else ():
-        if not isinstance(item, int | float) and type(item).__name__ != "Decimal":
-            raise too_big("sum of non-numbers", "numbers only")
-
-
-def _filter_replace(limits: RenderLimits, value: Any, old: Any = "", new: Any = "",
-                    count: Any = None, **__: Any) -> None:
-    _check_replace(limits, value, old, new, count)
-
-
-_FILTER_CHECKS: dict[str, Callable[..., None]] = {
-    "indent": _filter_indent, "wordwrap": _filter_wordwrap, "format": _filter_format,
-    "join": _filter_join, "sum": _filter_sum, "replace": _filter_replace}
-#: Filters whose input must be a list for its check (a generator is read once, then passed on).
-_MATERIALIZE = frozenset({"join", "sum"})
-
-
-def _guard_filter(name: str, func: Callable[..., Any], limits: RenderLimits) -> Callable[..., Any]:
-    """``func`` wrapped: deadline, input size, integer arguments, filter-specific checks, and
-    the result's length."""
-    skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
-    special = _FILTER_CHECKS.get(name)
-
-    @functools.wraps(func)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        tick()
-        if len(args) > skip:
-            value = args[skip]
-            if name in _MATERIALIZE and not isinstance(value, list | tuple | str | dict):
-                value = list(value) if isinstance(value, Iterable) else value
-                args = (*args[:skip], value, *args[skip + 1:])
-            check_size(value, limits, "filter input")
-            for argument in (*args[skip + 1:], *kwargs.values()):
-                check_int(argument, limits)
-            if special is not None:
-                special(limits, *args[skip:], **kwargs)
-        result = func(*args, **kwargs)
-        if isinstance(result, str | list | tuple) and len(result) > limits.max_value_size:
-            raise too_big("filter result", limits.max_value_size)
-        return result
-
-    return guarded
-

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import html5lib
 
-from hub.content.preview import preview, template_for
+from hub.content.preview import preview
 from hub.content.samples import VARIANTS
 from hub.content.sms import UCS2, count_segments
 from hub.templates import TemplateRenderError
@@ -125,5 +125,3 @@ def _check_html(report: TemplateReport, where: str, rendered: RenderedMessage,
         report.warn(f"{where}: {name} is {size} bytes; Gmail clips HTML above "
                     f"{GMAIL_CLIP_BYTES} bytes")
 
-
-__all__ = ["TemplateReport", "check_templates", "locales_to_check", "template_for"]

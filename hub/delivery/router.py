@@ -89,12 +89,12 @@ def weighted_order(providers: list[str], weights: list[float], key: str) -> list
     id), so a retry prefers the same provider."""
     digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
     point = (digest / 2**64) * sum(weights)
-    for index, weight in enumerate(weights):
+    index = len(providers) - 1  # rounding can leave the point at the very end
+    for position, weight in enumerate(weights):
         if point < weight:
+            index = position
             break
         point -= weight
-    else:
-        index = len(providers) - 1
     return [providers[index], *providers[:index], *providers[index + 1:]]
 
 

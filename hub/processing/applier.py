@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_, update
 
+from hub.content.context import details_from_event
 from hub.delivery.planner import Contact
 from hub.events import EVENT_TARGET, EventType, Lifecycle, Outcome, ReturnState
-from hub.rules.context import rule_variables
-from hub.rules.engine import target_state
 from hub.processing.customers import (
     contact_of,
     customer_identity,
     merge_customer,
     new_customer,
 )
+from hub.rules.context import rule_variables
+from hub.rules.engine import target_state
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import (
     Customer,
@@ -232,12 +233,16 @@ class BatchApplier:
             put("label_url", event.tracking.label_url)
         region = next((str(event.extra[k]).strip().upper() for k in REGION_KEYS
                        if isinstance(event.extra.get(k), str) and event.extra[k].strip()), None)
-        if (event.items or region) and (newer or ret.details_enc is None):
+        found = details_from_event(event)  # drop-off codes, dates, notes for the templates
+        if region:  # what region-limited admin tokens are checked against
+            found["region"] = region
+        if (event.items and (newer or ret.details_enc is None)) or found:
             details = self.codec.decode_json(ret.details_enc) or {}
-            if event.items:
+            if event.items and (newer or "items" not in details):
                 details["items"] = [item.model_dump(mode="json") for item in event.items]
-            if region:  # what region-limited admin tokens are checked against
-                details["region"] = region
+            for key, value in found.items():
+                if newer or key not in details:
+                    details[key] = value
             ret.details_enc = self.codec.encode_json(details)
         if newer:
             ret.last_event_at = event.occurred_at

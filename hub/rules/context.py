@@ -10,7 +10,8 @@
 | ``order`` | ``id``, ``number``, ``total`` (double), ``currency`` |
 | ``refund`` | ``amount`` (double), ``currency``, ``method`` |
 | ``customer`` | ``tags`` (list), ``order_count`` (int or null), ``locale`` |
-| ``items`` | list of ``sku``, ``name``, ``quantity``, ``price`` (double), ``category``, ``reason`` |
+| ``items`` | list of ``sku``, ``name``, ``quantity``, ``price`` (double), ``category``,
+  ``reason`` |
 | ``categories`` | the items' categories |
 | ``region`` | shipping country code (upper case), or null |
 | ``days_since_delivery`` | days from the order's delivery to the return request, or null |

@@ -51,8 +51,7 @@ class GroupCommitter(Generic[T, R]):
         """Commit what is queued, then stop."""
         if self._task is None:
             return
-        while not self._queue.empty():
-            await asyncio.sleep(0.005)
+        await self._queue.join()  # everything submitted so far is committed (or failed)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -76,20 +75,27 @@ class GroupCommitter(Generic[T, R]):
                 size += self._size_of(entry[0])
             items = [item for item, _ in group]
             try:
-                async with self._sessionmaker() as session, session.begin():
-                    results = await self._write(session, items)
-            except Exception as exc:
-                log.error("group_commit_failed", writer=self._name, items=len(items),
-                          error=f"{type(exc).__name__}: {exc}"[:500])
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for (_, done), result in zip(group, results, strict=True):
+                await self._commit(group, items)
+            finally:
+                for _ in group:
+                    self._queue.task_done()
+
+    async def _commit(self, group: list[tuple[T, asyncio.Future]], items: list[T]) -> None:
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                results = await self._write(session, items)
+        except Exception as exc:
+            log.error("group_commit_failed", writer=self._name, items=len(items),
+                      error=f"{type(exc).__name__}: {exc}"[:500])
+            for _, done in group:
                 if not done.done():
-                    done.set_result(result)
-            if self._after_commit is not None:
-                try:
-                    self._after_commit(results)
-                except Exception as exc:  # a wake-up hook must never stop the writer
-                    log.error("after_commit_failed", writer=self._name, error=str(exc))
+                    done.set_exception(exc)
+            return
+        for (_, done), result in zip(group, results, strict=True):
+            if not done.done():
+                done.set_result(result)
+        if self._after_commit is not None:
+            try:
+                self._after_commit(results)
+            except Exception as exc:  # a wake-up hook must never stop the writer
+                log.error("after_commit_failed", writer=self._name, error=str(exc))

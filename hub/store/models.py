@@ -133,8 +133,8 @@ class Return(Base):
     order_ref: Mapped[str | None] = mapped_column(String(255))
     order_number: Mapped[str | None] = mapped_column(String(100))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
-    #: Write-only in practice (reading it unloaded raises; async code must not lazy-load): assigning it orders the
-    #: INSERTs of a new customer and its return within one flush.
+    #: Write-only in practice (reading it unloaded raises; async code must not lazy-load):
+    #: assigning it orders the INSERTs of a new customer and its return within one flush.
     customer: Mapped[Customer | None] = relationship(lazy="raise")
     state: Mapped[str] = mapped_column(String(32))
     cycle: Mapped[int] = mapped_column(Integer, default=0)
