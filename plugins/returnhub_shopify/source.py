@@ -8,8 +8,8 @@ import aiohttp
 
 from hub.connectors import Source
 from hub.events import PRIVACY_EVENTS
-from returnhub_shopify import actions
 from hub.wire import as_object
+from returnhub_shopify import actions
 from returnhub_shopify.config import ShopifySettings
 from returnhub_shopify.delivery import Delivery
 from returnhub_shopify.enrichment import enrich_event, return_of_reverse_fulfillment_order

@@ -191,3 +191,20 @@ def test_backoff_is_bounded_and_jittered():
     delays = [backoff_delay(5, base=2, cap=30) for _ in range(200)]
     assert all(0 <= d <= 30 for d in delays) and len(set(delays)) > 150
     assert backoff_delay(1, base=2, cap=30, retry_after=45) == 45
+
+
+async def test_stages_of_one_return_go_out_in_order(tmp_path):
+    """A later stage waits while an earlier one on the same channel is unfinished."""
+    hub = await started(tmp_path, notifications={"stages": {
+        "approved": {"channels": ["email"]}, "label_created": {"channels": ["email"]}}})
+    try:
+        same = customer(11)
+        await hub.inbox.submit([event("R-ord", "return.approved", minutes=1, customer=same),
+                                event("R-ord", "return.label_created", minutes=2,
+                                      customer=same)], utcnow())
+        await hub.processor.drain()
+        first = await hub.dispatcher.claim(10)
+        assert [c.notification.stage for c in first] == ["approved"]
+        assert await hub.dispatcher.claim(10) == []  # label_created waits for approved
+    finally:
+        await hub.stop()

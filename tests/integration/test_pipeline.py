@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from hub.store.migrate import head_revision
 from hub.store.models import (
     Customer,
     DeliveryAttempt,
@@ -16,14 +17,14 @@ from hub.store.models import (
     Return,
     TimelineEntry,
 )
-from hub.store.migrate import head_revision
 from hub.testing.factories import event_payload
 from tests.conftest import signed_headers
 
 
 async def post_event(client, payload: dict, msg_id: str | None = None, **kw):
     body = json.dumps(payload).encode()
-    return await client.post("/webhooks/shop", data=body, headers=signed_headers(body, msg_id, **kw))
+    return await client.post("/webhooks/shop", data=body,
+                             headers=signed_headers(body, msg_id, **kw))
 
 
 async def count(hub, model) -> int:

@@ -28,7 +28,7 @@ from hub.testing.fake_sendgrid import FakeSendGrid
 from hub.testing.fake_shopify import DEFAULT_SHOP
 from hub.testing.fake_twilio import FakeTwilio
 from hub.web.app import create_app
-from tests.conftest import TEST_SECRET, make_settings, signed_headers
+from tests.conftest import TEST_SECRET, make_settings
 from tests.sources.erp_helpers import odoo_section
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"

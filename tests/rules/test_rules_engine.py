@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hub.config import ConfigError, load_settings
-from hub.runtime import Hub
 from hub.rules import RuleEngine, RuleError, RuleSettings
+from hub.runtime import Hub
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
