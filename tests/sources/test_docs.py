@@ -20,10 +20,13 @@ from returnhub_shippo import ShippoSource
 from returnhub_shopify import ShopifySource
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
 EXAMPLE = ROOT / "config" / "examples" / "erp-odoo.toml"
 SOURCES = {cls.type: cls for cls in (ShopifySource, EasyPostSource, AfterShipSource,
                                      ShippoSource, ErpSource)}
+#: One page per source under docs/connectors/.
+PAGES = {name: (ROOT / "docs" / "connectors" / f"{name}.md").read_text(encoding="utf-8")
+         for name in SOURCES}
+DOC = "\n".join(PAGES.values())
 
 
 def toml_examples() -> list[dict]:
@@ -35,7 +38,7 @@ def toml_examples() -> list[dict]:
 
 
 def section(source_type: str) -> str:
-    return DOC.split(f'`type = "{source_type}"`', 1)[1].split("\n## ", 1)[0]
+    return PAGES[source_type]
 
 
 @pytest.mark.parametrize("source_type", sorted(SOURCES))
@@ -45,7 +48,7 @@ def test_every_setting_is_documented(source_type) -> None:
     if source_type == "erp":
         names |= set(ErpMapping.model_fields)
     for name in sorted(names):
-        assert f"`{name}`" in text, f"{source_type}.{name} is missing from docs/sources.md"
+        assert f"`{name}`" in text, f"{source_type}.{name} is missing from docs/connectors/{source_type}.md"
 
 
 def test_every_source_has_a_valid_example() -> None:
