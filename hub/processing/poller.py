@@ -44,17 +44,22 @@ class SourcePoller:
         self.owner = owner
 
     async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
-            try:
-                stored = await self.poll_once()
-                if stored:
-                    log.info("source_polled", source=self.source.name, events=stored)
-            except Exception as exc:
-                await self._record_error(f"{type(exc).__name__}: {exc}"[:500])
-                log.warning("source_poll_failed", source=self.source.name,
-                            error=type(exc).__name__)
-            await asyncio.sleep(self.interval)
+        """Poll until cancelled; on the way out, give the lease back so that the next node (or
+        this one restarted) polls at once instead of waiting for the lease to run out."""
+        try:
+            while True:
+                try:
+                    stored = await self.poll_once()
+                    if stored:
+                        log.info("source_polled", source=self.source.name, events=stored)
+                except Exception as exc:
+                    await self._record_error(f"{type(exc).__name__}: {exc}"[:500])
+                    log.warning("source_poll_failed", source=self.source.name,
+                                error=type(exc).__name__)
+                await asyncio.sleep(self.interval)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._release())
 
     async def poll_once(self) -> int:
         """One polling pass; returns how many new events were stored (0 without the lease)."""
