@@ -179,21 +179,23 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0) -> 
 
         step = 0
         while time.monotonic() - started < budget:
-            await asyncio.sleep(rng.uniform(0.5, 1.5))
+            await asyncio.sleep(rng.uniform(0.4, 1.0))
             step += 1
-            if stop.is_set() and await finished() >= 2 * events:
+            # The outage, the restart and some kills always happen, early, while the first
+            # events are still in flight; then kills go on until everything is delivered.
+            if step > 6 and stop.is_set() and await finished() >= 2 * events:
                 break
-            if step == 4:
-                restart_postgres()
-                chaos["postgres_restarts"] += 1
-            elif step == 6:
+            if step == 1:
                 await set_faults(fakes["sg"]["url"], {"fail_next": {"count": 10**6,
                                                                    "status": 503}})
                 chaos["primary_down"] += 1
-            elif step == 10:
+            elif step == 3:
+                restart_postgres()
+                chaos["postgres_restarts"] += 1
+            elif step == 5:
                 await set_faults(fakes["sg"]["url"], {"reset": True})
             elif step < 30:
-                pool, label = rng.choice([(ingress, "ingress"), (workers, "worker")])
+                pool, label = ((ingress, "ingress") if step % 2 else (workers, "worker"))
                 victim = rng.randrange(len(pool))
                 pool[victim].kill()
                 pool[victim].wait(10)
