@@ -1,0 +1,1 @@
+"""Returnhub's benchmarks: ``python bench/run.py`` (see docs/performance.md)."""
