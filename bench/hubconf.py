@@ -44,14 +44,22 @@ def toml_dumps(data: dict[str, Any], prefix: str = "") -> str:
 
 
 def hub_config(work_dir: Path, *, db_url: str, sink: dict[str, Any], secret: str,
-               sqlite_synchronous: str) -> dict[str, Any]:
+               sqlite_synchronous: str, allow_loopback: bool = False) -> dict[str, Any]:
     """Settings for a benchmark hub: one signed-webhook source, one email sink, and one email
-    per ``return.approved`` event (stage ``approved`` notifies by email only)."""
+    per ``return.approved`` event (stage ``approved`` notifies by email only).
+
+    ``allow_loopback`` lets the hub call the fake provider on 127.0.0.1 (``security.
+    outbound_allow``; hubs that predate the setting reach loopback anyway and refuse the key).
+    """
+    security: dict[str, Any] = {"pii_keys": [generate_fernet_key()],
+                                "lookup_key": secrets.token_hex(16)}
+    if allow_loopback:
+        security["outbound_allow"] = ["127.0.0.0/8"]
     return {
         "data_dir": str(work_dir / "data"),
         "server": {"host": "127.0.0.1", "port": 0},
         "database": {"url": db_url, "sqlite_synchronous": sqlite_synchronous},
-        "security": {"pii_keys": [generate_fernet_key()], "lookup_key": secrets.token_hex(16)},
+        "security": security,
         "logging": {"format": "json", "level": "INFO"},
         "sources": {SOURCE_NAME: {"type": "standard_webhooks", "secret": secret}},
         "sinks": {"mail": sink},
@@ -69,6 +77,15 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     """Write ``config`` as TOML."""
     path.write_text(toml_dumps(config) + "\n", encoding="utf-8")
     return path
+
+
+def knows_setting(tree: Path, name: str) -> bool:
+    """Whether the hub in ``tree`` (a checkout) defines the setting ``name`` in its config
+    module: the config forbids unknown keys, so the bench only writes the ones it knows."""
+    try:
+        return f"{name}:" in (tree / "hub" / "config.py").read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def registered_sink_types() -> set[str]:

@@ -152,7 +152,9 @@ def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
         secret = new_secret()
         config = hubconf.write_config(work / "returnhub.toml", hubconf.hub_config(
             work, db_url=db_url, sink=target.sink_config(), secret=secret,
-            sqlite_synchronous=ctx.args.sqlite_synchronous))
+            sqlite_synchronous=ctx.args.sqlite_synchronous,
+            allow_loopback=hubconf.knows_setting(Path(tree) if tree else ROOT,
+                                                 "outbound_allow")))
         programs, base = _start_hub(ctx, group, config, work, sink, layout, tree)
         ready_cpu = sum(program.cpu_seconds() for program in programs)
         ready_sys = sum(program.system_seconds() for program in programs)
