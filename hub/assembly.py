@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from hub.config import (
-    POLL_POLICY_KEYS,
     PROVIDER_POLICY_KEYS,
+    SOURCE_POLICY_KEYS,
     ConfigError,
     ProviderPolicy,
     SourcePolicy,
@@ -67,8 +67,9 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry
                 problems.append(f"{path}.type: unknown {kind[:-1]} type {type_name!r} (installed: "
                                 f"{', '.join(sorted(known)) or 'none'})")
                 continue
-            policy_model, policy_fields = ((ProviderPolicy, PROVIDER_POLICY_KEYS)
-                                           if kind == "sinks" else (SourcePolicy, POLL_POLICY_KEYS))
+            policy_model, policy_fields = (
+                (ProviderPolicy, PROVIDER_POLICY_KEYS) if kind == "sinks"
+                else (SourcePolicy, SOURCE_POLICY_KEYS))
             policy = None
             try:
                 policy = policy_model.model_validate(

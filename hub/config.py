@@ -202,7 +202,7 @@ class SourcePolicy(_Section):
 
 
 #: Keys of ``[sources.<name>]`` read by the core into :class:`SourcePolicy`.
-POLL_POLICY_KEYS = SOURCE_POLICY_KEYS = frozenset(SourcePolicy.model_fields)
+SOURCE_POLICY_KEYS = frozenset(SourcePolicy.model_fields)
 
 
 class StageSettings(_Section):

@@ -145,3 +145,30 @@ class SinkContract:
                 asyncio.run(sink.verify_status(self.status_request(headers)))
 
         check()
+
+
+class HttpSinkContract(SinkContract):
+    """The contract for sinks that call an HTTP provider: the provider is the module's ``fake``
+    fixture, and the down sink points at a port where nothing listens.
+
+    Subclasses set ``build`` (``build(base_url, http) -> Sink``, not started) and, when the
+    provider's base URL has a path, ``base_path``.
+    """
+
+    #: Builds an unstarted sink for a base URL and the shared HTTP session.
+    build: ClassVar[Any]
+    #: Path after host and port in the provider's base URL (Mandrill: ``/api/1.3``).
+    base_path: ClassVar[str] = ""
+
+    @pytest.fixture
+    async def provider(self, fake: Any) -> Any:
+        return fake
+
+    @pytest.fixture
+    async def down_sink(self, http: Any) -> Any:
+        from .support import free_port
+
+        instance = type(self).build(f"http://127.0.0.1:{free_port()}{self.base_path}", http)
+        await instance.start()
+        yield instance
+        await instance.close()

@@ -32,7 +32,8 @@ def toml_examples() -> list[dict]:
 def test_every_setting_is_documented(sink_type) -> None:
     section = PAGES[sink_type]
     for name in SINKS[sink_type].Config.model_fields:
-        assert f"`{name}`" in section, f"{sink_type}.{name} is missing from docs/connectors/{sink_type}.md"
+        assert f"`{name}`" in section, \
+            f"{sink_type}.{name} is missing from docs/connectors/{sink_type}.md"
 
 
 def test_every_sink_has_a_valid_example() -> None:

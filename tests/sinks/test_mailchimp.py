@@ -30,8 +30,8 @@ from returnhub_mailchimp.events import parse_events
 from returnhub_mailchimp.payload import MESSAGE_ID_KEY, build_message
 from returnhub_mailchimp.webhook import SIGNATURE_HEADER
 
-from .contract import SinkContract
-from .support import PUBLIC_URL, form_request, free_port, load_fixture, make_context
+from .contract import HttpSinkContract
+from .support import PUBLIC_URL, form_request, load_fixture, make_context
 
 API_KEY = "md-test-secret-key-0123456789"
 WEBHOOK_KEY = "whk-test-secret-0123456789"
@@ -74,23 +74,15 @@ async def sink(fake: FakeMandrill, http) -> AsyncIterator[MandrillSink]:
     await instance.close()
 
 
-class TestMandrillContract(SinkContract):
+class TestMandrillContract(HttpSinkContract):
     """The shared sink contract."""
 
     sink_class = MandrillSink
     secrets = [API_KEY, WEBHOOK_KEY]
     status_headers = [SIGNATURE_HEADER]
 
-    @pytest.fixture
-    async def provider(self, fake: FakeMandrill) -> FakeMandrill:
-        return fake
-
-    @pytest.fixture
-    async def down_sink(self, http) -> AsyncIterator[MandrillSink]:
-        instance = make_sink(f"http://127.0.0.1:{free_port()}/api/1.3", http)
-        await instance.start()
-        yield instance
-        await instance.close()
+    build = staticmethod(make_sink)
+    base_path = "/api/1.3"
 
     def message(self, to: str | None = None) -> OutboundMessage:
         return message(to or RECIPIENT)

@@ -33,8 +33,8 @@ from returnhub_sendgrid.payload import MESSAGE_ID_ARG, build_mail
 from returnhub_sendgrid.sink import USER_AGENT
 from returnhub_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
-from .contract import SinkContract
-from .support import PUBLIC_URL, free_port, inbound, load_fixture, make_context
+from .contract import HttpSinkContract
+from .support import PUBLIC_URL, inbound, load_fixture, make_context
 
 API_KEY = "SG.test-secret-key-0123456789.abcdefghij"
 RECIPIENT = "jane.customer@example.com"
@@ -76,23 +76,14 @@ async def sink(fake: FakeSendGrid, http) -> AsyncIterator[SendGridSink]:
     await instance.close()
 
 
-class TestSendGridContract(SinkContract):
+class TestSendGridContract(HttpSinkContract):
     """The shared sink contract."""
 
     sink_class = SendGridSink
     secrets = [API_KEY]
     status_headers = [SIGNATURE_HEADER, TIMESTAMP_HEADER]
 
-    @pytest.fixture
-    async def provider(self, fake: FakeSendGrid) -> FakeSendGrid:
-        return fake
-
-    @pytest.fixture
-    async def down_sink(self, http) -> AsyncIterator[SendGridSink]:
-        instance = make_sink(f"http://127.0.0.1:{free_port()}", http)
-        await instance.start()
-        yield instance
-        await instance.close()
+    build = staticmethod(make_sink)
 
     def message(self, to: str | None = None) -> OutboundMessage:
         return message(to or RECIPIENT)

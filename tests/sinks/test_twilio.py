@@ -27,8 +27,8 @@ from returnhub_twilio.config import TwilioSmsSettings
 from returnhub_twilio.phone import to_e164
 from returnhub_twilio.status import IDEMPOTENCY_HEADER, parse_webhook
 
-from .contract import SinkContract
-from .support import PUBLIC_URL, form_request, free_port, inbound, load_fixture, make_context
+from .contract import HttpSinkContract
+from .support import PUBLIC_URL, form_request, inbound, load_fixture, make_context
 
 ACCOUNT = "AC" + "a1" * 16
 TOKEN = "twilio-test-auth-token-0123456789"
@@ -74,23 +74,14 @@ async def sink(fake: FakeTwilio, http) -> AsyncIterator[TwilioSmsSink]:
     await instance.close()
 
 
-class TestTwilioContract(SinkContract):
+class TestTwilioContract(HttpSinkContract):
     """The shared sink contract."""
 
     sink_class = TwilioSmsSink
     secrets = [TOKEN]
     status_headers = ["X-Twilio-Signature", "X-Twilio-Webhooks-Signature-Settings"]
 
-    @pytest.fixture
-    async def provider(self, fake: FakeTwilio) -> FakeTwilio:
-        return fake
-
-    @pytest.fixture
-    async def down_sink(self, http) -> AsyncIterator[TwilioSmsSink]:
-        instance = make_sink(f"http://127.0.0.1:{free_port()}", http)
-        await instance.start()
-        yield instance
-        await instance.close()
+    build = staticmethod(make_sink)
 
     def message(self, to: str | None = None) -> OutboundMessage:
         return message(to or RECIPIENT)

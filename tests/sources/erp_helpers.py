@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from hub.config import POLL_POLICY_KEYS
+from hub.config import SOURCE_POLICY_KEYS
 from returnhub_erp.config import ErpSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "erp-odoo.toml"
@@ -20,7 +20,7 @@ def odoo_section() -> dict[str, Any]:
     section.pop("type")
     section.pop("bearer_token_file")
     section.pop("webhook_secret_file")
-    for key in POLL_POLICY_KEYS:  # read by the core, not by the source
+    for key in SOURCE_POLICY_KEYS:  # read by the core, not by the source
         section.pop(key, None)
     return {**section, "bearer_token": API_TOKEN, "webhook_secret": WEBHOOK_SECRET}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.assembly import validate_connectors
-from hub.config import POLL_POLICY_KEYS, Settings
+from hub.config import SOURCE_POLICY_KEYS, Settings
 from hub.plugins import ConnectorRegistry
 from returnhub_aftership import AfterShipSource
 from returnhub_easypost import EasyPostSource
@@ -48,7 +48,8 @@ def test_every_setting_is_documented(source_type) -> None:
     if source_type == "erp":
         names |= set(ErpMapping.model_fields)
     for name in sorted(names):
-        assert f"`{name}`" in text, f"{source_type}.{name} is missing from docs/connectors/{source_type}.md"
+        assert f"`{name}`" in text, \
+            f"{source_type}.{name} is missing from docs/connectors/{source_type}.md"
 
 
 def test_every_source_has_a_valid_example() -> None:
@@ -57,7 +58,7 @@ def test_every_source_has_a_valid_example() -> None:
     for table in examples:
         body = {key.removesuffix("_file"): ("secret-from-a-file-0123" if key.endswith("_file")
                                             else value)
-                for key, value in table.items() if key != "type" and key not in POLL_POLICY_KEYS}
+                for key, value in table.items() if key != "type" and key not in SOURCE_POLICY_KEYS}
         SOURCES[table["type"]].Config.model_validate(body)
 
 
