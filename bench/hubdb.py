@@ -10,7 +10,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.store.models import DeliveryAttempt, InboxEvent, Notification, Return
+from hub.store.models import (
+    DeliveryAttempt,
+    DeliveryReceipt,
+    InboxEvent,
+    Notification,
+    Return,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,8 @@ class HubFacts:
     inbox_by_status: dict[str, int]
     notifications: list[NotificationRow]
     accepted_attempts: dict[str, int]  #: notification id → accepted provider calls
+    #: notification id → when the hub recorded the provider's ``delivered`` status webhook
+    receipts: dict[str, datetime]
 
 
 async def _query(url: str, statement, scalar: bool = False):  # noqa: ANN001, ANN202
@@ -44,11 +52,22 @@ async def _query(url: str, statement, scalar: bool = False):  # noqa: ANN001, AN
         await engine.dispose()
 
 
+#: Statuses of a notification the provider accepted (``delivered``: its receipt came too).
+ACCEPTED_STATUSES = ("sent", "delivered")
+
+
 def sent_count(url: str) -> int:
-    """Notifications whose outcome (sent) the hub has committed."""
+    """Notifications whose acceptance by the provider the hub has committed."""
     return int(asyncio.run(_query(
         url, select(func.count()).select_from(Notification).where(
-            Notification.status == "sent"), scalar=True)) or 0)
+            Notification.status.in_(ACCEPTED_STATUSES)), scalar=True)) or 0)
+
+
+def delivered_count(url: str) -> int:
+    """Notifications whose ``delivered`` status webhook the hub has recorded."""
+    return int(asyncio.run(_query(
+        url, select(func.count()).select_from(Notification).where(
+            Notification.status == "delivered"), scalar=True)) or 0)
 
 
 def read_facts(url: str) -> HubFacts:
@@ -68,6 +87,11 @@ def read_facts(url: str) -> HubFacts:
                     select(DeliveryAttempt.notification_id, func.count())
                     .where(DeliveryAttempt.outcome == "accepted")
                     .group_by(DeliveryAttempt.notification_id))).all()
+                receipts = (await connection.execute(
+                    select(DeliveryReceipt.notification_id, func.min(DeliveryReceipt.received_at))
+                    .where(DeliveryReceipt.status == "delivered",
+                           DeliveryReceipt.notification_id.is_not(None))
+                    .group_by(DeliveryReceipt.notification_id))).all()
         finally:
             await engine.dispose()
         by_status: dict[str, int] = {}
@@ -76,6 +100,7 @@ def read_facts(url: str) -> HubFacts:
         return HubFacts(
             inbox_ids=[event_id for event_id, _ in inbox], inbox_by_status=by_status,
             notifications=[NotificationRow(*row) for row in notifications],
-            accepted_attempts={notification_id: count for notification_id, count in attempts})
+            accepted_attempts={notification_id: count for notification_id, count in attempts},
+            receipts={notification_id: at for notification_id, at in receipts})
 
     return asyncio.run(read())

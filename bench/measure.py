@@ -48,6 +48,12 @@ class Measurement:
     e2e_seconds: float = 0.0
     ack_ms: dict[str, float] = field(default_factory=dict)      #: webhook answer latency
     deliver_ms: dict[str, float] = field(default_factory=dict)  #: event received → sent
+    #: Events whose message's ``delivered`` status webhook came back and was recorded.
+    receipts: int = 0
+    receipt_ms: dict[str, float] = field(default_factory=dict)  #: event received → receipt
+    #: acked ÷ (first request → last receipt recorded): the whole loop, status webhook included
+    receipt_eps: float = 0.0
+    workers: int | None = None    #: worker processes (layout split); None: one process
     peak_rss_mb: float | None = None
     cpu_ms_per_event: float | None = None  #: the relay's or hub's CPU time ÷ acked events
     cpu_kernel_share: float | None = None  #: the part of that CPU time spent in the kernel
@@ -150,7 +156,7 @@ def analyse_hub(result: Measurement, load: LoadResult, deliveries: list[Delivery
     result.duplicates = sum(max(counts[i], calls[i]) - 1 for i in counts)
     result.missing = len(acked - set(counts))
     statuses = Counter(row.status for row in facts.notifications)
-    if statuses.get("sent", 0) != len(facts.notifications):
+    if sum(statuses.get(s, 0) for s in ("sent", "delivered")) != len(facts.notifications):
         result.notes.append(f"notification statuses: {dict(statuses)}")
     if len(facts.notifications) != len(acked):
         result.notes.append(f"{len(facts.notifications)} notifications planned for "
@@ -160,7 +166,23 @@ def analyse_hub(result: Measurement, load: LoadResult, deliveries: list[Delivery
     result.deliver_ms = {"p50": _round(percentile(waits, 50)), "p99": _round(percentile(waits, 99)),
                          "max": _round(max(waits) if waits else None)}
     _finish_e2e(result, deliveries, load)
+    _receipts(result, facts, load)
     return result
+
+
+def _receipts(result: Measurement, facts: HubFacts, load: LoadResult) -> None:
+    """The provider's status webhooks back into the hub (when the target sends them)."""
+    if not facts.receipts:
+        return
+    received = {row.id: row.event_received_at for row in facts.notifications}
+    waits = [(at - received[notification_id]).total_seconds() * 1000
+             for notification_id, at in facts.receipts.items() if notification_id in received]
+    result.receipts = len(waits)
+    result.receipt_ms = {"p50": _round(percentile(waits, 50)),
+                         "p99": _round(percentile(waits, 99))}
+    last = max(facts.receipts.values()).timestamp()
+    seconds = max(last - load.started_at, load.seconds)
+    result.receipt_eps = round(result.acked / seconds, 1) if seconds > 0 else 0.0
 
 
 def analyse_ingest(result: Measurement, load: LoadResult, events: EventSet,
@@ -213,6 +235,9 @@ def ratio_rows(results: list[Measurement]) -> list[dict[str, Any]]:
                      "ingest": round(result.ingest_eps / floor.ingest_eps, 3),
                      "e2e": (round(result.e2e_eps / floor.e2e_eps, 3)
                              if floor.e2e_eps and result.e2e_eps else None),
+                     # the hub's loop closed by the status webhook, against the floor's e2e
+                     "receipt": (round(result.receipt_eps / floor.e2e_eps, 3)
+                                 if floor.e2e_eps and result.receipt_eps else None),
                      # CPU time per event barely moves with other load: a steadier comparison
                      "cpu": (round(floor.cpu_ms_per_event / result.cpu_ms_per_event, 3)
                              if floor.cpu_ms_per_event and result.cpu_ms_per_event else None)})

@@ -135,14 +135,17 @@ LAYOUTS = ("one", "split", "ingest")
 
 
 def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
-            tree: str | None = None) -> Measurement:
-    """The hub with a fresh database and data folder (run from ``tree`` when given)."""
-    suffix = "" if layout == "one" else f" ({layout})"
+            tree: str | None = None, workers: int = 1) -> Measurement:
+    """The hub with a fresh database and data folder (run from ``tree`` when given); with
+    ``layout="split"``, one ingress process and ``workers`` worker processes."""
+    shape = f"split x{workers}" if layout == "split" else layout
+    suffix = "" if layout == "one" else f" ({shape})"
     if tree:
         suffix += f" [{Path(tree).name}]"
-    work = ctx.work_dir("hub", db, sink, layout, Path(tree).name if tree else "tree")
+    work = ctx.work_dir("hub", db, sink, shape.replace(" ", ""),
+                        Path(tree).name if tree else "tree")
     result = Measurement(label=f"hub    {sink} {db}{suffix}", kind="hub", sink=sink, db=db,
-                         events=len(ctx.events))
+                         events=len(ctx.events), workers=workers if layout == "split" else None)
     database = (hubconf.scratch_postgres(ctx.args.pg_dsn) if db == "postgres"
                 else contextlib.nullcontext(hubconf.sqlite_url(work)))
     watch = CpuWatch("postgres" if db == "postgres" else None)
@@ -155,7 +158,8 @@ def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
             sqlite_synchronous=ctx.args.sqlite_synchronous,
             allow_loopback=hubconf.knows_setting(Path(tree) if tree else ROOT,
                                                  "outbound_allow")))
-        programs, base = _start_hub(ctx, group, config, work, sink, layout, tree)
+        programs, base = _start_hub(ctx, group, config, work, sink, layout, tree, workers)
+        receipts = layout != "ingest" and target.report_status_to(base)
         ready_cpu = sum(program.cpu_seconds() for program in programs)
         ready_sys = sum(program.system_seconds() for program in programs)
         ready_threads = [program.thread_cpu() for program in programs]
@@ -168,6 +172,8 @@ def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
             wait_for_deliveries(target, load.accepted, programs[-1], timeout=ctx.args.timeout,
                                 stall=ctx.args.stall)
             _wait_recorded(db_url, load.accepted, programs[-1])
+            if receipts:
+                _wait_receipts(db_url, load.accepted, programs[-1], stall=ctx.args.stall)
         for profiler, _ in profilers:
             profiling.stop(group, profiler)
         _resources(result, programs, group, watch, load.accepted, ready_cpu, ready_sys)
@@ -193,7 +199,7 @@ def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
 
 
 def _start_hub(ctx: Context, group: ProcessGroup, config: Path, work: Path, sink: str,
-               layout: str, tree: str | None) -> tuple[list[Managed], str]:
+               layout: str, tree: str | None, workers: int = 1) -> tuple[list[Managed], str]:
     """Start the hub's process(es); returns them (ingress first) and the ingress URL."""
     env = _hub_env(ctx, work, sink, tree)
     command = [sys.executable, "-m", "hub.cli", "--config", str(config)]
@@ -202,13 +208,15 @@ def _start_hub(ctx: Context, group: ProcessGroup, config: Path, work: Path, sink
     base = hub.wait_for_line(r"returnhub listening on (http://\S+)", timeout=90).group(1)
     programs = [hub]
     if layout == "split":
-        worker = group.start("hub-worker", [*command, "worker"], cwd=work, env=env)
-        deadline = time.monotonic() + 60
-        while "hub_started" not in worker.stderr_path.read_text(errors="replace"):
-            if not worker.alive() or time.monotonic() > deadline:
-                raise BenchError(f"the worker process did not start:\n{worker.tail()}")
-            time.sleep(0.1)
-        programs.append(worker)
+        started = [group.start(f"hub-worker{n}", [*command, "worker"], cwd=work, env=env)
+                   for n in range(1, workers + 1)]
+        deadline = time.monotonic() + 90
+        for worker in started:
+            while "hub_started" not in worker.stderr_path.read_text(errors="replace"):
+                if not worker.alive() or time.monotonic() > deadline:
+                    raise BenchError(f"{worker.name} did not start:\n{worker.tail()}")
+                time.sleep(0.1)
+        programs += started
     return programs, base
 
 
@@ -289,6 +297,19 @@ def _wait_recorded(db_url: str, expected: int, hub: Managed, timeout: float = 60
     while time.monotonic() < deadline and hub.alive():
         if hubdb.sent_count(db_url) >= expected:
             return
+        time.sleep(0.2)
+
+
+def _wait_receipts(db_url: str, expected: int, hub: Managed, *, stall: float) -> None:
+    """Wait (bounded by ``stall`` seconds without progress) until the provider's ``delivered``
+    status webhook of every message is recorded by the hub."""
+    last, last_change = -1, time.monotonic()
+    while hub.alive() and time.monotonic() - last_change < stall:
+        count = hubdb.delivered_count(db_url)
+        if count >= expected:
+            return
+        if count != last:
+            last, last_change = count, time.monotonic()
         time.sleep(0.2)
 
 
@@ -396,6 +417,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="one: `serve` (ingress + workers, the default); split: `serve "
                         "--no-workers` + `worker` processes; ingest: ingress alone, nothing "
                         "delivered (the webhook-to-inbox path by itself)")
+    parser.add_argument("--workers", nargs="+", type=int, default=[1], metavar="N",
+                        help="worker processes for --layout split, each count its own "
+                        "configuration (e.g. 1 2 4)")
     parser.add_argument("--no-floor", action="store_true", help="measure the hub only")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure every configuration this many times, interleaved; the "
@@ -458,12 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for trial, sink in ((t, sink) for t in range(1, args.repeat + 1) for sink in sinks):
             ctx.trial = trial
-            jobs = [] if args.no_floor else [("floor", None, None, None)]
-            jobs += [("hub", db, layout, tree) for db in args.db for layout in args.layout
-                     for tree in (args.hub_tree or [None])]
-            for kind, db, layout, tree in jobs:
+            jobs = [] if args.no_floor else [("floor", None, None, None, 1)]
+            jobs += [("hub", db, layout, tree, workers) for db in args.db
+                     for layout in args.layout for tree in (args.hub_tree or [None])
+                     for workers in (args.workers if layout == "split" else [1])]
+            for kind, db, layout, tree, workers in jobs:
                 label = f"{kind} {sink}" + (f" {db} {layout}" if db else "") + (
-                    f" [{tree}]" if tree else "")
+                    f" x{workers}" if layout == "split" else "") + (f" [{tree}]" if tree else "")
                 if args.quiet_wait > 0:
                     share = wait_for_quiet(args.quiet_wait)
                     if share >= 0.15:
@@ -473,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{args.repeat})...", file=sys.stderr, flush=True)
                 try:
                     result = (run_floor(ctx, sink) if kind == "floor"
-                              else run_hub(ctx, sink, db, layout, tree))
+                              else run_hub(ctx, sink, db, layout, tree, workers))
                 except Exception as exc:  # one broken configuration must not stop the rest
                     print(f"bench: {label} failed: {type(exc).__name__}: {exc}",
                           file=sys.stderr)

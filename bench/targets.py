@@ -74,6 +74,11 @@ class Target:
         """How many messages arrived so far (cheap; polled)."""
         raise NotImplementedError
 
+    def report_status_to(self, hub_url: str) -> bool:
+        """Have the provider post a ``delivered`` status webhook for every message it accepts
+        to the hub's sink webhook route at ``hub_url``; False when this target cannot."""
+        return False
+
     def deliveries(self) -> list[Delivery]:
         """Every message that arrived."""
         raise NotImplementedError
@@ -140,6 +145,7 @@ class SendGridTarget(Target):
         super().__init__(group, work_dir, outbox_base)
         self.record_path = work_dir / "sendgrid-records.jsonl"
         self.url = ""
+        self.public_key = ""
 
     def start(self, *, floor: bool) -> None:
         """Start the fake with a fresh record file."""
@@ -148,13 +154,24 @@ class SendGridTarget(Target):
             "fake-sendgrid", [sys.executable, "-m", "hub.testing.fake_sendgrid", "--port", "0",
                               "--api-key", SENDGRID_KEY, "--record", str(self.record_path)],
             cwd=ROOT)
-        match = self.provider.wait_for_line(r'"url":\s*"(http://[^"]+)"', timeout=30)
-        self.url = match.group(1)
+        match = self.provider.wait_for_line(r'^\{.*"url":\s*"http://[^"]+".*\}$', timeout=30)
+        announcement = orjson.loads(match.group(0))
+        self.url, self.public_key = announcement["url"], announcement["public_key"]
 
     def sink_config(self) -> dict[str, Any]:
-        """A ``sendgrid`` sink pointed at the fake."""
+        """A ``sendgrid`` sink pointed at the fake, verifying the fake's signed status
+        webhooks."""
         return {"type": "sendgrid", "api_key": SENDGRID_KEY, "base_url": self.url,
-                "from_address": "returns@bench.example"}
+                "from_address": "returns@bench.example", "webhook_public_key": self.public_key}
+
+    def report_status_to(self, hub_url: str) -> bool:
+        """Turn on the fake's status feed: signed Event Webhook batches of ``delivered``."""
+        request = urllib.request.Request(  # noqa: S310 (a local fake)
+            f"{self.url}/__fake__/status-webhook", method="POST",
+            data=orjson.dumps({"url": f"{hub_url}/webhooks/{SINK_NAME}", "event": "delivered",
+                               "batch_seconds": 0.5}))
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status == 200
 
     def floor_upstream(self) -> tuple[str, str]:
         """The same fake."""

@@ -11,18 +11,27 @@ Run it as a process with ``python -m hub.testing.fake_sendgrid --port 0``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import math
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import aiohttp
 import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub.testing.fakes_common import FakeProvider, base_argument_parser, run_fake
+from hub.testing.fakes_common import (
+    CONTROL_PREFIX,
+    FakeProvider,
+    base_argument_parser,
+    run_fake,
+)
 
 #: Headers of the signed Event Webhook.
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -173,6 +182,18 @@ def _string_mapping_errors(value: Any, field: str) -> list[dict[str, Any]]:
     return []
 
 
+@dataclass(slots=True)
+class StatusFeed:
+    """Where and how a fake posts status events back, and how that went."""
+
+    url: str
+    event: str
+    batch_seconds: float
+    max_batch: int
+    posted: int = 0
+    refused: int = 0
+
+
 class FakeSendGrid(FakeProvider):
     """A local SendGrid: ``POST /v3/mail/send`` plus signed Event Webhook batches.
 
@@ -189,6 +210,10 @@ class FakeSendGrid(FakeProvider):
         self.verified_senders = ({s.lower() for s in verified_senders}
                                  if verified_senders is not None else None)
         self._signing_key = ec.generate_private_key(ec.SECP256R1())
+        #: Status events to post back (see :meth:`report_status_to`), oldest first.
+        self._status_queue: list[dict[str, Any]] = []
+        self._status_target: StatusFeed | None = None
+        self._status_task: asyncio.Task | None = None
 
     @property
     def public_key_b64(self) -> str:
@@ -202,8 +227,10 @@ class FakeSendGrid(FakeProvider):
         return {"public_key": self.public_key_b64}
 
     def add_routes(self, app: web.Application) -> None:
-        """``POST /v3/mail/send``."""
+        """``POST /v3/mail/send``, and the control route that turns on status webhooks."""
         app.router.add_post("/v3/mail/send", self._mail_send)
+        app.router.add_post(f"{CONTROL_PREFIX}/status-webhook", self._control_status_webhook)
+        app.router.add_get(f"{CONTROL_PREFIX}/status-webhook", self._control_status_count)
 
     def error_response(self, status: int) -> web.Response:
         """SendGrid's errors array with its usual message for ``status``."""
@@ -239,8 +266,10 @@ class FakeSendGrid(FakeProvider):
         if sandbox:
             return web.Response(status=200)
         message_id = new_message_id()
-        self.record({"provider": self.provider, "x_message_id": message_id, "request": body,
-                     "user_agent": request.headers.get("User-Agent", "")})
+        record = self.record({"provider": self.provider, "x_message_id": message_id,
+                              "request": body, "user_agent": request.headers.get("User-Agent", "")})
+        if self._status_target is not None:
+            self._status_queue.extend(self.events_for(record, self._status_target.event))
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
     # -- Event Webhook ------------------------------------------------------------------------
@@ -276,6 +305,59 @@ class FakeSendGrid(FakeProvider):
                 item.update(fields)
                 events.append(item)
         return events
+
+    # -- status feed: every accepted message reported back, as SendGrid's Event Webhook does --
+
+    def report_status_to(self, url: str, *, event: str = "delivered",
+                         batch_seconds: float = 0.5, max_batch: int = 1000) -> None:
+        """From now on, post ``event`` for every accepted message to ``url`` in signed batches
+        (SendGrid batches its Event Webhook posts). A batch the receiver does not answer with
+        2xx is posted again, as SendGrid retries."""
+        self._status_target = StatusFeed(url, event, batch_seconds, max_batch)
+        if self._status_task is None:
+            self._status_task = asyncio.create_task(self._status_loop())
+
+    async def _status_loop(self) -> None:
+        while True:
+            feed = self._status_target
+            await asyncio.sleep(feed.batch_seconds if feed else 0.5)
+            while feed is not None and self._status_queue:
+                batch = self._status_queue[:feed.max_batch]
+                try:
+                    status = await self.send_events(feed.url, batch)
+                except (OSError, TimeoutError, aiohttp.ClientError):
+                    status = 0
+                if not 200 <= status < 300:
+                    feed.refused += 1
+                    break  # the same events again after the next pause
+                del self._status_queue[:len(batch)]
+                feed.posted += len(batch)
+
+    async def close(self) -> None:
+        """Stop the status feed, then the server."""
+        if self._status_task is not None:
+            self._status_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._status_task
+            self._status_task = None
+        await super().close()
+
+    async def _control_status_webhook(self, request: web.Request) -> web.Response:
+        try:
+            wanted = orjson.loads(await request.read())
+            self.report_status_to(str(wanted["url"]), event=str(wanted.get("event", "delivered")),
+                                  batch_seconds=float(wanted.get("batch_seconds", 0.5)),
+                                  max_batch=int(wanted.get("max_batch", 1000)))
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
+            return web.json_response({"error": "expected {url, event?, batch_seconds?, "
+                                               "max_batch?}"}, status=400)
+        return web.json_response({"ok": True})
+
+    async def _control_status_count(self, _request: web.Request) -> web.Response:
+        feed = self._status_target
+        return web.json_response({"posted": feed.posted if feed else 0,
+                                  "queued": len(self._status_queue),
+                                  "refused_batches": feed.refused if feed else 0})
 
     def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         """The two signature headers for ``body`` (ECDSA P-256 over timestamp + body)."""

@@ -6,14 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
+import aiohttp.test_utils
 import pytest
+from aiohttp import web
 
 from hub.testing.fake_mandrill import FakeMandrill
 from hub.testing.fake_sendgrid import FakeSendGrid, validate_mail
 from hub.testing.fake_twilio import FakeTwilio
+from returnhub_sendgrid.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    EventWebhookVerifier,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SG_HEADERS = {"Authorization": "Bearer SG.fake-key", "Accept": "application/json"}
@@ -86,6 +94,49 @@ async def test_control_api_sets_faults_and_lists_records() -> None:
             assert r.status == 400
         async with http.delete(f"{control}/records") as r:
             assert r.status == 200 and not fake.records
+
+
+async def test_sendgrid_status_feed_posts_signed_batches_and_retries_refusals() -> None:
+    """The status feed (used by the benchmark) reports each accepted message back as a signed
+    Event Webhook batch, and posts a refused batch again."""
+    received: list[list[dict]] = []
+    answers = iter([503])  # the first batch is refused, later ones accepted
+
+    async def receiver(request: web.Request) -> web.Response:
+        body = await request.read()
+        verifier.verify(signature=request.headers.get(SIGNATURE_HEADER),
+                        timestamp=request.headers.get(TIMESTAMP_HEADER), body=body,
+                        now=time.time())
+        status = next(answers, 200)
+        if status == 200:
+            received.append(json.loads(body))
+        return web.Response(status=status)
+
+    app = web.Application()
+    app.router.add_post("/status", receiver)
+    async with FakeSendGrid() as fake, aiohttp.ClientSession() as http, \
+            aiohttp.test_utils.TestServer(app) as server:
+        verifier = EventWebhookVerifier(fake.public_key_b64, tolerance_seconds=60)
+        async with http.post(f"{fake.url}/__fake__/status-webhook",
+                             json={"url": str(server.make_url("/status")),
+                                   "batch_seconds": 0.05}) as r:
+            assert r.status == 200
+        for n in range(3):
+            async with http.post(f"{fake.url}/v3/mail/send", headers=SG_HEADERS,
+                                 json=mail(custom_args={"n": str(n)})) as r:
+                assert r.status == 202
+        for _ in range(100):
+            async with http.get(f"{fake.url}/__fake__/status-webhook") as r:
+                counts = await r.json()
+            if counts["posted"] == 3:
+                break
+            await asyncio.sleep(0.05)
+    assert counts == {"posted": 3, "queued": 0, "refused_batches": 1}
+    events = [event for batch in received for event in batch]
+    assert sorted(e["n"] for e in events) == ["0", "1", "2"]
+    assert {e["event"] for e in events} == {"delivered"}
+    assert [r["x_message_id"] for r in fake.records] == [
+        e["sg_message_id"].split(".")[0] for e in sorted(events, key=lambda e: e["n"])]
 
 
 async def test_mandrill_info_ping_and_legacy_errors() -> None:
