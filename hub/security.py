@@ -56,11 +56,12 @@ class PiiCipher:
         if not keys:
             raise ValueError("at least one PII key is required")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode() if isinstance(k, str) else k)
-                                        for k in keys])
+            fernets = [Fernet(k.encode() if isinstance(k, str) else k) for k in keys]
         except ValueError:
             raise ValueError("security.pii_keys: each key must be 32 url-safe base64-encoded "
                              "bytes (generate one with `returnhub keys generate`)") from None
+        self._fernet = MultiFernet(fernets)
+        self._newest = fernets[0]
         self._lookup_key = lookup_key.encode()
 
     def encrypt(self, plaintext: str | bytes | None) -> bytes | None:
@@ -86,8 +87,21 @@ class PiiCipher:
         return None if data is None else data.decode()
 
     def rotate(self, token: bytes) -> bytes:
-        """Re-encrypt ``token`` under the current (first) key."""
-        return self._fernet.rotate(token)
+        """Re-encrypt ``token`` under the current (first) key; ValueError when no configured
+        key opens it."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise ValueError(
+                "stored data cannot be decrypted with the configured PII keys") from None
+
+    def is_current(self, token: bytes) -> bool:
+        """Whether ``token`` was encrypted under the current (first) key."""
+        try:
+            self._newest.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
 
     def lookup_hash(self, value: str | None) -> str | None:
         """Keyed hash of a normalized email or phone, for equality lookups without plaintext."""
