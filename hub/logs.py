@@ -78,6 +78,9 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: encrypted values today, but
+    # any plain-text column would land in the log.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None, **bound: Any) -> structlog.typing.FilteringBoundLogger:

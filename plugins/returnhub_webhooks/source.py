@@ -83,7 +83,12 @@ class StandardWebhooksSource(Source):
                 "source_event_id": request.headers["webhook-id"].strip(), "raw": payload})
         except ValidationError as exc:
             error = exc.errors(include_input=False, include_url=False)[0]
-            field = ".".join(str(part) for part in error["loc"])
+            loc = error["loc"]
+            if error["type"] == "extra_forbidden":
+                # The unknown key is the sender's own text, possibly customer data (a name, an
+                # address): say where it was, never repeat it (answers and logs show `field`).
+                loc = (*loc[:-1], "<unknown field>")
+            field = ".".join(str(part) for part in loc)
             message = "field required" if error["type"] == "missing" else error["msg"]
             if field == "type":
                 message = f"unknown event type; one of: {', '.join(t.value for t in EventType)}"
