@@ -28,7 +28,7 @@ USER_AGENT = f"sendgrid/{sendgrid.__version__};python"
 class SendGridSink(Sink):
     """Email through SendGrid.
 
-    The request body is built by the SDK's ``Mail`` helper and posted on the hub's shared
+    The request body is the SDK's ``Mail`` helper's, built as a dict, and posted on the hub's shared
     aiohttp session with the SDK's headers: the SDK's own client blocks and opens a connection
     per message (see docs/sinks.md for the measurements behind this choice).
     """
