@@ -30,7 +30,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from hub.content.filters import FILTERS
 from hub.content.html import InlineError, html_to_text, inline_css
 from hub.content.limits import DEFAULT_LIMITS, RenderLimitExceeded, RenderLimits, budget
-from hub.content.locales import TemplateSets, rendering_locale
+from hub.content.locales import _RENDER_LOCALE, TemplateSets, rendering_locale
 from hub.content.sandbox import LimitedSandbox
 from hub.content.sms import normalize_sms
 from hub.content.text import clean_text, one_line
@@ -46,6 +46,17 @@ _QUOTED = re.compile(r"'([^'\n]*)'")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(?: object)?")
 #: Compiled templates kept per environment (stages x parts x languages, with room to spare).
 _CACHE_SIZE = 2000
+#: Entries of the file-name caches; they are keyed on raw locales, which come from customer
+#: data, so they are emptied when full rather than left to grow.
+_NAMES_CACHE_SIZE = 5000
+_UNKNOWN = object()
+
+
+def _remember(cache: dict, key: tuple, value: Any) -> Any:
+    if len(cache) >= _NAMES_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def redact(message: str) -> str:
@@ -93,10 +104,17 @@ class _Environment(LimitedSandbox):
     def __init__(self, sets: TemplateSets, **options: Any) -> None:
         super().__init__(**options)
         self.sets = sets
+        self._joined: dict[tuple[str, str, str | None], str] = {}
 
     def join_path(self, template: str, parent: str) -> str:
-        """``{% extends/import/include %}`` names, resolved for the message's locale."""
-        return self.sets.join_path(template, parent)
+        """``{% extends/import/include %}`` names, resolved for the message's locale (cached:
+        the files are found once, like the templates themselves)."""
+        # Keyed on the locale the sets resolve with (see hub.content.locales.rendering_locale).
+        key = (template, parent, _RENDER_LOCALE.get())
+        name = self._joined.get(key)
+        if name is None:
+            name = _remember(self._joined, key, self.sets.join_path(template, parent))
+        return name
 
 
 class TemplateRenderer:
@@ -119,6 +137,7 @@ class TemplateRenderer:
         #: The plain-text environment (kept under its old name for callers that used it).
         self.env = self.text_env
         self.pm = pm
+        self._resolved: dict[tuple[str, str, str | None], str | None] = {}
         plugin_filters: dict[str, Any] = {}
         if pm is not None:
             for filters in pm.hook.returnhub_template_filters():
@@ -136,8 +155,14 @@ class TemplateRenderer:
         return self.sets.exists(name)
 
     def resolve(self, template: str, filename: str, locale: str | None) -> str | None:
-        """The file used for ``template/filename`` in ``locale``, after fallback."""
-        return self.sets.resolve(f"{template}/{filename}", locale)
+        """The file used for ``template/filename`` in ``locale``, after fallback (cached, per
+        raw locale: parsing the locale costs more than rendering needs to spend)."""
+        key = (template, filename, locale)
+        name = self._resolved.get(key, _UNKNOWN)
+        if name is _UNKNOWN:
+            name = _remember(self._resolved, key, self.sets.resolve(f"{template}/{filename}",
+                                                                     locale))
+        return name
 
     def _require(self, template: str, filename: str, locale: str | None) -> str:
         name = self.resolve(template, filename, locale)

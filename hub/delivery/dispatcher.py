@@ -20,10 +20,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, exists, inspect, or_, select, update
 
 from hub.delivery.context import build_context
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
@@ -32,6 +32,7 @@ from hub.delivery.router import AttemptRecord, RouteResult
 from hub.logs import get_logger
 from hub.messages import DeliveryStatus, OutboundMessage
 from hub.store.claims import claim
+from hub.store.dialect import lock_for_update
 from hub.store.engine import utcnow
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
@@ -40,6 +41,7 @@ from hub.templates import TemplateRenderError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sqlalchemy import Update
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.config import BrandSettings, WorkerSettings
@@ -58,7 +60,11 @@ _PROVIDER_HAS_IT = frozenset({DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED,
 
 @dataclass(slots=True)
 class Claimed:
-    """A claimed notification with what rendering needs, and the status it was claimed from."""
+    """A claimed notification with what rendering needs, and the status it was claimed from.
+
+    The dispatcher fills ``notification``, ``ret`` and ``customer`` with read-only snapshots
+    of the rows (every column as an attribute, see :class:`_Snapshot`) rather than ORM
+    entities; anything that only reads their columns takes either."""
 
     notification: Notification
     ret: Return
@@ -72,6 +78,25 @@ class _Outcome:
     notification: Notification
     result: RouteResult
     finished_at: datetime
+
+
+class _Snapshot:
+    """Reads one model's columns out of a Core row as attributes named like the model's."""
+
+    def __init__(self, model: type) -> None:
+        attributes = inspect(model).column_attrs
+        self.keys = tuple(attribute.key for attribute in attributes)
+        self.columns = tuple(attribute.columns[0] for attribute in attributes)
+        self.id_at = self.keys.index("id")
+
+    def read(self, values: tuple) -> SimpleNamespace:
+        """The snapshot of one row's values, in :attr:`columns` order."""
+        return SimpleNamespace(**dict(zip(self.keys, values, strict=True)))
+
+
+_NOTIFICATION = _Snapshot(Notification)
+_RETURN = _Snapshot(Return)
+_CUSTOMER = _Snapshot(Customer)
 
 
 class Dispatcher:
@@ -94,6 +119,10 @@ class Dispatcher:
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
+        #: Outcome UPDATE statements by the columns they set (built once, reused).
+        self._updates: dict[tuple[str, ...], Update] = {}
+        #: Merged brands by source: brands are configuration, fixed for the process's life.
+        self._brands: dict[str | None, BrandSettings] = {}
 
     async def start(self) -> None:
         """Start the outcome writer."""
@@ -147,38 +176,27 @@ class Dispatcher:
     async def claim(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` notifications that need work now (see the module docstring)."""
         now = utcnow()
-        lease_free = or_(Notification.lease_until.is_(None), Notification.lease_until < now)
+        n = Notification.__table__.c  # Core columns: no ORM statement layer on this hot path
+        lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
         ready = and_(or_(
-            and_(Notification.status.in_(("pending", "unknown")),
-                 Notification.next_attempt_at <= now, lease_free),
-            and_(Notification.status == "sent", Notification.receipt_due_at <= now, lease_free),
-            and_(Notification.status == "sending", Notification.lease_until < now),
-        ), ~_earlier_unfinished())
+            and_(n.status.in_(("pending", "unknown")), n.next_attempt_at <= now, lease_free),
+            and_(n.status == "sent", n.receipt_due_at <= now, lease_free),
+            and_(n.status == "sending", n.lease_until < now),
+        ), ~_EARLIER_UNFINISHED)
         async with self.sessionmaker() as session, session.begin():
-            rows = await claim(session, Notification, ready=ready,
-                               order_by=Notification.next_attempt_at, limit=limit,
-                               owner=self.owner, lease_seconds=self.settings.lease_seconds,
-                               now=now, values={"status": "sending"},
-                               columns=(Notification.id, Notification.status))
+            rows = await claim(session, Notification, ready=ready, order_by=n.next_attempt_at,
+                               limit=limit, owner=self.owner,
+                               lease_seconds=self.settings.lease_seconds, now=now,
+                               values={"status": "sending"}, columns=(n.id, n.status))
             if not rows:
                 return []
             prior = dict(rows)
-            notifications = list((await session.execute(
-                select(Notification).where(Notification.id.in_(prior)))).scalars())
-            returns = {r.id: r for r in (await session.execute(
-                select(Return).where(Return.id.in_({n.return_id for n in notifications}))
-            )).scalars()}
-            customer_ids = {r.customer_id for r in returns.values() if r.customer_id}
-            customers = {c.id: c for c in (await session.execute(
-                select(Customer).where(Customer.id.in_(customer_ids)))).scalars()}
+            loaded = await _load_claimed(session, list(prior))
             newer = await self._newer_notifications(
-                session, [n for n in notifications if prior[n.id] == "pending"])
-        items = []
-        for notification in notifications:
-            ret = returns[notification.return_id]
-            items.append(Claimed(notification, ret, customers.get(ret.customer_id),
-                                 prior[notification.id], newer.get(notification.id)))
-        return items
+                session, [n for n, _, _ in loaded if prior[n.id] == "pending"])
+        return [Claimed(notification, ret, customer, prior[notification.id],
+                        newer.get(notification.id))
+                for notification, ret, customer in loaded]
 
     async def _newer_notifications(self, session: AsyncSession,
                                    notifications: list[Notification]) -> dict[str, str]:
@@ -189,11 +207,12 @@ class Dispatcher:
         candidates = [n for n in notifications if not n.fallback_of and not self._urgent(n.stage)]
         if not candidates:
             return {}
+        table = Notification.__table__
         others = (await session.execute(select(
-            Notification.id, Notification.return_id, Notification.channel,
-            Notification.recipient_hash, Notification.created_at).where(
-            Notification.return_id.in_({n.return_id for n in candidates}),
-            Notification.status.notin_(("superseded", "skipped"))))).all()
+            table.c.id, table.c.return_id, table.c.channel, table.c.recipient_hash,
+            table.c.created_at).where(
+            table.c.return_id.in_({n.return_id for n in candidates}),
+            table.c.status.notin_(("superseded", "skipped"))))).all()
         superseded = {}
         for notification in candidates:
             for other in others:
@@ -219,7 +238,10 @@ class Dispatcher:
 
         notification = item.notification
         settings = self.planner.settings
-        brand = brand_for(self.brand, settings.brands, item.ret.source)
+        source = item.ret.source
+        brand = self._brands.get(source)
+        if brand is None:
+            brand = self._brands[source] = brand_for(self.brand, settings.brands, source)
         link = (self.portal_link(item.ret.source, item.ret.external_id, notification.created_at)
                 if self.portal_link else None)
         context = build_context(notification=notification, ret=item.ret, customer=item.customer,
@@ -352,50 +374,117 @@ class Dispatcher:
         return values
 
     async def _write_outcomes(self, session: AsyncSession, outcomes: list[_Outcome]) -> list[None]:
-        attempts, timeline = [], []
+        """Write a group of outcomes: the notifications this worker still leases get their next
+        state (one executemany per shape of change), an attempt log and a timeline entry each;
+        those that failed for good plan their fallback channel."""
+        owned = await self._still_leased(session, [o.notification.id for o in outcomes])
+        written = []
         for outcome in outcomes:
-            values = self._next_state(outcome)
+            if outcome.notification.id in owned:
+                # Writing releases the lease: a second outcome for the same lease finds it gone.
+                owned.discard(outcome.notification.id)
+                written.append((outcome, self._next_state(outcome)))
+        await self._update_notifications(session, written)
+        attempts, timeline = [], []
+        for outcome, values in written:
             notification = outcome.notification
-            # Only a row this worker still leases: after its lease ran out it belongs to another.
-            written = await session.execute(
-                update(Notification).where(Notification.id == notification.id,
-                                           Notification.lease_owner == self.owner)
-                .values(**values).execution_options(synchronize_session=False))
-            if not written.rowcount:
-                continue
             for record in outcome.result.attempts:
                 attempts.append(_attempt_row(notification.id, values["attempts"], record))
-            timeline.append({
-                "return_id": notification.return_id, "kind": "notification",
-                "outcome": values["status"], "event_type": None, "from_state": None,
-                "to_state": None, "inbox_event_id": notification.inbox_event_id,
-                "notification_id": notification.id,
-                "detail": {"channel": notification.channel, "stage": notification.stage,
-                           "provider": values["provider"],
-                           **({"error": values["last_error"]} if values["last_error"] else {})},
-                "occurred_at": outcome.finished_at, "recorded_at": outcome.finished_at,
-            })
-            if values["status"] in FAILED_FOR_GOOD:
-                await plan_fallback(session, self.planner, notification,
-                                    values["last_error"] or values["status"], outcome.finished_at)
+            timeline.append(_timeline_row(outcome, values))
         if attempts:
             await session.execute(DeliveryAttempt.__table__.insert(), attempts)
         if timeline:
             await session.execute(TimelineEntry.__table__.insert(), timeline)
+        for outcome, values in written:
+            if values["status"] in FAILED_FOR_GOOD:
+                await plan_fallback(session, self.planner, outcome.notification,
+                                    values["last_error"] or values["status"], outcome.finished_at)
         return [None] * len(outcomes)
+
+    async def _still_leased(self, session: AsyncSession, ids: list[str]) -> set[str]:
+        """Which of ``ids`` this worker still leases: after its lease ran out a row belongs to
+        whichever worker claimed it next. Locked on PostgreSQL, so that no claim takes one over
+        before this transaction writes it."""
+        table = Notification.__table__
+        query = (select(table.c.id).where(table.c.id.in_(ids), table.c.lease_owner == self.owner)
+                 .order_by(table.c.id))  # lock in one order
+        return set((await session.execute(lock_for_update(session, query))).scalars())
+
+    async def _update_notifications(self, session: AsyncSession,
+                                    written: list[tuple[_Outcome, dict]]) -> None:
+        """One executemany per set of columns changed (sent, retry, failed... differ)."""
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for outcome, values in written:
+            params = {f"new_{key}": value for key, value in values.items()}
+            params["old_id"] = outcome.notification.id
+            groups.setdefault(tuple(sorted(values)), []).append(params)
+        for keys, params in groups.items():
+            await session.execute(self._update_statement(keys), params)
+
+    def _update_statement(self, keys: tuple[str, ...]) -> Update:
+        statement = self._updates.get(keys)
+        if statement is None:
+            table = Notification.__table__
+            # Typed binds: the UTC datetime and JSON columns convert their values.
+            statement = (update(table)
+                         .where(table.c.id == bindparam("old_id", type_=table.c.id.type),
+                                table.c.lease_owner == self.owner)
+                         .values({key: bindparam(f"new_{key}", type_=table.c[key].type)
+                                  for key in keys}))
+            self._updates[keys] = statement
+        return statement
+
+
+def _timeline_row(outcome: _Outcome, values: dict) -> dict:
+    notification = outcome.notification
+    return {
+        "return_id": notification.return_id, "kind": "notification",
+        "outcome": values["status"], "event_type": None, "from_state": None,
+        "to_state": None, "inbox_event_id": notification.inbox_event_id,
+        "notification_id": notification.id,
+        "detail": {"channel": notification.channel, "stage": notification.stage,
+                   "provider": values["provider"],
+                   **({"error": values["last_error"]} if values["last_error"] else {})},
+        "occurred_at": outcome.finished_at, "recorded_at": outcome.finished_at,
+    }
+
+
+async def _load_claimed(session: AsyncSession, ids: list[str]) -> list[tuple]:
+    """(notification, return, customer or None) snapshots of the notifications ``ids``, in that
+    order, in one query."""
+    notifications, returns = Notification.__table__, Return.__table__
+    customers = Customer.__table__
+    query = (select(*_NOTIFICATION.columns, *_RETURN.columns, *_CUSTOMER.columns)
+             .select_from(notifications.join(returns, returns.c.id == notifications.c.return_id)
+                          .outerjoin(customers, customers.c.id == returns.c.customer_id))
+             .where(notifications.c.id.in_(ids)))
+    ends = (len(_NOTIFICATION.columns), len(_NOTIFICATION.columns) + len(_RETURN.columns))
+    loaded = {}
+    for row in (await session.execute(query)).all():
+        notification = _NOTIFICATION.read(row[:ends[0]])
+        customer = row[ends[1]:]
+        loaded[notification.id] = (notification, _RETURN.read(row[ends[0]:ends[1]]),
+                                   _CUSTOMER.read(customer) if customer[_CUSTOMER.id_at] is not None
+                                   else None)  # no customer row: the outer join gave NULLs
+    return [loaded[id_] for id_ in ids if id_ in loaded]
 
 
 def _earlier_unfinished():  # noqa: ANN202
     """An earlier stage of the same return on the same channel is still on its way: the later
     one waits, so stages never arrive out of order, whichever worker holds which."""
-    earlier = aliased(Notification)
+    later = Notification.__table__.c
+    earlier = Notification.__table__.alias("earlier").c
     return exists().where(
-        earlier.return_id == Notification.return_id,
-        earlier.channel == Notification.channel,
+        earlier.return_id == later.return_id,
+        earlier.channel == later.channel,
         earlier.status.in_(("pending", "sending", "unknown")),
-        or_(earlier.created_at < Notification.created_at,
-            and_(earlier.created_at == Notification.created_at,
-                 earlier.inbox_event_id < Notification.inbox_event_id)))
+        or_(earlier.created_at < later.created_at,
+            and_(earlier.created_at == later.created_at,
+                 earlier.inbox_event_id < later.inbox_event_id)))
+
+
+#: Built once: it has no parameters, and claims are frequent.
+_EARLIER_UNFINISHED = _earlier_unfinished()
 
 
 def _attempt_row(notification_id: str, attempt_no: int, record: AttemptRecord) -> dict:

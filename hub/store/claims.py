@@ -1,18 +1,28 @@
 """Leases: how workers claim rows so that no two deliver the same work, and a crashed worker's
-rows are taken over once its lease runs out."""
+rows are taken over once its lease runs out.
+
+A claim is one statement where the backend allows it (see
+:func:`hub.store.dialect.claim_style`): on SQLite every statement is a hand-off to the
+connection's thread, and claims are small and frequent."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, Table, select, update
 
-from hub.store.dialect import lock_skip_locked
+from hub.store.dialect import claim_style, lock_skip_locked
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Row
     from sqlalchemy.ext.asyncio import AsyncSession
+
+#: A ``ready`` written with mapped attributes makes the UPDATE an ORM one: leave the session's
+#: objects alone (claims never touch loaded entities).
+_NO_SYNC = {"synchronize_session": False}
+#: The label of the ordering column added to the claimed rows (to sort them in Python).
+_ORDER = "claimed_order"
 
 
 async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool],
@@ -20,17 +30,60 @@ async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool]
                 values: dict[str, Any] | None = None, columns: tuple[Any, ...] | None = None
                 ) -> list[Any]:
     """Lease up to ``limit`` rows of ``model`` matching ``ready`` to ``owner``; return their ids
-    (or, with ``columns``, those columns of each row as they were before the claim).
+    (or, with ``columns``, the first of which is the id, those columns of each row as they
+    were before the claim), in ``order_by`` order (a non-null column, ascending).
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers take
     different rows; on SQLite the write transaction is exclusive already.
     """
-    query = select(*(columns or (model.id,))).where(ready).order_by(order_by).limit(limit)
-    rows = (await session.execute(lock_skip_locked(session, query))).all()
-    ids = [row[0] for row in rows]
-    if ids:
+    table: Table = model.__table__
+    changes = {"lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds),
+               **(values or {})}
+    # Labelled apart from the table's own names: SQLite renders RETURNING unqualified.
+    wanted = [column.label(f"claimed_{n}") for n, column in enumerate(columns or (table.c.id,))]
+    candidates = (select(*wanted, order_by.label(_ORDER)).where(ready).order_by(order_by)
+                  .limit(limit))
+    style = claim_style(session)
+    if style == "update_from":
+        rows = await _update_from(session, table, candidates, changes)
+    elif style == "cte":
+        rows = await _update_with_cte(session, table, candidates, changes)
+    else:
+        rows = await _select_then_update(session, table, candidates, changes)
+    rows.sort(key=lambda row: row[-1])  # UPDATE ... RETURNING returns rows in any order
+    return [tuple(row[:-1]) for row in rows] if columns else [row[0] for row in rows]
+
+
+async def _update_from(session: AsyncSession, table: Table, candidates: Select,
+                       changes: dict[str, Any]) -> list[Row]:
+    """``UPDATE t SET ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) AS c WHERE t.id = c.id
+    RETURNING c.*``: the subquery's columns are the rows as they were before the update."""
+    claimed = lock_skip_locked(session, candidates).subquery("claimed")
+    prior = list(claimed.c)
+    statement = (update(table).where(table.c.id == prior[0]).values(changes)
+                 .returning(*prior).execution_options(**_NO_SYNC))
+    return list((await session.execute(statement)).all())
+
+
+async def _update_with_cte(session: AsyncSession, table: Table, candidates: Select,
+                           changes: dict[str, Any]) -> list[Row]:
+    """SQLite's RETURNING sees only the updated table, as updated: the prior values are read
+    back from a materialized CTE, computed once before any row changes (the UPDATE's WHERE
+    needs it first)."""
+    claimed = candidates.cte("claimed").prefix_with("MATERIALIZED")
+    claimed_id, *rest = claimed.c
+    prior = [select(column).where(claimed_id == table.c.id).scalar_subquery()
+             for column in rest]
+    statement = (update(table).where(table.c.id.in_(select(claimed_id))).values(changes)
+                 .returning(table.c.id, *prior).execution_options(**_NO_SYNC))
+    return list((await session.execute(statement)).all())
+
+
+async def _select_then_update(session: AsyncSession, table: Table, candidates: Select,
+                              changes: dict[str, Any]) -> list[Row]:
+    rows = list((await session.execute(lock_skip_locked(session, candidates))).all())
+    if rows:
         await session.execute(
-            update(model).where(model.id.in_(ids)).values(
-                lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds),
-                **(values or {})).execution_options(synchronize_session=False))
-    return [tuple(row) for row in rows] if columns else ids
+            update(table).where(table.c.id.in_([row[0] for row in rows])).values(changes)
+            .execution_options(**_NO_SYNC))
+    return rows

@@ -28,3 +28,21 @@ def lock_for_update(session: AsyncSession, query: Select) -> Select:
     if session.bind.dialect.name == "postgresql":
         return query.with_for_update()
     return query
+
+
+def claim_style(session: AsyncSession) -> str:
+    """How a claim can lease rows and return their prior values in one statement:
+
+    - ``"update_from"`` (PostgreSQL): ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)
+      AS c ... RETURNING c.*``;
+    - ``"cte"`` (SQLite 3.35+, which has RETURNING but cannot return columns of an UPDATE's
+      FROM tables): ``WITH c AS MATERIALIZED (SELECT ...) UPDATE ... RETURNING`` with the prior
+      values read back from ``c``;
+    - ``"two_statements"``: ``SELECT`` then ``UPDATE`` (any other backend).
+    """
+    dialect = session.bind.dialect
+    if dialect.name == "postgresql":
+        return "update_from"
+    if dialect.name == "sqlite" and dialect.update_returning:
+        return "cte"
+    return "two_statements"
