@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 
 from hub.content.context import details_from_event
 from hub.delivery.planner import Contact
@@ -24,7 +26,8 @@ from hub.processing.customers import (
     new_customer,
 )
 from hub.rules.context import rule_variables
-from hub.rules.engine import target_state
+from hub.rules.engine import Decision, target_state
+from hub.store.codec import EventCodec
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import (
     Customer,
@@ -36,16 +39,45 @@ from hub.store.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from hub.delivery.planner import Planner
     from hub.events import ReturnEvent
-    from hub.rules.engine import Decision, RuleEngine
-    from hub.store.codec import EventCodec
+    from hub.rules.engine import RuleEngine
+    from hub.security import PiiCipher
 
 
 #: Keys of an event's ``extra`` that name the return's region, in order of preference.
 REGION_KEYS = ("region", "shipping_country", "country")
+
+_RETURNS: Table = Return.__table__
+_CUSTOMERS: Table = Customer.__table__
+_INBOX: Table = InboxEvent.__table__
+
+# The batch's statements, built once: on small batches, building them took longer than running
+# them. Lists of values go in as expanding parameters.
+_RETURNS_BY_KEY = select(_RETURNS).where(tuple_(_RETURNS.c.source, _RETURNS.c.external_id)
+                                         .in_(bindparam("keys", expanding=True)))
+_RETURNS_BY_TRACKING = (select(_RETURNS)
+                        .where(_RETURNS.c.tracking_number.in_(bindparam("numbers", expanding=True)))
+                        .order_by(_RETURNS.c.id))
+_CUSTOMERS_BY_IDENTITY_OR_ID = select(_CUSTOMERS).where(
+    _CUSTOMERS.c.identity.in_(bindparam("identities", expanding=True))
+    | _CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_TIMELINE = insert(TimelineEntry.__table__)
+_INBOX_DONE = update(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+    status="done", processed_at=bindparam("now", type_=_INBOX.c.processed_at.type),
+    lease_owner=None, lease_until=None, last_error=None)
+_INBOX_PARKED = update(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+    status="parked", lease_owner=None, lease_until=None,
+    last_error="no return with this tracking number yet")
+_INBOX_UNPARKED = update(_INBOX).where(
+    _INBOX.c.status == "parked", _INBOX.c.tracking_number.in_(bindparam("numbers", expanding=True))
+).values(status="pending", available_at=bindparam("now", type_=_INBOX.c.available_at.type),
+         last_error=None)
 
 
 @dataclass(slots=True)
@@ -72,10 +104,79 @@ class ApplyReport:
     actions: list[dict] = field(default_factory=list)
 
 
+class RowState:
+    """One row of a table as plain attributes (its columns), remembering the values it was
+    loaded with so that only changed columns are written back. What the ORM's unit of work
+    did for the applier, without its instrumentation, identity map and flush machinery."""
+
+    __slots__ = ("__dict__", "_loaded")
+
+    def __init__(self, values: dict[str, Any], *, new: bool = False) -> None:
+        self.__dict__.update(values)
+        self._loaded = None if new else dict(values)
+
+    @property
+    def is_new(self) -> bool:
+        """Whether the row is not in the database yet."""
+        return self._loaded is None
+
+    def changes(self) -> dict[str, Any]:
+        """The columns whose value differs from the loaded one."""
+        loaded = self._loaded
+        return {key: value for key, value in self.__dict__.items() if loaded[key] != value}
+
+    def insert_values(self) -> dict[str, Any]:
+        """Every column but the id, which the database assigns."""
+        return {key: value for key, value in self.__dict__.items() if key != "id"}
+
+    def mark_saved(self) -> None:
+        """The current values are what the database holds now."""
+        self._loaded = dict(self.__dict__)
+
+
+class _RecentPlaintexts:
+    """The PII cipher, remembering for one batch the plaintext of each token it made or
+    opened: the applier reads back details and contact data it encrypted moments earlier,
+    and a remembered token costs no Fernet decryption. Forgotten by :meth:`clear`."""
+
+    def __init__(self, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+        self._plain: dict[bytes, bytes] = {}
+
+    def clear(self) -> None:
+        """Forget every plaintext (no PII is kept between batches)."""
+        self._plain.clear()
+
+    def encrypt(self, plaintext: str | bytes | None) -> bytes | None:
+        """Like :meth:`PiiCipher.encrypt`."""
+        token = self._cipher.encrypt(plaintext)
+        if token is not None:
+            self._plain[token] = plaintext.encode() if isinstance(plaintext, str) else plaintext
+        return token
+
+    def decrypt_bytes(self, token: bytes | None) -> bytes | None:
+        """Like :meth:`PiiCipher.decrypt_bytes`."""
+        if token is None:
+            return None
+        plain = self._plain.get(token)
+        if plain is None:
+            plain = self._plain[token] = self._cipher.decrypt_bytes(token)
+        return plain
+
+    def decrypt(self, token: bytes | None) -> str | None:
+        """Like :meth:`PiiCipher.decrypt`."""
+        data = self.decrypt_bytes(token)
+        return None if data is None else data.decode()
+
+    def lookup_hash(self, value: str | None) -> str | None:
+        """Like :meth:`PiiCipher.lookup_hash`."""
+        return self._cipher.lookup_hash(value)
+
+
 @dataclass(slots=True)
 class _Work:
     item: ClaimedEvent
-    ret: Return
+    ret: RowState
     outcome: Outcome
     from_state: str | None
     stage: str | None
@@ -85,7 +186,10 @@ class _Work:
 
 
 class BatchApplier:
-    """Applies claimed events to returns; see the module docstring."""
+    """Applies claimed events to returns; see the module docstring.
+
+    Returns and customers are read and written with Core statements on their tables (rows
+    as :class:`RowState`), not as ORM entities: this is the hub's hottest path."""
 
     def __init__(self, codec: EventCodec, planner: Planner,
                  rules: RuleEngine | None = None) -> None:
@@ -93,15 +197,26 @@ class BatchApplier:
         self.cipher = codec.cipher
         self.planner = planner
         self.rules = rules
+        self._plaintexts = _RecentPlaintexts(codec.cipher)
+        #: ``codec`` over the remembering cipher, for the returns' encrypted details.
+        self._details = EventCodec(self._plaintexts)
 
     async def apply(self, session: AsyncSession, items: list[ClaimedEvent],
                     now: datetime) -> ApplyReport:
         """Apply ``items`` inside the caller's transaction. Raises on a database error; the
         caller then retries the events one by one to isolate a poison event."""
+        self._plaintexts.clear()
+        try:
+            return await self._apply(session, items, now)
+        finally:
+            self._plaintexts.clear()
+
+    async def _apply(self, session: AsyncSession, items: list[ClaimedEvent],
+                     now: datetime) -> ApplyReport:
         report = ApplyReport()
         returns = await self._load_returns(session, items)
         customers = await self._load_customers(session, items, returns)
-        owners: dict[int, Customer] = {}  # id(return) -> its customer row in this batch
+        owners: dict[int, RowState] = {}  # id(return) -> its customer row in this batch
         work: list[_Work] = []
         new_tracking: set[str] = set()
         for item in items:
@@ -116,9 +231,7 @@ class BatchApplier:
                         "the event names no return and no tracking number (enrichment did not "
                         "find the return)")
                     continue
-                ret = Return(source=event.source, external_id=event.return_id, state="",
-                             cycle=0, exception_flag=False, created_at=now, updated_at=now)
-                session.add(ret)
+                ret = _new_return(event, now)
                 returns[("key", event.source, event.return_id)] = ret
             current = ReturnState(ret.state) if ret.state else None
             transition = Lifecycle.apply(current, event.type)
@@ -127,7 +240,7 @@ class BatchApplier:
             if ret.tracking_number and ret.tracking_number != old_tracking:
                 new_tracking.add(ret.tracking_number)
                 returns[("tracking", ret.tracking_number)] = ret
-            self._merge_customer(session, ret, event, customers, owners, now)
+            self._merge_customer(ret, event, customers, owners, now)
             stage = None
             if transition.outcome is Outcome.MOVED:
                 ret.state = transition.to_state.value
@@ -144,7 +257,7 @@ class BatchApplier:
                 self._run_rules(unit)
             work.append(unit)
             report.done.append(item.inbox_id)
-        await session.flush()  # assigns ids to new returns and customers
+        await self._save(session, returns, customers, owners, work)
         for unit in work:
             customer = owners.get(id(unit.ret)) or customers.get(unit.ret.customer_id)
             self._record(unit, report, customer, now)
@@ -153,14 +266,17 @@ class BatchApplier:
 
     def _run_rules(self, unit: _Work) -> None:
         """Evaluate the rules; apply a rule's approve/decline/hold to the return at once."""
+        if self.rules.empty:  # nothing to decide: skip building the rules' variables
+            unit.decision = Decision()
+            return
         ret, event = unit.ret, unit.item.event
-        details = self.codec.decode_json(ret.details_enc) or {}
+        details = self._details.decode_json(ret.details_enc) or {}
         unit.decision = decision = self.rules.evaluate(rule_variables(
             event, ret, state=unit.from_state, stage=unit.stage,
             items=details.get("items", []), tags=details.get("tags", [])))
         if decision.tags:
             details["tags"] = sorted({*details.get("tags", []), *decision.tags})
-            ret.details_enc = self.codec.encode_json(details)
+            ret.details_enc = self._details.encode_json(details)
         if decision.transition is None:
             return
         target = target_state(decision.transition)
@@ -172,42 +288,47 @@ class BatchApplier:
             unit.stage = ret.state
 
     async def _load_returns(self, session: AsyncSession, items: list[ClaimedEvent]) -> dict:
-        found: dict[tuple, Return] = {}
+        """The batch's returns, locked, by ``("key", source, external id)`` and by
+        ``("tracking", number)``; a return found both ways is one :class:`RowState`."""
+        found: dict[tuple, RowState] = {}
+        by_id: dict[int, RowState] = {}
         keys = {(i.event.source, i.event.return_id) for i in items if i.event.return_id}
         if keys:
-            query = select(Return).where(tuple_(Return.source, Return.external_id).in_(keys))
-            for ret in (await session.execute(lock_for_update(session, query))).scalars():
+            for ret in await _locked_rows(session, _RETURNS_BY_KEY, {"keys": list(keys)}, by_id):
                 found[("key", ret.source, ret.external_id)] = ret
         numbers = {i.event.tracking.number for i in items
                    if not i.event.return_id and i.event.tracking and i.event.tracking.number}
         if numbers:
-            query = select(Return).where(Return.tracking_number.in_(numbers)).order_by(Return.id)
-            for ret in (await session.execute(lock_for_update(session, query))).scalars():
+            query, params = _RETURNS_BY_TRACKING, {"numbers": list(numbers)}
+            for ret in await _locked_rows(session, query, params, by_id):
                 found[("tracking", ret.tracking_number)] = ret  # the newest wins
         return found
 
     async def _load_customers(self, session: AsyncSession, items: list[ClaimedEvent],
                               returns: dict) -> dict:
+        """The customers of the batch's events and returns, by identity and by id."""
         identities = {customer_identity(i.event.source, i.event.customer, self.cipher)
                       for i in items} - {None}
         ids = {r.customer_id for r in returns.values() if r.customer_id}
-        found: dict[Any, Customer] = {}
+        found: dict[Any, RowState] = {}
         if identities or ids:
-            query = select(Customer).where(Customer.identity.in_(identities) | Customer.id.in_(ids))
-            for row in (await session.execute(query)).scalars():
+            result = await session.execute(_CUSTOMERS_BY_IDENTITY_OR_ID,
+                                           {"identities": list(identities), "ids": list(ids)})
+            for values in result.mappings():
+                row = RowState(dict(values))
                 found[row.identity] = row
                 found[row.id] = row
         return found
 
     @staticmethod
-    def _find_return(returns: dict, event: ReturnEvent) -> Return | None:
+    def _find_return(returns: dict, event: ReturnEvent) -> RowState | None:
         if event.return_id:
             return returns.get(("key", event.source, event.return_id))
         if event.tracking and event.tracking.number:
             return returns.get(("tracking", event.tracking.number))
         return None
 
-    def _merge_fields(self, ret: Return, event: ReturnEvent, outcome: Outcome,
+    def _merge_fields(self, ret: RowState, event: ReturnEvent, outcome: Outcome,
                       now: datetime) -> None:
         """Newer events overwrite fields; older (late) ones only fill what is still empty."""
         newer = ret.last_event_at is None or event.occurred_at >= ret.last_event_at
@@ -237,19 +358,19 @@ class BatchApplier:
         if region:  # what region-limited admin tokens are checked against
             found["region"] = region
         if (event.items and (newer or ret.details_enc is None)) or found:
-            details = self.codec.decode_json(ret.details_enc) or {}
+            details = self._details.decode_json(ret.details_enc) or {}
             if event.items and (newer or "items" not in details):
                 details["items"] = [item.model_dump(mode="json") for item in event.items]
             for key, value in found.items():
                 if newer or key not in details:
                     details[key] = value
-            ret.details_enc = self.codec.encode_json(details)
+            ret.details_enc = self._details.encode_json(details)
         if newer:
             ret.last_event_at = event.occurred_at
         ret.updated_at = now
 
-    def _merge_customer(self, session: AsyncSession, ret: Return, event: ReturnEvent,
-                        customers: dict, owners: dict, now: datetime) -> None:
+    def _merge_customer(self, ret: RowState, event: ReturnEvent, customers: dict, owners: dict,
+                        now: datetime) -> None:
         if event.customer is None:
             return
         row = owners.get(id(ret)) or (customers.get(ret.customer_id) if ret.customer_id else None)
@@ -257,17 +378,24 @@ class BatchApplier:
             identity = customer_identity(event.source, event.customer, self.cipher)
             row = customers.get(identity)
             if row is None and identity:
-                row = new_customer(identity, now)
-                session.add(row)
-                customers[identity] = row
+                row = customers[identity] = RowState(new_customer(identity, now), new=True)
         if row is None:
             return
-        merge_customer(row, event.customer, self.cipher, now)
-        if row.id is None or ret.customer_id != row.id:
-            ret.customer = row
+        merge_customer(row, event.customer, self._plaintexts, now)
         owners[id(ret)] = row
 
-    def _record(self, unit: _Work, report: ApplyReport, customer: Customer | None,
+    async def _save(self, session: AsyncSession, returns: dict, customers: dict, owners: dict,
+                    work: list[_Work]) -> None:
+        """Write new and changed customers, then returns (which refer to them), in the order
+        the ORM's flush used: each table's updates in id order, then its inserts."""
+        await _save_rows(session, _CUSTOMERS, _unique(customers.values()), ("identity",))
+        for unit in work:
+            owner = owners.get(id(unit.ret))
+            if owner is not None:
+                unit.ret.customer_id = owner.id
+        await _save_rows(session, _RETURNS, _unique(returns.values()), ("source", "external_id"))
+
+    def _record(self, unit: _Work, report: ApplyReport, customer: RowState | None,
                 now: datetime) -> None:
         item, ret = unit.item, unit.ret
         report.timeline.append({
@@ -285,7 +413,7 @@ class BatchApplier:
             return
         planned = self.planner.plan(
             return_id=ret.id, cycle=ret.cycle, stage=unit.stage,
-            contact=contact_of(customer, self.cipher),
+            contact=contact_of(customer, self._plaintexts),
             customer_key=customer.identity if customer else None,
             inbox_event_id=item.inbox_id, event_received_at=item.received_at, now=now,
             channels=decision.channels if decision else None,
@@ -355,14 +483,14 @@ class BatchApplier:
         return planned
 
     @staticmethod
-    def _action(ret: Return, rule: str | None, action: str, params: dict, now: datetime, *,
+    def _action(ret: RowState, rule: str | None, action: str, params: dict, now: datetime, *,
                 key: str | None = None) -> dict:
         return {"idempotency_key": f"{ret.id}:{ret.cycle}:{key or action}", "return_id": ret.id,
                 "rule": rule or "", "action": action, "params": params, "status": "pending",
                 "attempts": 0, "next_attempt_at": now, "created_at": now}
 
     @staticmethod
-    def _entry(ret: Return, item: ClaimedEvent, now: datetime, *, kind: str, outcome: str,
+    def _entry(ret: RowState, item: ClaimedEvent, now: datetime, *, kind: str, outcome: str,
                detail: dict, from_state: str | None = None, to_state: str | None = None) -> dict:
         return {"return_id": ret.id, "kind": kind, "outcome": outcome,
                 "event_type": item.event.type.value, "from_state": from_state,
@@ -372,36 +500,104 @@ class BatchApplier:
     async def _write(self, session: AsyncSession, report: ApplyReport, new_tracking: set[str],
                      now: datetime) -> None:
         if report.notifications:
-            await session.execute(
-                insert_ignoring_conflicts(session, Notification.__table__, "idempotency_key"),
-                report.notifications)
+            await session.execute(_insert_ignoring_conflicts(session, Notification.__table__),
+                                  report.notifications)
         if report.timeline:
-            await session.execute(TimelineEntry.__table__.insert(), report.timeline)
+            await session.execute(_INSERT_TIMELINE, report.timeline)
         if report.actions:
-            await session.execute(
-                insert_ignoring_conflicts(session, RuleAction.__table__, "idempotency_key"),
-                report.actions)
+            await session.execute(_insert_ignoring_conflicts(session, RuleAction.__table__),
+                                  report.actions)
         if report.done:
-            await session.execute(
-                update(InboxEvent).where(InboxEvent.id.in_(report.done)).values(
-                    status="done", processed_at=now, lease_owner=None, lease_until=None,
-                    last_error=None).execution_options(synchronize_session=False))
+            await session.execute(_INBOX_DONE, {"ids": report.done, "now": now})
         if report.parked:
-            await session.execute(
-                update(InboxEvent).where(InboxEvent.id.in_(report.parked)).values(
-                    status="parked", lease_owner=None, lease_until=None,
-                    last_error="no return with this tracking number yet"
-                ).execution_options(synchronize_session=False))
+            await session.execute(_INBOX_PARKED, {"ids": report.parked})
         if report.unmatchable:
-            for inbox_id, reason in report.unmatchable.items():
-                await session.execute(
-                    update(InboxEvent).where(InboxEvent.id == inbox_id).values(
-                        status="failed", lease_owner=None, lease_until=None, last_error=reason)
-                    .execution_options(synchronize_session=False))
+            await session.execute(_update_by_id(_INBOX), [
+                {"row_id": inbox_id, "status": "failed", "lease_owner": None,
+                 "lease_until": None, "last_error": reason}
+                for inbox_id, reason in report.unmatchable.items()])
         if new_tracking:
             # Carrier scans that arrived before their return can be applied now.
-            await session.execute(
-                update(InboxEvent).where(InboxEvent.status == "parked",
-                                         InboxEvent.tracking_number.in_(new_tracking))
-                .values(status="pending", available_at=now, last_error=None)
-                .execution_options(synchronize_session=False))
+            await session.execute(_INBOX_UNPARKED, {"numbers": list(new_tracking), "now": now})
+
+
+def _new_return(event: ReturnEvent, now: datetime) -> RowState:
+    """A return first heard of through ``event``, not in the database yet."""
+    values = dict.fromkeys(_RETURNS.c.keys())
+    values.update(source=event.source, external_id=event.return_id, state="", cycle=0,
+                  exception_flag=False, created_at=now, updated_at=now)
+    return RowState(values, new=True)
+
+
+def _unique(rows: Iterable[RowState]) -> list[RowState]:
+    """``rows`` without repeats (a row is indexed under several keys), in first-seen order."""
+    return list({id(row): row for row in rows}.values())
+
+
+async def _locked_rows(session: AsyncSession, query: Any, params: dict[str, Any],
+                       by_id: dict[int, RowState]) -> list[RowState]:
+    """Run ``query`` with ``FOR UPDATE`` where the backend has it; a row already in ``by_id``
+    is returned as that same object."""
+    rows = []
+    result = await session.execute(_per_backend(session, query, lock_for_update), params)
+    for values in result.mappings():
+        row = by_id.get(values["id"])
+        if row is None:
+            row = by_id[values["id"]] = RowState(dict(values))
+        rows.append(row)
+    return rows
+
+
+#: Statements adapted to a backend (``FOR UPDATE``, ``ON CONFLICT``), by (what, backend).
+_BACKEND_STATEMENTS: dict[tuple[Any, str], Any] = {}
+
+
+def _per_backend(session: AsyncSession, what: Any,
+                 adapt: Callable[[AsyncSession, Any], Any]) -> Any:
+    """``adapt(session, what)``, built once per backend and reused."""
+    key = (what, session.bind.dialect.name)
+    statement = _BACKEND_STATEMENTS.get(key)
+    if statement is None:
+        statement = _BACKEND_STATEMENTS[key] = adapt(session, what)
+    return statement
+
+
+def _insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`` into ``table``."""
+    return _per_backend(session, table,
+                        lambda s, t: insert_ignoring_conflicts(s, t, "idempotency_key"))
+
+
+@cache
+def _update_by_id(table: Table) -> Any:
+    """``UPDATE table SET <the parameters' columns> WHERE id = :row_id`` (for executemany)."""
+    return update(table).where(table.c.id == bindparam("row_id"))
+
+
+@cache
+def _insert_returning_keys(table: Table, key: tuple[str, ...]) -> Any:
+    """``INSERT ... RETURNING id, <key>``. Rows come back in any order, matched to theirs by
+    ``key`` (unique): asking for the parameters' order instead makes SQLAlchemy send one
+    INSERT per row on SQLite."""
+    return insert(table).returning(table.c.id, *(table.c[name] for name in key))
+
+
+async def _save_rows(session: AsyncSession, table: Table, rows: list[RowState],
+                     key: tuple[str, ...]) -> None:
+    """Update the changed columns of loaded rows (one executemany per run of rows changing
+    the same columns, in id order so that concurrent writers lock rows in the same order),
+    then insert the new rows and give them their ids (found by the unique columns ``key``)."""
+    changed = sorted(((row.id, row.changes()) for row in rows if not row.is_new),
+                     key=lambda pair: pair[0])
+    for _, run in groupby((pair for pair in changed if pair[1]), key=lambda pair: pair[1].keys()):
+        await session.execute(_update_by_id(table),
+                              [{"row_id": row_id, **values} for row_id, values in run])
+    new = [row for row in rows if row.is_new]
+    if new:
+        result = await session.execute(_insert_returning_keys(table, key),
+                                       [row.insert_values() for row in new])
+        ids = {tuple(found[1:]): found[0] for found in result}
+        for row in new:
+            row.id = ids[tuple(getattr(row, name) for name in key)]
+    for row in rows:
+        row.mark_saved()

@@ -1,8 +1,11 @@
-"""Customer rows: identity, encrypted contact details, and merging what an event says."""
+"""Customer rows: identity, encrypted contact details, and merging what an event says.
+
+The functions taking a ``row`` read and set its columns as attributes: a :class:`Customer`
+entity, or the applier's plain row (:class:`hub.processing.applier.RowState`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.delivery.planner import Contact
 from hub.store.models import Customer
@@ -25,12 +28,14 @@ def customer_identity(source: str, customer: EventCustomer | None, cipher: PiiCi
     return f"email:{email_hash}" if email_hash else None
 
 
-def new_customer(identity: str, now: datetime) -> Customer:
-    """An empty customer row for ``identity``."""
-    return Customer(identity=identity, preferences={}, created_at=now, updated_at=now)
+def new_customer(identity: str, now: datetime) -> dict[str, Any]:
+    """The column values of a new, empty customer row for ``identity`` (its id still None)."""
+    values = dict.fromkeys(Customer.__table__.c.keys())
+    values.update(identity=identity, preferences={}, created_at=now, updated_at=now)
+    return values
 
 
-def merge_customer(row: Customer, data: EventCustomer, cipher: PiiCipher, now: datetime) -> None:
+def merge_customer(row: Any, data: EventCustomer, cipher: PiiCipher, now: datetime) -> None:
     """Overwrite the row's details with what the event says (only the fields it has)."""
     if data.email:
         row.email_enc = cipher.encrypt(data.email.strip())
@@ -47,7 +52,7 @@ def merge_customer(row: Customer, data: EventCustomer, cipher: PiiCipher, now: d
     row.updated_at = now
 
 
-def contact_of(row: Customer | None, cipher: PiiCipher) -> Contact:
+def contact_of(row: Any, cipher: PiiCipher) -> Contact:
     """Decrypt the row's contact details for planning."""
     if row is None:
         return Contact()

@@ -7,7 +7,7 @@ import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, update
 
 from hub.connectors import Source
 from hub.delivery.retry import backoff_delay
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from hub.store.codec import EventCodec
 
 log = get_logger("hub.inbox_processor")
+
+_INBOX = InboxEvent.__table__
+#: What the processor needs of each claimed row, read by the claim itself.
+_CLAIMED_COLUMNS = (_INBOX.c.id, _INBOX.c.payload_enc, _INBOX.c.received_at, _INBOX.c.attempts)
 
 
 class InboxProcessor:
@@ -85,26 +89,22 @@ class InboxProcessor:
 
     async def _claim(self) -> tuple[list[ClaimedEvent], list[tuple[int, str]]]:
         now = utcnow()
-        ready = and_(InboxEvent.status == "pending", InboxEvent.available_at <= now,
-                     or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now))
+        # Table columns, not mapped attributes: the claim's statements stay Core ones.
+        ready = and_(_INBOX.c.status == "pending", _INBOX.c.available_at <= now,
+                     or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < now))
         async with self.sessionmaker() as session, session.begin():
-            ids = await claim(session, InboxEvent, ready=ready, order_by=InboxEvent.id,
-                              limit=self.settings.batch_size, owner=self.owner,
-                              lease_seconds=self.settings.lease_seconds, now=now)
-            if not ids:
-                return [], []
-            rows = (await session.execute(
-                select(InboxEvent.id, InboxEvent.payload_enc, InboxEvent.received_at,
-                       InboxEvent.attempts).where(InboxEvent.id.in_(ids))
-                .order_by(InboxEvent.id))).all()
+            rows = await claim(session, InboxEvent, ready=ready, order_by=_INBOX.c.id,
+                               limit=self.settings.batch_size, owner=self.owner,
+                               lease_seconds=self.settings.lease_seconds, now=now,
+                               columns=_CLAIMED_COLUMNS)
         items, broken = [], []
-        for row in rows:
+        for inbox_id, payload_enc, received_at, attempts in rows:
             try:
-                event = self.codec.decode(row.payload_enc)
+                event = self.codec.decode(payload_enc)
             except ValueError as exc:  # a key was removed from config, or corrupt data
-                broken.append((row.id, str(exc)))
+                broken.append((inbox_id, str(exc)))
                 continue
-            items.append(ClaimedEvent(row.id, event, row.received_at, row.attempts))
+            items.append(ClaimedEvent(inbox_id, event, received_at, attempts))
         return items, broken
 
     async def _enrich_all(self, items: list[ClaimedEvent]) -> list[ClaimedEvent | None]:
@@ -156,7 +156,7 @@ class InboxProcessor:
                     error=error[:200])
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
-                update(InboxEvent).where(InboxEvent.id == inbox_id).values(
+                update(_INBOX).where(_INBOX.c.id == inbox_id).values(
                     status="failed" if dead else "pending", attempts=attempts, last_error=error,
                     available_at=now + timedelta(seconds=delay), lease_owner=None,
-                    lease_until=None).execution_options(synchronize_session=False))
+                    lease_until=None))
