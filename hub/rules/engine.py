@@ -120,10 +120,22 @@ class RuleEngine:
         """The enabled rules, in evaluation order."""
         return [r.settings.name for r in self._rules]
 
+    @property
+    def empty(self) -> bool:
+        """No rules are configured: every event goes through undecided."""
+        return not self._rules
+
     def evaluate(self, variables: dict[str, Any]) -> Decision:
         """Run every rule against ``variables`` (see :mod:`hub.rules.context`)."""
         decision = Decision()
-        activation = {name: _to_cel(value) for name, value in variables.items()}
+        if not self._rules:
+            return decision
+        try:
+            activation = {name: _to_cel(value) for name, value in variables.items()}
+        except Exception as exc:  # data CEL cannot hold (e.g. an integer over 64 bits)
+            reason = f"the event's data cannot be given to rules ({type(exc).__name__})"
+            decision.matches += [RuleMatch(c.settings.name, False, reason) for c in self._rules]
+            return decision
         for compiled in self._rules:
             rule = compiled.settings
             if not self._in_scope(rule, variables):

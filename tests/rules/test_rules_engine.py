@@ -43,6 +43,18 @@ def test_rules_run_in_order_and_stop():
     assert decision.transition.do == "approve" and decision.tags == ["vip"]
 
 
+def test_data_rules_cannot_hold_decides_nothing_and_names_no_value():
+    """An integer beyond CEL's 64 bits in an event's data: no rule matches, each says why
+    (without the value), and the event is not stopped; no rules at all means no work."""
+    rules = engine({"name": "approve", "when": "true", "actions": [{"do": "approve"}]})
+    decision = rules.evaluate(variables(event={"extra": {"n": 2**70}}))
+    assert decision.transition is None and not decision.matched
+    [match] = decision.matches
+    assert "cannot be given to rules" in match.error and str(2**70) not in match.error
+    assert engine().empty and not rules.empty
+    assert engine().evaluate(variables(event={"extra": {"n": 2**70}})).matches == []
+
+
 def test_scopes_limit_rules_to_regions_and_categories():
     rules = engine(
         {"name": "eu-shoes", "when": "true", "actions": [{"do": "hold"}],
