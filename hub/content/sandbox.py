@@ -19,7 +19,6 @@ top-level output itself (it renders through ``generate()``).
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -37,6 +36,7 @@ from hub.content.limits import (
     check_brace_format,
     check_int,
     check_size,
+    clock,
     current,
     tick,
     too_big,
@@ -123,13 +123,13 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
                      globals: Any = None) -> Any:  # noqa: A002 (Jinja's signature)
         """Load a template; the time spent loading and compiling it (first use only) does not
         count against the render's deadline, so a cold process under load is not a hang."""
-        started = time.monotonic()
+        started = clock()
         try:
             return super().get_template(name, parent, globals)
         finally:
             spent = current()
             if spent is not None:
-                spent.extend(time.monotonic() - started)
+                spent.extend(clock() - started)
 
     # -- hooks the compiled templates call ------------------------------------------------
 

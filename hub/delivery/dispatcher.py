@@ -287,7 +287,14 @@ class Dispatcher:
             return RouteResult(status="skipped", error="the recipient was erased")
         try:
             message = self.compose(item)
-        except (TemplateRenderError, ValueError) as exc:
+        except TemplateRenderError as exc:
+            if exc.error == "RenderTimeout":
+                # Over the time limit: a template too slow for it, or a worker too starved to
+                # render in time. Retried, and counted, so only the first ends as a dead letter.
+                return RouteResult(status="retry", error=f"cannot render: {exc}"[:500],
+                                   counts_as_attempt=True)
+            return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
+        except ValueError as exc:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
         if item.prior_status == "unknown":
             return await self._reconcile(item, message)
@@ -343,7 +350,8 @@ class Dispatcher:
 
     def _next_state(self, outcome: _Outcome) -> dict:
         notification, result, now = outcome.notification, outcome.result, outcome.finished_at
-        attempts = notification.attempts + (1 if result.attempts else 0)
+        attempts = notification.attempts + (
+            1 if result.attempts or result.counts_as_attempt else 0)
         values = {"attempts": attempts, "lease_owner": None, "lease_until": None,
                   "last_error": result.error, "provider": result.provider or notification.provider,
                   "tried_providers": [*(notification.tried_providers or []), *result.tried]}

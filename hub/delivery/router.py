@@ -55,6 +55,8 @@ class RouteResult:
 
     ``status``: ``sent``, ``retry`` (every provider failed transiently or was skipped),
     ``failed`` (permanent), or ``unknown`` (a provider may have sent it).
+    ``counts_as_attempt``: a try that failed before any provider was called still counts
+    towards ``worker.max_attempts`` (a render over its time limit).
     """
 
     status: str
@@ -63,6 +65,7 @@ class RouteResult:
     retry_after: float | None = None
     error: str | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
+    counts_as_attempt: bool = False
 
     @property
     def tried(self) -> list[str]:
@@ -224,6 +227,6 @@ class Router:
                 not isinstance(exc, ProviderMisconfigured):
             breaker.record_success()  # it answered; the message or recipient was the problem
         elif isinstance(exc, RateLimited):
-            return  # busy, not broken
+            breaker.record_no_verdict()  # busy, not broken
         else:
             breaker.record_failure(str(exc), force_open=isinstance(exc, ProviderMisconfigured))
