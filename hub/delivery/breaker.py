@@ -61,6 +61,11 @@ class CircuitBreaker:
         if changed:
             self._notify()
 
+    def record_no_verdict(self) -> None:
+        """The provider was busy (rate limited): neither a success nor a failure, but a
+        half-open probe is over, so that the next request may probe again."""
+        self._probing = False
+
     def record_failure(self, error: str, *, force_open: bool = False) -> None:
         """The provider failed; opens at the threshold, or at once with ``force_open``."""
         before = self.state

@@ -17,8 +17,9 @@ from hub.delivery.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from hub.delivery.dispatcher import Dispatcher, _Outcome
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.retry import backoff_delay
-from hub.delivery.router import AttemptRecord, RouteResult
+from hub.delivery.router import AttemptRecord, RouteResult, Router
 from hub.delivery.timing import after_quiet_hours
+from hub.errors import RateLimited
 from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.store.engine import utcnow
@@ -119,6 +120,20 @@ async def test_provider_rate_limit_paces_a_backlog():
     for _ in range(21):
         await bucket.acquire()
     assert time.monotonic() - start >= 0.95
+
+
+def test_a_rate_limited_probe_lets_the_next_probe_through():
+    """A half-open probe answered 429 is neither a success nor a failure, but it is over: the
+    breaker must not stay "probing" (refusing the provider) for the life of the process."""
+    now = [0.0]
+    breaker = CircuitBreaker("sg", threshold=1, cooldown=1, clock=lambda: now[0])
+    router = Router({}, {}, timeout=1, public_url="", breakers={"sg": breaker})
+    breaker.record_failure("503")
+    now[0] = 2.0
+    assert breaker.state == HALF_OPEN and breaker.allow()
+    router._observe("sg", RateLimited("busy", provider="sg", retry_after=1))
+    now[0] = 100.0
+    assert breaker.allow()
 
 
 def test_breaker_opens_probes_and_closes():
