@@ -3,6 +3,12 @@ mid-run, the primary email provider down for a while and the secondary answering
 N signed webhooks are posted by a client that retries whatever was not acknowledged (as the
 platforms do). Lost, duplicated and unexpected deliveries are counted from the fakes' records.
 
+"lost" counts the notifications the hub planned that no fake ever accepted, plus the
+notifications never planned at all (two per acknowledged event are expected). Every
+notification that did not end ``sent``/``delivered`` is listed under ``unfinished`` (the first
+few, with their delivery attempts, whether a fake had it after all and what the hub processes
+logged about it), so a failed run says why. No recipient appears in the report.
+
 Run on its own (the full size)::
 
     .venv/bin/python -m tests.reliability.chaos --events 10000
@@ -20,26 +26,34 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.exc import DBAPIError
 
 from hub.security import generate_fernet_key
 from hub.store.engine import make_engine, make_sessionmaker
-from hub.store.models import Notification
+from hub.store.models import DeliveryAttempt, Notification, TimelineEntry
 from hub.testing.factories import event_payload
 from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, signed_headers
 from tests.reliability.support import (
     listening_url,
+    log_events,
     message_counts,
+    receptions,
     returnhub,
     start_fake,
     stop_all,
 )
 
 TERMINAL = ("sent", "delivered", "failed", "dead", "bounced", "expired")
+#: Statuses of a notification that reached its provider.
+DELIVERED = ("sent", "delivered")
+#: How many unfinished notifications the report details (all are counted).
+UNFINISHED_SHOWN = 20
 
 
 def restart_postgres() -> None:
@@ -49,7 +63,8 @@ def restart_postgres() -> None:
                    check=True, capture_output=True, timeout=120)
 
 
-def config_text(work: Path, db_url: str, fakes: dict[str, dict]) -> str:
+def config_text(work: Path, db_url: str, fakes: dict[str, dict], log_level: str = "ERROR"
+                ) -> str:
     return f"""
 data_dir = "{work / 'data'}"
 [server]
@@ -59,7 +74,7 @@ url = "{db_url}"
 pool_size = 4
 [logging]
 format = "json"
-level = "ERROR"
+level = "{log_level}"
 [security]
 pii_keys = ["{generate_fernet_key()}"]
 lookup_key = "chaos-lookup"
@@ -136,9 +151,86 @@ async def set_faults(url: str, faults: dict) -> None:
         await session.post(f"{url}/__fake__/faults", data=json.dumps(faults))
 
 
-async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0) -> dict:
+def _seconds(when: datetime | None, origin: float) -> float | None:
+    return round(when.timestamp() - origin, 2) if when is not None else None
+
+
+async def unfinished_notifications(session: AsyncSession, origin: float,
+                                   limit: int = UNFINISHED_SHOWN) -> tuple[int, list[dict]]:
+    """How many notifications did not end sent/delivered, and the first ``limit`` of them
+    (dead letters first) with their delivery attempts; times are seconds since ``origin`` (the
+    run's start, unix time). No recipient is read."""
+    undelivered = Notification.status.notin_(DELIVERED)
+    total = (await session.execute(select(func.count()).select_from(Notification)
+                                   .where(undelivered))).scalar_one()
+    rows = (await session.execute(
+        select(Notification.id, Notification.channel, Notification.stage, Notification.status,
+               Notification.attempts, Notification.last_error, Notification.provider,
+               Notification.tried_providers, Notification.created_at,
+               Notification.next_attempt_at, Notification.lease_until)
+        .where(undelivered)
+        .order_by((Notification.status == "dead").desc(), Notification.created_at)
+        .limit(limit))).all()
+    attempts: dict[str, list[dict]] = {}
+    if rows:
+        for attempt in (await session.execute(
+                select(DeliveryAttempt.notification_id, DeliveryAttempt.attempt_no,
+                       DeliveryAttempt.provider, DeliveryAttempt.outcome, DeliveryAttempt.error,
+                       DeliveryAttempt.started_at, DeliveryAttempt.duration_ms)
+                .where(DeliveryAttempt.notification_id.in_([r.id for r in rows]))
+                .order_by(DeliveryAttempt.started_at, DeliveryAttempt.id))).all():
+            attempts.setdefault(attempt.notification_id, []).append({
+                "no": attempt.attempt_no, "provider": attempt.provider,
+                "outcome": attempt.outcome, "error": attempt.error,
+                "started_at": _seconds(attempt.started_at, origin),
+                "ms": float(attempt.duration_ms)})
+    history: dict[str, list[dict]] = {}
+    if rows:
+        for entry in (await session.execute(
+                select(TimelineEntry.notification_id, TimelineEntry.outcome,
+                       TimelineEntry.detail, TimelineEntry.occurred_at)
+                .where(TimelineEntry.notification_id.in_([r.id for r in rows]))
+                .order_by(TimelineEntry.occurred_at, TimelineEntry.id))).all():
+            detail = entry.detail or {}
+            history.setdefault(entry.notification_id, []).append({
+                "outcome": entry.outcome, "provider": detail.get("provider"),
+                "error": detail.get("error") or detail.get("reason"),
+                "at": _seconds(entry.occurred_at, origin)})
+    shown = [{
+        "id": row.id, "channel": row.channel, "stage": row.stage, "status": row.status,
+        "attempts": row.attempts, "last_error": row.last_error, "provider": row.provider,
+        "tried_providers": row.tried_providers, "created_at": _seconds(row.created_at, origin),
+        "next_attempt_at": _seconds(row.next_attempt_at, origin),
+        "lease_until": _seconds(row.lease_until, origin),
+        "delivery_attempts": attempts.get(row.id, []),
+        "timeline": history.get(row.id, [])[:40],
+    } for row in rows]
+    return total, shown
+
+
+async def outcome_summary(session: AsyncSession, limit: int = 15) -> dict[str, int]:
+    """How often each outcome other than ``sent`` was recorded for a notification, with its
+    error (shortened): the retries, unknown outcomes and failures of the whole run."""
+    counts: Counter = Counter()
+    for outcome, detail in (await session.execute(
+            select(TimelineEntry.outcome, TimelineEntry.detail).where(
+                TimelineEntry.kind == "notification",
+                TimelineEntry.outcome.notin_(("sent", "planned"))))).all():
+        error = (detail or {}).get("error") or ""
+        counts[f"{outcome}: {error[:90]}" if error else outcome] += 1
+    return dict(counts.most_common(limit))
+
+
+async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
+              log_level: str = "ERROR") -> dict:
     """One chaos run; returns the counts."""
     rng = random.Random(seed)
+    origin = time.time()  # report times are seconds since then
+    chaos_at: dict[str, list[float]] = {}
+
+    def happened(what: str) -> None:
+        chaos[what] += 1
+        chaos_at.setdefault(what, []).append(round(time.time() - origin, 2))
     logs = work / "processes.log"
     name = await create_pg_database()
     db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
@@ -150,7 +242,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0) -> 
         processes.append(process)
         fakes[key] = announcement
     config = work / "hub.toml"
-    config.write_text(config_text(work, db_url, fakes))
+    config.write_text(config_text(work, db_url, fakes, log_level))
     chaos = Counter()
     started = time.monotonic()
     try:
@@ -160,6 +252,18 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0) -> 
         urls = [listening_url(p) for p in ingress]
         workers = [returnhub(config, "worker", log=logs) for _ in range(2)]
         processes += ingress + workers
+
+        def restart(pool: list[subprocess.Popen], label: str, index: int) -> None:
+            if label == "ingress":
+                pool[index] = returnhub(config, "serve", "--no-workers", log=logs)
+                try:
+                    urls[index] = listening_url(pool[index])
+                except RuntimeError:  # it exited at start-up: started again at the next step
+                    pool[index].wait(10)
+            else:
+                pool[index] = returnhub(config, "worker", log=logs)
+            processes.append(pool[index])
+
         bodies = {f"chaos-{n}": json.dumps(event_payload(
             "return.approved", f"R-chaos-{n}")).encode() for n in range(events)}
         await set_faults(fakes["md"]["url"], {"latency": 0.3})  # the secondary is slow
@@ -188,42 +292,76 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0) -> 
             if step == 1:
                 await set_faults(fakes["sg"]["url"], {"fail_next": {"count": 10**6,
                                                                    "status": 503}})
-                chaos["primary_down"] += 1
+                happened("primary_down")
             elif step == 3:
+                happened("postgres_restarts")
                 restart_postgres()
-                chaos["postgres_restarts"] += 1
             elif step == 5:
                 await set_faults(fakes["sg"]["url"], {"reset": True})
+                happened("primary_up")
             elif step < 30:
                 pool, label = ((ingress, "ingress") if step % 2 else (workers, "worker"))
                 victim = rng.randrange(len(pool))
                 pool[victim].kill()
                 pool[victim].wait(10)
-                if label == "ingress":
-                    pool[victim] = returnhub(config, "serve", "--no-workers", log=logs)
-                    urls[victim] = listening_url(pool[victim])
-                else:
-                    pool[victim] = returnhub(config, "worker", log=logs)
-                processes.append(pool[victim])
-                chaos[f"{label}_kills"] += 1
+                restart(pool, label, victim)
+                happened(f"{label}_kills")
+            # A node that exited on its own (one restarted while PostgreSQL was down fails its
+            # start-up) is started again, as its supervisor would.
+            for pool, label in ((ingress, "ingress"), (workers, "worker")):
+                for index, process in enumerate(pool):
+                    if process.poll() is not None:
+                        restart(pool, label, index)
+                        happened(f"{label}_exits")
         posted = await poster
         async with sessions() as session:
             statuses = Counter((await session.execute(select(Notification.status))).scalars())
             known = set((await session.execute(select(Notification.id))).scalars())
+            unfinished_count, unfinished = await unfinished_notifications(session, origin)
+            outcomes = await outcome_summary(session)
         await engine.dispose()
     finally:
         stop_all(processes)
         await drop_pg_database(name)
     emails = message_counts(work / "sg.jsonl", work / "md.jsonl")
     texts = message_counts(work / "tw.jsonl")
+    accepted = receptions(work / "sg.jsonl", work / "md.jsonl", work / "tw.jsonl")
+    logged, logged_about = log_events(logs)
+    # Lost: planned but accepted by no fake, or never planned (2 per acknowledged event).
+    # Counted by id, so an unexpected id (or a record without one) cannot hide a lost one.
+    never_accepted = sorted(known - set(emails) - set(texts))
+    never_planned = max(0, 2 * posted["acked"] - len(known))
+    # Each email sent twice: seconds between the two acceptances, and whether a worker was
+    # SIGKILLed between one second before the first and three after (killed before it recorded
+    # the send); the others were sent again after a lease ran out on a worker still alive.
+    kills = chaos_at.get("worker_kills", [])
+    twice = [(sorted(at for _, at in accepted[m])[:2]) for m, n in emails.items() if n > 1]
+    duplicates = {
+        "after_a_worker_kill": sum(1 for first, _ in twice
+                                   if any(first - origin - 1 <= k <= first - origin + 3
+                                          for k in kills)),
+        "seconds_apart": dict(sorted(Counter(min(int(second - first), 10)
+                                             for first, second in twice).items())),
+    }
+    for item in unfinished:
+        item["accepted_by_fakes"] = [
+            {"provider": provider, "at": round(at - origin, 2)}
+            for provider, at in accepted.get(item["id"], [])]
+        item["logged"] = logged_about.get(item["id"], [])[:10]
     return {
         "events": events, "seconds": round(time.monotonic() - started, 1), **posted,
-        "chaos": dict(chaos), "notifications": dict(statuses),
+        "chaos": dict(chaos), "chaos_at": chaos_at, "notifications": dict(statuses),
         "emails": len(emails), "texts": len(texts),
-        "lost": 2 * events - len(emails) - len(texts),
+        "lost": len(never_accepted) + never_planned,
+        "lost_ids": never_accepted[:UNFINISHED_SHOWN], "never_planned": never_planned,
         "unexpected": len((set(emails) | set(texts)) - known),
         "duplicate_emails": sum(n - 1 for n in emails.values() if n > 1),
         "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
+        "duplicate_email_detail": duplicates,
+        "dead_letters": statuses.get("dead", 0),
+        "unfinished_count": unfinished_count, "unfinished": unfinished,
+        "notification_outcomes": outcomes,
+        "log_events": dict(logged.most_common()),
     }
 
 
@@ -233,9 +371,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds at most")
+    parser.add_argument("--log-level", default="ERROR",
+                        help="the hub processes' log level (their log is processes.log)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="work in DIR (a new one) and keep it: the fakes' records and "
+                             "processes.log")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="returnhub-chaos-") as work:
-        report = asyncio.run(run(args.events, Path(work), args.seed, args.budget))
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        report = asyncio.run(run(args.events, args.keep, args.seed, args.budget, args.log_level))
+    else:
+        with tempfile.TemporaryDirectory(prefix="returnhub-chaos-") as work:
+            report = asyncio.run(run(args.events, Path(work), args.seed, args.budget,
+                                     args.log_level))
     print(json.dumps(report, indent=2))
 
 

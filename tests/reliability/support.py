@@ -45,6 +45,46 @@ def message_counts(*paths: Path) -> Counter:
     return Counter(message_id_of(r) for path in paths for r in records(path))
 
 
+def receptions(*paths: Path) -> dict[str | None, list[tuple[str, float]]]:
+    """Which fake accepted each of our message ids, and when (unix time), oldest first."""
+    seen: dict[str | None, list[tuple[str, float]]] = {}
+    for path in paths:
+        for record in records(path):
+            seen.setdefault(message_id_of(record), []).append(
+                (str(record.get("provider")), float(record.get("received_at") or 0)))
+    for accepted in seen.values():
+        accepted.sort(key=lambda item: item[1])
+    return seen
+
+
+def log_events(path: Path) -> tuple[Counter, dict[str, list[dict]]]:
+    """The hub processes' JSON log: how often each event was logged (by level and name), and
+    the lines that name a notification id, per id. Lines that are not JSON (the lines of a
+    traceback, e.g. of a node that failed to start) are counted under ``"-:unparsed"``."""
+    counts: Counter = Counter()
+    by_notification: dict[str, list[dict]] = {}
+    if not path.exists():
+        return counts, by_notification
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            counts["-:unparsed"] += 1
+            continue
+        if not isinstance(entry, dict):
+            counts["-:unparsed"] += 1
+            continue
+        counts[f"{entry.get('level', '?')}:{entry.get('event', '?')}"] += 1
+        notification_id = entry.get("notification_id")
+        if isinstance(notification_id, str):
+            by_notification.setdefault(notification_id, []).append(
+                {key: entry[key] for key in ("timestamp", "level", "event", "error", "provider")
+                 if key in entry})
+    return counts, by_notification
+
+
 def returnhub(config: Path, *args: str, log: Path) -> subprocess.Popen:
     """A ``returnhub`` child process."""
     return subprocess.Popen([str(BIN / "returnhub"), "--config", str(config), *args],
