@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, exists, inspect, or_, select, update
 
 from hub.delivery.context import build_context
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
+from hub.delivery.receipts import STATUS_RANK
 from hub.delivery.retry import backoff_delay
 from hub.delivery.router import AttemptRecord, RouteResult
 from hub.logs import get_logger
@@ -388,35 +389,36 @@ class Dispatcher:
         owned = await self._still_leased(session, [o.notification.id for o in outcomes])
         written = []
         for outcome in outcomes:
-            if outcome.notification.id in owned:
-                # Writing releases the lease: a second outcome for the same lease finds it gone.
-                owned.discard(outcome.notification.id)
-                written.append((outcome, self._next_state(outcome)))
-        await self._update_notifications(session, written)
+            # Writing releases the lease: a second outcome for the same lease finds it gone.
+            current = owned.pop(outcome.notification.id, None)
+            if current is not None:
+                written.append((outcome, _after_receipts(self._next_state(outcome), current)))
+        await self._update_notifications(session, [(o, v) for o, (v, _) in written])
         attempts, timeline = [], []
-        for outcome, values in written:
+        for outcome, (values, reported) in written:
             notification = outcome.notification
             for record in outcome.result.attempts:
                 attempts.append(_attempt_row(notification.id, values["attempts"], record))
-            timeline.append(_timeline_row(outcome, values))
+            timeline.append(_timeline_row(outcome, {**values, "status": reported}))
         if attempts:
             await session.execute(DeliveryAttempt.__table__.insert(), attempts)
         if timeline:
             await session.execute(TimelineEntry.__table__.insert(), timeline)
-        for outcome, values in written:
-            if values["status"] in FAILED_FOR_GOOD:
+        for outcome, (values, reported) in written:
+            if values["status"] == reported and reported in FAILED_FOR_GOOD:
                 await plan_fallback(session, self.planner, outcome.notification,
                                     values["last_error"] or values["status"], outcome.finished_at)
         return [None] * len(outcomes)
 
-    async def _still_leased(self, session: AsyncSession, ids: list[str]) -> set[str]:
-        """Which of ``ids`` this worker still leases: after its lease ran out a row belongs to
-        whichever worker claimed it next. Locked on PostgreSQL, so that no claim takes one over
-        before this transaction writes it."""
+    async def _still_leased(self, session: AsyncSession, ids: list[str]) -> dict[str, str]:
+        """Which of ``ids`` this worker still leases, with their status now: after its lease
+        ran out a row belongs to whichever worker claimed it next. Locked on PostgreSQL, so that
+        no claim takes one over before this transaction writes it."""
         table = Notification.__table__
-        query = (select(table.c.id).where(table.c.id.in_(ids), table.c.lease_owner == self.owner)
+        query = (select(table.c.id, table.c.status)
+                 .where(table.c.id.in_(ids), table.c.lease_owner == self.owner)
                  .order_by(table.c.id))  # lock in one order
-        return set((await session.execute(lock_for_update(session, query))).scalars())
+        return dict((await session.execute(lock_for_update(session, query))).all())
 
     async def _update_notifications(self, session: AsyncSession,
                                     written: list[tuple[_Outcome, dict]]) -> None:
@@ -443,6 +445,22 @@ class Dispatcher:
         return statement
 
 
+def _after_receipts(values: dict, current: str) -> tuple[dict, str]:
+    """The values to write, and the status the send itself reached.
+
+    The provider's status webhook can arrive before the send's outcome is written (it
+    delivered within the group-commit window): a ``delivered`` or ``bounced`` the receipt
+    already recorded stays, and no receipt deadline is set that would fail the message over
+    to a second provider. The attempt, the provider and the lease release are written as
+    usual."""
+    reported = values["status"]
+    if STATUS_RANK.get(current, 0) <= STATUS_RANK.get(reported, 0):
+        return values, reported
+    kept = {key: value for key, value in values.items()
+            if key not in ("receipt_due_at", "next_attempt_at", "last_error")}
+    return {**kept, "status": current}, reported
+
+
 def _timeline_row(outcome: _Outcome, values: dict) -> dict:
     notification = outcome.notification
     return {
@@ -452,7 +470,7 @@ def _timeline_row(outcome: _Outcome, values: dict) -> dict:
         "notification_id": notification.id,
         "detail": {"channel": notification.channel, "stage": notification.stage,
                    "provider": values["provider"],
-                   **({"error": values["last_error"]} if values["last_error"] else {})},
+                   **({"error": values["last_error"]} if values.get("last_error") else {})},
         "occurred_at": outcome.finished_at, "recorded_at": outcome.finished_at,
     }
 

@@ -38,7 +38,8 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.UNSUBSCRIBED: ("delivered", 3),
     DeliveryStatus.RESUBSCRIBED: ("delivered", 3),
 }
-_STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
+#: How far along each notification status is: nothing moves a notification to a lower rank.
+STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
                 "bounced": 4, "failed": 4, "dead": 4, "skipped": 4, "expired": 4,
                 "superseded": 4}
 #: Channel whose preference an unsubscribe receipt turns off, by provider channel.
@@ -108,7 +109,7 @@ class ReceiptRecorder:
                  now: datetime) -> bool:
         """Move the notification forward; False when the receipt changes nothing."""
         target, rank = _RECEIPT_STATE[update.status]
-        if rank <= _STATUS_RANK.get(notification.status, 0):
+        if rank <= STATUS_RANK.get(notification.status, 0):
             return False
         notification.status = target
         notification.receipt_due_at = None

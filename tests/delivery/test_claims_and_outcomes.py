@@ -168,3 +168,29 @@ async def test_one_outcome_per_lease_and_retries_come_back(planned: Hub):
     again = {c.notification.id: c for c in await hub.dispatcher.claim(10)}
     assert again[notification.id].prior_status == "pending"
     assert again[notification.id].notification.attempts == 1
+
+
+async def test_a_receipt_that_came_first_is_not_undone_by_the_send_outcome(planned: Hub):
+    """The provider delivered (and its status webhook was recorded) before the worker wrote
+    the send's outcome: the notification stays delivered or bounced, the attempt is still
+    recorded, the lease released, and no receipt deadline is set (which would fail a
+    delivered message over to a second provider)."""
+    hub, now = planned, utcnow()
+    delivered, bounced, plain = (c.notification for c in await hub.dispatcher.claim(10))
+    await set_rows(hub, [delivered.id], status="delivered", delivered_at=now)
+    await set_rows(hub, [bounced.id], status="bounced", last_error="bounce: 550 no such user")
+    hub.dispatcher.router.channels["email"].receipt_deadline_seconds = 60
+    await write(hub, [sent(delivered, now), sent(bounced, now), sent(plain, now)])
+    by_id = {n.id: n for n in await rows(hub)}
+    assert [by_id[n.id].status for n in (delivered, bounced, plain)] == [
+        "delivered", "bounced", "sent"]
+    assert by_id[bounced.id].last_error == "bounce: 550 no such user"
+    for notification in (delivered, bounced, plain):
+        row = by_id[notification.id]
+        assert (row.attempts, row.lease_owner, row.sent_at) == (1, None, now)
+    assert by_id[delivered.id].receipt_due_at is None
+    async with hub.sessionmaker() as session:
+        timeline = {(t.notification_id, t.outcome) for t in (await session.execute(
+            select(TimelineEntry).where(TimelineEntry.kind == "notification"))).scalars()}
+    assert (delivered.id, "sent") in timeline  # what the send did, for the record
+    assert not [n for n in by_id.values() if n.fallback_of == bounced.id]
