@@ -11,11 +11,11 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.messages import DeliveryStatus
-from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEntry
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class ReceiptRecorder:
     async def record(self, session: AsyncSession, provider: str, channel: str,
                      updates: list[StatusUpdate], now: datetime) -> int:
         """Record ``updates`` from ``provider``; returns how many were new."""
+        await self._lock_targets(session, provider, updates)
         new = 0
         for update in updates:
             event_id = receipt_event_id(update)
@@ -91,6 +92,24 @@ class ReceiptRecorder:
                     await plan_fallback(session, self.planner, notification,
                                         notification.last_error or notification.status, now)
         return new
+
+    async def _lock_targets(self, session: AsyncSession, provider: str,
+                            updates: list[StatusUpdate]) -> None:
+        """Load (and on PostgreSQL lock) every notification the batch may name, in id order:
+        the order a worker's outcome writer locks them in. Locking them one by one in the
+        provider's order deadlocked against it (a batch of receipts for messages whose
+        outcomes were still being written)."""
+        ids = {u.message_id for u in updates if u.message_id}
+        provider_ids = {u.provider_message_id for u in updates if u.provider_message_id}
+        named = []
+        if ids:
+            named.append(Notification.id.in_(ids))
+        if provider_ids:
+            named.append(and_(Notification.provider == provider,
+                              Notification.provider_message_id.in_(provider_ids)))
+        if named:
+            query = select(Notification).where(or_(*named)).order_by(Notification.id)
+            await session.execute(lock_for_update(session, query))
 
     async def _find(self, session: AsyncSession, provider: str,
                     update: StatusUpdate) -> Notification | None:
