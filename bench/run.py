@@ -159,7 +159,8 @@ def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
             allow_loopback=hubconf.knows_setting(Path(tree) if tree else ROOT,
                                                  "outbound_allow")))
         programs, base = _start_hub(ctx, group, config, work, sink, layout, tree, workers)
-        receipts = layout != "ingest" and target.report_status_to(base)
+        receipts = (layout != "ingest" and not ctx.args.no_receipts
+                    and target.report_status_to(base))
         ready_cpu = sum(program.cpu_seconds() for program in programs)
         ready_sys = sum(program.system_seconds() for program in programs)
         ready_threads = [program.thread_cpu() for program in programs]
@@ -420,6 +421,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", nargs="+", type=int, default=[1], metavar="N",
                         help="worker processes for --layout split, each count its own "
                         "configuration (e.g. 1 2 4)")
+    parser.add_argument("--no-receipts", action="store_true",
+                        help="the provider sends no status webhooks back (the path stops at "
+                        "the provider, as in runs before the status feed existed)")
     parser.add_argument("--no-floor", action="store_true", help="measure the hub only")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure every configuration this many times, interleaved; the "
