@@ -112,9 +112,10 @@ async def _count_is_eventually(hub: Hub, expected: int) -> None:
     await wait_for(lambda: _count_is(hub, expected), timeout=60)
 
 
-async def test_a_value_rewritten_meanwhile_is_left_to_the_hub(tmp_path, db_url) -> None:
-    old_key, new_key = generate_fernet_key(), generate_fernet_key()
-    hub = Hub.build(make_settings(tmp_path, db_url, security={"pii_keys": [old_key],
+async def _one_return_under(tmp_path: Path, db_url: str, key: str) -> Hub:
+    """A hub (stopped again) whose database holds one delivered return encrypted with
+    ``key``."""
+    hub = Hub.build(make_settings(tmp_path, db_url, security={"pii_keys": [key],
                                                              "lookup_key": LOOKUP}))
     await hub.start()
     try:
@@ -122,6 +123,12 @@ async def test_a_value_rewritten_meanwhile_is_left_to_the_hub(tmp_path, db_url) 
         await _count_is_eventually(hub, 2)
     finally:
         await hub.stop()
+    return hub
+
+
+async def test_a_value_rewritten_meanwhile_is_left_to_the_hub(tmp_path, db_url) -> None:
+    old_key, new_key = generate_fernet_key(), generate_fernet_key()
+    hub = await _one_return_under(tmp_path, db_url, old_key)
     both = PiiCipher([new_key, old_key], LOOKUP)
     async with hub.sessionmaker() as session, session.begin():
         row_id, stale = (await session.execute(select(Customer.id, Customer.email_enc))).one()
@@ -142,14 +149,7 @@ async def test_a_value_rewritten_meanwhile_is_left_to_the_hub(tmp_path, db_url) 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_cli_reports_values_no_key_opens_and_exits_1(tmp_path, db_url) -> None:
     old_key, new_key = generate_fernet_key(), generate_fernet_key()
-    hub = Hub.build(make_settings(tmp_path, db_url, security={"pii_keys": [old_key],
-                                                             "lookup_key": LOOKUP}))
-    await hub.start()
-    try:
-        await hub.inbox.submit([_event(1)], utcnow())
-        await _count_is_eventually(hub, 2)
-    finally:
-        await hub.stop()
+    hub = await _one_return_under(tmp_path, db_url, old_key)
     config = tmp_path / "hub.toml"
     base = f"""data_dir = "{tmp_path / 'data'}"
 [database]

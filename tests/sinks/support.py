@@ -18,6 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from hub.connectors import ConnectorContext, InboundRequest
 from hub.errors import RequestRejected, SignatureError
+from hub.messages import OutboundMessage
 
 if TYPE_CHECKING:
     import ssl
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sinks"
 #: Where test requests pretend the hub is reachable.
 PUBLIC_URL = "https://hub.example.test"
+
+
+def approved_email(to: str, **overrides: Any) -> OutboundMessage:
+    """A return-approved email with every field a provider body uses."""
+    fields = {"message_id": "ntf_01HZY3", "channel": "email", "to": to,
+              "subject": "Your return RMA-1001 was approved", "text": "Hello Jane",
+              "html": "<p>Hello Jane</p>", "from_address": "shop@example.com",
+              "from_name": "Example Shop", "reply_to": "help@example.com",
+              "metadata": {"return": "RMA-1001", "stage": "approved"},
+              "template": "return_approved"}
+    return OutboundMessage(**{**fields, **overrides})
 
 
 def load_fixture(name: str) -> Any:

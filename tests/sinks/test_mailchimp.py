@@ -31,7 +31,7 @@ from returnhub_mailchimp.payload import MESSAGE_ID_KEY, build_message
 from returnhub_mailchimp.webhook import SIGNATURE_HEADER
 
 from .contract import HttpSinkContract
-from .support import PUBLIC_URL, form_request, load_fixture, make_context
+from .support import PUBLIC_URL, approved_email, form_request, load_fixture, make_context
 
 API_KEY = "md-test-secret-key-0123456789"
 WEBHOOK_KEY = "whk-test-secret-0123456789"
@@ -42,13 +42,7 @@ VECTOR = load_fixture("mandrill_signature.json")["vector"]
 
 def message(to: str = RECIPIENT, **overrides) -> OutboundMessage:
     """A return-approved email."""
-    fields = {"message_id": "ntf_01HZY3", "channel": "email", "to": to,
-              "subject": "Your return RMA-1001 was approved", "text": "Hello Jane",
-              "html": "<p>Hello Jane</p>", "from_address": "shop@example.com",
-              "from_name": "Example Shop", "reply_to": "help@example.com",
-              "metadata": {"return": "RMA-1001", "stage": "approved"},
-              "template": "return_approved"}
-    return OutboundMessage(**{**fields, **overrides})
+    return approved_email(to, **overrides)
 
 
 def make_sink(base_url: str, http=None, public_url: str = PUBLIC_URL, **settings) -> MandrillSink:

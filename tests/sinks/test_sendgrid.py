@@ -34,7 +34,7 @@ from returnhub_sendgrid.sink import USER_AGENT
 from returnhub_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 from .contract import HttpSinkContract
-from .support import PUBLIC_URL, inbound, load_fixture, make_context
+from .support import PUBLIC_URL, approved_email, inbound, load_fixture, make_context
 
 API_KEY = "SG.test-secret-key-0123456789.abcdefghij"
 RECIPIENT = "jane.customer@example.com"
@@ -44,13 +44,7 @@ WEBHOOK_URL = f"{PUBLIC_URL}/webhooks/mail"
 
 def message(to: str = RECIPIENT, **overrides) -> OutboundMessage:
     """A return-approved email."""
-    fields = {"message_id": "ntf_01HZY3", "channel": "email", "to": to,
-              "subject": "Your return RMA-1001 was approved", "text": "Hello Jane",
-              "html": "<p>Hello Jane</p>", "from_address": "shop@example.com",
-              "from_name": "Example Shop", "reply_to": "help@example.com",
-              "metadata": {"return": "RMA-1001", "stage": "approved"},
-              "template": "return_approved"}
-    return OutboundMessage(**{**fields, **overrides})
+    return approved_email(to, **overrides)
 
 
 def make_sink(base_url: str, http=None, **settings) -> SendGridSink:

@@ -24,7 +24,7 @@ from hub.messages import OutboundMessage
 from returnhub_sendgrid.config import SendGridSettings
 from returnhub_sendgrid.payload import ARG_PREFIX, MESSAGE_ID_ARG, build_mail, categories_for
 
-from .support import load_fixture
+from .support import approved_email, load_fixture
 
 API_KEY = "SG.test-secret-key-0123456789.abcdefghij"
 #: What the SDK's content check takes for an API key (letters and digits only).
@@ -35,13 +35,7 @@ SETTINGS = SendGridSettings(api_key=API_KEY, from_address="returns@shop.example"
 
 def message(**overrides) -> OutboundMessage:
     """A return-approved email with everything build_mail uses."""
-    fields = {"message_id": "ntf_01HZY3", "channel": "email", "to": "jane@example.com",
-              "subject": "Your return RMA-1001 was approved", "text": "Hello Jane",
-              "html": "<p>Hello Jane</p>", "from_address": "shop@example.com",
-              "from_name": "Example Shop", "reply_to": "help@example.com",
-              "metadata": {"return": "RMA-1001", "stage": "approved"},
-              "template": "return_approved"}
-    return OutboundMessage(**{**fields, **overrides})
+    return approved_email(overrides.pop("to", "jane@example.com"), **overrides)
 
 
 def sdk_body(sent: OutboundMessage, config: SendGridSettings) -> dict:
