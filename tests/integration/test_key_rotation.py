@@ -35,7 +35,7 @@ async def _values(hub: Hub) -> list[bytes]:
     """Every encrypted value in the database."""
     found = []
     async with hub.sessionmaker() as session:
-        for table, columns in encrypted_columns():
+        for _table, columns in encrypted_columns():
             for row in (await session.execute(select(*columns))).all():
                 found += [value for value in row if value is not None]
     return found
@@ -149,7 +149,7 @@ async def test_a_value_rewritten_meanwhile_is_left_to_the_hub(tmp_path, db_url) 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_cli_reports_values_no_key_opens_and_exits_1(tmp_path, db_url) -> None:
     old_key, new_key = generate_fernet_key(), generate_fernet_key()
-    hub = await _one_return_under(tmp_path, db_url, old_key)
+    await _one_return_under(tmp_path, db_url, old_key)
     config = tmp_path / "hub.toml"
     base = f"""data_dir = "{tmp_path / 'data'}"
 [database]

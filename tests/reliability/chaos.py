@@ -31,8 +31,8 @@ from pathlib import Path
 
 import aiohttp
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.security import generate_fernet_key
 from hub.store.engine import make_engine, make_sessionmaker
