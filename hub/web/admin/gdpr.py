@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, tuple_
 
 from hub.processing.privacy import PrivacyHandler
 from hub.store.engine import utcnow
@@ -110,21 +110,9 @@ async def export_customer(session: AsyncSession, hub: Hub, customer: Customer
 
 
 async def erase_customer(session: AsyncSession, hub: Hub, customer: Customer) -> int:
-    """Erase the customer's personal data; returns how many returns were touched."""
-    now = utcnow()
-    return_ids = list((await session.execute(select(Return.id).where(
-        Return.customer_id == customer.id))).scalars())
-    touched = await PrivacyHandler(hub.codec).erase(session, [customer], now)
-    if return_ids:
-        notification_ids = select(Notification.id).where(Notification.return_id.in_(return_ids))
-        await session.execute(update(PortalMessage).where(
-            PortalMessage.notification_id.in_(notification_ids)).values(
-            body_enc=hub.cipher.encrypt(""), subject=None, customer_key=None)
-            .execution_options(synchronize_session=False))
-        await session.execute(update(DeliveryReceipt).where(
-            DeliveryReceipt.notification_id.in_(notification_ids)).values(raw_enc=None)
-            .execution_options(synchronize_session=False))
-    return touched
+    """Erase the customer's personal data (the same erasure as a platform's redact request,
+    portal notices and provider receipts included); returns how many returns were touched."""
+    return await PrivacyHandler(hub.codec).erase(session, [customer], utcnow())
 
 
 @router.route("GET", "/api/customers/{id}/export", summary="GDPR export: everything the hub "
