@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import signal
 from pathlib import Path
 
 from aiohttp import web
+
+from bench.serving import serve_until_signalled
 
 
 def make_app(directory: Path) -> web.Application:
@@ -39,19 +40,7 @@ async def main(args: argparse.Namespace) -> None:
     """Serve until SIGTERM or SIGINT."""
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, at start-up)
-    runner = web.AppRunner(make_app(directory), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, backlog=1024, reuse_address=True)
-    await site.start()
-    print(f"file-provider listening on http://{args.host}:{runner.addresses[0][1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signalled(make_app(directory), args.host, args.port, "file-provider")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

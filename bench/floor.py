@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 import aiohttp
 import orjson
 from aiohttp import web
+
+from bench.serving import serve_until_signalled
 
 
 def sendgrid_body(webhook_id: str, body: bytes) -> bytes:
@@ -68,19 +69,9 @@ async def main(args: argparse.Namespace) -> None:
     relay.session = aiohttp.ClientSession()
     app = web.Application()
     app.router.add_post("/webhooks/{source}", relay.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, backlog=1024, reuse_address=True)
-    await site.start()
-    print(f"floor listening on http://{args.host}:{runner.addresses[0][1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await serve_until_signalled(app, args.host, args.port, "floor")
     finally:
-        await runner.cleanup()
         await relay.session.close()
 
 
