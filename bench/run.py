@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,14 +82,15 @@ class Context:
         return path
 
 
-def wait_for_deliveries(target: Target, expected: int, watched: Managed, *, timeout: float,
-                        stall: float) -> int:
-    """Poll the provider side until ``expected`` messages arrived; stop early when nothing
-    arrives for ``stall`` seconds or ``watched`` (the hub or relay) dies."""
+def wait_for_count(count_now: Callable[[], int], expected: int, watched: Managed, *,
+                   timeout: float, stall: float) -> int:
+    """Poll ``count_now`` (messages at the provider, receipts recorded...) until it reaches
+    ``expected``; stop early when it does not move for ``stall`` seconds or ``watched`` (the
+    hub or relay) dies."""
     deadline = time.monotonic() + timeout
     count, last_change, last_count = 0, time.monotonic(), -1
     while time.monotonic() < deadline:
-        count = target.delivered_count()
+        count = count_now()
         if count >= expected:
             return count
         if count != last_count:
@@ -119,8 +120,8 @@ def run_floor(ctx: Context, sink: str) -> Measurement:
         ready_threads = [relay.thread_cpu()]
         requests = ctx.events.write_signed(work / "requests.tsv", new_secret())
         load = _replay(ctx, group, f"{base}/webhooks/bench", requests, work)
-        wait_for_deliveries(target, load.accepted, relay, timeout=ctx.args.timeout,
-                            stall=ctx.args.stall)
+        wait_for_count(target.delivered_count, load.accepted, relay, timeout=ctx.args.timeout,
+                       stall=ctx.args.stall)
         _resources(result, [relay], group, watch, load.accepted, ready_cpu, ready_sys)
         result.main_thread_share = _main_thread_share([relay], ready_threads)
         group.stop(relay)
@@ -170,11 +171,13 @@ def run_hub(ctx: Context, sink: str, db: str, layout: str = "one",
         requests = ctx.events.write_signed(work / "requests.tsv", secret)
         load = _replay(ctx, group, f"{base}/webhooks/{hubconf.SOURCE_NAME}", requests, work)
         if layout != "ingest":
-            wait_for_deliveries(target, load.accepted, programs[-1], timeout=ctx.args.timeout,
-                                stall=ctx.args.stall)
+            wait_for_count(target.delivered_count, load.accepted, programs[-1],
+                           timeout=ctx.args.timeout, stall=ctx.args.stall)
             _wait_recorded(db_url, load.accepted, programs[-1])
             if receipts:
-                _wait_receipts(db_url, load.accepted, programs[-1], stall=ctx.args.stall)
+                # the provider's status webhooks, recorded by the hub
+                wait_for_count(lambda: hubdb.delivered_count(db_url), load.accepted,
+                               programs[0], timeout=ctx.args.timeout, stall=ctx.args.stall)
         for profiler, _ in profilers:
             profiling.stop(group, profiler)
         _resources(result, programs, group, watch, load.accepted, ready_cpu, ready_sys)
@@ -298,19 +301,6 @@ def _wait_recorded(db_url: str, expected: int, hub: Managed, timeout: float = 60
     while time.monotonic() < deadline and hub.alive():
         if hubdb.sent_count(db_url) >= expected:
             return
-        time.sleep(0.2)
-
-
-def _wait_receipts(db_url: str, expected: int, hub: Managed, *, stall: float) -> None:
-    """Wait (bounded by ``stall`` seconds without progress) until the provider's ``delivered``
-    status webhook of every message is recorded by the hub."""
-    last, last_change = -1, time.monotonic()
-    while hub.alive() and time.monotonic() - last_change < stall:
-        count = hubdb.delivered_count(db_url)
-        if count >= expected:
-            return
-        if count != last:
-            last, last_change = count, time.monotonic()
         time.sleep(0.2)
 
 
