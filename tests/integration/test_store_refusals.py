@@ -113,7 +113,7 @@ async def test_a_stored_error_keeps_the_drivers_message_and_no_parameters(hub):
     await hub.processor.drain()
     async with hub.sessionmaker() as session:
         row = (await session.execute(select(InboxEvent))).scalar_one()
-    assert row.attempts == 1 and row.last_error
+    assert row.attempts >= 1 and row.last_error  # retried with a short backoff meanwhile
     assert row.last_error.startswith(("IntegrityError", "DBAPIError"))
     assert "refused by the test" in row.last_error or "violates check constraint" in row.last_error
     for leak in ("[parameters", "[SQL", "INSERT", REFUSED, "SE-1", "customer"):
