@@ -38,6 +38,7 @@ from hub.rules.actions import ActionRunner
 from hub.rules.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.failures import safe_error
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
 from hub.templates import TemplateRenderer
@@ -228,4 +229,4 @@ class Hub:
                     await result
             except Exception as exc:
                 log.error("plugin_hook_failed", hook=hook_name, plugin=impl.plugin_name,
-                          error=f"{type(exc).__name__}: {exc}"[:300])
+                          error=safe_error(exc))

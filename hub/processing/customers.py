@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hub.contact import is_email, phone_problem
 from hub.delivery.planner import Contact
 from hub.store.models import Customer
 
@@ -36,11 +37,13 @@ def new_customer(identity: str, now: datetime) -> dict[str, Any]:
 
 
 def merge_customer(row: Any, data: EventCustomer, cipher: PiiCipher, now: datetime) -> None:
-    """Overwrite the row's details with what the event says (only the fields it has)."""
-    if data.email:
+    """Overwrite the row's details with what the event says (only the fields it has). An
+    email or phone that breaks the shared rules (:mod:`hub.contact`) never replaces a stored
+    one: ingress refuses such events, but one may come from enrichment or an older inbox row."""
+    if data.email and is_email(data.email.strip()):
         row.email_enc = cipher.encrypt(data.email.strip())
         row.email_hash = cipher.lookup_hash(data.email)
-    if data.phone:
+    if data.phone and phone_problem(data.phone) is None:
         row.phone_enc = cipher.encrypt(data.phone.strip())
         row.phone_hash = cipher.lookup_hash(data.phone)
     if data.name:

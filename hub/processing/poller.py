@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from hub.logs import get_logger
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.engine import utcnow
+from hub.store.failures import safe_error
 from hub.store.models import SourceCursor
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class SourcePoller:
                     if stored:
                         log.info("source_polled", source=self.source.name, events=stored)
                 except Exception as exc:
-                    await self._record_error(f"{type(exc).__name__}: {exc}"[:500])
+                    await self._record_error(safe_error(exc))
                     log.warning("source_poll_failed", source=self.source.name,
                                 error=type(exc).__name__)
                 await asyncio.sleep(self.interval)

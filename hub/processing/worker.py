@@ -16,6 +16,7 @@ from hub.logs import get_logger
 from hub.processing.applier import ClaimedEvent
 from hub.store.claims import claim
 from hub.store.engine import utcnow
+from hub.store.failures import safe_error
 from hub.store.models import InboxEvent
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class InboxProcessor:
             try:
                 processed = await self.run_once()
             except Exception as exc:  # database outage: keep the loop alive
-                log.error("inbox_batch_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                log.error("inbox_batch_failed", error=safe_error(exc))
                 processed = 0
                 await asyncio.sleep(self.settings.idle_poll_seconds)
             if not processed:
@@ -117,7 +118,7 @@ class InboxProcessor:
         try:
             item.event = await source.enrich(item.event)
         except Exception as exc:
-            await self._fail(item.inbox_id, f"enrich failed: {type(exc).__name__}: {exc}"[:500],
+            await self._fail(item.inbox_id, f"enrich failed: {safe_error(exc)}",
                              attempts=item.attempts + 1)
             return None
         return item
@@ -128,7 +129,7 @@ class InboxProcessor:
                 report = await self.applier.apply(session, items, utcnow())
         except Exception as exc:
             if len(items) == 1:
-                await self._fail(items[0].inbox_id, f"{type(exc).__name__}: {exc}"[:500],
+                await self._fail(items[0].inbox_id, safe_error(exc),
                                  attempts=items[0].attempts + 1)
                 return
             log.warning("inbox_batch_retried_singly", size=len(items), error=type(exc).__name__)
@@ -143,7 +144,7 @@ class InboxProcessor:
             async with self.sessionmaker() as session, session.begin():
                 await self.privacy.handle(session, item, utcnow())
         except Exception as exc:
-            await self._fail(item.inbox_id, f"{type(exc).__name__}: {exc}"[:500],
+            await self._fail(item.inbox_id, safe_error(exc),
                              attempts=item.attempts + 1)
 
     async def _fail(self, inbox_id: int, error: str, *, attempts: int) -> None:

@@ -18,6 +18,7 @@ from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
 from hub.store.claims import claim
 from hub.store.engine import utcnow
+from hub.store.failures import safe_error
 from hub.store.models import Return, RuleAction, TimelineEntry
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class ActionRunner:
             try:
                 done = await self.run_once()
             except Exception as exc:  # database outage: keep the loop alive
-                log.error("rule_actions_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                log.error("rule_actions_failed", error=safe_error(exc))
                 done = 0
             if not done:
                 await asyncio.sleep(self.settings.idle_poll_seconds)
@@ -72,11 +73,11 @@ class ActionRunner:
         try:
             detail = await self._perform(action, ret)
         except (PermanentError, NotImplementedError) as exc:
-            await self._finish(action, ret, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            await self._finish(action, ret, "failed", safe_error(exc))
             return
         except Exception as exc:  # transient, or unexpected: retried with backoff
             attempts = action.attempts + 1
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = safe_error(exc)
             if attempts >= self.settings.max_attempts:
                 await self._finish(action, ret, "failed", error, attempts=attempts)
                 return

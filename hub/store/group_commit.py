@@ -3,6 +3,11 @@
 Each :meth:`GroupCommitter.submit` call waits until its item is committed. Items that queue
 while a commit is running go into the next one together, so the commit rate, not the request
 rate, bounds the number of transactions.
+
+A group the database refuses for its data (:func:`hub.store.failures.is_refusal`: a value too
+long, a NUL byte, a constraint) is committed again item by item, so that one bad item never
+costs the others their commit; only the item that fails alone gets the error. A group that
+fails for any other reason (the database is down) fails every submitter at once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from hub.logs import get_logger
+from hub.store.failures import is_refusal, safe_error
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,7 +30,8 @@ log = get_logger("hub.group_commit")
 
 class GroupCommitter(Generic[T, R]):
     """Runs ``write(session, items) -> results`` (one result per item) in one transaction per
-    group. A failed transaction fails every submitter of that group; nothing is half-written.
+    group; nothing is half-written. A group the database refuses for its data is retried one
+    item per transaction; any other failure fails every submitter of the group.
 
     :param size_of: how much an item counts towards ``max_group`` (e.g. its row count).
     :param after_commit: called with the results after each successful commit.
@@ -42,6 +49,9 @@ class GroupCommitter(Generic[T, R]):
         self._after_commit = after_commit
         self._queue: asyncio.Queue[tuple[T, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
+        #: Transactions committed, and groups retried item by item (for tests and metrics).
+        self.commits = 0
+        self.isolated_groups = 0
 
     async def start(self) -> None:
         """Start the commit loop."""
@@ -85,12 +95,20 @@ class GroupCommitter(Generic[T, R]):
             async with self._sessionmaker() as session, session.begin():
                 results = await self._write(session, items)
         except Exception as exc:
+            if len(group) > 1 and is_refusal(exc):
+                log.warning("group_commit_isolating", writer=self._name, items=len(items),
+                            error=safe_error(exc))
+                self.isolated_groups += 1
+                for entry in group:
+                    await self._commit([entry], [entry[0]])
+                return
             log.error("group_commit_failed", writer=self._name, items=len(items),
-                      error=f"{type(exc).__name__}: {exc}"[:500])
+                      error=safe_error(exc))
             for _, done in group:
                 if not done.done():
                     done.set_exception(exc)
             return
+        self.commits += 1
         for (_, done), result in zip(group, results, strict=True):
             if not done.done():
                 done.set_result(result)
@@ -98,4 +116,4 @@ class GroupCommitter(Generic[T, R]):
             try:
                 self._after_commit(results)
             except Exception as exc:  # a wake-up hook must never stop the writer
-                log.error("after_commit_failed", writer=self._name, error=str(exc))
+                log.error("after_commit_failed", writer=self._name, error=safe_error(exc))

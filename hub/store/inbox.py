@@ -3,6 +3,11 @@
 Rows go through a :class:`~hub.store.group_commit.GroupCommitter`, so many concurrent webhooks
 share one transaction; nothing is acknowledged before its transaction has committed. The
 unique key (source, source event id) makes a re-delivered webhook a no-op.
+
+An event the store cannot hold is refused before it joins a group
+(:func:`hub.store.storable.check_storable`); one the database still refuses fails alone (the
+committer retries its group item by item) and is refused too, so the platform stops retrying
+it. Any other failure (the database is down) propagates: the caller answers 503.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, tuple_
 
+from hub.errors import RequestRejected
+from hub.logs import get_logger
 from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import InboxEvent
+from hub.store.storable import check_storable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,6 +32,8 @@ if TYPE_CHECKING:
 
     from hub.events import ReturnEvent
     from hub.store.codec import EventCodec
+
+log = get_logger("hub.inbox")
 
 #: Keys per IN (...) lookup; stays under SQLite's bound-parameter limit.
 _LOOKUP_CHUNK = 400
@@ -40,6 +51,11 @@ class InboxWriter:
         self._committer: GroupCommitter[list[dict], list[bool]] = GroupCommitter(
             sessionmaker, _write_rows, name="inbox", size_of=len,
             after_commit=(lambda results: on_new() if on_new and any(map(any, results)) else None))
+
+    @property
+    def committer(self) -> GroupCommitter[list[dict], list[bool]]:
+        """The group committer (its ``commits`` and ``isolated_groups`` counts)."""
+        return self._committer
 
     async def start(self) -> None:
         """Start the commit loop."""
@@ -66,10 +82,22 @@ class InboxWriter:
         } for event in events]
 
     async def submit(self, events: list[ReturnEvent], received_at: datetime) -> list[bool]:
-        """Store events durably; for each, True if new, False if already in the inbox."""
+        """Store events durably; for each, True if new, False if already in the inbox.
+
+        Raises :class:`~hub.errors.RequestRejected` (422) for events the store cannot hold;
+        nothing of the call is stored then."""
         if not events:
             return []
-        return await self._committer.submit(self.rows_for(events, received_at))
+        for event in events:
+            check_storable(event)
+        try:
+            return await self._committer.submit(self.rows_for(events, received_at))
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+            log.warning("inbox_event_refused", source=events[0].source, error=safe_error(exc))
+            raise RequestRejected("the database refused this event; it cannot be stored",
+                                  code="unstorable_event") from None
 
 
 async def _write_rows(session: AsyncSession, requests: list[list[dict]]) -> list[list[bool]]:

@@ -133,6 +133,8 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
             raise RuntimeError(f"source {source.name!r} produced an event without an id")
     try:
         flags = await hub.inbox.submit(events, inbound.received_at)
+    except RequestRejected:
+        raise  # the store cannot hold it: a 422, which the platform must not retry
     except Exception:
         # Not stored, so not acknowledged: the platform will retry.
         return _unavailable()

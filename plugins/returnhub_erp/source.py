@@ -10,6 +10,7 @@ import aiohttp
 
 from hub.connectors import Source
 from hub.errors import RequestRejected
+from hub.store.storable import check_storable
 from hub.wire import reject
 from returnhub_erp.client import ErpClient
 from returnhub_erp.config import ErpSettings
@@ -106,6 +107,9 @@ class ErpSource(Source):
         try:
             outcome = self.mapper.to_event(record, source=self.name,
                                            received_at=datetime.now(UTC))
+            if outcome.event is not None:
+                # What the inbox would refuse would hold the cursor, and every later record.
+                check_storable(outcome.event)
         except RequestRejected as exc:
             # One bad record must not block every later one: skip it and say which field.
             self.log.warning("erp_record_skipped", field=exc.field, reason=exc.message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from hub.contact import is_email
 from hub.errors import MessageRejected, RecipientRefused
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 ARG_PREFIX = "returnhub_"
 #: The custom arg carrying the hub's message id; SendGrid echoes it in every event.
 MESSAGE_ID_ARG = f"{ARG_PREFIX}message_id"
-#: A bare address (no display name, no list): what the body's ``email`` fields carry.
-_ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+")
 #: What the SDK's ``Content`` helper refuses at the start of a body: a SendGrid API key.
 _API_KEY = re.compile(r"SG\.[0-9a-zA-Z]+\.[0-9a-zA-Z]+")
 #: SendGrid allows at most 10 categories of at most 255 characters.
@@ -67,10 +66,9 @@ def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: s
         raise MessageRejected("the message has neither text nor html content", provider=provider)
     _no_line_breaks(provider, subject=message.subject, sender_name=from_name,
                     recipient=message.to, sender=from_address, reply_to=message.reply_to)
-    if not _ADDRESS.fullmatch(message.to):
+    if not is_email(message.to):
         raise RecipientRefused("the recipient is not a valid address", provider=provider)
-    if not _ADDRESS.fullmatch(from_address) or (
-            message.reply_to and not _ADDRESS.fullmatch(message.reply_to)):
+    if not is_email(from_address) or (message.reply_to and not is_email(message.reply_to)):
         raise MessageRejected("the sender or reply_to is not a valid address", provider=provider)
     _no_api_key(provider, message.text, message.html)
     sender = {"name": from_name, "email": from_address} if from_name else {"email": from_address}

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
+from hub.contact import is_email
 from hub.errors import MessageRejected, RecipientRefused
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 #: Header carrying the hub's message id, for relays' logs and bounce processing.
 MESSAGE_ID_HEADER = "X-Returnhub-Message-Id"
 _ID_LEFT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_ADDRESS = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\".]+")
 
 
 def message_id_for(message_id: str, domain: str) -> str:
@@ -53,7 +53,7 @@ def build_email(message: OutboundMessage, settings: SmtpSettings, provider: str
         raise MessageRejected("the message has no subject", provider=provider)
     if not message.text and not message.html:
         raise MessageRejected("the message has neither text nor html content", provider=provider)
-    if not _ADDRESS.fullmatch(message.to):
+    if not is_email(message.to):
         raise RecipientRefused("the recipient is not a valid address", provider=provider)
     domain = settings.message_id_domain or sender.rpartition("@")[2] or "localhost"
     message_id = message_id_for(message.message_id, domain)

@@ -1,0 +1,179 @@
+"""What the store can hold, checked before an event joins an inbox group commit.
+
+An event the database would refuse (a NUL byte, a value longer than its column, an amount
+past its precision) must be refused at ingress with a 422 naming the field, the same on SQLite
+(which enforces no lengths) as on PostgreSQL, and an accepted event must be one the applier
+can write. The bounds come from the column types in :mod:`hub.store.models` (:data:`COLUMNS`
+says which columns each field of :class:`~hub.events.ReturnEvent` ends up in); fields kept
+only inside encrypted JSON (:data:`ENCRYPTED`) have no length bound.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from hub.contact import email_problem, phone_problem
+from hub.errors import RequestRejected
+from hub.events import PRIVACY_EVENTS
+from hub.store.models import Customer, InboxEvent, Notification, PortalMessage, Return
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Column
+
+    from hub.events import ReturnEvent
+
+_INBOX, _RETURNS, _CUSTOMERS = InboxEvent.__table__.c, Return.__table__.c, Customer.__table__.c
+
+#: Where each field lands outside encrypted JSON: dotted path -> the columns holding it.
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "type": (_INBOX.event_type,),
+    "source": (_INBOX.source, _RETURNS.source),
+    "source_event_id": (_INBOX.source_event_id,),
+    "return_id": (_INBOX.return_ref, _RETURNS.external_id, PortalMessage.__table__.c.return_ref),
+    "order_id": (_RETURNS.order_ref,),
+    "order_number": (_RETURNS.order_number,),
+    "reason": (_RETURNS.reason,),
+    "refund_method": (_RETURNS.refund_method,),
+    "order_total.amount": (_RETURNS.order_total,),
+    "order_total.currency": (_RETURNS.currency,),
+    "refund_amount.amount": (_RETURNS.refund_amount,),
+    "refund_amount.currency": (_RETURNS.currency,),
+    "tracking.number": (_INBOX.tracking_number, _RETURNS.tracking_number),
+    "tracking.carrier": (_RETURNS.carrier,),
+    "tracking.url": (_RETURNS.tracking_url,),
+    "tracking.label_url": (_RETURNS.label_url,),
+    # Stored as "<source>:<id>" (customers.identity, portal_messages.customer_key).
+    "customer.id": (_CUSTOMERS.identity, PortalMessage.__table__.c.customer_key),
+    "customer.locale": (_CUSTOMERS.locale, Notification.__table__.c.locale),
+    "customer.timezone": (_CUSTOMERS.timezone,),
+    "occurred_at": (_INBOX.occurred_at, _RETURNS.last_event_at),
+}
+#: Fields kept only inside encrypted JSON or encrypted columns (any length).
+ENCRYPTED = frozenset({"customer.email", "customer.phone", "customer.name", "customer.tags",
+                       "items", "tracking.estimated_delivery", "raw", "extra"})
+#: Ids, references, codes, addresses and names: a control character in them makes no sense
+#: (a line break in an email address would reach a header). Free text (reason) may have one.
+NO_CONTROL = frozenset({"source", "source_event_id", "return_id", "order_id", "order_number",
+                        "refund_method", "tracking.number", "tracking.carrier", "tracking.url",
+                        "tracking.label_url", "customer.id", "customer.email", "customer.phone",
+                        "customer.name", "customer.locale", "customer.timezone"})
+
+#: What no string may carry anywhere: PostgreSQL text cannot hold NUL, UTF-8 no lone surrogate.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CHECKED = tuple(dict.fromkeys([*COLUMNS, *sorted(NO_CONTROL)]))
+
+
+def check_storable(event: ReturnEvent) -> None:
+    """Raise :class:`~hub.errors.RequestRejected` (422, the field named, no value repeated)
+    when the store could not hold ``event`` or its contact details break the shared rules."""
+    problem = _problem(event)
+    if problem is not None:
+        field, why = problem
+        raise RequestRejected(f"{field}: {why}", field=field)
+
+
+def _problem(event: ReturnEvent) -> tuple[str, str] | None:
+    for path, text in _strings(event, ""):
+        if _UNSTORABLE.search(text):
+            return path, "contains a NUL byte or an unpaired surrogate"
+    for path, value in _leaves(event):
+        if isinstance(value, str):
+            if path in NO_CONTROL and _CONTROL.search(value):
+                return path, "contains a control character or line break"
+            limit = max_length(path, event.source)
+            if limit is not None and len(value) > limit:
+                return path, f"is longer than {limit} characters"
+        elif isinstance(value, Decimal):
+            why = _amount_problem(value, COLUMNS[path][0])
+            if why:
+                return path, why
+        elif isinstance(value, datetime):
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                return path, "is out of range once converted to UTC"
+    if event.customer is not None and event.type not in PRIVACY_EVENTS:
+        # A privacy request is never refused over a contact's format: it only finds people.
+        for name, rule in (("email", email_problem), ("phone", phone_problem)):
+            value = getattr(event.customer, name)
+            why = rule(value.strip()) if value else None
+            if why:
+                return f"customer.{name}", why
+    return None
+
+
+def max_length(path: str, source: str = "") -> int | None:
+    """The longest string the columns of ``path`` hold (None: unbounded)."""
+    limit = _column_limit(path)
+    if limit is not None and path == "customer.id":
+        return limit - len(source) - 1  # "<source>:" comes first
+    return limit
+
+
+@cache
+def _column_limit(path: str) -> int | None:
+    lengths = [length for column in COLUMNS.get(path, ())
+               if (length := getattr(column.type, "length", None)) is not None]
+    return min(lengths) if lengths else None
+
+
+def _amount_problem(value: Decimal, column: Column) -> str | None:
+    precision, scale = column.type.precision, column.type.scale
+    if not value.is_finite():
+        return "is not a finite number"
+    bound = Decimal(10) ** (precision - scale)
+    try:
+        rounded = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        rounded = value
+    if abs(rounded) >= bound:
+        return f"has more than {precision - scale} digits before the decimal point"
+    return None
+
+
+def _leaves(event: ReturnEvent) -> Iterator[tuple[str, Any]]:
+    """(path, value) of every field of :data:`COLUMNS` and :data:`NO_CONTROL` that is set."""
+    for path in _CHECKED:
+        value: Any = event
+        for part in path.split("."):
+            value = getattr(value, part, None)
+            if value is None:
+                break
+        if value is not None:
+            yield path, value
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in ``value`` (dict keys too) with where it is. A path names the event's
+    fields, and keys of the platform's own payload (``raw``) as the sender knows them; a key
+    that is not a plain name is shown as ``<key>`` (it may be the sender's data)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            inner = "" if name == "raw" and not path else _join(path, name)
+            yield from _strings(getattr(value, name), inner)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            key_path = _join(path, key if isinstance(key, str) and _KEY.fullmatch(key)
+                             else "<key>")
+            if isinstance(key, str):
+                yield key_path, key
+            yield from _strings(inner, key_path)
+    elif isinstance(value, (list, tuple)):
+        for index, inner in enumerate(value):
+            yield from _strings(inner, _join(path, str(index)))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
