@@ -31,6 +31,9 @@ from hub.rules.model import RuleSettings
 DEFAULT_CONFIG_PATH = Path("config/returnhub.toml")
 #: Environment variable naming the config file, when --config is not given.
 CONFIG_ENV_VAR = "RETURNHUB_CONFIG"
+#: A connector setting that starts with this is a path in the data dir, so that
+#: ``RETURNHUB_DATA_DIR`` moves the default config's secrets and outbox along with the rest.
+DATA_DIR_PLACEHOLDER = "{data_dir}"
 
 
 class ConfigError(Exception):
@@ -304,6 +307,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
+        for sections in (self.sources, self.sinks):
+            for name, section in sections.items():
+                sections[name] = in_data_dir(section, self.data_dir)
         problems = []
         for channel, route in self.channels.items():
             for provider in route.providers:
@@ -322,6 +328,14 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The database URL, defaulting to the SQLite file in the data dir."""
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'returnhub.db'}"
+
+
+def in_data_dir(section: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """``section`` with every string value that starts with ``{data_dir}`` made a path in
+    ``data_dir`` (the final one: after the environment overrode the file)."""
+    return {key: str(data_dir) + value.removeprefix(DATA_DIR_PLACEHOLDER)
+            if isinstance(value, str) and value.startswith(DATA_DIR_PLACEHOLDER) else value
+            for key, value in section.items()}
 
 
 def resolve_config_path(path: str | os.PathLike | None) -> Path | None:
