@@ -169,10 +169,23 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print queues, dead letters and provider breaker states."""
+    """Print queues, dead letters and provider breaker states (read from the database)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     from hub.status import format_report, status_report
 
-    for line in format_report(asyncio.run(status_report(_settings(args)))):
+    settings = _settings(args)
+    try:
+        report = asyncio.run(status_report(settings))
+    except (OSError, SQLAlchemyError) as exc:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = getattr(exc, "orig", None) or exc
+        print(f"returnhub: cannot read the database at {where}: "
+              f"{type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''}",
+              file=sys.stderr)
+        return 1
+    for line in format_report(report):
         print(line)
     return 0
 

@@ -146,7 +146,7 @@ def test_webhook_send_posts_where_serve_listens_not_to_the_public_url(tmp_path):
     event = str(ROOT / "config/examples/events/approved.json")
     result = run("webhook", "send", event, "--source", "demo", "--print-curl", cwd=cwd,
                  RETURNHUB_SERVER__PUBLIC_URL="https://returns.example.invalid",
-                 RETURNHUB_SERVER__HOST="0.0.0.0", RETURNHUB_SERVER__PORT="9321")
+                 RETURNHUB_SERVER__HOST="0.0.0.0", RETURNHUB_SERVER__PORT="9321")  # noqa: S104
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith(" http://127.0.0.1:9321/webhooks/demo")
 
@@ -183,3 +183,15 @@ def test_a_data_dir_from_the_environment_moves_secrets_and_outbox(tmp_path, monk
     assert settings.sinks["outbox"]["directory"] == f"{elsewhere}/outbox"
     assert settings.sources["demo"]["secret_file"] == f"{elsewhere}/secrets/demo-source.secret"
     assert settings.database_url.endswith(f"{elsewhere}/returnhub.db")
+
+
+def test_status_without_a_reachable_database_says_so_in_one_line(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    url = f"postgresql+asyncpg://returnhub:s3cret-pw@127.0.0.1:{free_port()}/returnhub"
+    result = run("status", cwd=cwd, RETURNHUB_DATABASE__URL=url)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("returnhub: cannot read the database at "
+                                    "postgresql+asyncpg://returnhub:***@127.0.0.1:")
+    assert "s3cret-pw" not in result.stderr
