@@ -307,9 +307,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        for sections in (self.sources, self.sinks):
-            for name, section in sections.items():
-                sections[name] = in_data_dir(section, self.data_dir)
+        for sections in (self.sources, self.sinks):  # the final data dir: env included
+            for section in sections.values():
+                for key, value in section.items():
+                    if isinstance(value, str) and value.startswith(DATA_DIR_PLACEHOLDER):
+                        section[key] = f"{self.data_dir}{value[len(DATA_DIR_PLACEHOLDER):]}"
         problems = []
         for channel, route in self.channels.items():
             for provider in route.providers:
@@ -328,14 +330,6 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The database URL, defaulting to the SQLite file in the data dir."""
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'returnhub.db'}"
-
-
-def in_data_dir(section: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """``section`` with every string value that starts with ``{data_dir}`` made a path in
-    ``data_dir`` (the final one: after the environment overrode the file)."""
-    return {key: str(data_dir) + value.removeprefix(DATA_DIR_PLACEHOLDER)
-            if isinstance(value, str) and value.startswith(DATA_DIR_PLACEHOLDER) else value
-            for key, value in section.items()}
 
 
 def resolve_config_path(path: str | os.PathLike | None) -> Path | None:
