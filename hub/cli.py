@@ -6,9 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
 from hub.config import ConfigError, Settings, load_settings
 from hub.plugins import PluginError, describe_plugins, get_plugin_manager
@@ -135,45 +133,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_webhook_send(args: argparse.Namespace) -> int:
-    """Sign a JSON file as the named source would be signed and POST it to the hub."""
-    import urllib.error
-    import urllib.request
-
-    from hub.checks import check_config
-
-    settings = _settings(args)
-    spec = check_config(settings).get(args.source)
-    if spec is None or spec.kind != "sources":
-        print(f"no source named {args.source!r} in the config", file=sys.stderr)
-        return 2
-    source = spec.cls(spec.config, _bare_context(args.source, settings))
-    body = Path(args.file).read_bytes()
-    event_id = args.id or f"msg_{uuid.uuid4().hex}"
-    headers = source.sign(body, event_id=event_id)
-    url = args.url or f"{settings.server.base_url()}/webhooks/{args.source}"
-    if args.print_curl:
-        parts = " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
-        print(f"curl -sS -X POST {parts} --data-binary @{args.file} {url}")
-        return 0
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            print(response.status, response.read().decode())
-    except urllib.error.HTTPError as exc:
-        print(exc.code, exc.read().decode())
-        return 1
-    return 0
-
-
-def _bare_context(name: str, settings: Settings) -> Any:
-    from hub.connectors import ConnectorContext
-    from hub.logs import get_logger
-
-    return ConnectorContext(name=name, http=None, public_url=settings.server.base_url(),
-                            data_dir=settings.data_dir, log=get_logger(name))
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the data dir, keys and missing secret files."""
     from hub.init import init_data_dir
@@ -210,10 +169,23 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print queues, dead letters and provider breaker states."""
+    """Print queues, dead letters and provider breaker states (read from the database)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     from hub.status import format_report, status_report
 
-    for line in format_report(asyncio.run(status_report(_settings(args)))):
+    settings = _settings(args)
+    try:
+        report = asyncio.run(status_report(settings))
+    except (OSError, SQLAlchemyError) as exc:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = getattr(exc, "orig", None) or exc
+        print(f"returnhub: cannot read the database at {where}: "
+              f"{type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''}",
+              file=sys.stderr)
+        return 1
+    for line in format_report(report):
         print(line)
     return 0
 
@@ -303,17 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--source", default="simulated", help="source name to attribute")
     simulate.set_defaults(func=cmd_simulate)
 
-    webhook = sub.add_parser("webhook", help="developer tools for webhooks")
-    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
-    send = webhook_sub.add_parser("send", help="sign FILE as SOURCE and POST it to the hub")
-    send.add_argument("file")
-    send.add_argument("--source", required=True)
-    send.add_argument("--url", help="default: the hub's public URL")
-    send.add_argument("--id", help="delivery id (default: random); repeat it to test dedupe")
-    send.add_argument("--print-curl", action="store_true",
-                      help="print a signed curl command instead of sending")
-    send.set_defaults(func=cmd_webhook_send)
-
     keys = sub.add_parser("keys", help="key management")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new PII key").set_defaults(
@@ -329,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hub.cli_templates import add_parser as add_templates_parser
     from hub.cli_tokens import add_parser as add_tokens_parser
+    from hub.cli_webhook import add_parser as add_webhook_parser
 
+    add_webhook_parser(sub, _settings)
     add_tokens_parser(sub)
     add_templates_parser(sub)
     return parser

@@ -31,6 +31,9 @@ from hub.rules.model import RuleSettings
 DEFAULT_CONFIG_PATH = Path("config/returnhub.toml")
 #: Environment variable naming the config file, when --config is not given.
 CONFIG_ENV_VAR = "RETURNHUB_CONFIG"
+#: A connector setting that starts with this is a path in the data dir, so that
+#: ``RETURNHUB_DATA_DIR`` moves the default config's secrets and outbox along with the rest.
+DATA_DIR_PLACEHOLDER = "{data_dir}"
 
 
 class ConfigError(Exception):
@@ -304,6 +307,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
+        for sections in (self.sources, self.sinks):  # the final data dir: env included
+            for section in sections.values():
+                for key, value in section.items():
+                    if isinstance(value, str) and value.startswith(DATA_DIR_PLACEHOLDER):
+                        section[key] = f"{self.data_dir}{value[len(DATA_DIR_PLACEHOLDER):]}"
         problems = []
         for channel, route in self.channels.items():
             for provider in route.providers:

@@ -1,9 +1,9 @@
 """``returnhub init``: prepare the data dir of a new installation.
 
-Creates the data dir, the PII keys (unless configured) and every secret file that the config
-references under ``data_dir/secrets`` and that does not exist yet, with a random value in the
-Standard Webhooks format (``whsec_`` + base64), which any HMAC scheme accepts as a key. Existing
-files are never touched, so running it again is harmless.
+Creates the data dir, the PII, lookup and portal keys (unless configured) and every secret
+file that the config references under ``data_dir/secrets`` and that does not exist yet, with a
+random value in the Standard Webhooks format (``whsec_`` + base64), which any HMAC scheme
+accepts as a key. Existing files are never touched, so running it again is harmless.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.keys import load_cipher
+from hub.keys import load_cipher, load_portal_key
 from hub.security import ensure_secret_file
 
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ def init_data_dir(settings: Settings) -> list[Path]:
     """Create what is missing; returns the secret files created."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets_dir = (settings.data_dir / "secrets").resolve()
-    created = []
     before = set(secrets_dir.glob("*")) if secrets_dir.exists() else set()
     load_cipher(settings)
+    load_portal_key(settings)  # a secret to back up with the others: made now, not at first serve
     for sections in (settings.sources, settings.sinks):
         for section in sections.values():
             for key, value in section.items():

@@ -450,9 +450,8 @@ class BatchApplier:
             report.timeline.append(self._entry(
                 ret, item, now, kind="rule", outcome="moved", from_state=unit.event_state,
                 to_state=ret.state, detail={"action": decision.transition.do,
-                                            "rule": decision.matched[0].rule}))
-        rule = next((m.rule for m in decision.matched
-                     if decision.transition and decision.transition.do in m.actions), None)
+                                            "rule": decision.transition_rule}))
+        rule = decision.transition_rule
         if decision.transition is not None and decision.transition.do in ("approve", "decline"):
             params = ({"decline_reason": decision.transition.reason,
                        **({"decline_note": decision.transition.note}

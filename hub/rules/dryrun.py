@@ -67,7 +67,8 @@ class RulesService:
         result: dict[str, Any] = {
             "return": event.return_id, "known_return": ret is not None,
             "state": current.value if current else None, "event_outcome": transition.outcome.value,
-            "rules": [], "transition": None, "final_state": current.value if current else None,
+            "rules": [], "transition": None, "transition_rule": None,
+            "final_state": current.value if current else None,
             "upstream_actions": [], "would_send": []}
         if transition.outcome not in (Outcome.MOVED, Outcome.FLAGGED):
             return result
@@ -88,6 +89,7 @@ class RulesService:
             if moved.outcome is Outcome.MOVED:
                 final_state, stage = moved.to_state, moved.to_state.value
             result["transition"] = decision.transition.do
+            result["transition_rule"] = decision.transition_rule
             if decision.transition.do in ("approve", "decline"):
                 result["upstream_actions"].append(decision.transition.model_dump())
         result["final_state"] = final_state.value if final_state else None

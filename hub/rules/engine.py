@@ -53,6 +53,8 @@ class Decision:
     matches: list[RuleMatch] = field(default_factory=list)
     #: "approve", "decline" or "hold", and the action's settings (first one wins).
     transition: Approve | Decline | Hold | None = None
+    #: The rule whose action set ``transition`` (the timeline and upstream actions credit it).
+    transition_rule: str | None = None
     channels: list[str] | None = None
     template: str | None = None
     #: None: nothing suppressed; an empty set: every channel suppressed.
@@ -75,6 +77,7 @@ class Decision:
             "rules": [{"rule": m.rule, "matched": m.matched, "actions": m.actions,
                        **({"error": m.error} if m.error else {})} for m in self.matches],
             "transition": self.transition.do if self.transition else None,
+            "transition_rule": self.transition_rule,
             "channels": self.channels, "template": self.template,
             "suppressed": sorted(self.suppressed) if self.suppressed else
             ([] if self.suppressed is None else ["*"]),
@@ -158,7 +161,7 @@ class RuleEngine:
             match = RuleMatch(rule.name, True, actions=[a.do for a in rule.actions])
             decision.matches.append(match)
             for action in rule.actions:
-                self._apply(decision, action)
+                self._apply(decision, action, rule.name)
             activation["tags"] = _to_cel(decision.tags)
             if rule.stop:
                 break
@@ -176,9 +179,10 @@ class RuleEngine:
         return True
 
     @staticmethod
-    def _apply(decision: Decision, action: Any) -> None:
+    def _apply(decision: Decision, action: Any, rule: str) -> None:
         if isinstance(action, (Approve, Decline, Hold)):
-            decision.transition = decision.transition or action
+            if decision.transition is None:
+                decision.transition, decision.transition_rule = action, rule
         elif isinstance(action, Notify):
             decision.channels = action.channels if action.channels is not None \
                 else decision.channels

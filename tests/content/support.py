@@ -7,16 +7,16 @@ import html5lib
 from hub.config import Settings, WorkerSettings
 from hub.delivery.dispatcher import Claimed, Dispatcher
 from hub.delivery.planner import Planner
+from hub.events import ReturnState
 from hub.security import PiiCipher, generate_fernet_key
 from hub.store.codec import EventCodec
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, Return
 from hub.templates import TemplateRenderer
 
-#: Every stage that notifies a customer, each with a bundled template in every language.
-STAGES = ("requested", "pending_review", "approved", "declined", "label_created", "in_transit",
-          "delivered_to_warehouse", "received", "inspected", "refunded", "exchange_shipped",
-          "closed", "cancelled", "expired", "shipment_exception")
+#: Every stage that notifies a customer (each state a return can reach, and a carrier
+#: exception), each with a bundled template in every language.
+STAGES = (*(state.value for state in ReturnState), "shipment_exception")
 CHANNELS = ("email", "sms", "portal")
 #: A locale per bundled language set, and the folder prefix its files come from.
 LOCALES = {"en-US": "", "fr-FR": "fr/", "de-DE": "de/"}

@@ -7,6 +7,7 @@ import pytest
 
 from hub.checks import check_config
 from hub.config import ConfigError, Settings
+from tests.content.support import STAGES
 
 BASE = {
     "sinks": {"outbox": {"type": "file", "directory": "/tmp/returnhub-check-outbox"}},
@@ -27,10 +28,7 @@ def operator_file(tmp_path, path: str, text: str) -> None:
 
 
 def test_bundled_templates_pass_for_every_stage(tmp_path):
-    stages = {stage: {"channels": ["email", "sms"], "fallback": ["portal"]} for stage in (
-        "requested", "pending_review", "approved", "declined", "label_created", "in_transit",
-        "delivered_to_warehouse", "received", "inspected", "refunded", "exchange_shipped",
-        "closed", "cancelled", "expired", "shipment_exception")}
+    stages = {stage: {"channels": ["email", "sms"], "fallback": ["portal"]} for stage in STAGES}
     config = Settings(
         sinks={**BASE["sinks"], "portal": {"type": "portal"}},
         channels={**BASE["channels"], "portal": {"providers": ["portal"]}},

@@ -116,3 +116,82 @@ def test_status_shows_queues_and_breakers(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "provider outbox: open (failures 5" in result.stdout
     assert "disk full" in result.stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_webhook_send_to_an_unreachable_hub_says_so_in_one_line(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    port = str(free_port())  # nothing listens there
+    result = run("webhook", "send", str(ROOT / "config/examples/events/approved.json"),
+                 "--source", "demo", cwd=cwd, RETURNHUB_SERVER__PORT=port)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        f"returnhub: cannot reach the hub at http://127.0.0.1:{port}/webhooks/demo: ")
+
+
+def test_webhook_send_posts_where_serve_listens_not_to_the_public_url(tmp_path):
+    """`serve` binds server.host:server.port (file, then RETURNHUB_SERVER__*); the public URL
+    is what platforms use from outside (a proxy, a tunnel), so the local tool must not."""
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    event = str(ROOT / "config/examples/events/approved.json")
+    result = run("webhook", "send", event, "--source", "demo", "--print-curl", cwd=cwd,
+                 RETURNHUB_SERVER__PUBLIC_URL="https://returns.example.invalid",
+                 RETURNHUB_SERVER__HOST="0.0.0.0", RETURNHUB_SERVER__PORT="9321")  # noqa: S104
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(" http://127.0.0.1:9321/webhooks/demo")
+
+
+def test_init_creates_the_portal_key_like_the_other_secrets(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    result = run("init", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    for name in ("portal.key", "pii.key", "lookup.key", "demo-source.secret"):
+        path = cwd / "data/secrets" / name
+        assert oct(path.stat().st_mode)[-3:] == "600", name
+        assert f"created {path}" in result.stdout
+    key = (cwd / "data/secrets/portal.key").read_text()
+    assert len(key.strip()) >= 32
+    assert run("init", cwd=cwd).returncode == 0
+    assert (cwd / "data/secrets/portal.key").read_text() == key  # never overwritten
+
+
+def test_a_data_dir_from_the_environment_moves_secrets_and_outbox(tmp_path, monkeypatch):
+    cwd = checkout_copy(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    init = run("init", cwd=cwd, RETURNHUB_DATA_DIR=str(elsewhere))
+    assert init.returncode == 0, init.stderr
+    assert (elsewhere / "secrets/demo-source.secret").read_text().startswith("whsec_")
+    assert (elsewhere / "secrets/portal.key").exists()
+    assert not (cwd / "data").exists()
+    check = run("check", cwd=cwd, RETURNHUB_DATA_DIR=str(elsewhere))
+    assert check.returncode == 0, check.stderr
+
+    from hub.config import load_settings
+
+    monkeypatch.setenv("RETURNHUB_DATA_DIR", str(elsewhere))
+    settings = load_settings(cwd / "config/returnhub.toml")
+    assert settings.sinks["outbox"]["directory"] == f"{elsewhere}/outbox"
+    assert settings.sources["demo"]["secret_file"] == f"{elsewhere}/secrets/demo-source.secret"
+    assert settings.database_url.endswith(f"{elsewhere}/returnhub.db")
+
+
+def test_status_without_a_reachable_database_says_so_in_one_line(tmp_path):
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    url = f"postgresql+asyncpg://returnhub:s3cret-pw@127.0.0.1:{free_port()}/returnhub"
+    result = run("status", cwd=cwd, RETURNHUB_DATABASE__URL=url)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("returnhub: cannot read the database at "
+                                    "postgresql+asyncpg://returnhub:***@127.0.0.1:")
+    assert "s3cret-pw" not in result.stderr

@@ -89,7 +89,7 @@ class TestOdooMapping:
         [event] = await parse(source, records()[44])
         assert event.type is EventType.REFUNDED
         assert event.refund_amount == Money(amount=Decimal("29.0"), currency="EUR")
-        assert event.refund_method == "out_refund"
+        assert event.refund_method == "original_payment"
 
     async def test_confirmed_is_approved(self, source):
         [event] = await parse(source, records()[46])
