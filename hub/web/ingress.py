@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -18,6 +17,7 @@ from hub.connectors import InboundRequest, Source
 from hub.errors import RequestRejected, SignatureError
 from hub.logs import get_logger
 from hub.store.engine import utcnow
+from hub.web.body import FORM_TYPE, BadForm, BodyTooLarge, parse_form, read_body
 from hub.web.keys import HUB
 from hub.web.metrics import COUNTS, metrics_of
 
@@ -28,24 +28,16 @@ if TYPE_CHECKING:
 
 log = get_logger("hub.ingress")
 
-FORM_TYPE = "application/x-www-form-urlencoded"
-
-
 async def read_inbound(request: web.Request, hub: Hub) -> InboundRequest:
-    """Read the body (bounded) into a framework-neutral :class:`InboundRequest`."""
-    limit = hub.settings.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    """Read the whole body (bounded by ``server.max_body_bytes``; :class:`BodyTooLarge`
+    beyond it) into a framework-neutral :class:`InboundRequest`."""
+    body = await read_body(request, hub.settings.server.max_body_bytes)
     form = None
     if request.content_type == FORM_TYPE:
         try:
-            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                                  strict_parsing=False))
-        except UnicodeDecodeError:
-            raise RequestRejected("the form body is not UTF-8", status=400) from None
+            form = dict(parse_form(body))
+        except BadForm as exc:
+            raise RequestRejected(str(exc), status=400) from None
     return InboundRequest(
         method=request.method, url=hub.public_url + request.path_qs, path=request.path,
         headers=CIMultiDict(request.headers), query=dict(request.query), body=body,
@@ -54,7 +46,7 @@ async def read_inbound(request: web.Request, hub: Hub) -> InboundRequest:
 
 async def webhook(request: web.Request) -> web.Response:
     """Handle one webhook delivery."""
-    from hub.web.errors import error_response
+    from hub.web.errors import body_too_large, error_response
 
     hub: Hub = request.app[HUB]
     metrics = metrics_of(request.app)
@@ -85,10 +77,10 @@ async def webhook(request: web.Request) -> web.Response:
         if metrics:
             metrics.rejected(name, exc.code)
         return error_response(exc.status, exc.code, exc.message, field=exc.field)
-    except web.HTTPRequestEntityTooLarge:
+    except BodyTooLarge as exc:
         if metrics:
             metrics.rejected(name, "body_too_large")
-        raise
+        return body_too_large(exc)
     if metrics:
         _count(metrics, name, connector, response)
     return response
