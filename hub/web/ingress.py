@@ -125,8 +125,9 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
             raise RuntimeError(f"source {source.name!r} produced an event without an id")
     try:
         flags = await hub.inbox.submit(events, inbound.received_at)
-    except Exception:
+    except Exception as exc:
         # Not stored, so not acknowledged: the platform will retry.
+        _log_not_stored("inbox_submit_failed", source.name, exc)
         return _unavailable()
     new = sum(flags)
     status = 202 if new else 200
@@ -144,12 +145,21 @@ async def _status_webhook(hub: Hub, sink: Sink, inbound: InboundRequest) -> web.
     try:
         async with hub.sessionmaker() as session, session.begin():
             new = await hub.receipts.record(session, sink.name, channel, updates, utcnow())
-    except Exception:
-        log.exception("receipt_write_failed", connector=sink.name)
+    except Exception as exc:
+        _log_not_stored("receipt_write_failed", sink.name, exc)
         return _unavailable()
     response = web.json_response({"status": "accepted", "events": len(updates), "new": new})
     response[COUNTS] = (new, 0)  # for the metrics
     return response
+
+
+def _log_not_stored(event: str, connector: str, exc: Exception) -> None:
+    """Log why a delivery was not stored: the error's class and its driver's, never its text or
+    traceback (a database error's text carries the statement's parameters: the payload)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    log.error(event, connector=connector, error=type(exc).__name__,
+              cause=type(cause).__name__ if cause is not None else None,
+              message="not stored; answered 503 so that the sender retries")
 
 
 def _unavailable() -> web.Response:
