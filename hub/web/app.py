@@ -15,6 +15,7 @@ from hub.web.ingress import webhook, webhook_head
 from hub.web.keys import HUB
 from hub.web.metrics import METRICS, HubMetrics, metrics_view
 from hub.web.portal import setup_portal
+from hub.web.serverlog import install_bad_request_filter
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -27,6 +28,7 @@ def create_app(hub: Hub) -> web.Application:
                           client_max_size=hub.settings.server.max_body_bytes + 1)
     app[HUB] = hub
     app[METRICS] = HubMetrics()
+    install_bad_request_filter()
     setup_routes(app)
     hub.pm.hook.returnhub_add_routes(app=app)
     return app
