@@ -57,12 +57,15 @@ def split(body: bytes, pieces: int) -> list[bytes]:
 
 async def send_request(host: str, port: int, method: str, path: str, body: bytes = b"",
                        headers: dict[str, str] | Iterable[tuple[str, str]] = (), *,
-                       chunked: bool = False, pieces: int = 1, pause: float = 0.0
-                       ) -> RawResponse:
+                       chunked: bool = False, pieces: int = 1, pause: float = 0.0,
+                       hold_after: int | None = None) -> RawResponse:
     """Send one request on a new connection (``Connection: close``) and read the answer.
 
     The body goes in ``pieces`` writes ``pause`` seconds apart (each piece one chunk when
-    ``chunked``); writing stops early once the response has started arriving.
+    ``chunked``); writing stops early once the response has arrived. With ``hold_after``, once
+    that many body bytes are sent the client waits for an answer (up to
+    :data:`ANSWER_SECONDS`) before sending more: a server that answers without the rest of the
+    body is then seen to, whatever the machine's load (``RawResponse.sent`` tells).
     """
     items = list(headers.items()) if isinstance(headers, dict) else list(headers)
     names = {name.lower() for name, _ in items}
@@ -92,6 +95,9 @@ async def send_request(host: str, port: int, method: str, path: str, body: bytes
                              else part)
                 await writer.drain()
                 sent += len(part)
+                if hold_after is not None and sent >= hold_after:
+                    hold_after = None
+                    await asyncio.wait({answer}, timeout=ANSWER_SECONDS)
             else:
                 if chunked:
                     writer.write(b"0\r\n\r\n")
