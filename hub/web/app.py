@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 def create_app(hub: Hub) -> web.Application:
     """Build the aiohttp application for a started (or starting) :class:`Hub`."""
-    # The body limit is enforced by ingress while reading, with a JSON 413.
+    # Each route's body limit is enforced while reading (hub/web/body.py), with a JSON 413;
+    # client_max_size only bounds plugin routes that call request.read() themselves.
     app = web.Application(middlewares=[json_errors, require_token],
                           client_max_size=hub.settings.server.max_body_bytes + 1)
     app[HUB] = hub
