@@ -34,7 +34,13 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode unpadded URL-safe base64, accepting only the exact encoding :func:`_b64` makes:
+    the decoder ignores stray characters and the unused low bits of the last character, so
+    without the check one token would have several spellings."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data
 
 
 def make_token(key: bytes, source: str, reference: str, expires_at: datetime) -> str:

@@ -15,6 +15,7 @@ from hub.web.ingress import webhook, webhook_head
 from hub.web.keys import HUB
 from hub.web.metrics import METRICS, HubMetrics, metrics_view
 from hub.web.portal import setup_portal
+from hub.web.serverlog import install_bad_request_filter
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
 
 def create_app(hub: Hub) -> web.Application:
     """Build the aiohttp application for a started (or starting) :class:`Hub`."""
-    # The body limit is enforced by ingress while reading, with a JSON 413.
+    # Each route's body limit is enforced while reading (hub/web/body.py), with a JSON 413;
+    # client_max_size only bounds plugin routes that call request.read() themselves.
     app = web.Application(middlewares=[json_errors, require_token],
                           client_max_size=hub.settings.server.max_body_bytes + 1)
     app[HUB] = hub
     app[METRICS] = HubMetrics()
+    install_bad_request_filter()
     setup_routes(app)
     hub.pm.hook.returnhub_add_routes(app=app)
     return app

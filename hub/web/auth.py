@@ -7,7 +7,8 @@ Bearer``: JSON, or the sign-in page for a browser asking for ``/admin``. The onl
 the sign-in POST itself, which authenticates the token it carries.
 
 A cookie is sent by the browser on its own, so a state-changing request authenticated by the
-cookie must also carry the CSRF token (form field ``csrf`` or header ``X-CSRF-Token``), an HMAC
+cookie must also carry the CSRF token (field ``csrf`` of a URL-encoded form, or header
+``X-CSRF-Token``), an HMAC
 of the session token that a page of another origin cannot know; a foreign ``Origin`` is refused
 outright. Bearer requests need neither: nothing sends that header by itself.
 """
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from hub.store.engine import utcnow
 from hub.tokens import authenticate
+from hub.web.body import read_form
 from hub.web.errors import error_response
 from hub.web.keys import HUB
 
@@ -115,9 +117,8 @@ def same_origin(request: web.Request) -> bool:
 async def _csrf_ok(request: web.Request, hub: Hub, raw: str) -> bool:
     expected = csrf_token(hub, raw)
     provided = request.headers.get(CSRF_HEADER)
-    if provided is None and request.content_type in ("application/x-www-form-urlencoded",
-                                                     "multipart/form-data"):
-        provided = (await request.post()).get(CSRF_FIELD)
+    if provided is None:
+        provided = (await read_form(request)).get(CSRF_FIELD)
     return isinstance(provided, str) and hmac.compare_digest(provided, expected)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.logs import get_logger
+from hub.web.body import BadForm, BodyTooLarge
 
 log = get_logger("hub.web")
 
@@ -20,6 +21,11 @@ def error_response(status: int, code: str, message: str, *, field: str | None = 
     return web.json_response({"error": body}, status=status, headers=headers)
 
 
+def body_too_large(exc: BodyTooLarge) -> web.Response:
+    """The 413 of a body over its route's limit."""
+    return error_response(413, "body_too_large", str(exc))
+
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
                400: "bad_request", 415: "unsupported_media_type"}
 
@@ -29,6 +35,10 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Turn aiohttp's HTML errors and unexpected exceptions into JSON errors."""
     try:
         return await handler(request)
+    except BodyTooLarge as exc:
+        return body_too_large(exc)
+    except BadForm as exc:
+        return error_response(400, "bad_form", str(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

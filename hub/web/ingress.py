@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -18,6 +17,7 @@ from hub.connectors import InboundRequest, Source
 from hub.errors import RequestRejected, SignatureError
 from hub.logs import get_logger
 from hub.store.engine import utcnow
+from hub.web.body import FORM_TYPE, BadForm, BodyTooLarge, parse_form, read_body
 from hub.web.keys import HUB
 from hub.web.metrics import COUNTS, metrics_of
 
@@ -28,24 +28,16 @@ if TYPE_CHECKING:
 
 log = get_logger("hub.ingress")
 
-FORM_TYPE = "application/x-www-form-urlencoded"
-
-
 async def read_inbound(request: web.Request, hub: Hub) -> InboundRequest:
-    """Read the body (bounded) into a framework-neutral :class:`InboundRequest`."""
-    limit = hub.settings.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    """Read the whole body (bounded by ``server.max_body_bytes``; :class:`BodyTooLarge`
+    beyond it) into a framework-neutral :class:`InboundRequest`."""
+    body = await read_body(request, hub.settings.server.max_body_bytes)
     form = None
     if request.content_type == FORM_TYPE:
         try:
-            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                                  strict_parsing=False))
-        except UnicodeDecodeError:
-            raise RequestRejected("the form body is not UTF-8", status=400) from None
+            form = dict(parse_form(body))
+        except BadForm as exc:
+            raise RequestRejected(str(exc), status=400) from None
     return InboundRequest(
         method=request.method, url=hub.public_url + request.path_qs, path=request.path,
         headers=CIMultiDict(request.headers), query=dict(request.query), body=body,
@@ -54,7 +46,7 @@ async def read_inbound(request: web.Request, hub: Hub) -> InboundRequest:
 
 async def webhook(request: web.Request) -> web.Response:
     """Handle one webhook delivery."""
-    from hub.web.errors import error_response
+    from hub.web.errors import body_too_large, error_response
 
     hub: Hub = request.app[HUB]
     metrics = metrics_of(request.app)
@@ -85,10 +77,10 @@ async def webhook(request: web.Request) -> web.Response:
         if metrics:
             metrics.rejected(name, exc.code)
         return error_response(exc.status, exc.code, exc.message, field=exc.field)
-    except web.HTTPRequestEntityTooLarge:
+    except BodyTooLarge as exc:
         if metrics:
             metrics.rejected(name, "body_too_large")
-        raise
+        return body_too_large(exc)
     if metrics:
         _count(metrics, name, connector, response)
     return response
@@ -135,8 +127,9 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
         flags = await hub.inbox.submit(events, inbound.received_at)
     except RequestRejected:
         raise  # the store cannot hold it: a 422, which the platform must not retry
-    except Exception:
+    except Exception as exc:
         # Not stored, so not acknowledged: the platform will retry.
+        _log_not_stored("inbox_submit_failed", source.name, exc)
         return _unavailable()
     new = sum(flags)
     status = 202 if new else 200
@@ -154,12 +147,21 @@ async def _status_webhook(hub: Hub, sink: Sink, inbound: InboundRequest) -> web.
     try:
         async with hub.sessionmaker() as session, session.begin():
             new = await hub.receipts.record(session, sink.name, channel, updates, utcnow())
-    except Exception:
-        log.exception("receipt_write_failed", connector=sink.name)
+    except Exception as exc:
+        _log_not_stored("receipt_write_failed", sink.name, exc)
         return _unavailable()
     response = web.json_response({"status": "accepted", "events": len(updates), "new": new})
     response[COUNTS] = (new, 0)  # for the metrics
     return response
+
+
+def _log_not_stored(event: str, connector: str, exc: Exception) -> None:
+    """Log why a delivery was not stored: the error's class and its driver's, never its text or
+    traceback (a database error's text carries the statement's parameters: the payload)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    log.error(event, connector=connector, error=type(exc).__name__,
+              cause=type(cause).__name__ if cause is not None else None,
+              message="not stored; answered 503 so that the sender retries")
 
 
 def _unavailable() -> web.Response:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_
 
 from hub.web.admin.errors import ApiError
+from hub.web.admin.ids import is_row_id
 
 
 def encode_cursor(*values: Any) -> str:
@@ -28,7 +29,7 @@ def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
         for value, kind in zip(raw, kinds, strict=True):
             if kind is datetime:
                 values.append(datetime.fromisoformat(value))
-            elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+            elif kind is int and is_row_id(value):
                 values.append(value)
             elif kind is str and isinstance(value, str):
                 values.append(value)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.web.admin.errors import ApiError
 from hub.web.auth import current_token, insufficient_scope
+from hub.web.body import BodyTooLarge, read_body
 from hub.web.errors import error_response
 from hub.web.keys import HUB
 
@@ -159,11 +160,10 @@ def _query_values(endpoint: Endpoint, request: web.Request) -> dict[str, Any]:
 async def _read_body(endpoint: Endpoint, request: web.Request) -> Any:
     if request.method in ("GET", "HEAD", "DELETE"):
         return None
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        raw = await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        raise ApiError(413, "body_too_large", str(exc)) from None
     if not raw.strip():
         data: Any = {}
     else:

@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from hub.events import ReturnState
+from hub.web.admin.ids import RowId
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ class Page(Out, Generic[T]):
 class IntId(Strict):
     """A path naming an object by its numeric id."""
 
-    id: int = Field(ge=1, description="The hub's id of the object.")
+    id: RowId
 
 
 class StrId(Strict):
@@ -232,7 +233,7 @@ class NotificationDetail(NotificationOut):
 class NotificationQuery(PageQuery):
     """Filters of the notification list. Newest first."""
 
-    return_id: int | None = Field(None, ge=1)
+    return_id: RowId | None = None
     status: list[str] | None = Field(None, description="e.g. sent, delivered, bounced, dead.")
     channel: str | None = Field(None, max_length=32)
     provider: str | None = Field(None, max_length=100)

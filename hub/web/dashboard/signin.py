@@ -12,6 +12,7 @@ from aiohttp import web
 from hub.store.engine import utcnow
 from hub.tokens import authenticate
 from hub.web.auth import SESSION_COOKIE
+from hub.web.body import read_form
 from hub.web.dashboard.pages import render_page
 from hub.web.keys import HUB
 
@@ -40,7 +41,7 @@ def _secure(request: web.Request) -> bool:
 async def sign_in(request: web.Request) -> web.Response:
     """Check the pasted token; on success set the session cookie and go to the dashboard."""
     hub = request.app[HUB]
-    form = await request.post()
+    form = await read_form(request)
     token = str(form.get("token", "")).strip()
     info = None
     if token:

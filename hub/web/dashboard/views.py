@@ -17,6 +17,7 @@ from hub.web.admin.dead_letters import (
     wake_workers,
 )
 from hub.web.admin.errors import ApiError
+from hub.web.admin.ids import parse_row_id
 from hub.web.admin.notifications import page_of_notifications
 from hub.web.admin.returns import load_timeline, search_returns
 from hub.web.admin.schemas import ReturnSearch
@@ -26,6 +27,7 @@ from hub.web.auth import RAW, csrf_token, current_token
 from hub.web.dashboard.pages import render_page
 from hub.web.dashboard.signin import see_other
 from hub.web.dashboard.stats import compute_stats
+from hub.web.errors import error_response
 from hub.web.keys import HUB
 
 if TYPE_CHECKING:
@@ -69,7 +71,10 @@ async def _lookup(session: AsyncSession, hub: Hub, scope: Scope, q: str,
             filters = {"reference": q}
         found = (await search_returns(session, hub, scope,
                                       ReturnSearch(limit=20, **filters))).items
-    chosen = int(return_id) if return_id.isdigit() else None
+    try:
+        chosen: int | None = parse_row_id(return_id, "return") if return_id else None
+    except ApiError:
+        chosen = None  # a hand-edited URL: show the search without a timeline
     if chosen is None and len(found) == 1:
         chosen = found[0].id
     timeline = None
@@ -117,10 +122,15 @@ async def replay(request: web.Request) -> web.Response:
     kind, item = request.match_info["kind"], request.match_info["id"]
     if not token.allows_scope("operate"):
         return see_other("/admin/?flash=forbidden#dead-letters")
+    if kind == "inbox":
+        try:
+            inbox_id = parse_row_id(item)
+        except ApiError as exc:  # the page never links such an id: a hand-made request
+            return error_response(exc.status, exc.code, exc.message, field=exc.field)
     try:
         async with hub.sessionmaker() as session, session.begin():
-            if kind == "inbox" and item.isdigit():
-                await replay_inbox(session, hub, token, int(item), utcnow())
+            if kind == "inbox":
+                await replay_inbox(session, hub, token, inbox_id, utcnow())
             elif kind == "notification":
                 await replay_notification(session, hub, token, item, utcnow())
             else:
