@@ -1,0 +1,113 @@
+"""The plugin contract: everything a Returnhub plugin may import, and nothing else.
+
+A connector package imports only from here (and from :mod:`hub.contract.testing` in its
+tests)::
+
+    from hub.contract import hookimpl, Sink, OutboundMessage, SendResult, RecipientRefused
+
+The rest of ``hub`` (the store, processing, delivery, the web app) is the core's own and may
+change in any release; this module follows :data:`PLUGIN_API_VERSION` (semantic versioning).
+"""
+
+from __future__ import annotations
+
+from hub import hookimpl
+from hub.connectors import (
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    InboundRequest,
+    Sink,
+    Source,
+)
+from hub.contact import email_problem, is_email, phone_problem, to_e164
+from hub.errors import (
+    DeliveryError,
+    MessageRejected,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderMisconfigured,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientRefused,
+    RequestRejected,
+    SignatureError,
+    TransientError,
+    transport_error,
+)
+from hub.events import (
+    PRIVACY_EVENTS,
+    Customer,
+    EventType,
+    Money,
+    ReturnEvent,
+    ReturnItem,
+    ReturnState,
+    Tracking,
+)
+from hub.jsonutil import dumps, loads
+from hub.logs import get_logger, redact_text
+from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
+from hub.security import b64_hmac_matches, hex_hmac_matches, hmac_digest
+from hub.tracking import TrackingSource
+from hub.wire import as_list, as_object, build, decimal, integer, money, reject, text, timestamp
+
+#: The version of this contract. A plugin may declare the range it supports; the hub refuses to
+#: load one whose range excludes this version, with a message naming both.
+PLUGIN_API_VERSION = "1.0.0"
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "PRIVACY_EVENTS",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorSettings",
+    "Customer",
+    "DeliveryError",
+    "DeliveryStatus",
+    "EventType",
+    "InboundRequest",
+    "MessageRejected",
+    "Money",
+    "OutboundMessage",
+    "OutcomeUnknown",
+    "PermanentError",
+    "ProviderMisconfigured",
+    "ProviderUnavailable",
+    "RateLimited",
+    "RecipientRefused",
+    "RequestRejected",
+    "ReturnEvent",
+    "ReturnItem",
+    "ReturnState",
+    "SendResult",
+    "SignatureError",
+    "Sink",
+    "Source",
+    "StatusUpdate",
+    "TrackingSource",
+    "TransientError",
+    "Tracking",
+    "as_list",
+    "as_object",
+    "b64_hmac_matches",
+    "build",
+    "decimal",
+    "dumps",
+    "email_problem",
+    "get_logger",
+    "hex_hmac_matches",
+    "hmac_digest",
+    "hookimpl",
+    "integer",
+    "is_email",
+    "loads",
+    "money",
+    "phone_problem",
+    "redact_text",
+    "reject",
+    "text",
+    "timestamp",
+    "to_e164",
+    "transport_error",
+]
