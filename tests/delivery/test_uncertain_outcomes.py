@@ -5,7 +5,6 @@ message list that cannot answer (the SMS stays unknown and is asked about again)
 
 from __future__ import annotations
 
-
 from sqlalchemy import select, update
 
 from hub.runtime import Hub
