@@ -145,3 +145,19 @@ async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, pro
 async def notifications_list(hub) -> list[Notification]:
     async with hub.sessionmaker() as session:
         return list((await session.execute(select(Notification))).scalars())
+
+
+def test_reconcile_backoff_doubles_within_its_bounds_and_ends_at_the_window():
+    """Each wait is about the time already waited, jittered down to half, never below the
+    channel's reconcile_seconds nor above worker.retry_max_seconds, nor past the window."""
+    from types import SimpleNamespace
+
+    from hub.delivery.reconcile import Reconciler
+
+    route = SimpleNamespace(reconcile_seconds=10.0)
+    reconciler = Reconciler(router=None, settings=SimpleNamespace(retry_max_seconds=300.0))
+    for waited, low, high in [(0, 10, 10), (5, 10, 10), (40, 20, 40), (100, 50, 100),
+                              (10_000, 150, 300)]:
+        delays = [reconciler.backoff(route, waited, left=10**6) for _ in range(200)]
+        assert low <= min(delays) and max(delays) <= high, (waited, min(delays), max(delays))
+    assert reconciler.backoff(route, 10_000, left=3.5) == 3.5  # the last try: the window's end
