@@ -203,19 +203,32 @@ class FakeTwilio(FakeProvider):
         return None
 
     async def _list(self, request: web.Request) -> web.Response:
-        """Messages, newest first, filtered by ``To`` and ``From`` like Twilio's list."""
+        """Messages, newest first, filtered by ``To`` and ``From`` like Twilio's list, a page
+        (``PageSize``, ``Page``) at a time, with ``next_page_uri`` while more remain."""
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:
             return self._auth_error()
         to, from_ = request.query.get("To"), request.query.get("From")
-        page_size = min(int(request.query.get("PageSize", "50") or 50), 1000)
-        chosen = [entry["resource"] for entry in reversed(self._by_sid.values())
-                  if (to is None or entry["resource"]["to"] == to)
-                  and (from_ is None or entry["resource"]["from"] == from_)][:page_size]
+        try:
+            page_size = min(max(int(request.query.get("PageSize") or 50), 1), 1000)
+            page = max(int(request.query.get("Page") or 0), 0)
+        except ValueError:
+            return self.error(400, 20001, "Invalid paging parameter")
+        matching = [entry["resource"] for entry in reversed(self._by_sid.values())
+                    if (to is None or entry["resource"]["to"] == to)
+                    and (from_ is None or entry["resource"]["from"] == from_)]
+        chosen = matching[page * page_size:(page + 1) * page_size]
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        filters = {k: v for k, v in (("To", to), ("From", from_)) if v is not None}
+
+        def page_uri(number: int) -> str:
+            return f"{uri}?{urlencode({**filters, 'PageSize': page_size, 'Page': number})}"
+        more = (page + 1) * page_size < len(matching)
         return web.Response(content_type="application/json", body=orjson.dumps({
-            "messages": chosen, "end": max(len(chosen) - 1, 0), "first_page_uri": uri,
-            "next_page_uri": None, "page": 0, "page_size": page_size,
-            "previous_page_uri": None, "start": 0, "uri": uri}))
+            "messages": chosen, "end": page * page_size + max(len(chosen) - 1, 0),
+            "first_page_uri": page_uri(0), "next_page_uri": page_uri(page + 1) if more else None,
+            "page": page, "page_size": page_size,
+            "previous_page_uri": page_uri(page - 1) if page else None,
+            "start": page * page_size, "uri": page_uri(page)}))
 
     async def _fetch(self, request: web.Request) -> web.Response:
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:

@@ -11,7 +11,8 @@ in-process as an async context manager::
 or as its own process (``python -m hub.testing.fake_sendgrid --port 0 --record out.jsonl``),
 which prints one JSON line with its URL and keeps every accepted message as a JSONL line so
 another process can count deliveries. Faults can be set in-process (:meth:`fail_next`,
-:meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`) or over HTTP by posting the
+:meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`, :meth:`fail_after_accept_next`,
+:meth:`fail_reads`) or over HTTP by posting the
 same names to ``/__fake__/faults``.
 """
 
@@ -53,6 +54,11 @@ class Faults:
     #: Handle this many next requests (the message is recorded) but never answer them;
     #: -1 means every request until the faults are reset.
     silent_count: int = 0
+    #: Handle this many next requests (the message is recorded) but answer ``fail_status``:
+    #: the provider took the message and the answer says it failed.
+    fail_after_accept_count: int = 0
+    #: Answer every GET (lookups, message lists) with this status; 0: off. Sends still work.
+    fail_reads_status: int = 0
 
 
 class FakeProvider:
@@ -177,6 +183,14 @@ class FakeProvider:
         """Wait ``seconds`` before handling each provider request."""
         self.faults.latency = seconds
 
+    def fail_after_accept_next(self, count: int = 1, status: int = 500) -> None:
+        """Take the next ``count`` messages but answer them with ``status``."""
+        self.faults.fail_after_accept_count, self.faults.fail_status = count, status
+
+    def fail_reads(self, status: int = 503) -> None:
+        """Answer every lookup (GET) with ``status`` until the faults are reset."""
+        self.faults.fail_reads_status = status
+
     def go_silent(self, count: int = -1) -> None:
         """Handle (and record) the next ``count`` requests but never answer them (-1: all).
 
@@ -215,15 +229,19 @@ class FakeProvider:
         faults = self.faults
         if faults.latency:
             await asyncio.sleep(faults.latency)
-        if faults.fail_count:
-            faults.fail_count -= 1
+        if faults.fail_count or (faults.fail_reads_status and request.method == "GET"):
+            status = faults.fail_status if faults.fail_count else faults.fail_reads_status
+            faults.fail_count = max(0, faults.fail_count - 1)
             await request.read()
-            return self.error_response(faults.fail_status)
+            return self.error_response(status)
         if faults.rate_limit_count:
             faults.rate_limit_count -= 1
             await request.read()
             return self.rate_limit_response(faults.retry_after)
         response = await handler(request)
+        if faults.fail_after_accept_count and response.status < 300:
+            faults.fail_after_accept_count -= 1
+            return self.error_response(faults.fail_status)
         if faults.silent_count:
             if faults.silent_count > 0:
                 faults.silent_count -= 1
@@ -256,10 +274,15 @@ class FakeProvider:
                 self.set_latency(float(wanted["latency"]))
             if "go_silent" in wanted:
                 self.go_silent(int(wanted["go_silent"]))
+            if "fail_after_accept_next" in wanted:
+                self.fail_after_accept_next(**wanted["fail_after_accept_next"])
+            if "fail_reads" in wanted:
+                self.fail_reads(int(wanted["fail_reads"]))
         except (ValueError, TypeError, orjson.JSONDecodeError):
             return web.json_response(
                 {"error": "expected an object with reset, fail_next{count,status}, "
-                          "rate_limit_next{count,retry_after}, latency or go_silent"}, status=400)
+                          "rate_limit_next{count,retry_after}, latency, go_silent, "
+                          "fail_after_accept_next{count,status} or fail_reads"}, status=400)
         return web.json_response({"ok": True})
 
 
