@@ -1,27 +1,2 @@
-"""Fixtures shared by the sink tests."""
-
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
-
-import aiohttp
-import pytest
-
-from .support import WebhookReceiver
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A shared session, as the hub gives its connectors."""
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A stand-in for the hub's webhook route; set ``receiver.sink`` before use."""
-    server = await WebhookReceiver().start()
-    try:
-        yield server
-    finally:
-        await server.close()
+"""Fixtures shared by the sink tests: ``http`` and ``receiver`` come from the shipped
+``hub.contract.testing.pytest_plugin`` (enabled in tests/conftest.py), as for any plugin."""
