@@ -11,6 +11,7 @@ import pluggy
 
 from hub import hookspecs
 from hub.connectors import Connector, Sink, Source
+from hub.plugin_api import api_problem
 
 #: The entry-point group (and pluggy project name) every plugin registers under.
 ENTRY_POINT_GROUP = "returnhub"
@@ -64,7 +65,21 @@ def get_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from exc
+    _check_api_versions(pm)
     return pm
+
+
+def _check_api_versions(pm: pluggy.PluginManager) -> None:
+    """Refuse, all at once, plugins whose declared API range excludes this hub's version."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    internal = set(INTERNAL_PLUGINS)
+    problems = [
+        problem for name, plugin in pm.list_name_plugin()
+        if plugin is not None and name not in internal
+        and (problem := api_problem(name, plugin, dists.get(id(plugin)),
+                                    required=id(plugin) in dists)) is not None]
+    if problems:
+        raise PluginError("; ".join(problems))
 
 
 @dataclass(slots=True)
