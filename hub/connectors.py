@@ -9,17 +9,15 @@ out of the hot path.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    import aiohttp
-    import structlog
+from hub.context import ConnectorContext
 
+if TYPE_CHECKING:
     from hub.events import ReturnEvent
     from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
 
@@ -55,28 +53,6 @@ class InboundRequest:
         from hub.jsonutil import loads_body
 
         return loads_body(self.body)
-
-
-@dataclass(slots=True)
-class ConnectorContext:
-    """What the core gives every connector instance."""
-
-    #: The instance name from config (``sources.<name>`` / ``sinks.<name>``).
-    name: str
-    #: The hub's shared HTTP client session; reuse it for outbound calls.
-    http: aiohttp.ClientSession | None
-    #: The hub's public base URL, for callback URLs given to providers.
-    public_url: str
-    #: A folder the connector may keep files in.
-    data_dir: Path
-    #: A structlog logger bound to the connector's name.
-    log: structlog.typing.FilteringBoundLogger
-    #: The hub's database sessions, for connectors that keep state there (the portal).
-    sessionmaker: Any = None
-    #: The PII cipher, for connectors that store customer-facing text.
-    cipher: Any = None
-    #: Extras other plugins may hang here (e.g. a shared thread pool).
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Connector:

@@ -18,6 +18,7 @@ import aiohttp
 
 from hub.assembly import validate_connectors
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
+from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
@@ -42,11 +43,13 @@ from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.failures import safe_error
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
+from hub.store.plugin_state import DatabaseState
 from hub.templates import TemplateRenderer
 
 if TYPE_CHECKING:
     import pluggy
 
+    from hub.assembly import ConnectorSpec
     from hub.config import Settings
     from hub.connectors import Connector, Sink, Source
 
@@ -122,15 +125,8 @@ class Hub:
             await upgrade(self.engine)
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))
-        from hub.connectors import ConnectorContext
-
         for name, spec in self.specs.items():
-            context = ConnectorContext(
-                name=name, http=self.http, public_url=self.public_url,
-                data_dir=self.settings.data_dir / "connectors" / name,
-                log=get_logger(f"connector.{name}", connector=name),
-                sessionmaker=self.sessionmaker, cipher=self.cipher)
-            connector = spec.cls(spec.config, context)
+            connector = spec.cls(spec.config, self.context_for(spec))
             if isinstance(connector, PortalSink):  # core code: it writes the core's own table
                 connector.bind_store(self.sessionmaker, self.cipher)
             await connector.start()
@@ -144,6 +140,16 @@ class Hub:
         await self._call_observers("returnhub_startup", settings=self.settings)
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
                  sources=sorted(self.sources), sinks=sorted(self.sinks))
+
+    def context_for(self, spec: ConnectorSpec) -> ConnectorContext:
+        """What the connector instance ``spec`` gets: the shared session, its logger, settings
+        and state (stored by the core, encrypted); never the database or the cipher."""
+        return ConnectorContext(
+            spec.name, http=self.http, public_url=self.public_url,
+            data_dir=self.settings.data_dir / "connectors" / spec.name,
+            log=get_logger(f"connector.{spec.name}", connector=spec.name),
+            settings=spec.config,
+            state=DatabaseState(self.sessionmaker, self.cipher, f"{spec.cls.type}:{spec.name}"))
 
     def build_workers(self) -> None:
         """Create the inbox processor and the dispatcher without running them."""

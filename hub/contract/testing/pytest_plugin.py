@@ -17,10 +17,18 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.connectors import ConnectorContext
+from hub.context import ConnectorContext
 
-from .support import PUBLIC_URL, WebhookReceiver
+from .support import OPEN_CONTEXTS, PUBLIC_URL, WebhookReceiver
 from .support import make_context as _make_context
+
+
+@pytest.fixture(autouse=True)
+async def _close_connector_contexts() -> AsyncIterator[None]:
+    """Close the sessions of the contexts the test made with ``make_context``."""
+    yield
+    while OPEN_CONTEXTS:
+        await OPEN_CONTEXTS.pop().close()
 
 
 @pytest.fixture

@@ -16,12 +16,14 @@ import structlog
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from hub.connectors import ConnectorContext, InboundRequest
+from hub.connectors import InboundRequest
+from hub.context import LOOPBACK, ConnectorContext
 from hub.errors import RequestRejected, SignatureError
 from hub.messages import OutboundMessage
 
 if TYPE_CHECKING:
     import aiohttp
+    from pydantic import BaseModel
 
     from hub.connectors import Sink
     from hub.messages import StatusUpdate
@@ -32,12 +34,22 @@ PUBLIC_URL = "https://hub.example.test"
 _message_numbers = itertools.count(1)
 
 
+#: Contexts made by :func:`make_context`; the pytest plugin closes them after each test.
+OPEN_CONTEXTS: list[ConnectorContext] = []
+
+
 def make_context(name: str, *, http: aiohttp.ClientSession | None = None,
-                 public_url: str = PUBLIC_URL, data_dir: Path | None = None) -> ConnectorContext:
-    """The context the core would give a connector instance called ``name``."""
-    return ConnectorContext(name=name, http=http, public_url=public_url,
-                            data_dir=data_dir or Path("data"),
-                            log=structlog.get_logger().bind(connector=name))
+                 public_url: str = PUBLIC_URL, data_dir: Path | None = None,
+                 settings: BaseModel | None = None) -> ConnectorContext:
+    """The context the core would give a connector instance called ``name``. Without ``http``
+    its own outbound-guarded session reaches public addresses and local fakes (loopback) only;
+    close it with ``await context.close()`` (the pytest plugin does after each test)."""
+    context = ConnectorContext(name, http=http, public_url=public_url,
+                               data_dir=data_dir or Path("data"),
+                               log=structlog.get_logger().bind(connector=name),
+                               settings=settings, outbound_allow=LOOPBACK)
+    OPEN_CONTEXTS.append(context)
+    return context
 
 
 def outbound_message(channel: str, to: str, **overrides: Any) -> OutboundMessage:
