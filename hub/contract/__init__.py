@@ -21,6 +21,22 @@ from hub.connectors import (
     Source,
 )
 from hub.contact import email_problem, is_email, phone_problem, to_e164
+from hub.contract.email import EmailFields, check_email, refuse_line_breaks
+from hub.contract.http_sink import HttpAnswer, HttpSink, client_timeout
+from hub.contract.http_status import StatusTable, excerpt, parse_retry_after, retry_after_from
+from hub.contract.settings import (
+    HttpSinkSettings,
+    SenderSettings,
+    WebhookSecretSettings,
+    http_url,
+)
+from hub.contract.status import (
+    event_time,
+    hashed_event_id,
+    optional_text,
+    parse_batch,
+    reason_text,
+)
 from hub.errors import (
     DeliveryError,
     MessageRejected,
@@ -110,4 +126,24 @@ __all__ = [
     "timestamp",
     "to_e164",
     "transport_error",
+    # Bases for the common cases (hub/contract/http_sink.py, email.py, status.py, settings.py).
+    "EmailFields",
+    "HttpAnswer",
+    "HttpSink",
+    "HttpSinkSettings",
+    "SenderSettings",
+    "StatusTable",
+    "WebhookSecretSettings",
+    "check_email",
+    "client_timeout",
+    "event_time",
+    "excerpt",
+    "hashed_event_id",
+    "http_url",
+    "optional_text",
+    "parse_batch",
+    "parse_retry_after",
+    "reason_text",
+    "refuse_line_breaks",
+    "retry_after_from",
 ]
