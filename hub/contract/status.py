@@ -10,6 +10,7 @@ had an error, would redeliver the whole batch, and the odd event with it, for da
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,17 @@ def hashed_event_id(prefix: str, *parts: Any) -> str:
     """A stable dedupe key for an event the provider gives no id: ``prefix`` and the SHA-256
     of ``parts`` joined by U+001F (a dict as JSON with sorted keys, so a redelivery in another
     key order is the same event)."""
-    data = b"\x1f".join(
-        orjson.dumps(part, option=orjson.OPT_SORT_KEYS) if isinstance(part, dict)
-        else str(part).encode() for part in parts)
+    data = b"\x1f".join(_canonical(part) for part in parts)
     return f"{prefix}{hashlib.sha256(data).hexdigest()}"
+
+
+def _canonical(part: Any) -> bytes:
+    if not isinstance(part, dict):
+        return str(part).encode()
+    try:
+        return orjson.dumps(part, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers past 64 bits, which orjson refuses and JSON allows
+        return json.dumps(part, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 def reason_text(text: Any) -> str:
