@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -13,6 +14,9 @@ from hub.connectors import Connector, Sink, Source
 
 #: The entry-point group (and pluggy project name) every plugin registers under.
 ENTRY_POINT_GROUP = "returnhub"
+
+#: Core code registered as plugins (name -> module), like the bundled ones but from ``hub/``.
+INTERNAL_PLUGINS = {"portal": "hub.portal.plugin"}
 
 
 class PluginError(Exception):
@@ -37,7 +41,8 @@ def get_plugin_manager(
 
     :param disabled: entry-point names not to load (``plugins.disabled`` in config).
     :param extra_plugins: plugin objects registered directly (tests).
-    :param load_entry_points: False gives a manager with only ``extra_plugins``.
+    :param load_entry_points: False gives a manager with only ``extra_plugins`` (no internal,
+        bundled or installed plugin).
     """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -45,6 +50,9 @@ def get_plugin_manager(
     for name in blocked:
         pm.set_blocked(name)
     if load_entry_points:
+        for name, module in INTERNAL_PLUGINS.items():
+            if name not in blocked:
+                pm.register(importlib.import_module(module), name=name)
         try:
             # Skips blocked names and records each plugin's distribution for describe_plugins().
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

@@ -28,6 +28,7 @@ from hub.keys import load_cipher, load_portal_key
 from hub.logs import get_logger
 from hub.netguard import guarded_session, parse_networks
 from hub.plugins import collect_connectors, get_plugin_manager
+from hub.portal.sink import PortalSink
 from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
 from hub.processing.poller import SourcePoller
@@ -130,6 +131,8 @@ class Hub:
                 log=get_logger(f"connector.{name}", connector=name),
                 sessionmaker=self.sessionmaker, cipher=self.cipher)
             connector = spec.cls(spec.config, context)
+            if isinstance(connector, PortalSink):  # core code: it writes the core's own table
+                connector.bind_store(self.sessionmaker, self.cipher)
             await connector.start()
             self._started_connectors.append(connector)
             (self.sources if spec.kind == "sources" else self.sinks)[name] = connector

@@ -21,6 +21,15 @@ from hub.connectors import (
     Source,
 )
 from hub.contact import email_problem, is_email, phone_problem, to_e164
+from hub.content.sms import (
+    GSM7,
+    GSM7_BASIC,
+    GSM7_EXTENDED,
+    UCS2,
+    SegmentCount,
+    count_segments,
+    encoding_of,
+)
 from hub.contract.email import EmailFields, check_email, refuse_line_breaks
 from hub.contract.http_sink import HttpAnswer, HttpSink, client_timeout
 from hub.contract.http_status import StatusTable, excerpt, parse_retry_after, retry_after_from
@@ -65,6 +74,7 @@ from hub.jsonutil import dumps, loads
 from hub.logs import get_logger, redact_text
 from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
 from hub.security import b64_hmac_matches, hex_hmac_matches, hmac_digest
+from hub.store.storable import check_storable
 from hub.tracking import TrackingSource
 from hub.wire import as_list, as_object, build, decimal, integer, money, reject, text, timestamp
 
@@ -73,7 +83,15 @@ from hub.wire import as_list, as_object, build, decimal, integer, money, reject,
 PLUGIN_API_VERSION = "1.0.0"
 
 __all__ = [
+    "GSM7",
+    "GSM7_BASIC",
+    "GSM7_EXTENDED",
     "PLUGIN_API_VERSION",
+    "UCS2",
+    "SegmentCount",
+    "check_storable",
+    "count_segments",
+    "encoding_of",
     "PRIVACY_EVENTS",
     "Connector",
     "ConnectorContext",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_aftership.source import AfterShipSource
 
 __all__ = ["AfterShipSource"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from hub.connectors import ConnectorSettings
+from hub.contract import ConnectorSettings
 
 
 class AfterShipSettings(ConnectorSettings):

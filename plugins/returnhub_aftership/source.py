@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hub.tracking import TrackingSource
+from hub.contract import TrackingSource
 from returnhub_aftership.config import AfterShipSettings
 from returnhub_aftership.signature import sign_headers, verify_webhook
 from returnhub_aftership.tracking import tracking_events
@@ -12,8 +12,7 @@ from returnhub_aftership.tracking import tracking_events
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from hub.connectors import InboundRequest
-    from hub.events import ReturnEvent
+    from hub.contract import InboundRequest, ReturnEvent
 
 
 class AfterShipSource(TrackingSource):

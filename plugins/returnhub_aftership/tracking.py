@@ -9,9 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hub.errors import RequestRejected
-from hub.events import EventType, ReturnEvent, Tracking
-from hub.wire import as_list, as_object, build, text, timestamp
+from hub.contract import (
+    EventType,
+    RequestRejected,
+    ReturnEvent,
+    Tracking,
+    as_list,
+    as_object,
+    build,
+    text,
+    timestamp,
+)
 
 #: AfterShip delivery status ``tag`` → hub event; an unknown tag maps to nothing.
 TAG_EVENTS: dict[str, EventType] = {

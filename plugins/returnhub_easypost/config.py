@@ -6,7 +6,7 @@ import unicodedata
 
 from pydantic import Field, SecretStr
 
-from hub.connectors import ConnectorSettings
+from hub.contract import ConnectorSettings
 
 
 class EasyPostSettings(ConnectorSettings):

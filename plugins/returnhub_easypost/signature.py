@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hub.errors import SignatureError
-from hub.security import hex_hmac_matches, hmac_digest
+from hub.contract import SignatureError, hex_hmac_matches, hmac_digest
 
 if TYPE_CHECKING:
-    from hub.connectors import InboundRequest
+    from hub.contract import InboundRequest
     from returnhub_easypost.config import EasyPostSettings
 
 HEADER = "X-Hmac-Signature"

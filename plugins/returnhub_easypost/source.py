@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hub.tracking import TrackingSource
+from hub.contract import TrackingSource
 from returnhub_easypost.config import EasyPostSettings
 from returnhub_easypost.signature import sign_headers, verify_webhook
 from returnhub_easypost.tracker import tracker_events
@@ -12,8 +12,7 @@ from returnhub_easypost.tracker import tracker_events
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from hub.connectors import InboundRequest
-    from hub.events import ReturnEvent
+    from hub.contract import InboundRequest, ReturnEvent
 
 
 class EasyPostSource(TrackingSource):

@@ -9,9 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hub.errors import RequestRejected
-from hub.events import EventType, ReturnEvent, Tracking
-from hub.wire import as_list, as_object, build, text, timestamp
+from hub.contract import (
+    EventType,
+    RequestRejected,
+    ReturnEvent,
+    Tracking,
+    as_list,
+    as_object,
+    build,
+    text,
+    timestamp,
+)
 
 #: Event descriptions that carry a Tracker in ``result``.
 TRACKER_EVENTS = frozenset({"tracker.created", "tracker.updated"})

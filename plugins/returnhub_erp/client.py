@@ -15,12 +15,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from hub.errors import (
-    PermanentError,
-    ProviderMisconfigured,
-    ProviderUnavailable,
-    RateLimited,
-)
+from hub.contract import PermanentError, ProviderMisconfigured, ProviderUnavailable, RateLimited
 from returnhub_erp.paths import lookup
 
 if TYPE_CHECKING:

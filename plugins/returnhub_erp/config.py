@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hub.connectors import ConnectorSettings
-from hub.events import PRIVACY_EVENTS, EventType
+from hub.contract import PRIVACY_EVENTS, ConnectorSettings, EventType
 
 
 class ErpMapping(ConnectorSettings):

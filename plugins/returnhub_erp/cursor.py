@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.errors import RequestRejected
-from hub.wire import decimal, timestamp
+from hub.contract import RequestRejected, decimal, timestamp
 
 
 def _key(value: str) -> tuple[int, Any]:

@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import RequestRejected
-from hub.events import Customer, EventType, Money, ReturnEvent, ReturnItem, Tracking
-from hub.wire import as_object, build, money, reject, timestamp
+from hub.contract import (
+    Customer,
+    EventType,
+    Money,
+    RequestRejected,
+    ReturnEvent,
+    ReturnItem,
+    Tracking,
+    as_object,
+    build,
+    money,
+    reject,
+    timestamp,
+)
 from returnhub_erp.paths import lookup
 
 if TYPE_CHECKING:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
-from hub.errors import SignatureError
-from hub.security import b64_hmac_matches, hex_hmac_matches, hmac_digest
+from hub.contract import SignatureError, b64_hmac_matches, hex_hmac_matches, hmac_digest
 
 if TYPE_CHECKING:
-    from hub.connectors import InboundRequest
+    from hub.contract import InboundRequest
     from returnhub_erp.config import ErpSettings
 
 

@@ -8,10 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 
-from hub.connectors import Source
-from hub.errors import RequestRejected
-from hub.store.storable import check_storable
-from hub.wire import reject
+from hub.contract import RequestRejected, Source, check_storable, reject
 from returnhub_erp.client import ErpClient
 from returnhub_erp.config import ErpSettings
 from returnhub_erp.cursor import is_before, latest
@@ -20,8 +17,7 @@ from returnhub_erp.records import RecordMapper
 from returnhub_erp.signature import sign_headers, verify_webhook
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, ConnectorSettings, InboundRequest
-    from hub.events import ReturnEvent
+    from hub.contract import ConnectorContext, ConnectorSettings, InboundRequest, ReturnEvent
 
 #: Most records accepted in one webhook body.
 MAX_BATCH = 1000

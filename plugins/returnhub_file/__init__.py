@@ -3,7 +3,7 @@ outbox folder. The embedded default, so the hub runs with no provider account.""
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_file.sink import FileSink
 
 

@@ -23,10 +23,16 @@ from typing import Any
 
 from pydantic import Field
 
-from hub import OutboundMessage, ProviderUnavailable, RecipientRefused, SendResult, Sink
-from hub.connectors import ConnectorSettings
-from hub.errors import MessageRejected
-from hub.jsonutil import dumps
+from hub.contract import (
+    ConnectorSettings,
+    MessageRejected,
+    OutboundMessage,
+    ProviderUnavailable,
+    RecipientRefused,
+    SendResult,
+    Sink,
+    dumps,
+)
 
 #: A header value written as it is: printable ASCII words of at most 76 characters, separated by
 #: single spaces. Anything else (leading, trailing or repeated whitespace, control characters,

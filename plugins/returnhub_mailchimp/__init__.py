@@ -3,7 +3,7 @@ from Mandrill's signed webhooks. Registered under the config type ``mailchimp_tr
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_mailchimp.sink import MandrillSink
 
 __all__ = ["MandrillSink"]

@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from hub.connectors import ConnectorSettings
+from hub.contract import ConnectorSettings
 
 
 class MandrillSettings(ConnectorSettings):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.errors import (
+from hub.contract import (
     DeliveryError,
     MessageRejected,
     ProviderMisconfigured,
     ProviderUnavailable,
     RateLimited,
     RecipientRefused,
+    redact_text,
     transport_error,
 )
-from hub.logs import redact_text
 
 #: Error names that mean the account or sink settings are wrong, not this message.
 _CONFIGURATION = frozenset({"Invalid_Key", "PaymentRequired", "Unknown_Subaccount",

@@ -8,9 +8,7 @@ from typing import Any
 
 import orjson
 
-from hub.errors import RequestRejected
-from hub.logs import redact_text
-from hub.messages import DeliveryStatus, StatusUpdate
+from hub.contract import DeliveryStatus, RequestRejected, StatusUpdate, redact_text
 from returnhub_mailchimp.payload import MESSAGE_ID_KEY
 
 #: Mandrill message event → hub status. Sync events (no ``event`` key), ``inbound`` and new

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import MessageRejected
+from hub.contract import MessageRejected
 
 if TYPE_CHECKING:
-    from hub.messages import OutboundMessage
+    from hub.contract import OutboundMessage
     from returnhub_mailchimp.config import MandrillSettings
 
 #: The metadata key carrying the hub's message id; Mandrill echoes metadata in every event.

@@ -8,9 +8,7 @@ import aiohttp
 import orjson
 from mailchimp_transactional.api_client import ApiClient
 
-from hub.connectors import Sink
-from hub.errors import OutcomeUnknown
-from hub.messages import SendResult
+from hub.contract import OutcomeUnknown, SendResult, Sink
 from returnhub_mailchimp import errors
 from returnhub_mailchimp.config import MandrillSettings
 from returnhub_mailchimp.events import parse_events
@@ -18,8 +16,7 @@ from returnhub_mailchimp.payload import build_message
 from returnhub_mailchimp.webhook import SIGNATURE_HEADER, form_fields, verify
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, InboundRequest
-    from hub.messages import OutboundMessage, StatusUpdate
+    from hub.contract import ConnectorContext, InboundRequest, OutboundMessage, StatusUpdate
 
 #: Per-recipient statuses that mean Mandrill took the message.
 ACCEPTED_STATUSES = frozenset({"sent", "queued", "scheduled"})

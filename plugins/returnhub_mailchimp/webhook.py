@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-from hub.errors import SignatureError
-from hub.security import b64_hmac_matches
+from hub.contract import SignatureError, b64_hmac_matches
 
 SIGNATURE_HEADER = "X-Mandrill-Signature"
 #: Mandrill signs its verification POST (an empty batch) with this literal key, because the

@@ -3,7 +3,7 @@ Webhook. Registered under the config type ``sendgrid``."""
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_sendgrid.sink import SendGridSink
 
 __all__ = ["SendGridSink"]

@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hub.connectors import ConnectorSettings
+from hub.contract import ConnectorSettings
 from returnhub_sendgrid.webhook import load_public_key
 
 

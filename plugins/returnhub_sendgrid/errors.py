@@ -12,15 +12,15 @@ from collections.abc import Mapping
 
 import orjson
 
-from hub.errors import (
+from hub.contract import (
     DeliveryError,
     MessageRejected,
     ProviderMisconfigured,
     ProviderUnavailable,
     RateLimited,
+    redact_text,
     transport_error,
 )
-from hub.logs import redact_text
 
 _EXCERPT = 300
 

@@ -8,9 +8,7 @@ from typing import Any
 
 import orjson
 
-from hub.errors import RequestRejected
-from hub.logs import redact_text
-from hub.messages import DeliveryStatus, StatusUpdate
+from hub.contract import DeliveryStatus, RequestRejected, StatusUpdate, redact_text
 from returnhub_sendgrid.payload import MESSAGE_ID_ARG
 
 #: SendGrid event name → hub status. Others (``group_resubscribe``, new types) are ignored.

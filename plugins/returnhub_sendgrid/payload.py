@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from hub.contact import is_email
-from hub.errors import MessageRejected, RecipientRefused
+from hub.contract import MessageRejected, RecipientRefused, is_email
 
 if TYPE_CHECKING:
-    from hub.messages import OutboundMessage
+    from hub.contract import OutboundMessage
     from returnhub_sendgrid.config import SendGridSettings
 
 #: Prefix of our custom args: SendGrid flattens them into each event's top level, where a bare

@@ -8,9 +8,7 @@ import aiohttp
 import orjson
 import sendgrid
 
-from hub.connectors import Sink
-from hub.errors import SignatureError
-from hub.messages import SendResult
+from hub.contract import SendResult, SignatureError, Sink
 from returnhub_sendgrid.config import SendGridSettings
 from returnhub_sendgrid.errors import error_for_exception, error_for_response
 from returnhub_sendgrid.events import parse_events
@@ -18,8 +16,7 @@ from returnhub_sendgrid.payload import build_mail
 from returnhub_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, InboundRequest
-    from hub.messages import OutboundMessage, StatusUpdate
+    from hub.contract import ConnectorContext, InboundRequest, OutboundMessage, StatusUpdate
 
 #: What the official client sends (sendgrid/base_interface.py), so SendGrid sees the same client.
 USER_AGENT = f"sendgrid/{sendgrid.__version__};python"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_shippo.source import ShippoSource
 
 __all__ = ["ShippoSource"]

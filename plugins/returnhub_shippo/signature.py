@@ -12,11 +12,10 @@ import hmac
 import time
 from typing import TYPE_CHECKING
 
-from hub.errors import SignatureError
-from hub.security import hex_hmac_matches, hmac_digest
+from hub.contract import SignatureError, hex_hmac_matches, hmac_digest
 
 if TYPE_CHECKING:
-    from hub.connectors import InboundRequest
+    from hub.contract import InboundRequest
     from returnhub_shippo.config import ShippoSettings
 
 TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a secret

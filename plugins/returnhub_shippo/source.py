@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hub.tracking import TrackingSource
+from hub.contract import TrackingSource
 from returnhub_shippo.config import ShippoSettings
 from returnhub_shippo.signature import sign_headers, verify_webhook
 from returnhub_shippo.track import track_events
@@ -12,8 +12,7 @@ from returnhub_shippo.track import track_events
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from hub.connectors import InboundRequest
-    from hub.events import ReturnEvent
+    from hub.contract import InboundRequest, ReturnEvent
 
 
 class ShippoSource(TrackingSource):

@@ -9,9 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hub.errors import RequestRejected
-from hub.events import EventType, ReturnEvent, Tracking
-from hub.wire import as_object, build, reject, text, timestamp
+from hub.contract import (
+    EventType,
+    RequestRejected,
+    ReturnEvent,
+    Tracking,
+    as_object,
+    build,
+    reject,
+    text,
+    timestamp,
+)
 
 #: Shippo ``tracking_status.status`` → hub event; UNKNOWN (and anything new) maps to nothing.
 STATUS_EVENTS: dict[str, EventType] = {

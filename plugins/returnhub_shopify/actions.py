@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import PermanentError
+from hub.contract import PermanentError
 from returnhub_shopify.queries import APPROVE_MUTATION, DECLINE_MUTATION
 
 if TYPE_CHECKING:

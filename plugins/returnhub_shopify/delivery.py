@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import RequestRejected
-from hub.events import EventType, ReturnEvent
-from hub.wire import build, reject, timestamp
+from hub.contract import EventType, RequestRejected, ReturnEvent, build, reject, timestamp
 
 if TYPE_CHECKING:
-    from hub.connectors import InboundRequest
+    from hub.contract import InboundRequest
 
 TOPIC_HEADER = "X-Shopify-Topic"
 WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"

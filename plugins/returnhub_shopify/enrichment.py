@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hub.errors import RequestRejected
-from hub.events import Customer, Money, ReturnItem, Tracking
-from hub.wire import timestamp
+from hub.contract import Customer, Money, RequestRejected, ReturnItem, Tracking, timestamp
 from returnhub_shopify.topics import normalize_reason
 
 if TYPE_CHECKING:
-    from hub.events import ReturnEvent
+    from hub.contract import ReturnEvent
 
 
 def _at(obj: Any, *keys: str) -> Any:

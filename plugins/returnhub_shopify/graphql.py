@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from hub.errors import (
+from hub.contract import (
     PermanentError,
     ProviderMisconfigured,
     ProviderUnavailable,
     RateLimited,
     TransientError,
+    dumps,
 )
-from hub.jsonutil import dumps
 
 if TYPE_CHECKING:
     from returnhub_shopify.config import ShopifySettings

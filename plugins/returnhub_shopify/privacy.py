@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.events import Customer, EventType, ReturnEvent
-from hub.wire import as_list, as_object, build, reject, text
+from hub.contract import Customer, EventType, ReturnEvent, as_list, as_object, build, reject, text
 from returnhub_shopify.delivery import Delivery, to_gid
 from returnhub_shopify.topics import Handler
 

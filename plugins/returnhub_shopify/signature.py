@@ -6,11 +6,10 @@ import base64
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from hub.errors import SignatureError
-from hub.security import b64_hmac_matches, hmac_digest
+from hub.contract import SignatureError, b64_hmac_matches, hmac_digest
 
 if TYPE_CHECKING:
-    from hub.connectors import InboundRequest
+    from hub.contract import InboundRequest
     from returnhub_shopify.config import ShopifySettings
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"

@@ -6,9 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 
-from hub.connectors import Source
-from hub.events import PRIVACY_EVENTS
-from hub.wire import as_object
+from hub.contract import PRIVACY_EVENTS, Source, as_object
 from returnhub_shopify import actions
 from returnhub_shopify.config import ShopifySettings
 from returnhub_shopify.delivery import Delivery
@@ -21,8 +19,7 @@ from returnhub_shopify.signature import sign_headers, verify_webhook
 from returnhub_shopify.topics import RETURN_TOPICS
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, ConnectorSettings, InboundRequest
-    from hub.events import ReturnEvent
+    from hub.contract import ConnectorContext, ConnectorSettings, InboundRequest, ReturnEvent
 
 #: Every topic the source turns into events; any other topic is acknowledged with none.
 TOPICS = {**RETURN_TOPICS, **PRIVACY_TOPICS}

@@ -11,8 +11,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from hub.events import EventType, Money, ReturnEvent, ReturnItem, Tracking
-from hub.wire import (
+from hub.contract import (
+    EventType,
+    Money,
+    ReturnEvent,
+    ReturnItem,
+    Tracking,
     as_list,
     as_object,
     build,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_smtp.sink import SmtpSink
 
 __all__ = ["SmtpSink"]

@@ -6,7 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from hub.connectors import ConnectorSettings
+from hub.contract import ConnectorSettings
 
 #: The usual port for each security mode.
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}

@@ -13,15 +13,15 @@ from enum import StrEnum
 
 import aiosmtplib
 
-from hub.errors import (
+from hub.contract import (
     DeliveryError,
     MessageRejected,
     OutcomeUnknown,
     ProviderMisconfigured,
     ProviderUnavailable,
     RecipientRefused,
+    redact_text,
 )
-from hub.logs import redact_text
 
 
 class Step(StrEnum):

@@ -10,11 +10,10 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-from hub.contact import is_email
-from hub.errors import MessageRejected, RecipientRefused
+from hub.contract import MessageRejected, RecipientRefused, is_email
 
 if TYPE_CHECKING:
-    from hub.messages import OutboundMessage
+    from hub.contract import OutboundMessage
     from returnhub_smtp.config import SmtpSettings
 
 #: Header carrying the hub's message id, for relays' logs and bounce processing.

@@ -8,16 +8,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import aiosmtplib
 
-from hub.connectors import Sink
-from hub.logs import redact_text
-from hub.messages import SendResult
+from hub.contract import SendResult, Sink, redact_text
 from returnhub_smtp.config import SmtpSettings
 from returnhub_smtp.errors import Step, error_for
 from returnhub_smtp.message import build_email
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext
-    from hub.messages import OutboundMessage
+    from hub.contract import ConnectorContext, OutboundMessage
 
 
 class SmtpSink(Sink):

@@ -4,7 +4,7 @@ type ``twilio_sms``."""
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_twilio.segments import count_segments
 from returnhub_twilio.sink import TwilioSmsSink
 

@@ -8,7 +8,7 @@ from typing import Self
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from hub.connectors import ConnectorSettings
+from hub.contract import ConnectorSettings
 
 _SID = {"account_sid": re.compile(r"AC[0-9a-fA-F]{32}"),
         "api_key_sid": re.compile(r"SK[0-9a-fA-F]{32}"),

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from twilio.base.exceptions import TwilioRestException
 
-from hub.errors import (
+from hub.contract import (
     DeliveryError,
     MessageRejected,
     OutcomeUnknown,
     ProviderMisconfigured,
     RateLimited,
     RecipientRefused,
+    redact_text,
     transport_error,
 )
-from hub.logs import redact_text
 
 #: The recipient cannot get this SMS: 21211 invalid To, 21614 not a mobile, 21610 replied
 #: STOP, 21612 not reachable by SMS.

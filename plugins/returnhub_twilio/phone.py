@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from hub.contact import to_e164
+from hub.contract import to_e164
 
 __all__ = ["to_e164"]

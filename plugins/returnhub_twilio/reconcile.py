@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from twilio.base import values
 
-from hub.messages import DeliveryStatus
+from hub.contract import DeliveryStatus
 from returnhub_twilio.status import status_of
 
 if TYPE_CHECKING:

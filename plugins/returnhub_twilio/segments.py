@@ -3,7 +3,7 @@ needs it for template checks and must not import a plugin)."""
 
 from __future__ import annotations
 
-from hub.content.sms import (
+from hub.contract import (
     GSM7,
     GSM7_BASIC,
     GSM7_EXTENDED,

@@ -9,9 +9,15 @@ import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from hub.connectors import Sink
-from hub.errors import DeliveryError, MessageRejected, OutcomeUnknown, RecipientRefused
-from hub.messages import DeliveryStatus, SendResult
+from hub.contract import (
+    DeliveryError,
+    DeliveryStatus,
+    MessageRejected,
+    OutcomeUnknown,
+    RecipientRefused,
+    SendResult,
+    Sink,
+)
 from returnhub_twilio.config import TwilioSmsSettings
 from returnhub_twilio.errors import error_for_exception, error_for_rest
 from returnhub_twilio.phone import to_e164
@@ -21,8 +27,7 @@ from returnhub_twilio.status import parse_webhook, status_of, verify_signature, 
 from returnhub_twilio.transport import TimedAsyncHttpClient
 
 if TYPE_CHECKING:
-    from hub.connectors import ConnectorContext, InboundRequest
-    from hub.messages import OutboundMessage, StatusUpdate
+    from hub.contract import ConnectorContext, InboundRequest, OutboundMessage, StatusUpdate
 
 #: Twilio refuses longer bodies (error 21617).
 MAX_BODY_CHARS = 1600

@@ -13,9 +13,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from hub.errors import RequestRejected, SignatureError
-from hub.logs import redact_text
-from hub.messages import DeliveryStatus, StatusUpdate
+from hub.contract import DeliveryStatus, RequestRejected, SignatureError, StatusUpdate, redact_text
 
 #: Twilio's default opt-out words; a reply that is exactly one of them (any case) opts out.
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})

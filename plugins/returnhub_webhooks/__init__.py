@@ -3,7 +3,7 @@ Standard Webhooks (https://www.standardwebhooks.com)."""
 
 from __future__ import annotations
 
-from hub import hookimpl
+from hub.contract import hookimpl
 from returnhub_webhooks.source import StandardWebhooksSource
 
 

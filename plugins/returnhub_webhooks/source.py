@@ -17,8 +17,15 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from hub import EventType, InboundRequest, RequestRejected, ReturnEvent, SignatureError, Source
-from hub.connectors import ConnectorSettings
+from hub.contract import (
+    ConnectorSettings,
+    EventType,
+    InboundRequest,
+    RequestRejected,
+    ReturnEvent,
+    SignatureError,
+    Source,
+)
 from returnhub_webhooks.signing import decode_secret, matches, signature
 
 #: Fields the sender may set; the hub sets source, source_event_id and raw itself.
