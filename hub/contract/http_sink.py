@@ -33,7 +33,7 @@ from hub.contract.http_status import StatusTable, excerpt, retry_after_from
 from hub.errors import transport_error
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from hub.connectors import ConnectorContext, ConnectorSettings
     from hub.errors import DeliveryError
@@ -141,16 +141,18 @@ class HttpSink(Sink):
                           content_type=response.content_type)
 
     def error_for(self, answer: HttpAnswer, *, detail: str | None = None,
-                  retry_after: float | None = None) -> DeliveryError:
+                  retry_after: float | None = None, fields: Iterable[str] = ()
+                  ) -> DeliveryError:
         """The delivery error a non-2xx ``answer`` means, by :attr:`status_table`.
 
-        ``detail`` defaults to an excerpt of the body; ``retry_after`` to the answer's
-        ``Retry-After`` (seconds or HTTP date).
+        ``detail`` defaults to the body (masked and shortened either way); ``retry_after`` to
+        the answer's ``Retry-After`` (seconds or HTTP date); ``fields``, the request fields the
+        provider blames, are named in a rejection.
         """
         shown = self.excerpt(answer.text()) if detail is None else self.excerpt(detail)
         wait = retry_after if retry_after is not None else retry_after_from(answer.headers)
         error = self.status_table.error_for(self.name, answer.status, detail=shown,
-                                            retry_after=wait)
+                                            retry_after=wait, fields=fields)
         if error is None:
             raise ValueError(f"answer {answer.status} is not an error")
         return error

@@ -83,9 +83,11 @@ class StatusTable:
     other: type[DeliveryError] = MessageRejected
 
     def error_for(self, provider: str, status: int, *, detail: str = "",
-                  retry_after: float | None = None) -> DeliveryError | None:
+                  retry_after: float | None = None, fields: Iterable[str] = ()
+                  ) -> DeliveryError | None:
         """The error ``status`` means (None for 2xx). ``detail`` must already be an
-        :func:`excerpt`; ``retry_after`` is kept on a 429."""
+        :func:`excerpt`; ``retry_after`` is kept on a 429; a rejection names the ``fields``
+        the provider's answer blames."""
         if 200 <= status < 300:
             return None
         common = {"provider": provider, "status": status, "detail": detail}
@@ -96,7 +98,9 @@ class StatusTable:
             return ProviderMisconfigured(f"{vendor} refused the credentials or account "
                                          "settings", **common)
         if status in self.rejected:
-            return MessageRejected(f"{vendor} rejected the message", **common)
+            named = ", ".join(dict.fromkeys(fields))
+            return MessageRejected(f"{vendor} rejected the message"
+                                   + (f" ({named})" if named else ""), **common)
         if status == 404:
             return self.not_found(f"{vendor} answered 404 (check base_url)", **common)
         if status >= 500:
