@@ -39,11 +39,12 @@ def refuse_line_breaks(provider: str, **fields: str | None) -> None:
 
 
 def check_email(message: OutboundMessage, provider: str, *, from_address: str | None = None,
-                from_name: str | None = None) -> EmailFields:
+                from_name: str | None = None, check_recipient: bool = True) -> EmailFields:
     """The message's header values, checked; raise what a provider would answer.
 
     The sender is the message's own (with its name) or else ``from_address`` and
-    ``from_name`` (the sink's settings).
+    ``from_name`` (the sink's settings). ``check_recipient=False`` leaves the recipient's
+    address to a provider that judges it and says why in its answer.
 
     :raises MessageRejected: no sender, subject or body; a line break; a sender or reply-to
         that is not an address.
@@ -59,7 +60,7 @@ def check_email(message: OutboundMessage, provider: str, *, from_address: str | 
         raise MessageRejected("the message has neither text nor html content", provider=provider)
     refuse_line_breaks(provider, subject=message.subject, sender_name=sender_name,
                        recipient=message.to, sender=sender, reply_to=message.reply_to)
-    if not is_email(message.to):
+    if check_recipient and not is_email(message.to):
         raise RecipientRefused("the recipient is not a valid address", provider=provider)
     if not is_email(sender) or (message.reply_to and not is_email(message.reply_to)):
         raise MessageRejected("the sender or reply_to is not a valid address", provider=provider)
