@@ -259,8 +259,10 @@ class HttpSinkContract(SinkContract):
         await instance.close()
 
     def break_provider(self, provider: Any) -> None:
-        """A 503 from the provider, unless the subclass knows its provider's outage better."""
-        provider.fail_next(1, 503)
+        """The provider's 429: the one answer that says "nothing taken, come back later" for
+        every HTTP provider (a 5xx may follow acceptance). Override with a 503 where the
+        provider documents that a 5xx means nothing was taken."""
+        provider.rate_limit_next(1)
 
     async def test_rate_limit_is_rate_limited_with_retry_after(self, sink: Sink,
                                                                provider: Any) -> None:
