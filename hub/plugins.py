@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -16,6 +17,9 @@ from hub.plugin_api import api_problem
 
 #: The entry-point group (and pluggy project name) every plugin registers under.
 ENTRY_POINT_GROUP = "returnhub"
+
+#: The hooks whose implementations may be ``async def`` (the core awaits what they return).
+ASYNC_HOOKS = frozenset({"returnhub_startup", "returnhub_shutdown"})
 
 #: Core code registered as plugins (name -> module), like the bundled ones but from ``hub/``.
 INTERNAL_PLUGINS = {"portal": "hub.portal.plugin"}
@@ -67,7 +71,22 @@ def get_plugin_manager(
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from exc
     _check_api_versions(pm)
+    _check_sync_hooks(pm)
     return pm
+
+
+def _check_sync_hooks(pm: pluggy.PluginManager) -> None:
+    """Refuse an ``async def`` implementation of a hook the core does not await."""
+    problems = [
+        f"plugin {impl.plugin_name!r}: {name} must not be `async def` (only "
+        f"{' and '.join(sorted(ASYNC_HOOKS))} may be)"
+        for name in sorted(vars(pm.hook))
+        if name.startswith("returnhub_") and name not in ASYNC_HOOKS
+        for impl in getattr(pm.hook, name).get_hookimpls()
+        if not (impl.hookwrapper or impl.wrapper)
+        and inspect.iscoroutinefunction(impl.function)]
+    if problems:
+        raise PluginError("; ".join(problems))
 
 
 def _check_api_versions(pm: pluggy.PluginManager) -> None:
