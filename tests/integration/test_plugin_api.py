@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hub.contract import PLUGIN_API_VERSION, hookimpl
 from hub.plugin_api import api_problem
 from hub.plugins import PluginError, describe_plugins, get_plugin_manager
+from tests.integration.installed import install, run_cli
 
-BIN = Path(sys.executable).parent
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-def install(site: Path, name: str, api: str | None) -> None:
-    """An installed distribution ``returnhub-<name>`` 0.1 whose entry point ``name`` declares
-    ``api`` (what pip leaves in a site folder: the package and its .dist-info)."""
-    package = site / f"returnhub_{name}"
-    package.mkdir(parents=True)
+def install_plugin(site: Path, name: str, api: str | None) -> None:
+    """An installed plugin ``name`` declaring ``api`` (None: declaring nothing)."""
     declared = "" if api is None else f"RETURNHUB_API = {api!r}\n"
-    (package / "__init__.py").write_text(
-        f"from hub.contract import hookimpl\n{declared}\n"
-        "@hookimpl\ndef returnhub_register_connectors(register):\n    pass\n")
-    info = site / f"returnhub_{name}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: returnhub-{name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[returnhub]\n{name} = returnhub_{name}\n")
-
-
-def run_cli(*args: str, site: Path, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(site)}
-    environment.pop("RETURNHUB_CONFIG", None)
-    return subprocess.run([str(BIN / "returnhub"), *args], capture_output=True, text=True,
-                          cwd=cwd, env=environment, timeout=60, check=False)
+    install(site, name, f"from hub.contract import hookimpl\n{declared}\n"
+            "@hookimpl\ndef returnhub_register_connectors(register):\n    pass\n")
 
 
 def test_the_hub_provides_1_0_0():
@@ -89,9 +73,9 @@ def test_a_registered_plugin_object_with_a_wrong_range_is_refused():
 
 def test_an_installed_plugin_for_another_api_stops_check_and_serve(tmp_path):
     site = tmp_path / "site"
-    install(site, "future", ">=2.0,<3")
-    install(site, "legacy", None)
-    install(site, "current", ">=1.0,<2")
+    install_plugin(site, "future", ">=2.0,<3")
+    install_plugin(site, "legacy", None)
+    install_plugin(site, "current", ">=1.0,<2")
     config = tmp_path / "hub.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
     for command in (["check"], ["serve", "--port", "0"]):
@@ -106,7 +90,7 @@ def test_an_installed_plugin_for_another_api_stops_check_and_serve(tmp_path):
 
 def test_disabling_the_mismatching_plugin_lets_the_hub_start(tmp_path):
     site = tmp_path / "site"
-    install(site, "future", ">=2.0,<3")
+    install_plugin(site, "future", ">=2.0,<3")
     config = tmp_path / "hub.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[plugins]\ndisabled = ["future"]\n')
     result = run_cli("--config", str(config), "check", site=site, cwd=tmp_path)
