@@ -119,3 +119,12 @@ def test_settings_mixins_check_what_they_declare() -> None:
                 {"read_timeout_seconds": 0}, {"connect_timeout_seconds": -1}):
         with pytest.raises(ValidationError):
             Settings(**{"webhook_secret": "s1", **bad})
+
+
+def test_a_provider_that_judges_recipients_itself_gets_them_unchecked() -> None:
+    fields = check_email(email(to="invalid@localhost"), "mail", from_address="s@example.com",
+                         check_recipient=False)
+    assert fields.to == "invalid@localhost"
+    with pytest.raises(MessageRejected, match="the recipient contains a line break"):
+        check_email(email(to="a@example.com\nBcc: b@example.com"), "mail",
+                    from_address="s@example.com", check_recipient=False)
