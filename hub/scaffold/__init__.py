@@ -1,8 +1,11 @@
-"""``returnhub plugin new sink NAME``: a minimal plugin distribution that passes its own tests.
+"""``returnhub plugin new sink|source NAME``: a minimal plugin distribution that passes its own
+tests.
 
 It writes ``./NAME`` with a ``pyproject.toml`` (the ``returnhub`` entry point), the plugin
-module (a webhook sink for the new channel ``NAME`` on :class:`hub.contract.HttpSink`) and a
-test running the shipped :class:`~hub.contract.testing.HttpSinkContract` against a local fake.
+module and a test running the shipped conformance suite: for a sink, a webhook sink for the new
+channel ``NAME`` on :class:`hub.contract.HttpSink` tested by
+:class:`~hub.contract.testing.HttpSinkContract` against a local fake; for a source, a signed
+JSON webhook source tested by :class:`~hub.contract.testing.SourceContract`.
 docs/plugin-guide.md walks through the same files (the docs test checks they are identical).
 """
 
@@ -50,23 +53,36 @@ class Names:
         return template
 
 
-def sink_files(name: str) -> dict[str, str]:
-    """The files of a new sink plugin called ``name``: relative path -> text."""
+#: The files of each kind of plugin: path in the distribution -> template.
+_LAYOUTS = {
+    "sink": {"__PACKAGE__/__init__.py": "sink_plugin.py.txt",
+             "tests/test_contract.py": "sink_test.py.txt"},
+    "source": {"__PACKAGE__/__init__.py": "source_plugin.py.txt",
+               "tests/test_contract.py": "source_test.py.txt"},
+}
+_COMMON = {"pyproject.toml": "pyproject.toml.txt", "tests/conftest.py": "conftest.py.txt"}
+
+
+def plugin_files(kind: str, name: str) -> dict[str, str]:
+    """The files of a new ``kind`` (``sink`` or ``source``) plugin called ``name``: relative
+    path -> text."""
     if not NAME.fullmatch(name):
         raise ScaffoldError(f"{name!r} is not a plugin name: use lower-case letters, digits "
                             "and '_', starting with a letter (it is also the channel name)")
     names = Names(name)
-    layout = {"pyproject.toml": "pyproject.toml.txt",
-              f"{names.package}/__init__.py": "sink_plugin.py.txt",
-              "tests/conftest.py": "conftest.py.txt",
-              "tests/test_contract.py": "sink_test.py.txt"}
-    return {path: names.fill((_TEMPLATES / template).read_text(encoding="utf-8"))
+    layout = {**_COMMON, **_LAYOUTS[kind]}
+    return {names.fill(path): names.fill((_TEMPLATES / template).read_text(encoding="utf-8"))
             for path, template in layout.items()}
 
 
-def write_sink(name: str, parent: Path) -> Path:
-    """Write the sink plugin ``name`` into ``parent/name``; refuses a non-empty folder."""
-    files = sink_files(name)
+def sink_files(name: str) -> dict[str, str]:
+    """The files of a new sink plugin called ``name``."""
+    return plugin_files("sink", name)
+
+
+def write_plugin(kind: str, name: str, parent: Path) -> Path:
+    """Write the ``kind`` plugin ``name`` into ``parent/name``; refuses a non-empty folder."""
+    files = plugin_files(kind, name)
     target = parent / name
     if target.exists() and any(target.iterdir()):
         raise ScaffoldError(f"{target} exists and is not empty")

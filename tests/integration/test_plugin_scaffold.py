@@ -1,5 +1,5 @@
-"""``returnhub plugin new sink NAME`` writes a distribution that passes its own tests out of
-the box: generated into a temporary folder, pip-installed into a fresh venv, listed by
+"""``returnhub plugin new sink|source NAME`` writes a distribution that passes its own tests out
+of the box: generated into a temporary folder, pip-installed into a fresh venv, listed by
 ``returnhub plugins``, its contract test run by pytest."""
 
 from __future__ import annotations
@@ -7,15 +7,22 @@ from __future__ import annotations
 import ast
 import time
 
+import pytest
+
 from hub.cli import main
-from hub.scaffold import sink_files
+from hub.scaffold import plugin_files
 from tests.plugin_venv import FreshVenv
 
 
-def test_a_new_sink_installs_lists_and_passes_its_own_tests(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(("kind", "name", "dist", "suite"), [
+    ("sink", "team_chat", "returnhub-team-chat", "TestTeamChatContract"),
+    ("source", "acme_erp", "returnhub-acme-erp", "TestAcmeErpContract"),
+])
+def test_a_new_plugin_installs_lists_and_passes_its_own_tests(tmp_path, capsys, kind, name,
+                                                              dist, suite) -> None:
     started = time.monotonic()
-    assert main(["plugin", "new", "sink", "team_chat", "--directory", str(tmp_path)]) == 0
-    project = tmp_path / "team_chat"
+    assert main(["plugin", "new", kind, name, "--directory", str(tmp_path)]) == 0
+    project = tmp_path / name
     assert "pip install" in capsys.readouterr().out
     venv = FreshVenv(tmp_path / "venv")
     installed = venv.pip_install(project)
@@ -23,21 +30,22 @@ def test_a_new_sink_installs_lists_and_passes_its_own_tests(tmp_path, capsys) ->
 
     listing = venv.returnhub("plugins", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    row = next(line for line in listing.stdout.splitlines() if line.startswith("team_chat "))
-    assert "returnhub-team-chat" in row and "0.1.0" in row and "team_chat" in row
+    row = next(line for line in listing.stdout.splitlines() if line.startswith(f"{name} "))
+    assert dist in row and "0.1.0" in row
 
     # The tests run against the installed copy, from the project folder (no sys.path tricks).
     tests = venv.run_python("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
                             cwd=project)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout and "failed" not in tests.stdout
-    assert "TestTeamChatContract" in venv.run_python(
+    assert suite in venv.run_python(
         "-m", "pytest", "--collect-only", "-q", "tests", cwd=project).stdout
     assert time.monotonic() - started < 60
 
 
-def test_the_plugin_module_imports_only_the_contract() -> None:
-    tree = ast.parse(sink_files("slack")["returnhub_slack/__init__.py"])
+@pytest.mark.parametrize("kind", ["sink", "source"])
+def test_the_plugin_module_imports_only_the_contract(kind) -> None:
+    tree = ast.parse(plugin_files(kind, "slack")["returnhub_slack/__init__.py"])
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
