@@ -7,12 +7,13 @@ from __future__ import annotations
 import importlib.metadata
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import structlog
 from sqlalchemy import select
 
-from hub.contract import ConnectorContext, SendResult, Sink, hookimpl
+from hub.contract import SendResult, Sink, hookimpl
 from hub.plugins import collect_connectors, describe_plugins, get_plugin_manager
 from hub.portal.sink import PortalSettings, PortalSink
 from hub.runtime import Hub
@@ -40,10 +41,10 @@ def test_plugins_disabled_turns_the_portal_off():
     assert "portal" not in [info.name for info in describe_plugins(pm)]
 
 
-async def test_the_portal_sink_does_not_take_the_store_from_the_context(tmp_path):
-    context = ConnectorContext(name="portal", http=None, public_url="http://hub",
-                               data_dir=tmp_path, log=structlog.get_logger("portal"),
-                               sessionmaker=object(), cipher=object())
+async def test_the_portal_sink_does_not_take_the_store_from_its_context():
+    # Whatever a context carries, the sink only uses what the runtime binds (bind_store).
+    context = SimpleNamespace(name="portal", log=structlog.get_logger("portal"),
+                              sessionmaker=object(), cipher=object())
     with pytest.raises(RuntimeError, match="needs the hub's database"):
         await PortalSink(PortalSettings(), context).start()
 
