@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import socket
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -28,7 +27,8 @@ from hub.delivery.router import Router
 from hub.keys import load_cipher, load_portal_key
 from hub.logs import get_logger
 from hub.netguard import guarded_session, parse_networks
-from hub.plugins import collect_connectors, get_plugin_manager
+from hub.plugin_hooks import run_shutdown, run_startup
+from hub.plugins import PluginError, collect_connectors, get_plugin_manager
 from hub.portal.sink import PortalSink
 from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
@@ -41,7 +41,6 @@ from hub.rules.actions import ActionRunner
 from hub.rules.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
-from hub.store.failures import safe_error
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
 from hub.store.plugin_state import DatabaseState
@@ -139,7 +138,11 @@ class Hub:
         if workers:
             self._start_workers()
             self._start_pollers()
-        await self._call_observers("returnhub_startup", settings=self.settings)
+        try:
+            await run_startup(self.pm, self.settings)
+        except PluginError:
+            await self.stop()
+            raise
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
                  sources=sorted(self.sources), sinks=sorted(self.sinks))
 
@@ -218,7 +221,7 @@ class Hub:
             await self.dispatcher.stop()
         await self.inbox.stop()
         await self.health.flush()
-        await self._call_observers("returnhub_shutdown")
+        await run_shutdown(self.pm)
         for connector in reversed(self._started_connectors):
             try:
                 await connector.close()
@@ -228,16 +231,3 @@ class Hub:
         if self.http is not None:
             await self.http.close()
         await self.engine.dispose()
-
-    async def _call_observers(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an observer hook plugin by plugin: one failing plugin does not silence others."""
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            try:
-                accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
-                result = impl.function(**accepted)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                log.error("plugin_hook_failed", hook=hook_name, plugin=impl.plugin_name,
-                          error=safe_error(exc))

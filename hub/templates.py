@@ -144,8 +144,8 @@ class TemplateRenderer:
         self._resolved: dict[tuple[str, str, str | None], str | None] = {}
         plugin_filters: dict[str, Any] = {}
         if pm is not None:
-            for filters in pm.hook.returnhub_template_filters():
-                plugin_filters.update(filters or {})
+            for filters in reversed(pm.hook.returnhub_template_filters()):
+                plugin_filters.update(filters or {})  # the first pluggy calls wins a clash
         for env in (self.html_env, self.text_env):
             env.add_filters({**FILTERS, **plugin_filters})
 
@@ -232,8 +232,9 @@ class TemplateRenderer:
         if self.pm is None:
             return context
         extra: dict[str, Any] = {}
-        for addition in self.pm.hook.returnhub_template_context(
-                stage=context.get("stage", template), channel=channel, context=context):
+        additions = self.pm.hook.returnhub_template_context(
+            stage=context.get("stage", template), channel=channel, context=context)
+        for addition in reversed(additions):  # the first pluggy calls wins a clash
             extra.update(addition or {})
         return {**context, **extra} if extra else context
 
