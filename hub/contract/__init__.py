@@ -30,6 +30,22 @@ from hub.content.sms import (
     count_segments,
     encoding_of,
 )
+from hub.contract.email import EmailFields, check_email, refuse_line_breaks
+from hub.contract.http_sink import HttpAnswer, HttpSink, client_timeout
+from hub.contract.http_status import StatusTable, excerpt, parse_retry_after, retry_after_from
+from hub.contract.settings import (
+    HttpSinkSettings,
+    SenderSettings,
+    WebhookSecretSettings,
+    http_url,
+)
+from hub.contract.status import (
+    event_time,
+    hashed_event_id,
+    optional_text,
+    parse_batch,
+    reason_text,
+)
 from hub.errors import (
     DeliveryError,
     MessageRejected,
@@ -128,4 +144,24 @@ __all__ = [
     "timestamp",
     "to_e164",
     "transport_error",
+    # Bases for the common cases (hub/contract/http_sink.py, email.py, status.py, settings.py).
+    "EmailFields",
+    "HttpAnswer",
+    "HttpSink",
+    "HttpSinkSettings",
+    "SenderSettings",
+    "StatusTable",
+    "WebhookSecretSettings",
+    "check_email",
+    "client_timeout",
+    "event_time",
+    "excerpt",
+    "hashed_event_id",
+    "http_url",
+    "optional_text",
+    "parse_batch",
+    "parse_retry_after",
+    "reason_text",
+    "refuse_line_breaks",
+    "retry_after_from",
 ]

@@ -25,13 +25,13 @@ from pydantic import Field
 
 from hub.contract import (
     ConnectorSettings,
-    MessageRejected,
     OutboundMessage,
     ProviderUnavailable,
     RecipientRefused,
     SendResult,
     Sink,
     dumps,
+    refuse_line_breaks,
 )
 
 #: A header value written as it is: printable ASCII words of at most 76 characters, separated by
@@ -135,7 +135,7 @@ def email_bytes(message: OutboundMessage, provider: str) -> bytes:
 
     :raises MessageRejected: a header value contains a CR or LF (header injection).
     """
-    _refuse_line_breaks(provider, subject=message.subject, sender_name=message.from_name,
+    refuse_line_breaks(provider, subject=message.subject, sender_name=message.from_name,
                         sender=message.from_address, recipient=message.to,
                         reply_to=message.reply_to, message_id=message.message_id)
     headers = [f"From: {_mailbox(message.from_name, message.from_address or '')}",
@@ -156,12 +156,6 @@ def email_bytes(message: OutboundMessage, provider: str) -> bytes:
     delimiter = f"--{boundary}\n".encode()
     return b"".join((_join(headers), b"\n", delimiter, _text_part("plain", message.text),
                      delimiter, _text_part("html", message.html), f"--{boundary}--\n".encode()))
-
-
-def _refuse_line_breaks(provider: str, **fields: str | None) -> None:
-    for field, value in fields.items():
-        if value and ("\r" in value or "\n" in value):
-            raise MessageRejected(f"the {field} contains a line break", provider=provider)
 
 
 def _mailbox(name: str | None, address: str) -> str:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hub.contract import DeliveryStatus, RequestRejected, StatusUpdate, redact_text
+from hub.contract import (
+    DeliveryStatus,
+    RequestRejected,
+    StatusUpdate,
+    event_time,
+    hashed_event_id,
+    optional_text,
+    parse_batch,
+    reason_text,
+)
 from returnhub_mailchimp.payload import MESSAGE_ID_KEY
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 #: Mandrill message event → hub status. Sync events (no ``event`` key), ``inbound`` and new
 #: types are ignored.
@@ -30,9 +40,8 @@ EVENT_STATUS: dict[str, DeliveryStatus] = {
 def event_id(event: dict[str, Any]) -> str:
     """A stable id for an event (Mandrill sends none): the hash of message id, event, time and,
     for clicks, the URL, so a redelivered batch dedupes."""
-    parts = [str(event.get("_id") or (event.get("msg") or {}).get("_id")), str(event["event"]),
-             str(event.get("ts")), str(event.get("url") or "")]
-    return "mandrill:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return hashed_event_id("mandrill:", event.get("_id") or (event.get("msg") or {}).get("_id"),
+                           event["event"], event.get("ts"), event.get("url") or "")
 
 
 def _reason(event: dict[str, Any], msg: dict[str, Any]) -> str:
@@ -47,20 +56,28 @@ def _reason(event: dict[str, Any], msg: dict[str, Any]) -> str:
         text = str(msg.get("reject_reason") or msg.get("state") or "rejected")
     else:
         text = ""
-    return redact_text(text)[:300]
+    return reason_text(text)
 
 
-def _occurred_at(event: dict[str, Any], fallback: datetime) -> datetime:
-    stamp = event.get("ts")
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        try:
-            return datetime.fromtimestamp(stamp, UTC)
-        except (OverflowError, OSError, ValueError):
-            return fallback
-    return fallback
+def read_event(event: dict[str, Any], received_at: datetime) -> StatusUpdate | None:
+    """One message event as a status update; None for sync, inbound and unknown events and
+    for events that name no message."""
+    status = EVENT_STATUS.get(event.get("event"))  # type: ignore[arg-type]
+    if status is None:
+        return None
+    msg = event.get("msg") if isinstance(event.get("msg"), dict) else {}
+    metadata = msg.get("metadata") if isinstance(msg.get("metadata"), dict) else {}
+    message_id = optional_text(metadata.get(MESSAGE_ID_KEY))
+    provider_id = optional_text(event.get("_id") or msg.get("_id"))
+    if message_id is None and provider_id is None:
+        return None
+    return StatusUpdate(status=status, occurred_at=event_time(event.get("ts"), received_at),
+                        message_id=message_id, provider_message_id=provider_id,
+                        event_id=event_id(event), reason=_reason(event, msg), raw=event)
 
 
-def parse_events(mandrill_events: str | None, received_at: datetime) -> list[StatusUpdate]:
+def parse_events(mandrill_events: str | None, received_at: datetime, provider: str = ""
+                 ) -> list[StatusUpdate]:
     """Normalize the ``mandrill_events`` form field (a JSON array)."""
     if mandrill_events is None:
         raise RequestRejected("the form field mandrill_events is missing", field="mandrill_events",
@@ -70,25 +87,5 @@ def parse_events(mandrill_events: str | None, received_at: datetime) -> list[Sta
     except orjson.JSONDecodeError:
         raise RequestRejected("mandrill_events is not JSON", field="mandrill_events",
                               status=400) from None
-    if not isinstance(batch, list):
-        raise RequestRejected("mandrill_events must be a JSON array", field="mandrill_events")
-    updates = []
-    for index, event in enumerate(batch):
-        if not isinstance(event, dict):
-            raise RequestRejected("each event must be an object", field=f"mandrill_events[{index}]")
-        status = EVENT_STATUS.get(event.get("event"))  # type: ignore[arg-type]
-        if status is None:
-            continue
-        msg = event.get("msg") if isinstance(event.get("msg"), dict) else {}
-        metadata = msg.get("metadata") if isinstance(msg.get("metadata"), dict) else {}
-        message_id = metadata.get(MESSAGE_ID_KEY)
-        message_id = str(message_id) if message_id else None
-        provider_id = event.get("_id") or msg.get("_id")
-        provider_id = str(provider_id) if provider_id else None
-        if message_id is None and provider_id is None:
-            continue
-        updates.append(StatusUpdate(
-            status=status, occurred_at=_occurred_at(event, received_at), message_id=message_id,
-            provider_message_id=provider_id, event_id=event_id(event),
-            reason=_reason(event, msg), raw=event))
-    return updates
+    return parse_batch(batch, lambda event: read_event(event, received_at),
+                       field="mandrill_events", provider=provider)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hub.contract import MessageRejected
+from hub.contract import check_email
 
 if TYPE_CHECKING:
     from hub.contract import OutboundMessage
@@ -29,21 +29,11 @@ def tags_for(message: OutboundMessage) -> list[str]:
 def build_message(message: OutboundMessage, settings: MandrillSettings, provider: str
                   ) -> dict[str, Any]:
     """The ``message`` object; MessageRejected when it cannot be valid."""
-    from_address = message.from_address or settings.from_address
-    from_name = message.from_name if message.from_address else settings.from_name
-    if not from_address:
-        raise MessageRejected("no sender address: set from_address on the sink", provider=provider)
-    if not message.subject:
-        raise MessageRejected("the message has no subject", provider=provider)
-    if not message.text and not message.html:
-        raise MessageRejected("the message has neither text nor html content", provider=provider)
-    for field, value in (("subject", message.subject), ("sender name", from_name),
-                         ("recipient", message.to), ("reply_to", message.reply_to)):
-        # Mandrill writes these into headers itself; the email package's checks never run.
-        if value and ("\r" in value or "\n" in value):
-            raise MessageRejected(f"the {field} contains a line break", provider=provider)
+    # Mandrill judges the recipient itself and says why in its answer (invalid, rejected).
+    fields = check_email(message, provider, from_address=settings.from_address,
+                         from_name=settings.from_name, check_recipient=False)
     body: dict[str, Any] = {
-        "from_email": from_address,
+        "from_email": fields.sender,
         "to": [{"email": message.to, "type": "to"}],
         "subject": message.subject,
         "metadata": {**{k: str(v) for k, v in message.metadata.items()},
@@ -51,8 +41,8 @@ def build_message(message: OutboundMessage, settings: MandrillSettings, provider
         "tags": tags_for(message),
         "preserve_recipients": False,
     }
-    if from_name:
-        body["from_name"] = from_name
+    if fields.sender_name:
+        body["from_name"] = fields.sender_name
     if message.text:
         body["text"] = message.text
     if message.html:

@@ -1,84 +1,42 @@
-"""SendGrid answers and transport failures, as the hub's delivery errors.
+"""What SendGrid's non-2xx answers mean, on top of the contract's status table.
 
-Texts name the sink, the HTTP status and an excerpt of SendGrid's answer; email addresses and
-phone numbers in the excerpt are masked, and the API key never appears.
+SendGrid answers ``{"errors": [{"message", "field", "help"}]}`` and says when a rate limit
+resets in ``X-RateLimit-Reset`` (Unix seconds) rather than ``Retry-After``. 413 (too large) is
+a refusal of the message; 404/405/406 mean our request or ``base_url`` is wrong, not this
+message; 5xx comes before SendGrid takes the message, so the next provider is tried at once.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import orjson
 
-from hub.contract import (
-    DeliveryError,
-    MessageRejected,
-    ProviderMisconfigured,
-    ProviderUnavailable,
-    RateLimited,
-    redact_text,
-    transport_error,
-)
+from hub.contract import ProviderMisconfigured, StatusTable
 
-_EXCERPT = 300
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+TABLE = StatusTable(vendor="SendGrid", rejected=frozenset({400, 413}), other=ProviderMisconfigured)
 
 
 def describe_errors(body: bytes) -> tuple[str, list[str]]:
-    """An excerpt of a SendGrid error body and the fields it names.
-
-    SendGrid answers ``{"errors": [{"message", "field", "help"}]}``; anything else is shown as
-    (shortened) text.
-    """
+    """SendGrid's error list as ``field: message; …`` (the caller masks it) and the fields it
+    blames; else the body and no field."""
     try:
-        parsed = orjson.loads(body)
-        errors = parsed["errors"]
-        parts, fields = [], []
-        for item in errors:
-            field = item.get("field")
-            if field:
-                fields.append(str(field))
-            parts.append(f"{field}: {item.get('message')}" if field else str(item.get("message")))
-        return redact_text("; ".join(parts))[:_EXCERPT], fields
+        errors = orjson.loads(body)["errors"]
+        fields = [str(item["field"]) for item in errors if item.get("field")]
+        return "; ".join(f"{item['field']}: {item.get('message')}" if item.get("field")
+                         else str(item.get("message")) for item in errors), fields
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        text = body.decode("utf-8", "replace").strip()
-        return redact_text(" ".join(text.split()))[:_EXCERPT], []
+        return body.decode("utf-8", "replace"), []
 
 
-def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    reset = headers.get("X-RateLimit-Reset")
-    if reset is None:
-        return None
+def reset_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until ``X-RateLimit-Reset``; None when absent or unreadable."""
     try:
-        seconds = float(reset) - now
-    except ValueError:
+        seconds = float(headers["X-RateLimit-Reset"]) - now
+    except (KeyError, ValueError):
         return None
     return max(0.0, math.ceil(seconds)) if math.isfinite(seconds) else None
-
-
-def error_for_response(provider: str, status: int, headers: Mapping[str, str], body: bytes,
-                       secret: str) -> DeliveryError:
-    """The delivery error a non-2xx mail/send answer means."""
-    excerpt, fields = describe_errors(body)
-    excerpt = excerpt.replace(secret, "[api key]") if secret else excerpt
-    common = {"provider": provider, "status": status, "detail": excerpt}
-    if status == 429:
-        return RateLimited("SendGrid rate limit reached",
-                           retry_after=_retry_after(headers, time.time()), **common)
-    if status in (401, 403):
-        return ProviderMisconfigured("SendGrid refused the API key or the sender identity",
-                                     **common)
-    if status in (400, 413):
-        named = f" ({', '.join(dict.fromkeys(fields))})" if fields else ""
-        return MessageRejected(f"SendGrid rejected the message{named}", **common)
-    if status >= 500:
-        return ProviderUnavailable("SendGrid is unavailable", **common)
-    # 404/405/406 and the like: our request or base_url is wrong, not this message.
-    return ProviderMisconfigured("SendGrid did not understand the request (check base_url)",
-                                 **common)
-
-
-def error_for_exception(provider: str, exc: BaseException) -> DeliveryError:
-    """A transport failure: see :func:`hub.errors.transport_error`."""
-    return transport_error("SendGrid", provider, exc)

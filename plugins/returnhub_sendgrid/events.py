@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from hub.contract import DeliveryStatus, RequestRejected, StatusUpdate, redact_text
+from hub.contract import (
+    DeliveryStatus,
+    StatusUpdate,
+    event_time,
+    hashed_event_id,
+    parse_batch,
+    reason_text,
+)
 from returnhub_sendgrid.payload import MESSAGE_ID_ARG
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 #: SendGrid event name → hub status. Others (``group_resubscribe``, new types) are ignored.
 EVENT_STATUS: dict[str, DeliveryStatus] = {
@@ -49,44 +55,29 @@ def _reason(event: dict[str, Any]) -> str:
         text = event.get("response")
     else:
         text = None
-    return redact_text(str(text))[:300] if text else ""
+    return reason_text(text)
 
 
-def _occurred_at(event: dict[str, Any], fallback: datetime) -> datetime:
-    stamp = event.get("timestamp")
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        try:
-            return datetime.fromtimestamp(stamp, UTC)
-        except (OverflowError, OSError, ValueError):
-            return fallback
-    return fallback
+def read_event(event: dict[str, Any], received_at: datetime) -> StatusUpdate | None:
+    """One event as a status update; None for events the hub does not record and for events
+    that name no message (asynchronous bounces)."""
+    status = EVENT_STATUS.get(event.get("event"))  # type: ignore[arg-type]
+    if status is None:
+        return None
+    message_id = event.get(MESSAGE_ID_ARG)
+    message_id = message_id if isinstance(message_id, str) and message_id else None
+    provider_id = provider_message_id(event)
+    if message_id is None and provider_id is None:
+        return None
+    event_id = event.get("sg_event_id")
+    if not isinstance(event_id, str) or not event_id:
+        event_id = hashed_event_id("sha256:", event)  # a repeated delivery still dedupes
+    return StatusUpdate(status=status, occurred_at=event_time(event.get("timestamp"), received_at),
+                        message_id=message_id, provider_message_id=provider_id,
+                        event_id=event_id, reason=_reason(event), raw=event)
 
 
-def parse_events(batch: Any, received_at: datetime) -> list[StatusUpdate]:
-    """Normalize a decoded Event Webhook batch (a JSON array of event objects).
-
-    ``event_id`` is SendGrid's ``sg_event_id`` (or, when absent, a hash of the event so a
-    repeated delivery still dedupes); events that name no message are skipped.
-    """
-    if not isinstance(batch, list):
-        raise RequestRejected("the Event Webhook body must be a JSON array", field="body")
-    updates = []
-    for index, event in enumerate(batch):
-        if not isinstance(event, dict):
-            raise RequestRejected("each event must be an object", field=f"[{index}]")
-        status = EVENT_STATUS.get(event.get("event"))  # type: ignore[arg-type]
-        if status is None:
-            continue
-        message_id = event.get(MESSAGE_ID_ARG)
-        message_id = message_id if isinstance(message_id, str) and message_id else None
-        provider_id = provider_message_id(event)
-        if message_id is None and provider_id is None:
-            continue
-        event_id = event.get("sg_event_id")
-        if not isinstance(event_id, str) or not event_id:
-            event_id = "sha256:" + hashlib.sha256(
-                orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        updates.append(StatusUpdate(
-            status=status, occurred_at=_occurred_at(event, received_at), message_id=message_id,
-            provider_message_id=provider_id, event_id=event_id, reason=_reason(event), raw=event))
-    return updates
+def parse_events(batch: Any, received_at: datetime, provider: str = "") -> list[StatusUpdate]:
+    """Normalize a decoded Event Webhook batch (a JSON array of event objects); ``event_id`` is
+    SendGrid's ``sg_event_id``, or a hash of the event when it has none."""
+    return parse_batch(batch, lambda event: read_event(event, received_at), provider=provider)

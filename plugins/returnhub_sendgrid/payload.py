@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from hub.contract import MessageRejected, RecipientRefused, is_email
+from hub.contract import MessageRejected, check_email
 
 if TYPE_CHECKING:
     from hub.contract import OutboundMessage
@@ -27,14 +27,6 @@ _API_KEY = re.compile(r"SG\.[0-9a-zA-Z]+\.[0-9a-zA-Z]+")
 #: SendGrid allows at most 10 categories of at most 255 characters.
 _MAX_CATEGORIES = 10
 _MAX_CATEGORY_LENGTH = 255
-
-
-def _no_line_breaks(provider: str, **fields: str | None) -> None:
-    # JSON APIs do not go through the email package's header checks, so a CR/LF in a
-    # customer-derived name or subject would reach the generated headers unchecked.
-    for field, value in fields.items():
-        if value is not None and ("\r" in value or "\n" in value):
-            raise MessageRejected(f"the {field} contains a line break", provider=provider)
 
 
 def categories_for(message: OutboundMessage) -> list[str]:
@@ -55,22 +47,11 @@ def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: s
     keys prefixed ``returnhub_``), the template and stage as ``categories``; text/plain comes
     before text/html.
     """
-    from_address = message.from_address or settings.from_address
-    from_name = message.from_name if message.from_address else settings.from_name
-    if not from_address:
-        raise MessageRejected("no sender address: set from_address on the sink", provider=provider)
-    if not message.subject:
-        raise MessageRejected("the message has no subject", provider=provider)
-    if not message.text and not message.html:
-        raise MessageRejected("the message has neither text nor html content", provider=provider)
-    _no_line_breaks(provider, subject=message.subject, sender_name=from_name,
-                    recipient=message.to, sender=from_address, reply_to=message.reply_to)
-    if not is_email(message.to):
-        raise RecipientRefused("the recipient is not a valid address", provider=provider)
-    if not is_email(from_address) or (message.reply_to and not is_email(message.reply_to)):
-        raise MessageRejected("the sender or reply_to is not a valid address", provider=provider)
+    fields = check_email(message, provider, from_address=settings.from_address,
+                         from_name=settings.from_name)
     _no_api_key(provider, message.text, message.html)
-    sender = {"name": from_name, "email": from_address} if from_name else {"email": from_address}
+    sender = ({"name": fields.sender_name, "email": fields.sender} if fields.sender_name
+              else {"email": fields.sender})
     mail: dict[str, Any] = {
         "from": sender,
         "subject": message.subject,

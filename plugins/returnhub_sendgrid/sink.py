@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
-import aiohttp
 import orjson
 import sendgrid
 
-from hub.contract import SendResult, SignatureError, Sink
+from hub.contract import HttpSink, SendResult, SignatureError, StatusTable
 from returnhub_sendgrid.config import SendGridSettings
-from returnhub_sendgrid.errors import error_for_exception, error_for_response
+from returnhub_sendgrid.errors import TABLE, describe_errors, reset_wait
 from returnhub_sendgrid.events import parse_events
 from returnhub_sendgrid.payload import build_mail
 from returnhub_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, EventWebhookVerifier
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 USER_AGENT = f"sendgrid/{sendgrid.__version__};python"
 
 
-class SendGridSink(Sink):
+class SendGridSink(HttpSink):
     """Email through SendGrid.
 
     The request body is the SDK's ``Mail`` helper's, built as a dict, and posted on the hub's shared
@@ -36,16 +36,12 @@ class SendGridSink(Sink):
     webhook_content_types: ClassVar[frozenset[str] | None] = frozenset(
         {"application/json"})
     Config: ClassVar[type[SendGridSettings]] = SendGridSettings
+    status_table: ClassVar[StatusTable] = TABLE
 
     def __init__(self, config: SendGridSettings, context: ConnectorContext) -> None:
         super().__init__(config, context)
         self.config: SendGridSettings = config
-        self._session: aiohttp.ClientSession | None = None
-        self._own_session = False
         self._url = f"{config.base_url}/v3/mail/send"
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.connect_timeout_seconds,
-            sock_connect=config.connect_timeout_seconds, sock_read=config.read_timeout_seconds)
         self._headers = {
             "Authorization": f"Bearer {config.api_key.get_secret_value()}",
             "Accept": "application/json",
@@ -58,38 +54,20 @@ class SendGridSink(Sink):
             EventWebhookVerifier(config.webhook_public_key, config.webhook_tolerance_seconds)
             if config.webhook_public_key else None)
 
-    async def start(self) -> None:
-        """Use the hub's session, or open one when the hub gave none."""
-        if self.context.http is not None:
-            self._session = self.context.http
-        else:
-            self._session = aiohttp.ClientSession()
-            self._own_session = True
-
-    async def close(self) -> None:
-        """Close the session if this sink opened it."""
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
-        self._own_session = False
+    def secrets(self) -> tuple[str, ...]:
+        """The API key, masked should an answer echo it."""
+        return (self.config.api_key.get_secret_value(),)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """POST one message to /v3/mail/send; 202 gives the X-Message-Id."""
-        if self._session is None:
-            raise RuntimeError(f"sink {self.name!r} was not started")
         body = orjson.dumps(build_mail(message, self.config, self.name))
-        try:
-            async with self._session.post(self._url, data=body, headers=self._headers,
-                                          timeout=self._timeout, allow_redirects=False
-                                          ) as response:
-                answer = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise error_for_exception(self.name, exc) from None
-        if response.status in (200, 202):
-            return SendResult(provider_message_id=response.headers.get("X-Message-Id"),
-                              detail="sandbox" if response.status == 200 else "")
-        raise error_for_response(self.name, response.status, response.headers, answer,
-                                 self.config.api_key.get_secret_value())
+        answer = await self.request("POST", self._url, data=body, headers=self._headers)
+        if answer.status in (200, 202):
+            return SendResult(provider_message_id=answer.headers.get("X-Message-Id"),
+                              detail="sandbox" if answer.status == 200 else "")
+        detail, fields = describe_errors(answer.body)
+        raise self.error_for(answer, detail=detail, fields=fields,
+                             retry_after=reset_wait(answer.headers, time.time()))
 
     async def verify_status(self, request: InboundRequest) -> None:
         """Check the Event Webhook's ECDSA signature and timestamp."""
@@ -101,4 +79,4 @@ class SendGridSink(Sink):
 
     async def parse_status(self, request: InboundRequest) -> list[StatusUpdate]:
         """One status update per known event in the batch."""
-        return parse_events(request.json(), request.received_at)
+        return parse_events(request.json(), request.received_at, self.name)

@@ -6,14 +6,15 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from hub.contract import ConnectorSettings
+from hub.contract import SenderSettings
 
 #: The usual port for each security mode.
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
-class SmtpSettings(ConnectorSettings):
-    """``[sinks.<name>]`` with ``type = "smtp"``."""
+class SmtpSettings(SenderSettings):
+    """``[sinks.<name>]`` with ``type = "smtp"``; the sender (envelope and header) comes from
+    the contract's mixin."""
 
     host: str = Field(description="SMTP relay host name or address.")
     port: int | None = Field(
@@ -24,9 +25,6 @@ class SmtpSettings(ConnectorSettings):
         "tls: TLS from the first byte (port 465); none: no encryption (local relays only).")
     username: str | None = Field(None, description="User for AUTH; needs password.")
     password: SecretStr | None = Field(None, description="Password for AUTH.")
-    from_address: str | None = Field(
-        None, description="Envelope and header sender when the message names none.")
-    from_name: str | None = Field(None, description="Sender display name used with from_address.")
     timeout_seconds: float = Field(
         10.0, gt=0, description="Longest wait for each SMTP step; a timeout after DATA makes "
         "the outcome unknown (the relay may have queued the message).")
@@ -46,8 +44,6 @@ class SmtpSettings(ConnectorSettings):
     def _pairs(self) -> Self:
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together")
-        if self.from_name is not None and self.from_address is None:
-            raise ValueError("from_name needs from_address")
         return self
 
     @property

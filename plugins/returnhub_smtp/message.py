@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-from hub.contract import MessageRejected, RecipientRefused, is_email
+from hub.contract import MessageRejected, RecipientRefused, check_email, is_email
 
 if TYPE_CHECKING:
     from hub.contract import OutboundMessage
@@ -44,21 +44,16 @@ def build_email(message: OutboundMessage, settings: SmtpSettings, provider: str
     Header values go through the email package's checks (a CR/LF is refused), so a
     customer-derived name or subject cannot add headers.
     """
-    sender = message.from_address or settings.from_address
-    sender_name = message.from_name if message.from_address else settings.from_name
-    if not sender:
-        raise MessageRejected("no sender address: set from_address on the sink", provider=provider)
-    if not message.subject:
-        raise MessageRejected("the message has no subject", provider=provider)
-    if not message.text and not message.html:
-        raise MessageRejected("the message has neither text nor html content", provider=provider)
-    if not is_email(message.to):
+    if not is_email(message.to):  # a relay refuses it at RCPT, line break or not: the recipient
         raise RecipientRefused("the recipient is not a valid address", provider=provider)
+    fields = check_email(message, provider, from_address=settings.from_address,
+                         from_name=settings.from_name)
+    sender = fields.sender
     domain = settings.message_id_domain or sender.rpartition("@")[2] or "localhost"
     message_id = message_id_for(message.message_id, domain)
     email = EmailMessage(policy=policy.SMTP)
     try:
-        email["From"] = _address(provider, "sender", sender, sender_name)
+        email["From"] = _address(provider, "sender", sender, fields.sender_name)
         email["To"] = _address(provider, "recipient", message.to)
         if message.reply_to:
             email["Reply-To"] = _address(provider, "reply_to", message.reply_to)

@@ -8,15 +8,17 @@ from typing import Self
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from hub.contract import ConnectorSettings
+from hub.contract import HttpSinkSettings
 
 _SID = {"account_sid": re.compile(r"AC[0-9a-fA-F]{32}"),
         "api_key_sid": re.compile(r"SK[0-9a-fA-F]{32}"),
         "messaging_service_sid": re.compile(r"MG[0-9a-fA-F]{32}")}
 
 
-class TwilioSmsSettings(ConnectorSettings):
-    """``[sinks.<name>]`` with ``type = "twilio_sms"``."""
+class TwilioSmsSettings(HttpSinkSettings):
+    """``[sinks.<name>]`` with ``type = "twilio_sms"``; ``base_url`` and the timeouts come
+    from the contract's mixin (a read timeout leaves the outcome unknown: the message may be
+    queued)."""
 
     account_sid: str = Field(description="Account SID (AC…).")
     auth_token: SecretStr = Field(
@@ -37,12 +39,6 @@ class TwilioSmsSettings(ConnectorSettings):
         "country code.")
     base_url: str = Field(
         "https://api.twilio.com", description="API base URL, or a local fake server in tests.")
-    connect_timeout_seconds: float = Field(
-        3.0, gt=0, description="Longest wait for a connection; a timeout here is retried "
-        "safely because nothing was sent.")
-    read_timeout_seconds: float = Field(
-        10.0, gt=0, description="Longest silence while waiting for Twilio's answer; a timeout "
-        "here makes the outcome unknown (the message may be queued).")
 
     @field_validator("account_sid", "api_key_sid", "messaging_service_sid")
     @classmethod
@@ -58,13 +54,6 @@ class TwilioSmsSettings(ConnectorSettings):
         if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError("is not a region phonenumbers knows (use ISO 3166 alpha-2, e.g. US)")
         return value.upper()
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with https:// (or http:// for a local fake)")
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _one_sender_and_key_pair(self) -> Self:

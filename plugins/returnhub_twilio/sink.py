@@ -12,14 +12,16 @@ from twilio.rest import Client
 from hub.contract import (
     DeliveryError,
     DeliveryStatus,
+    HttpSink,
     MessageRejected,
     OutcomeUnknown,
     RecipientRefused,
     SendResult,
-    Sink,
+    StatusTable,
+    transport_error,
 )
 from returnhub_twilio.config import TwilioSmsSettings
-from returnhub_twilio.errors import error_for_exception, error_for_rest
+from returnhub_twilio.errors import TABLE, error_for_rest
 from returnhub_twilio.phone import to_e164
 from returnhub_twilio.reconcile import find_sent
 from returnhub_twilio.segments import count_segments
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 MAX_BODY_CHARS = 1600
 
 
-class TwilioSmsSink(Sink):
+class TwilioSmsSink(HttpSink):
     """SMS through Twilio Programmable Messaging.
 
     Sends with ``Client.messages.create_async`` over :class:`TimedAsyncHttpClient` (one client
@@ -48,43 +50,35 @@ class TwilioSmsSink(Sink):
     webhook_content_types: ClassVar[frozenset[str] | None] = frozenset(
         {"application/x-www-form-urlencoded"})
     Config: ClassVar[type[TwilioSmsSettings]] = TwilioSmsSettings
+    status_table: ClassVar[StatusTable] = TABLE
 
     def __init__(self, config: TwilioSmsSettings, context: ConnectorContext) -> None:
         super().__init__(config, context)
         self.config: TwilioSmsSettings = config
         self._auth_token = config.auth_token.get_secret_value()
         self._client: Client | None = None
-        self._own_session: aiohttp.ClientSession | None = None
         self._sender: dict[str, str] = (
             {"from_": config.from_number} if config.from_number
             else {"messaging_service_sid": config.messaging_service_sid or ""})
 
     async def start(self) -> None:
-        """Build the SDK client on the hub's session (or one of its own)."""
-        session = self.context.http
-        if session is None:
-            session = self._own_session = aiohttp.ClientSession()
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=self.config.connect_timeout_seconds,
-            sock_connect=self.config.connect_timeout_seconds,
-            sock_read=self.config.read_timeout_seconds)
+        """Build the SDK client on the session and timeouts :class:`HttpSink` gives."""
+        await super().start()
         if self.config.api_key_sid and self.config.api_key_secret:
             username, password = (self.config.api_key_sid,
                                   self.config.api_key_secret.get_secret_value())
         else:
             username, password = self.config.account_sid, self._auth_token
         client = Client(username, password, account_sid=self.config.account_sid,
-                        http_client=TimedAsyncHttpClient(session, timeout, self.name),
+                        http_client=TimedAsyncHttpClient(self.session, self.timeout, self.name),
                         environment={})
         client.api.base_url = self.config.base_url
         self._client = client
 
     async def close(self) -> None:
-        """Drop the client; close the session if this sink opened it."""
+        """Drop the client and the session."""
         self._client = None
-        if self._own_session is not None:
-            await self._own_session.close()
-            self._own_session = None
+        await super().close()
 
     def status_callback(self, message: OutboundMessage) -> str:
         """Where Twilio posts this message's status: the core's URL, or ours with ``?mid=``."""
@@ -116,7 +110,7 @@ class TwilioSmsSink(Sink):
         except TwilioRestException as exc:
             raise error_for_rest(self.name, exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise error_for_exception(self.name, exc) from None
+            raise transport_error(self.vendor, self.name, exc) from None
         except (TwilioException, ValueError, KeyError) as exc:
             # A 2xx the SDK cannot read: the message most likely exists.
             raise OutcomeUnknown("Twilio's answer could not be read", provider=self.name,

@@ -13,7 +13,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from hub.contract import DeliveryStatus, RequestRejected, SignatureError, StatusUpdate, redact_text
+from hub.contract import DeliveryStatus, RequestRejected, SignatureError, StatusUpdate, reason_text
 
 #: Twilio's default opt-out words; a reply that is exactly one of them (any case) opts out.
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -98,8 +98,8 @@ def parse_webhook(fields: Mapping[str, str], query: Mapping[str, str],
         if status is DeliveryStatus.FAILED:
             code = fields.get("ErrorCode")
             text = fields.get("ErrorMessage", "")
-            reason = redact_text(" ".join(p for p in (
-                message_status, f"error {code}" if code else "", text) if p))[:300]
+            reason = reason_text(" ".join(p for p in (
+                message_status, f"error {code}" if code else "", text) if p))
         return [StatusUpdate(status=status, occurred_at=received_at,
                              message_id=query.get("mid") or None, provider_message_id=sid,
                              event_id=_event_id(fields, headers, message_status), reason=reason,
