@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only count the values under older keys")
     rotate.set_defaults(func=cmd_keys_rotate)
 
+    from hub.cli_plugin import add_parser as add_plugin_parser
     from hub.cli_templates import add_parser as add_templates_parser
     from hub.cli_tokens import add_parser as add_tokens_parser
     from hub.cli_webhook import add_parser as add_webhook_parser
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_webhook_parser(sub, _settings)
     add_tokens_parser(sub)
     add_templates_parser(sub)
+    add_plugin_parser(sub)
     return parser
 
 

@@ -22,6 +22,10 @@ from hub.security import generate_fernet_key
 from hub.web.app import create_app
 from returnhub_webhooks.signing import decode_secret, signature
 
+#: The connector-test fixtures (``http``, ``make_context``, ``receiver``), enabled the one-line
+#: way a third-party plugin's tests enable them.
+pytest_plugins = ["hub.contract.testing.pytest_plugin"]
+
 #: The signing secret of the test source ``shop`` (random, made for the tests).
 TEST_SECRET = "whsec_" + base64.b64encode(b"returnhub-tests-signing-key-0001").decode()
 PG_ADMIN_DSN = os.environ.get("RETURNHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

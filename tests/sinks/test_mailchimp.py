@@ -4,6 +4,7 @@ statuses), per-recipient refusals, signed webhooks."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ import orjson
 import pytest
 from mailchimp_transactional.api_client import ApiClientError
 
+from hub.contract.testing import HttpSinkContract
 from hub.errors import (
     MessageRejected,
     OutcomeUnknown,
@@ -30,7 +32,6 @@ from returnhub_mailchimp.events import parse_events
 from returnhub_mailchimp.payload import MESSAGE_ID_KEY, build_message
 from returnhub_mailchimp.webhook import SIGNATURE_HEADER
 
-from .contract import HttpSinkContract
 from .support import PUBLIC_URL, approved_email, form_request, load_fixture, make_context
 
 API_KEY = "md-test-secret-key-0123456789"
@@ -77,9 +78,12 @@ class TestMandrillContract(HttpSinkContract):
 
     build = staticmethod(make_sink)
     base_path = "/api/1.3"
+    # This sink reads every 5xx as "not taken" (ProviderUnavailable): a message Mandrill took
+    # before answering 5xx may be sent twice.
+    accepted_server_error = ProviderUnavailable
 
     def message(self, to: str | None = None) -> OutboundMessage:
-        return message(to or RECIPIENT)
+        return message(to or RECIPIENT, message_id=f"ntf_{uuid.uuid4().hex}")
 
     def break_provider(self, provider: FakeMandrill) -> None:
         provider.fail_next(1, 502)
@@ -87,6 +91,12 @@ class TestMandrillContract(HttpSinkContract):
     def status_request(self, headers: dict[str, str]):
         return form_request({"mandrill_events": '[{"event":"send","_id":"x"}]'}, headers,
                             url=WEBHOOK_URL)
+
+    def signed_status_request(self, provider: FakeMandrill, message: OutboundMessage, result):
+        record = next(r for r in provider.records if r["_id"] == result.provider_message_id)
+        params = {"mandrill_events": orjson.dumps([provider.event_for(record, "send")]).decode()}
+        return form_request(params, {SIGNATURE_HEADER: mandrill_signature(
+            WEBHOOK_KEY, WEBHOOK_URL, params)}, url=WEBHOOK_URL)
 
 
 # -- sending ---------------------------------------------------------------------------------

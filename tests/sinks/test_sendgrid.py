@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
+from hub.contract.testing import HttpSinkContract
 from hub.errors import (
     MessageRejected,
     OutcomeUnknown,
@@ -33,7 +35,6 @@ from returnhub_sendgrid.payload import MESSAGE_ID_ARG, build_mail
 from returnhub_sendgrid.sink import USER_AGENT
 from returnhub_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
-from .contract import HttpSinkContract
 from .support import PUBLIC_URL, approved_email, inbound, load_fixture, make_context
 
 API_KEY = "SG.test-secret-key-0123456789.abcdefghij"
@@ -78,15 +79,25 @@ class TestSendGridContract(HttpSinkContract):
     status_headers = [SIGNATURE_HEADER, TIMESTAMP_HEADER]
 
     build = staticmethod(make_sink)
+    # This sink reads every 5xx as "not taken" (SendGrid's error table lists 500/503 as server
+    # errors, not as accepted): a message SendGrid took before answering 5xx may be sent twice.
+    accepted_server_error = ProviderUnavailable
 
     def message(self, to: str | None = None) -> OutboundMessage:
-        return message(to or RECIPIENT)
+        return message(to or RECIPIENT, message_id=f"ntf_{uuid.uuid4().hex}")
 
     def break_provider(self, provider: FakeSendGrid) -> None:
         provider.fail_next(1, 503)
 
     def status_request(self, headers: dict[str, str]):
         return inbound(b'[{"event":"delivered","returnhub_message_id":"m"}]\r\n', headers,
+                       url=WEBHOOK_URL)
+
+    def signed_status_request(self, provider: FakeSendGrid, message: OutboundMessage, result):
+        record = next(r for r in provider.records
+                      if r["x_message_id"] == result.provider_message_id)
+        body = orjson.dumps(provider.events_for(record, "delivered")) + b"\r\n"
+        return inbound(body, {"Content-Type": "application/json", **provider.sign(body)},
                        url=WEBHOOK_URL)
 
 

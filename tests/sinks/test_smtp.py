@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
+from hub.contract.testing import SinkContract
 from hub.errors import (
     MessageRejected,
     OutcomeUnknown,
@@ -30,7 +31,6 @@ from returnhub_smtp import SmtpSink
 from returnhub_smtp.config import SmtpSettings
 from returnhub_smtp.message import MESSAGE_ID_HEADER, message_id_for
 
-from .contract import SinkContract
 from .support import SmtpRelay, free_port, load_fixture, make_context
 
 USER, PASSWORD = "relay-user", "relay-secret-password-0123"

@@ -4,12 +4,14 @@ counting, signed status callbacks and STOP replies."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
+from hub.contract.testing import HttpSinkContract
 from hub.errors import (
     MessageRejected,
     OutcomeUnknown,
@@ -26,7 +28,6 @@ from returnhub_twilio.config import TwilioSmsSettings
 from returnhub_twilio.phone import to_e164
 from returnhub_twilio.status import IDEMPOTENCY_HEADER, parse_webhook
 
-from .contract import HttpSinkContract
 from .support import PUBLIC_URL, form_request, inbound, load_fixture, make_context
 
 ACCOUNT = "AC" + "a1" * 16
@@ -83,7 +84,7 @@ class TestTwilioContract(HttpSinkContract):
     build = staticmethod(make_sink)
 
     def message(self, to: str | None = None) -> OutboundMessage:
-        return message(to or RECIPIENT)
+        return message(to or RECIPIENT, message_id=f"ntf_{uuid.uuid4().hex}")
 
     def break_provider(self, provider: FakeTwilio) -> None:
         # Twilio's one answer that says nothing was taken: 20429 (a 5xx may follow a create).
@@ -92,6 +93,13 @@ class TestTwilioContract(HttpSinkContract):
     def status_request(self, headers: dict[str, str]):
         return form_request({"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"},
                             headers, url=f"{WEBHOOK_URL}?mid=ntf_1")
+
+    def signed_status_request(self, provider: FakeTwilio, message: OutboundMessage, result):
+        record = next(r for r in provider.records if r["sid"] == result.provider_message_id)
+        url = f"{WEBHOOK_URL}?mid={message.message_id}"
+        params = provider.status_params(record, "delivered")
+        return form_request(params, {"X-Twilio-Signature": provider.sign(url, params),
+                                     IDEMPOTENCY_HEADER: "tok-contract"}, url=url)
 
 
 # -- sending ---------------------------------------------------------------------------------

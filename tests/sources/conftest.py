@@ -1,18 +1,15 @@
-"""Fixtures shared by the source plugin tests: payload fixtures, connector contexts, HTTP."""
+"""Fixtures shared by the source plugin tests: payload fixtures and HTTP; ``make_context``
+comes from the shipped ``hub.contract.testing.pytest_plugin`` (enabled in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import structlog
-
-from hub.connectors import ConnectorContext
-from hub.context import LOOPBACK
 
 #: Platform payloads shaped like each platform's documented examples.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
@@ -21,26 +18,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 def load_fixture(relative: str) -> Any:
     """A JSON fixture from tests/fixtures/sources, parsed."""
     return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-async def make_context(tmp_path: Path) -> AsyncIterator[Callable[..., ConnectorContext]]:
-    """Build a ConnectorContext as the core does: ``make_context(name, http=None)``; without
-    ``http`` its own guarded session reaches local fakes (loopback) only. Closed after the
-    test."""
-    made: list[ConnectorContext] = []
-
-    def make(name: str, http: aiohttp.ClientSession | None = None) -> ConnectorContext:
-        context = ConnectorContext(name, http=http, public_url="https://hub.example.test",
-                                   data_dir=tmp_path,
-                                   log=structlog.get_logger().bind(connector=name),
-                                   outbound_allow=LOOPBACK)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        await context.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from structlog.testing import capture_logs
 
+from hub.contract.testing import SourceContract
 from hub.errors import RequestRejected, SignatureError
 from hub.events import EventType
 from hub.testing.signing import aftership_webhook, inbound_request
@@ -14,7 +15,6 @@ from returnhub_aftership.config import AfterShipSettings
 from returnhub_aftership.source import AfterShipSource
 
 from .conftest import load_fixture
-from .contract import SourceContract
 
 SECRET = "aftership-webhook-secret"
 

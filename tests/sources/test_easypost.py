@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from structlog.testing import capture_logs
 
+from hub.contract.testing import SourceContract
 from hub.errors import RequestRejected, SignatureError
 from hub.events import EventType
 from hub.testing.signing import easypost_webhook, inbound_request
@@ -17,7 +18,6 @@ from returnhub_easypost.source import EasyPostSource
 from returnhub_easypost.tracker import STATUS_EVENTS
 
 from .conftest import load_fixture
-from .contract import SourceContract
 
 SECRET = "easypost-webhook-secret"
 

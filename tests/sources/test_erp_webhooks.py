@@ -9,6 +9,7 @@ import pydantic
 import pytest
 from structlog.testing import capture_logs
 
+from hub.contract.testing import SourceContract
 from hub.errors import RequestRejected, SignatureError
 from hub.events import Customer, EventType, Money, ReturnItem
 from hub.testing.signing import erp_webhook, inbound_request
@@ -16,7 +17,6 @@ from returnhub_erp.config import ErpSettings
 from returnhub_erp.source import ErpSource
 
 from .conftest import load_fixture
-from .contract import SourceContract
 from .erp_helpers import WEBHOOK_SECRET, odoo_section, odoo_settings
 
 HEADER = "X-Odoo-Signature"

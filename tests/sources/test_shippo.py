@@ -8,6 +8,7 @@ import pydantic
 import pytest
 from structlog.testing import capture_logs
 
+from hub.contract.testing import SourceContract
 from hub.errors import RequestRejected, SignatureError
 from hub.events import EventType
 from hub.testing.signing import inbound_request, shippo_signature, shippo_webhook
@@ -15,7 +16,6 @@ from returnhub_shippo.config import ShippoSettings
 from returnhub_shippo.source import ShippoSource
 
 from .conftest import load_fixture
-from .contract import SourceContract
 
 TOKEN = "tok_4f9c2a7e1b8d3c6a5e0f"
 HMAC_SECRET = "shippo-hmac-secret"

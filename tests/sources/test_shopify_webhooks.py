@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.contract.testing.source import SourceContract, encode, mutated
 from hub.errors import RequestRejected, SignatureError
 from hub.events import EventType, Money
 from hub.testing.fake_shopify import DEFAULT_SHOP, ShopifyWebhookFactory
@@ -18,7 +19,6 @@ from returnhub_shopify.config import ShopifySettings
 from returnhub_shopify.source import TOPICS, ShopifySource
 
 from .conftest import FIXTURES, load_fixture
-from .contract import SourceContract, encode, mutated
 
 SECRET = "shpss_current_secret"
 PREVIOUS = "shpss_previous_secret"
