@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -161,6 +162,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
         if plugin is None:  # blocked (disabled in config)
             continue
         dist = dists.get(id(plugin))
+        if dist is None and name in INTERNAL_PLUGINS:
+            dist = _own_distribution()
         infos.append(PluginInfo(
             name=name,
             distribution=dist.metadata["Name"] if dist else None,
@@ -168,3 +171,11 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
             connectors=sorted(t for t, owner in registry.owners.items() if owner == name),
         ))
     return infos
+
+
+def _own_distribution() -> importlib.metadata.Distribution | None:
+    """The hub's own distribution (internal plugins ship in it)."""
+    try:
+        return importlib.metadata.distribution("returnhub")
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -35,6 +35,7 @@ from hub.processing.applier import BatchApplier
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
+from hub.recipients import AddressBook
 from hub.rules import RuleEngine, RuleError
 from hub.rules.actions import ActionRunner
 from hub.rules.dryrun import RulesService
@@ -83,7 +84,8 @@ class Hub:
         self.http: aiohttp.ClientSession | None = None
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
-        self.planner = Planner(settings.notifications, self.cipher)
+        self.planner = Planner(settings.notifications, self.cipher,
+                               AddressBook.from_specs(settings, self.specs))
         #: The rules stage; ``hub.rules.dry_run(event)`` shows what an event would do.
         try:
             engine = RuleEngine(settings.rules)

@@ -73,7 +73,9 @@ from hub.events import (
 from hub.jsonutil import dumps, loads
 from hub.logs import get_logger, redact_text
 from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
+from hub.recipients import Recipient
 from hub.security import b64_hmac_matches, hex_hmac_matches, hmac_digest
+from hub.state import PluginState, StateError
 from hub.store.storable import check_storable
 from hub.tracking import TrackingSource
 from hub.wire import as_list, as_object, build, decimal, integer, money, reject, text, timestamp
@@ -144,6 +146,10 @@ __all__ = [
     "timestamp",
     "to_e164",
     "transport_error",
+    # What the context gives (hub/context.py, state.py) and open channels (recipients.py).
+    "PluginState",
+    "Recipient",
+    "StateError",
     # Bases for the common cases (hub/contract/http_sink.py, email.py, status.py, settings.py).
     "EmailFields",
     "HttpAnswer",
