@@ -21,6 +21,7 @@ from hub.config import (
     format_validation_errors,
     read_secret_files,
 )
+from hub.recipients import declaration_problems
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -83,6 +84,8 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry
             except ValidationError as exc:
                 problems.extend(format_validation_errors(exc, prefix=path))
                 continue
+            if kind == "sinks":
+                problems.extend(declaration_problems(path, cls))
             specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config,
                                         policy=policy)
     for channel, route in settings.channels.items():

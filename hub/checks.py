@@ -11,15 +11,18 @@ from hub.content.verify import check_templates
 from hub.outbound_urls import refused_urls
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.security import PiiCipher
-from hub.templates import TemplateRenderer
+from hub.templates import OWN_TEXT_FILE, TemplateRenderer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import pluggy
+
     from hub.assembly import ConnectorSpec
     from hub.config import Settings
 
-#: Files each channel needs in a template folder (of the default language set).
+#: Files each channel needs in a template folder (of the default language set). Any other
+#: channel needs ``<channel>.txt.j2`` or, failing that, ``email.txt.j2``.
 CHANNEL_FILES = {"email": ("email.subject.j2", "email.txt.j2"), "sms": ("sms.txt.j2",),
                  "portal": ("portal.txt.j2",)}
 
@@ -29,7 +32,8 @@ def _print_warning(line: str) -> None:
 
 
 def check_config(settings: Settings,
-                 warn: Callable[[str], None] | None = _print_warning) -> dict[str, ConnectorSpec]:
+                 warn: Callable[[str], None] | None = _print_warning,
+                 pm: pluggy.PluginManager | None = None) -> dict[str, ConnectorSpec]:
     """Validate plugins, connectors, keys and templates; raise ConfigError with every problem.
 
     A connector URL the outbound guard will refuse (:mod:`hub.outbound_urls`) is a problem,
@@ -38,9 +42,9 @@ def check_config(settings: Settings,
     Templates are also rendered with sample data (:mod:`hub.content.verify`): a render error
     or an SMS over ``notifications.sms_max_segments`` is a problem; UCS-2 SMS, SMS at the
     limit and malformed or oversized HTML are passed to ``warn`` (default: printed to
-    stderr), which does not fail the check."""
+    stderr), which does not fail the check. ``pm`` replaces the configured plugins (tests)."""
     problems: list[str] = []
-    pm = get_plugin_manager(disabled=settings.plugins.disabled)
+    pm = pm or get_plugin_manager(disabled=settings.plugins.disabled)
     specs: dict[str, ConnectorSpec] = {}
     try:
         specs = validate_connectors(settings, collect_connectors(pm))
@@ -58,10 +62,18 @@ def check_config(settings: Settings,
         template = stage_settings.template or stage
         for channel in dict.fromkeys([*stage_settings.channels, *stage_settings.fallback]):
             for filename in CHANNEL_FILES.get(channel, (f"{channel}.txt.j2",)):
-                if not renderer.has(f"{template}/{filename}"):
-                    missing = True
+                if renderer.has(f"{template}/{filename}"):
+                    continue
+                if channel in CHANNEL_FILES or channel in OWN_TEXT_FILE:
                     problems.append(f"notifications.stages.{stage}: template file "
                                     f"{template}/{filename} not found")
+                elif renderer.has(f"{template}/email.txt.j2"):
+                    continue  # a plugin's channel sends the email's text part
+                else:
+                    problems.append(f"notifications.stages.{stage}: template file "
+                                    f"{template}/{filename} (or {template}/email.txt.j2, which "
+                                    f"{channel!r} falls back to) not found")
+                missing = True
     if not missing:  # rendering a missing file would only repeat the problem
         report = check_templates(settings, renderer)
         problems.extend(report.errors)

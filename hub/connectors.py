@@ -9,19 +9,19 @@ out of the hot path.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    import aiohttp
-    import structlog
+from hub.context import ConnectorContext
+from hub.recipients import address_by_rule, default_rule
 
+if TYPE_CHECKING:
     from hub.events import ReturnEvent
     from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
+    from hub.recipients import Recipient
 
 
 class ConnectorSettings(BaseModel):
@@ -55,28 +55,6 @@ class InboundRequest:
         from hub.jsonutil import loads_body
 
         return loads_body(self.body)
-
-
-@dataclass(slots=True)
-class ConnectorContext:
-    """What the core gives every connector instance."""
-
-    #: The instance name from config (``sources.<name>`` / ``sinks.<name>``).
-    name: str
-    #: The hub's shared HTTP client session; reuse it for outbound calls.
-    http: aiohttp.ClientSession | None
-    #: The hub's public base URL, for callback URLs given to providers.
-    public_url: str
-    #: A folder the connector may keep files in.
-    data_dir: Path
-    #: A structlog logger bound to the connector's name.
-    log: structlog.typing.FilteringBoundLogger
-    #: The hub's database sessions, for connectors that keep state there (the portal).
-    sessionmaker: Any = None
-    #: The PII cipher, for connectors that store customer-facing text.
-    cipher: Any = None
-    #: Extras other plugins may hang here (e.g. a shared thread pool).
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Connector:
@@ -166,13 +144,26 @@ class Source(Connector):
 class Sink(Connector):
     """A provider that delivers messages on one or more channels."""
 
-    #: The channels this sink can deliver on, e.g. ``frozenset({"email"})``.
+    #: The channels this sink can deliver on, e.g. ``frozenset({"email"})``; any name works.
     channels: ClassVar[frozenset[str]] = frozenset()
+    #: Where each channel finds the recipient's address, when not the default
+    #: (:mod:`hub.recipients`): ``"email"``, ``"phone"``, ``"customer_key"`` or
+    #: ``"attribute:<name>"`` (``customer.attributes[<name>]``), e.g.
+    #: ``{"slack": "attribute:slack_id"}``. A channel left out reads email, phone (sms), the
+    #: customer key (portal), or the attribute named after the channel.
+    recipients: ClassVar[Mapping[str, str]] = {}
     #: True when sending the same ``message_id`` twice delivers it once (the sink dedupes), so
     #: a crashed worker's message may simply be sent again.
     idempotent: ClassVar[bool] = False
     #: Content types of the provider's status webhooks; others are answered 415 (None: any).
     webhook_content_types: ClassVar[frozenset[str] | None] = None
+
+    @classmethod
+    def recipient_address(cls, channel: str, recipient: Recipient) -> str | None:
+        """Where ``channel`` reaches ``recipient`` (None: it cannot; the message is skipped
+        with "no <channel> address"). By default the rule in :attr:`recipients`; override for
+        one a rule cannot say (called while planning: no I/O)."""
+        return address_by_rule(cls.recipients.get(channel) or default_rule(channel), recipient)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one message; return the provider's id, or raise a

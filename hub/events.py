@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.recipients import ATTRIBUTE_NAME
+
 
 class ReturnState(StrEnum):
     """Where a return stands. Declared in lifecycle order; see :data:`STATE_RANK`."""
@@ -193,6 +195,22 @@ class Customer(BaseModel):
     locale: str | None = Field(default=None, description="BCP 47, e.g. en-US.")
     timezone: str | None = Field(default=None, description="IANA zone, e.g. Europe/Berlin.")
     tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, str] = Field(
+        default_factory=dict, max_length=20,
+        description="Addresses on other channels, by name, e.g. {\"slack_id\": \"U024BE7LH\"}: "
+        "a sink's channel reads the one it declares (docs/plugin-guide.md). Names are 1 to 64 "
+        "letters, digits, '_', '-' or '.'; values 1 to 255 characters, no control characters.")
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, address in value.items():
+            if not ATTRIBUTE_NAME.fullmatch(name):
+                raise ValueError("an attribute name is 1 to 64 letters, digits, '_', '-' or '.'")
+            if not 0 < len(address) <= 255 or not address.isprintable():
+                raise ValueError(f"attribute {name!r}: 1 to 255 characters, no control "
+                                 f"characters")
+        return value
 
 
 class ReturnItem(BaseModel):

@@ -5,10 +5,18 @@ A plugin is an ordinary Python package with an entry point in the ``returnhub`` 
     [project.entry-points.returnhub]
     my_connector = "my_package.plugin"
 
-and a module that implements some of the hooks below with :data:`hub.hookimpl`. Hooks are
-synchronous (pluggy); what they register carries the async behaviour the core awaits. Hooks are
-only ever extended with new arguments, never renamed, so a plugin may accept just the arguments
-it uses.
+and a module that sets ``RETURNHUB_API = ">=1.0,<2"`` (the plugin API versions it works with,
+checked at load) and implements some of the hooks below with :data:`hub.contract.hookimpl`.
+Hooks are only ever extended with new arguments, never renamed, so a plugin may accept just
+the arguments it uses.
+
+Every hook is called through pluggy, in pluggy's order: ``tryfirst`` implementations first,
+then the later-registered plugin before the earlier one, ``trylast`` ones last; wrappers
+(``wrapper=True`` or ``hookwrapper=True``) run around the call. pluggy calls implementations
+synchronously: an ``async def`` implementation (allowed for :func:`returnhub_startup` and
+:func:`returnhub_shutdown` only) returns a coroutine, and the core awaits the coroutines one
+after another in that same order, after the call (so a wrapper sees the coroutines, not yet
+awaited). Where results are merged, the implementation called first wins a clash.
 """
 
 from __future__ import annotations
@@ -45,8 +53,10 @@ def returnhub_register_connectors(register: Callable[[type[Connector]], None]) -
 def returnhub_template_context(stage: str, channel: str, context: dict[str, Any]) -> dict | None:
     """Add values to the context every message template is rendered with.
 
-    Return a dict to merge into the context (later plugins win on a clash), or None. Must not
-    change ``context`` in place and must not do I/O: it runs once per rendered message.
+    Return a dict to merge into the context, or None. A plugin's value replaces the core's
+    value of the same key. On a clash between plugins the implementation pluggy calls first
+    wins: a ``tryfirst`` one, else the plugin registered later; a ``trylast`` one loses. Must
+    not change ``context`` in place and must not do I/O: it runs once per rendered message.
 
     :param stage: the notification stage, e.g. ``"approved"``.
     :param channel: ``"email"``, ``"sms"``, ``"portal"``, ...
@@ -59,6 +69,8 @@ def returnhub_template_filters() -> dict[str, Callable[..., Any]] | None:
     """Return Jinja2 filters to add to the template environment, keyed by name.
 
     Called once when the environment is built. Filters run inside the sandbox and must be pure.
+    A plugin's filter replaces a built-in one of the same name; on a clash between plugins the
+    implementation pluggy calls first wins (as for :func:`returnhub_template_context`).
     """
 
 
@@ -77,8 +89,9 @@ def returnhub_startup(settings: Any) -> None:
 
     :param settings: the validated :class:`hub.config.Settings` (read-only).
 
-    May be ``async def``; the core awaits it. A failure is logged and does not stop other
-    plugins' hooks.
+    May be ``async def``: the core awaits the coroutines one after another, in pluggy's order.
+    A failure (raised, or raised when awaited) stops the start-up with an error naming the
+    plugin; the hub shuts down again (so :func:`returnhub_shutdown` runs).
     """
 
 
@@ -87,5 +100,8 @@ def returnhub_shutdown() -> None:
     """Observe hub shut-down, after requests stopped and sends in flight finished, before
     connectors are closed. Release what :func:`returnhub_startup` opened.
 
-    May be ``async def``; the core awaits it. Failures are logged and ignored.
+    May be ``async def``: the core awaits the coroutines one after another, in pluggy's order.
+    Failures are logged with the plugin's name and the other coroutines still run; a
+    synchronous implementation that raises ends pluggy's call, so the implementations after
+    it do not run: catch your own errors there.
     """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -10,10 +12,15 @@ from types import ModuleType
 import pluggy
 
 from hub import hookspecs
+from hub.connector_checks import class_problems
 from hub.connectors import Connector, Sink, Source
+from hub.plugin_api import api_problem
 
 #: The entry-point group (and pluggy project name) every plugin registers under.
 ENTRY_POINT_GROUP = "returnhub"
+
+#: The hooks whose implementations may be ``async def`` (the core awaits what they return).
+ASYNC_HOOKS = frozenset({"returnhub_startup", "returnhub_shutdown"})
 
 #: Core code registered as plugins (name -> module), like the bundled ones but from ``hub/``.
 INTERNAL_PLUGINS = {"portal": "hub.portal.plugin"}
@@ -64,7 +71,36 @@ def get_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from exc
+    _check_api_versions(pm)
+    _check_sync_hooks(pm)
     return pm
+
+
+def _check_sync_hooks(pm: pluggy.PluginManager) -> None:
+    """Refuse an ``async def`` implementation of a hook the core does not await."""
+    problems = [
+        f"plugin {impl.plugin_name!r}: {name} must not be `async def` (only "
+        f"{' and '.join(sorted(ASYNC_HOOKS))} may be)"
+        for name in sorted(vars(pm.hook))
+        if name.startswith("returnhub_") and name not in ASYNC_HOOKS
+        for impl in getattr(pm.hook, name).get_hookimpls()
+        if not (impl.hookwrapper or impl.wrapper)
+        and inspect.iscoroutinefunction(impl.function)]
+    if problems:
+        raise PluginError("; ".join(problems))
+
+
+def _check_api_versions(pm: pluggy.PluginManager) -> None:
+    """Refuse, all at once, plugins whose declared API range excludes this hub's version."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    internal = set(INTERNAL_PLUGINS)
+    problems = [
+        problem for name, plugin in pm.list_name_plugin()
+        if plugin is not None and name not in internal
+        and (problem := api_problem(name, plugin, dists.get(id(plugin)),
+                                    required=id(plugin) in dists)) is not None]
+    if problems:
+        raise PluginError("; ".join(problems))
 
 
 @dataclass(slots=True)
@@ -81,36 +117,40 @@ class ConnectorRegistry:
 
 
 def collect_connectors(pm: pluggy.PluginManager) -> ConnectorRegistry:
-    """Call every plugin's ``returnhub_register_connectors`` and index what they register."""
+    """Call every plugin's ``returnhub_register_connectors`` and index what they register.
+
+    Raises :class:`PluginError` listing every class the hub cannot use
+    (:mod:`hub.connector_checks`) and every ``type`` two plugins both register."""
     registry = ConnectorRegistry()
+    problems: list[str] = []
     for impl in pm.hook.returnhub_register_connectors.get_hookimpls():
         plugin_name = impl.plugin_name
 
         def register(cls: type[Connector], _owner: str = plugin_name) -> None:
-            _add(registry, cls, _owner)
+            problems.extend(_add(registry, cls, _owner))
 
         impl.function(register=register)
+    if problems:
+        raise PluginError("; ".join(problems))
     return registry
 
 
-def _add(registry: ConnectorRegistry, cls: type[Connector], owner: str) -> None:
+def _add(registry: ConnectorRegistry, cls: type[Connector], owner: str) -> list[str]:
+    if not (isinstance(cls, type) and issubclass(cls, Source | Sink)):
+        return [f"plugin {owner!r} registered {cls!r}, which is neither a Source nor a Sink"]
     type_name = getattr(cls, "type", None)
-    if not isinstance(type_name, str) or not type_name:
-        raise PluginError(f"plugin {owner!r} registered {cls.__name__} without a `type` name")
+    kind = "source" if issubclass(cls, Source) else "sink"
+    problems = class_problems(cls)
+    if problems:
+        named = f" (type {type_name!r})" if isinstance(type_name, str) and type_name else ""
+        return [f"plugin {owner!r}: {kind} {cls.__name__}{named} {p}" for p in problems]
     if type_name in registry.owners:
-        raise PluginError(
-            f"connector type {type_name!r} is registered by both {registry.owners[type_name]!r} "
-            f"and {owner!r}; disable one of them in plugins.disabled"
-        )
-    if issubclass(cls, Source):
-        registry.sources[type_name] = cls
-    elif issubclass(cls, Sink):
-        if not cls.channels:
-            raise PluginError(f"sink {cls.__name__} from {owner!r} declares no channels")
-        registry.sinks[type_name] = cls
-    else:
-        raise PluginError(f"{cls.__name__} from {owner!r} is neither a Source nor a Sink")
+        return [f"connector type {type_name!r} is registered by both "
+                f"{registry.owners[type_name]!r} and {owner!r}; disable one of them in "
+                "plugins.disabled"]
+    (registry.sources if kind == "source" else registry.sinks)[type_name] = cls
     registry.owners[type_name] = owner
+    return []
 
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
@@ -122,6 +162,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
         if plugin is None:  # blocked (disabled in config)
             continue
         dist = dists.get(id(plugin))
+        if dist is None and name in INTERNAL_PLUGINS:
+            dist = _own_distribution()
         infos.append(PluginInfo(
             name=name,
             distribution=dist.metadata["Name"] if dist else None,
@@ -129,3 +171,11 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
             connectors=sorted(t for t, owner in registry.owners.items() if owner == name),
         ))
     return infos
+
+
+def _own_distribution() -> importlib.metadata.Distribution | None:
+    """The hub's own distribution (internal plugins ship in it)."""
+    try:
+        return importlib.metadata.distribution("returnhub")
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import socket
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from hub.assembly import validate_connectors
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
+from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
@@ -27,26 +27,29 @@ from hub.delivery.router import Router
 from hub.keys import load_cipher, load_portal_key
 from hub.logs import get_logger
 from hub.netguard import guarded_session, parse_networks
-from hub.plugins import collect_connectors, get_plugin_manager
+from hub.plugin_hooks import run_shutdown, run_startup
+from hub.plugins import PluginError, collect_connectors, get_plugin_manager
 from hub.portal.sink import PortalSink
 from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
+from hub.recipients import AddressBook
 from hub.rules import RuleEngine, RuleError
 from hub.rules.actions import ActionRunner
 from hub.rules.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
-from hub.store.failures import safe_error
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
+from hub.store.plugin_state import DatabaseState
 from hub.templates import TemplateRenderer
 
 if TYPE_CHECKING:
     import pluggy
 
+    from hub.assembly import ConnectorSpec
     from hub.config import Settings
     from hub.connectors import Connector, Sink, Source
 
@@ -81,7 +84,8 @@ class Hub:
         self.http: aiohttp.ClientSession | None = None
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
-        self.planner = Planner(settings.notifications, self.cipher)
+        self.planner = Planner(settings.notifications, self.cipher,
+                               AddressBook.from_specs(settings, self.specs))
         #: The rules stage; ``hub.rules.dry_run(event)`` shows what an event would do.
         try:
             engine = RuleEngine(settings.rules)
@@ -122,15 +126,8 @@ class Hub:
             await upgrade(self.engine)
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))
-        from hub.connectors import ConnectorContext
-
         for name, spec in self.specs.items():
-            context = ConnectorContext(
-                name=name, http=self.http, public_url=self.public_url,
-                data_dir=self.settings.data_dir / "connectors" / name,
-                log=get_logger(f"connector.{name}", connector=name),
-                sessionmaker=self.sessionmaker, cipher=self.cipher)
-            connector = spec.cls(spec.config, context)
+            connector = spec.cls(spec.config, self.context_for(spec))
             if isinstance(connector, PortalSink):  # core code: it writes the core's own table
                 connector.bind_store(self.sessionmaker, self.cipher)
             await connector.start()
@@ -141,9 +138,23 @@ class Hub:
         if workers:
             self._start_workers()
             self._start_pollers()
-        await self._call_observers("returnhub_startup", settings=self.settings)
+        try:
+            await run_startup(self.pm, self.settings)
+        except PluginError:
+            await self.stop()
+            raise
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
                  sources=sorted(self.sources), sinks=sorted(self.sinks))
+
+    def context_for(self, spec: ConnectorSpec) -> ConnectorContext:
+        """What the connector instance ``spec`` gets: the shared session, its logger, settings
+        and state (stored by the core, encrypted); never the database or the cipher."""
+        return ConnectorContext(
+            spec.name, http=self.http, public_url=self.public_url,
+            data_dir=self.settings.data_dir / "connectors" / spec.name,
+            log=get_logger(f"connector.{spec.name}", connector=spec.name),
+            settings=spec.config,
+            state=DatabaseState(self.sessionmaker, self.cipher, f"{spec.cls.type}:{spec.name}"))
 
     def build_workers(self) -> None:
         """Create the inbox processor and the dispatcher without running them."""
@@ -210,7 +221,7 @@ class Hub:
             await self.dispatcher.stop()
         await self.inbox.stop()
         await self.health.flush()
-        await self._call_observers("returnhub_shutdown")
+        await run_shutdown(self.pm)
         for connector in reversed(self._started_connectors):
             try:
                 await connector.close()
@@ -220,16 +231,3 @@ class Hub:
         if self.http is not None:
             await self.http.close()
         await self.engine.dispose()
-
-    async def _call_observers(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an observer hook plugin by plugin: one failing plugin does not silence others."""
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            try:
-                accepted = {k: v for k, v in kwargs.items() if k in impl.argnames}
-                result = impl.function(**accepted)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                log.error("plugin_hook_failed", hook=hook_name, plugin=impl.plugin_name,
-                          error=safe_error(exc))

@@ -7,6 +7,8 @@ Layout, per template (a stage name by default) and per language set (``docs/temp
     templates/[<lang>/]<template>/email.txt.j2       the plain-text part (always sent)
     templates/[<lang>/]<template>/sms.txt.j2         GSM-normalized, counted in segments
     templates/[<lang>/]<template>/portal.txt.j2
+    templates/[<lang>/]<template>/<channel>.txt.j2   any other channel (a plugin's); without
+                                                      it, the channel sends email.txt.j2
 
 A file of the same path in ``notifications.templates_dir`` overrides the bundled one; a
 language set falls back to the default set file by file (:mod:`hub.content.locales`).
@@ -50,6 +52,8 @@ _CACHE_SIZE = 2000
 #: data, so they are emptied when full rather than left to grow.
 _NAMES_CACHE_SIZE = 5000
 _UNKNOWN = object()
+#: Channels that must have their own text file: the others fall back to ``email.txt.j2``.
+OWN_TEXT_FILE = frozenset({"sms", "portal"})
 
 
 def _remember(cache: dict, key: tuple, value: Any) -> Any:
@@ -140,8 +144,8 @@ class TemplateRenderer:
         self._resolved: dict[tuple[str, str, str | None], str | None] = {}
         plugin_filters: dict[str, Any] = {}
         if pm is not None:
-            for filters in pm.hook.returnhub_template_filters():
-                plugin_filters.update(filters or {})
+            for filters in reversed(pm.hook.returnhub_template_filters()):
+                plugin_filters.update(filters or {})  # the first pluggy calls wins a clash
         for env in (self.html_env, self.text_env):
             env.add_filters({**FILTERS, **plugin_filters})
 
@@ -163,6 +167,14 @@ class TemplateRenderer:
             name = _remember(self._resolved, key, self.sets.resolve(f"{template}/{filename}",
                                                                      locale))
         return name
+
+    def text_file(self, template: str, channel: str, locale: str | None) -> str:
+        """The file a text channel renders: ``<channel>.txt.j2``; a channel other than sms and
+        portal without one (a plugin's, e.g. slack) uses the email's plain-text part."""
+        if channel not in OWN_TEXT_FILE and self.resolve(template, f"{channel}.txt.j2",
+                                                          locale) is None:
+            return self._require(template, "email.txt.j2", locale)
+        return self._require(template, f"{channel}.txt.j2", locale)
 
     def _require(self, template: str, filename: str, locale: str | None) -> str:
         name = self.resolve(template, filename, locale)
@@ -220,8 +232,9 @@ class TemplateRenderer:
         if self.pm is None:
             return context
         extra: dict[str, Any] = {}
-        for addition in self.pm.hook.returnhub_template_context(
-                stage=context.get("stage", template), channel=channel, context=context):
+        additions = self.pm.hook.returnhub_template_context(
+            stage=context.get("stage", template), channel=channel, context=context)
+        for addition in reversed(additions):  # the first pluggy calls wins a clash
             extra.update(addition or {})
         return {**context, **extra} if extra else context
 
@@ -238,7 +251,7 @@ class TemplateRenderer:
         with budget(self.limits), rendering_locale(locale):
             if channel == "email":
                 return self._render_email(template, context, locale, inline_css)
-            name = self._require(template, f"{channel}.txt.j2", locale)
+            name = self.text_file(template, channel, locale)
             text = self._render(False, name, context)
             text = normalize_sms(text) if channel == "sms" else tidy_text(text)
             return RenderedMessage(None, text, None, (name,))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hub.delivery.timing import after_quiet_hours
+from hub.recipients import AddressBook, Recipient
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,16 +31,13 @@ class Contact:
     timezone: str | None = None
     #: Channel opt-outs, e.g. {"sms": False}.
     preferences: dict[str, bool] = field(default_factory=dict)
+    #: Channel addresses the source gave (``customer.attributes``), e.g. a Slack id.
+    attributes: dict[str, str] = field(default_factory=dict)
 
-    def address_for(self, channel: str, customer_key: str | None) -> str | None:
-        """Where ``channel`` reaches this customer (None: it cannot)."""
-        if channel == "email":
-            return self.email
-        if channel == "sms":
-            return self.phone
-        if channel == "portal":
-            return customer_key
-        return None
+    def recipient(self, customer_key: str | None) -> Recipient:
+        """What a channel's address rule may read (:mod:`hub.recipients`)."""
+        return Recipient(email=self.email, phone=self.phone, attributes=self.attributes,
+                         customer_key=customer_key)
 
 
 @dataclass(slots=True)
@@ -56,9 +54,12 @@ class PlannedNotification:
 class Planner:
     """Turns (return, stage, contact) into outbox rows, from ``[notifications.stages]``."""
 
-    def __init__(self, settings: NotificationSettings, cipher: PiiCipher) -> None:
+    def __init__(self, settings: NotificationSettings, cipher: PiiCipher,
+                 addresses: AddressBook | None = None) -> None:
         self.settings = settings
         self.cipher = cipher
+        #: How each channel finds a recipient's address (its sink's declaration).
+        self.addresses = addresses or AddressBook()
 
     def channels_for(self, stage: str) -> tuple[list[str], str]:
         """The channels a stage notifies on and its template name."""
@@ -105,7 +106,7 @@ class Planner:
                 planned.append(PlannedNotification(channel, stage, template,
                                                    skipped_reason="suppressed by a rule"))
                 continue
-            address = contact.address_for(channel, customer_key)
+            address = self.addresses.address(channel, contact.recipient(customer_key))
             if not address:
                 planned.append(PlannedNotification(channel, stage, template,
                                                    skipped_reason=f"no {channel} address"))

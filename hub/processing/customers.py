@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.contact import is_email, phone_problem
 from hub.delivery.planner import Contact
+from hub.jsonutil import dumps, loads
 from hub.store.models import Customer
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ def merge_customer(row: Any, data: EventCustomer, cipher: PiiCipher, now: dateti
         row.phone_hash = cipher.lookup_hash(data.phone)
     if data.name:
         row.name_enc = cipher.encrypt(data.name)
+    if data.attributes:  # per name: an event naming one address keeps the others
+        row.attributes_enc = cipher.encrypt(dumps({**attributes_of(row, cipher),
+                                                   **data.attributes}))
     if data.locale:
         row.locale = data.locale
     if data.timezone:
@@ -61,4 +65,11 @@ def contact_of(row: Any, cipher: PiiCipher) -> Contact:
         return Contact()
     return Contact(email=cipher.decrypt(row.email_enc), phone=cipher.decrypt(row.phone_enc),
                    locale=row.locale, timezone=row.timezone,
-                   preferences=dict(row.preferences or {}))
+                   preferences=dict(row.preferences or {}),
+                   attributes=attributes_of(row, cipher))
+
+
+def attributes_of(row: Any, cipher: PiiCipher) -> dict[str, str]:
+    """The customer's channel addresses (``customer.attributes``), decrypted."""
+    token = getattr(row, "attributes_enc", None)
+    return loads(cipher.decrypt(token)) if token is not None else {}

@@ -83,6 +83,7 @@ class PrivacyHandler:
         ids = [c.id for c in customers]
         for customer in customers:
             customer.email_enc = customer.phone_enc = customer.name_enc = None
+            customer.attributes_enc = None
             customer.email_hash = customer.phone_hash = None
             customer.identity = f"erased:{customer.id}"
             customer.updated_at = now

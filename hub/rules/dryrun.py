@@ -100,6 +100,7 @@ class RulesService:
             contact.email = event.customer.email or contact.email
             contact.phone = event.customer.phone or contact.phone
             contact.locale = event.customer.locale or contact.locale
+            contact.attributes = {**contact.attributes, **event.customer.attributes}
         now = utcnow()
         planned = self.planner.plan(
             return_id=ret.id if ret is not None else 0, cycle=ret.cycle if ret else 0,

@@ -108,6 +108,7 @@ class Customer(Base):
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attributes_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # JSON: channel addresses
     locale: Mapped[str | None] = mapped_column(String(35))
     timezone: Mapped[str | None] = mapped_column(String(64))
     #: Channel opt-outs and other preferences, e.g. {"sms": false}.
@@ -323,6 +324,20 @@ class SourceCursor(Base):
     #: Only one node polls a source at a time: the holder of this lease.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PluginState(Base):
+    """A connector instance's own state (``context.state``, :mod:`hub.store.plugin_state`)."""
+
+    __tablename__ = "plugin_state"
+    __table_args__ = (UniqueConstraint("namespace", "key", name="uq_plugin_state_namespace"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(255))  # <connector type>:<instance name>
+    key: Mapped[str] = mapped_column(String(200))
+    value_enc: Mapped[bytes] = mapped_column(LargeBinary)  # JSON, encrypted
+    version: Mapped[int] = mapped_column(Integer, default=1)  # for compare-and-set
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ApiToken(Base):

@@ -58,7 +58,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 }
 #: Fields kept only inside encrypted JSON or encrypted columns (any length).
 ENCRYPTED = frozenset({"customer.email", "customer.phone", "customer.name", "customer.tags",
-                       "items", "tracking.estimated_delivery", "raw", "extra"})
+                       "customer.attributes", "items", "tracking.estimated_delivery", "raw",
+                       "extra"})
 #: Ids, references, codes, addresses and names: a control character in them makes no sense
 #: (a line break in an email address would reach a header). Free text (reason) may have one.
 NO_CONTROL = frozenset({"source", "source_event_id", "return_id", "order_id", "order_number",

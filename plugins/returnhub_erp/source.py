@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
-
 from hub.contract import RequestRejected, Source, check_storable, reject
 from returnhub_erp.client import ErpClient
 from returnhub_erp.config import ErpSettings
@@ -39,13 +37,6 @@ class ErpSource(Source):
         super().__init__(config, context)
         self.settings = cast(ErpSettings, config)
         self.mapper = RecordMapper(self.settings)
-        self._own_session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        """Close the HTTP session this source opened itself (only when the hub gave none)."""
-        if self._own_session is not None:
-            await self._own_session.close()
-            self._own_session = None
 
     async def verify(self, request: InboundRequest) -> None:
         """HMAC-SHA256 of the raw body in the configured header (current or previous secret)."""
@@ -84,7 +75,7 @@ class ErpSource(Source):
         return self._poll(cursor)
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[tuple[ReturnEvent, str]]:
-        client = ErpClient(self._session(), self.settings, self.name)
+        client = ErpClient(self.context.http, self.settings, self.name)
         position = cursor
         async for record in client.records(cursor):
             event = self._event_of(record)
@@ -116,10 +107,3 @@ class ErpSource(Source):
 
     def _log_unmapped(self, status: str | None) -> None:
         self.log.info("erp_status_unmapped", status=(status or "")[:64])
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self.context.http is not None:
-            return self.context.http
-        if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
-        return self._own_session

@@ -6,6 +6,9 @@ from __future__ import annotations
 from hub.contract import hookimpl
 from returnhub_file.sink import FileSink
 
+#: The plugin API versions this plugin works with (checked by the hub at load).
+RETURNHUB_API = ">=1.0,<2"
+
 
 @hookimpl
 def returnhub_register_connectors(register):  # noqa: ANN001, ANN201

@@ -6,6 +6,9 @@ from __future__ import annotations
 from hub.contract import hookimpl
 from returnhub_mailchimp.sink import MandrillSink
 
+#: The plugin API versions this plugin works with (checked by the hub at load).
+RETURNHUB_API = ">=1.0,<2"
+
 __all__ = ["MandrillSink"]
 
 

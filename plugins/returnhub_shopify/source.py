@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
-
 from hub.contract import PRIVACY_EVENTS, Source, as_object
 from returnhub_shopify import actions
 from returnhub_shopify.config import ShopifySettings
@@ -41,13 +39,6 @@ class ShopifySource(Source):
     def __init__(self, config: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(config, context)
         self.settings = cast(ShopifySettings, config)
-        self._own_session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        """Close the HTTP session this source opened itself (only when the hub gave none)."""
-        if self._own_session is not None:
-            await self._own_session.close()
-            self._own_session = None
 
     async def health(self) -> dict[str, Any]:
         """Whether enrichment and actions are possible (an access token is configured)."""
@@ -126,9 +117,4 @@ class ShopifySource(Source):
         return result
 
     def _api(self) -> AdminApi:
-        session = self.context.http
-        if session is None:
-            if self._own_session is None or self._own_session.closed:
-                self._own_session = aiohttp.ClientSession()
-            session = self._own_session
-        return AdminApi(session, self.settings, self.name)
+        return AdminApi(self.context.http, self.settings, self.name)

@@ -8,6 +8,9 @@ from hub.contract import hookimpl
 from returnhub_twilio.segments import count_segments
 from returnhub_twilio.sink import TwilioSmsSink
 
+#: The plugin API versions this plugin works with (checked by the hub at load).
+RETURNHUB_API = ">=1.0,<2"
+
 __all__ = ["TwilioSmsSink", "count_segments"]
 
 

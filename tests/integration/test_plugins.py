@@ -79,6 +79,9 @@ def test_two_plugins_registering_one_type_is_an_error():
         type = "file"
         channels = frozenset({"email"})
 
+        async def send(self, message):  # noqa: ANN001, ANN201
+            raise NotImplementedError
+
     class Clash:
         @hookimpl
         def returnhub_register_connectors(self, register):  # noqa: ANN001, ANN201

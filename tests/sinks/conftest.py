@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from .support import WebhookReceiver
+from .support import OPEN_CONTEXTS, WebhookReceiver
+
+
+@pytest.fixture(autouse=True)
+async def _close_contexts() -> AsyncIterator[None]:
+    """Close the sessions the test's connector contexts opened."""
+    yield
+    while OPEN_CONTEXTS:
+        await OPEN_CONTEXTS.pop().close()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from hub.connectors import ConnectorContext, InboundRequest
+from hub.context import LOOPBACK
 from hub.errors import RequestRejected, SignatureError
 from hub.messages import OutboundMessage
 
@@ -49,11 +50,19 @@ def load_fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
+#: Contexts made by :func:`make_context`, closed after each test (tests/sinks/conftest.py).
+OPEN_CONTEXTS: list[ConnectorContext] = []
+
+
 def make_context(name: str, *, http: aiohttp.ClientSession | None = None,
                  public_url: str = PUBLIC_URL, data_dir: Path | None = None) -> ConnectorContext:
-    """The context the core would give a sink instance called ``name``."""
-    return ConnectorContext(name=name, http=http, public_url=public_url,
-                            data_dir=data_dir or Path("data"), log=structlog.get_logger(name))
+    """The context the core would give a sink instance called ``name``; without ``http`` its
+    own guarded session reaches the local fakes (loopback) only."""
+    context = ConnectorContext(name, http=http, public_url=public_url,
+                               data_dir=data_dir or Path("data"), log=structlog.get_logger(name),
+                               outbound_allow=LOOPBACK)
+    OPEN_CONTEXTS.append(context)
+    return context
 
 
 def inbound(body: bytes, headers: dict[str, str] | None = None, *, url: str,

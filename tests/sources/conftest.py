@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from hub.connectors import ConnectorContext
+from hub.context import LOOPBACK
 
 #: Platform payloads shaped like each platform's documented examples.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
@@ -23,14 +24,23 @@ def load_fixture(relative: str) -> Any:
 
 
 @pytest.fixture
-def make_context(tmp_path: Path) -> Callable[..., ConnectorContext]:
-    """Build a ConnectorContext as the core does: ``make_context(name, http=None)``."""
+async def make_context(tmp_path: Path) -> AsyncIterator[Callable[..., ConnectorContext]]:
+    """Build a ConnectorContext as the core does: ``make_context(name, http=None)``; without
+    ``http`` its own guarded session reaches local fakes (loopback) only. Closed after the
+    test."""
+    made: list[ConnectorContext] = []
 
     def make(name: str, http: aiohttp.ClientSession | None = None) -> ConnectorContext:
-        return ConnectorContext(name=name, http=http, public_url="https://hub.example.test",
-                                data_dir=tmp_path, log=structlog.get_logger().bind(connector=name))
+        context = ConnectorContext(name, http=http, public_url="https://hub.example.test",
+                                   data_dir=tmp_path,
+                                   log=structlog.get_logger().bind(connector=name),
+                                   outbound_allow=LOOPBACK)
+        made.append(context)
+        return context
 
-    return make
+    yield make
+    for context in made:
+        await context.close()
 
 
 @pytest.fixture

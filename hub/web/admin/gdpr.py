@@ -98,7 +98,8 @@ async def export_customer(session: AsyncSession, hub: Hub, customer: Customer
         exported_at=utcnow(),
         customer={**_row(customer), "email": _decrypt(hub, customer.email_enc),
                   "phone": _decrypt(hub, customer.phone_enc),
-                  "name": _decrypt(hub, customer.name_enc)},
+                  "name": _decrypt(hub, customer.name_enc),
+                  "attributes": hub.codec.decode_json(customer.attributes_enc)},
         returns=[{**_row(r), "details": hub.codec.decode_json(r.details_enc),
                   "timeline": [_row(t) for t in timeline if t.return_id == r.id],
                   "notifications": [notification_out(n) for n in notifications
