@@ -84,7 +84,6 @@ class HttpSink(Sink):
         super().__init__(config, context)
         self.timeout = client_timeout(config)
         self._session: aiohttp.ClientSession | None = None
-        self._own_session: aiohttp.ClientSession | None = None
 
     @property
     def vendor(self) -> str:
@@ -99,18 +98,12 @@ class HttpSink(Sink):
         return self._session
 
     async def start(self) -> None:
-        """Use the hub's session (one of its own when the hub gave none)."""
-        if self.context.http is not None:
-            self._session = self.context.http
-        else:
-            self._session = self._own_session = aiohttp.ClientSession()
+        """Take the context's session (the hub's shared, outbound-guarded one)."""
+        self._session = self.context.http
 
     async def close(self) -> None:
-        """Close the session if this sink opened it; the hub's own is the hub's to close."""
+        """Let go of the session; it is the hub's (or the context's) to close."""
         self._session = None
-        if self._own_session is not None:
-            await self._own_session.close()
-            self._own_session = None
 
     def secrets(self) -> tuple[str, ...]:
         """Values never shown in an error (API keys, tokens); masked in every excerpt."""
