@@ -16,10 +16,12 @@ from __future__ import annotations
 import ast
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -180,6 +182,61 @@ def test_steps_one_to_five_and_seven_work_as_written(installed) -> None:
     assert (work / "dist" / "returnhub_slack-0.1.0-py3-none-any.whl").is_file()
 
 
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_step_six_delivers_a_signed_webhook_to_the_new_channel(installed, db, tmp_path,
+                                                                     request) -> None:
+    """The installed third-party sink, in a ``returnhub serve`` subprocess, delivers the
+    approval the signed webhook announced to the local webhook."""
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    if db == "sqlite":
+        url, pg_name = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}", None
+    else:
+        pg_name = await create_pg_database()
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_name}"
+    webhook = Webhook()
+    port = free_port()
+    env = {"RETURNHUB_SERVER__PORT": str(port), "RETURNHUB_DATABASE__URL": url}
+    shell: Shell = installed["shell"]
+    server = None
+    try:
+        for block in (b for b in tutorial_blocks() if b.step == 6):
+            serve = [line for line in block.text.splitlines() if line.endswith(" serve")]
+            if serve:
+                run_block(Block(6, "sh", None, block.text.replace(serve[0], "")), shell,
+                          tmp_path, **env)
+                server = shell.start(serve[0], tmp_path, tmp_path / "serve.log", **env)
+                wait_until(lambda: f"listening on http://127.0.0.1:{port}"
+                           in (tmp_path / "serve.log").read_text(), server, tmp_path)
+                continue
+            for result in run_block(block, shell, tmp_path, {GUIDE_WEBHOOK: webhook.url},
+                                    **env):
+                assert result.stdout.startswith("202 "), result.stdout
+        wait_until(lambda: webhook.posts, server, tmp_path)
+        headers, post = webhook.posts[0]
+        assert post["channel"] == "#returns" and "R-1001" in post["text"]
+        assert post["id"].startswith("ntf_") or post["id"]
+        assert headers["Authorization"] == "Bearer test-token-0123456789"
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        webhook.close()
+        if pg_name:
+            await drop_pg_database(pg_name)
+
+
+def wait_until(condition: Any, server: subprocess.Popen | None, folder: Path,
+               timeout: float = 60) -> None:
+    """Poll ``condition``; fail early with the server's log if it exits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        log = (folder / "serve.log").read_text() if (folder / "serve.log").exists() else ""
+        assert server is None or server.poll() is None, log
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+
+
 def test_every_block_of_the_walk_through_is_executed() -> None:
     blocks = tutorial_blocks()
     assert len(BLOCK.findall(TUTORIAL)) == len(blocks) >= 10
@@ -205,9 +262,25 @@ def test_the_files_are_what_plugin_new_writes() -> None:
     assert shown == generated
 
 
-def test_every_class_the_guide_names_in_a_table_is_in_the_contract() -> None:
-    rows = [line for line in GUIDE.splitlines() if line.startswith("|")]
-    names = {name for row in rows for name in re.findall(r"`([A-Z][A-Za-z]+)(?:\(|`)", row)}
-    assert {"MessageRejected", "RateLimited", "OutcomeUnknown", "ProviderUnavailable"} <= names
+def error_tables() -> list[list[str]]:
+    """The guide's tables about errors (a header cell says "error" or "raise"), as rows."""
+    tables, current = [], []
+    for line in [*GUIDE.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+            continue
+        if current and re.search(r"\berror\b|\braise\b", current[0]):
+            tables.append(current)
+        current = []
+    return tables
+
+
+def test_every_error_the_guide_tables_name_is_in_the_contract() -> None:
+    tables = error_tables()
+    assert len(tables) >= 3  # what to raise, the status table, what the contract checks
+    names = {name for table in tables for row in table
+             for name in re.findall(r"`([A-Z][A-Za-z]+)(?:\(|`)", row)}
+    assert {"MessageRejected", "RateLimited", "OutcomeUnknown", "ProviderUnavailable",
+            "SignatureError", "StatusUpdate", "SendResult"} <= names
     missing = sorted(name for name in names if not hasattr(hub.contract, name))
     assert not missing, f"named in docs/plugin-guide.md but not in hub.contract: {missing}"
