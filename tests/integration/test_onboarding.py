@@ -158,3 +158,24 @@ async def _post(hub: Hub, body: dict[str, Any]) -> None:
 
 async def _equals(value, expected) -> bool:
     return (await value) == expected
+
+
+async def test_the_first_pass_is_history_even_when_records_carry_no_time(tmp_path, db_url):
+    """A change sequence is no time: the records' occurred_at is when they were read, after
+    the source was connected. The first pass is history all the same."""
+    now = datetime.now(UTC)
+    records = [{**record, "seq": f"{n:06d}"} for n, record in enumerate(history(now))]
+    async with FakeErp(records, cursor_field="seq", cursor_param="after",
+                       token=API_TOKEN) as erp:
+        hub = Hub.build(erp_settings(tmp_path, db_url, erp.url, cursor_path="seq",
+                                     cursor_param="after", query={}))
+        await hub.start()
+        try:
+            await wait_for(lambda: first_pass_done(hub), timeout=30)
+            await hub.drain()
+            assert await count(hub, InboxEvent) == 0
+            erp.upsert({**records[3], "state": "received", "seq": "999999"})
+            await wait_for(lambda: count(hub, Notification), timeout=30)
+            assert await count(hub, InboxEvent) == 1
+        finally:
+            await hub.stop()

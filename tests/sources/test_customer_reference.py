@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
@@ -13,11 +14,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from hub.events import EventType, ReturnEvent
 from hub.runtime import Hub
 from hub.store.models import Notification, PortalMessage, Return
 from hub.testing.fake_shopify import DEFAULT_SHOP, DEFAULT_TOKEN, FakeShopifyAdmin, return_node
 from hub.testing.signing import shopify_webhook
 from hub.web.app import create_app
+from returnhub_shopify.delivery import Delivery
+from returnhub_shopify.enrichment import enrich_event
+from returnhub_shopify.topics import RETURN_TOPICS
 from tests.conftest import make_settings
 
 from .conftest import load_fixture
@@ -132,3 +137,17 @@ async def test_every_message_names_the_return_by_its_shopify_name(store) -> None
                  if channel == "email" and text.startswith("Your return #1001-R78 is approved")]
     assert len(approvals) == 1
     assert "we will refund $29.00" in approvals[0]  # the estimate (the one line's price)
+
+
+def test_the_webhook_names_the_return_and_the_enrichment_falls_back_to_the_order():
+    delivery = Delivery(source="store", topic="returns/request", webhook_id="w1",
+                        occurred_at=datetime.now(UTC), raw={})
+    [requested] = RETURN_TOPICS["returns/request"](load_fixture("shopify/returns_request.json"),
+                                                   delivery)
+    assert requested.customer_reference == "#1001-R1"
+    refund = ReturnEvent(type=EventType.REFUNDED, return_id="gid://shopify/Return/1")
+    node = {k: v for k, v in return_node(1).items() if k != "name"}
+    assert enrich_event(refund, node).customer_reference == "#1001"  # the order's name
+    assert enrich_event(refund, node).refund_amount is None  # no estimate after approval
+    approved = refund.model_copy(update={"type": EventType.APPROVED})
+    assert str(enrich_event(approved, node).refund_amount.amount) == "29.00"
