@@ -59,9 +59,15 @@ class StalenessSettings(BaseModel):
 
     def stale_after(self, stage: str) -> timedelta | None:
         """How old an event of ``stage`` may be and still notify (None: any age)."""
-        days = {**DEFAULT_STALE_AFTER_DAYS, **self.stale_after_days}.get(
-            stage, FALLBACK_STALE_AFTER_DAYS)
-        return timedelta(days=days) if days > 0 else None
+        return _age_limits(self.stale_after_days).get(stage, _FALLBACK)
+
+
+def _age_limits(configured: Mapping[str, float]) -> dict[str, timedelta | None]:
+    return {stage: timedelta(days=days) if days > 0 else None
+            for stage, days in {**DEFAULT_STALE_AFTER_DAYS, **configured}.items()}
+
+
+_FALLBACK = timedelta(days=FALLBACK_STALE_AFTER_DAYS)
 
 
 class OnboardingSettings(BaseModel):
@@ -127,6 +133,7 @@ class NoticeGate:
         self.staleness = staleness
         self.sources = dict(sources or {})
         self._default = OnboardingSettings()
+        self._limits = _age_limits(staleness.stale_after_days)  # per event: build once
 
     def policy(self, source: str) -> OnboardingSettings:
         """The onboarding policy of ``source``."""
@@ -137,4 +144,4 @@ class NoticeGate:
         return notice_verdict(
             stage=stage, occurred_at=event.occurred_at, received_at=received_at,
             backfill=is_backfill(event), notify_backfill=self.policy(event.source).notify_backfill,
-            stale_after=self.staleness.stale_after(stage))
+            stale_after=self._limits.get(stage, _FALLBACK))
