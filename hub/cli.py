@@ -128,7 +128,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from hub.simulate import simulate
 
     settings = _settings(args)
-    payload = Path(args.file).read_text(encoding="utf-8")
+    payload = _read(args.file)
     for line in asyncio.run(simulate(settings, payload, source=args.source,
                                      headers=_headers(args))):
         print(line)
@@ -155,7 +155,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     from hub.runtime import Hub
 
     settings = _settings(args)
-    text = Path(args.file).read_text(encoding="utf-8")
+    text = _read(args.file)
 
     async def run() -> dict:
         hub = Hub.build(settings)
@@ -171,6 +171,14 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(run()), indent=2))
     return 0
+
+
+def _read(path: str) -> str:
+    """A payload file's text; an unreadable file is one line, not a traceback."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def _headers(args: argparse.Namespace) -> dict[str, str]:

@@ -125,3 +125,11 @@ def test_a_payload_no_source_reads_is_one_line_and_exit_2(tmp_path):
     unknown = run("--config", str(config), "rules", "test", "--source", "nope", str(path),
                   cwd=tmp_path)
     assert unknown.returncode == 2 and "no source named 'nope'" in unknown.stderr
+    missing = run("--config", str(config), "simulate", str(tmp_path / "none.json"),
+                  cwd=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "none.json: cannot read it (No such file or directory)" in missing.stderr
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    broken = run("--config", str(config), "rules", "test", str(garbled), cwd=tmp_path)
+    assert broken.returncode == 2 and "garbled.json: not JSON" in broken.stderr
