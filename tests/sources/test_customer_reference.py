@@ -1,12 +1,13 @@
 """A Shopify customer reads the return's Shopify name (#1001-R78), never its GID, in every
 message of every stage the Shopify source produces: email subject, HTML and text, SMS, portal
-notice and the team's email; approval emails state the refund estimate from the enrichment."""
+notice, the portal page and the team's email; approval emails state the refund estimate from
+the enrichment."""
 
 from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from hub.events import EventType, ReturnEvent
+from hub.portal_links import make_token
 from hub.runtime import Hub
 from hub.store.models import Notification, PortalMessage, Return
 from hub.testing.fake_shopify import DEFAULT_SHOP, DEFAULT_TOKEN, FakeShopifyAdmin, return_node
@@ -133,6 +135,12 @@ async def test_every_message_names_the_return_by_its_shopify_name(store) -> None
     for channel, text in received:
         assert "gid://" not in text, (channel, text)
         assert any(name in text for name in names.values()), (channel, text)
+    token = make_token(hub.portal_key, "store", "gid://shopify/Return/9994378",
+                       datetime.now(UTC) + timedelta(days=1))
+    page = await client.get(f"/portal/r/{token}")
+    received.append(("portal page", await page.text()))
+    assert page.status == 200 and "Return #1001-R78" in received[-1][1]
+    assert "gid://" not in received[-1][1]
     approvals = [text for channel, text in received
                  if channel == "email" and text.startswith("Your return #1001-R78 is approved")]
     assert len(approvals) == 1
