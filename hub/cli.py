@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hub.config import ConfigError, Settings, load_settings
+from hub.local_payload import PayloadError
 from hub.plugins import PluginError, describe_plugins, get_plugin_manager
 
 
@@ -127,8 +128,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from hub.simulate import simulate
 
     settings = _settings(args)
-    payload = Path(args.file).read_text(encoding="utf-8")
-    for line in asyncio.run(simulate(settings, payload, source=args.source)):
+    payload = _read(args.file)
+    for line in asyncio.run(simulate(settings, payload, source=args.source,
+                                     headers=_headers(args))):
         print(line)
     return 0
 
@@ -149,23 +151,45 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     """Show which rules an event matches and what would be done and sent (no side effects)."""
     import json
 
-    from hub.events import ReturnEvent
+    from hub.local_payload import read_events
     from hub.runtime import Hub
 
     settings = _settings(args)
-    payload = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    event = ReturnEvent.model_validate({**payload, "source": args.source,
-                                        "source_event_id": "dry-run"})
+    text = _read(args.file)
 
     async def run() -> dict:
         hub = Hub.build(settings)
         try:
-            return await hub.rules.dry_run(event)
+            found = await read_events(hub, text, source=args.source, default_source="demo",
+                                      headers=_headers(args))
+            results = [await hub.rules.dry_run(event) for event in found.events]
         finally:
             await hub.engine.dispose()
+        if found.source is None:  # a normalized event: the result as it always was
+            return results[0]
+        return {"source": found.source, "notes": found.notes, "events": results}
 
     print(json.dumps(asyncio.run(run()), indent=2))
     return 0
+
+
+def _read(path: str) -> str:
+    """A payload file's text; an unreadable file is one line, not a traceback."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _headers(args: argparse.Namespace) -> dict[str, str]:
+    """``--header "Name: value"`` options as a dict (e.g. X-Shopify-Topic)."""
+    found = {}
+    for raw in args.header or []:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip():
+            raise PayloadError(f"--header {raw!r}: write it as \"Name: value\"")
+        found[name.strip()] = value.strip()
+    return found
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -260,9 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="the rules stage")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     rules_test = rules_sub.add_parser("test", help="dry-run the rules on an event JSON file")
-    rules_test.add_argument("file", help="a normalized event JSON file")
-    rules_test.add_argument("--source", default="demo",
-                            help="the source the event is attributed to (default: demo)")
+    rules_test.add_argument("file", help="a normalized event, or a platform's payload (a "
+                            "Shopify webhook body, an ERP record) as JSON")
+    _payload_options(rules_test, default="demo")
     rules_test.set_defaults(func=cmd_rules_test)
 
     db = sub.add_parser("db", help="database commands")
@@ -271,8 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_db_upgrade)
 
     simulate = sub.add_parser("simulate", help="print what an event would send")
-    simulate.add_argument("file", help="a normalized event JSON file")
-    simulate.add_argument("--source", default="simulated", help="source name to attribute")
+    simulate.add_argument("file", help="a normalized event, or a platform's payload (a "
+                          "Shopify webhook body, an ERP record) as JSON")
+    _payload_options(simulate, default="simulated")
     simulate.set_defaults(func=cmd_simulate)
 
     keys = sub.add_parser("keys", help="key management")
@@ -300,6 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _payload_options(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument("--source", default=None, help="the configured source whose parse "
+                        "reads a platform payload (inferred when only one can), or the name a "
+                        f"normalized event is attributed to (default: {default})")
+    parser.add_argument("--header", action="append", metavar="'NAME: VALUE'",
+                        help="a delivery header the payload came with, e.g. "
+                        "'X-Shopify-Topic: returns/approve' (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``returnhub`` console script."""
     args = build_parser().parse_args(argv)
@@ -313,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except PluginError as exc:
         print(f"returnhub: plugin error: {exc}", file=sys.stderr)
+        return 2
+    except PayloadError as exc:
+        print(f"returnhub: {args.file}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.rules.model import RuleSettings
 
 #: Where the embedded default lives, relative to the working directory (the checkout).
@@ -196,7 +197,7 @@ class ProviderPolicy(_Section):
 PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 
 
-class SourcePolicy(_Section):
+class SourcePolicy(OnboardingSettings):
     """Core settings of a source, written in its own ``[sources.<name>]`` section."""
 
     poll_interval_seconds: float | None = Field(
@@ -259,7 +260,7 @@ class BrandOverride(_Section):
     sign_off: str | None = None
 
 
-class NotificationSettings(_Section):
+class NotificationSettings(StalenessSettings):
     """What the planner sends, and how it looks."""
 
     stages: dict[str, StageSettings] = Field(default_factory=dict)

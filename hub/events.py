@@ -254,6 +254,9 @@ class ReturnEvent(BaseModel):
     return_id: str | None = Field(default=None, description="The platform's return reference.")
     order_id: str | None = None
     order_number: str | None = None
+    customer_reference: str | None = Field(
+        default=None, description="What the customer calls the return: Shopify's return name "
+        "(#5001-R1), the ERP's RMA number. Messages and the portal use it (else return_id).")
     customer: Customer | None = None
     items: list[ReturnItem] = Field(default_factory=list)
     reason: str | None = None

@@ -27,6 +27,7 @@ from hub.delivery.router import Router
 from hub.keys import load_cipher, load_portal_key
 from hub.logs import get_logger
 from hub.netguard import guarded_session, parse_networks
+from hub.notifiable import NoticeGate
 from hub.plugin_hooks import run_shutdown, run_startup
 from hub.plugins import PluginError, collect_connectors, get_plugin_manager
 from hub.portal.sink import PortalSink
@@ -86,12 +87,17 @@ class Hub:
         self.sinks: dict[str, Sink] = {}
         self.planner = Planner(settings.notifications, self.cipher,
                                AddressBook.from_specs(settings, self.specs))
+        #: Whether an event may notify: shared by the applier and the rules' dry run.
+        self.gate = NoticeGate(settings.notifications, {
+            name: spec.policy for name, spec in self.specs.items()
+            if isinstance(spec.policy, SourcePolicy)})
         #: The rules stage; ``hub.rules.dry_run(event)`` shows what an event would do.
         try:
             engine = RuleEngine(settings.rules)
         except RuleError as exc:
             raise ConfigError(exc.problems) from None
-        self.rules = RulesService(engine, self.sessionmaker, self.planner, self.codec)
+        self.rules = RulesService(engine, self.sessionmaker, self.planner, self.codec,
+                                  gate=self.gate)
         self.renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
         self.receipts = ReceiptRecorder(self.codec, self.planner)
         self.health = ProviderHealthBoard(self.specs, self.sessionmaker, self.owner)
@@ -172,7 +178,7 @@ class Hub:
         self.dispatcher.portal_link = self.portal_link
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
-            BatchApplier(self.codec, self.planner, self.rules.engine),
+            BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate),
             PrivacyHandler(self.codec), self.sources, worker, self.owner,
             on_planned=self._wake_dispatcher)
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
@@ -195,7 +201,8 @@ class Hub:
             policy = self.specs[name].policy
             interval = getattr(policy, "poll_interval_seconds", None)
             if interval and source.poll(None) is not None:
-                poller = SourcePoller(source, interval, self.sessionmaker, self.inbox, self.owner)
+                poller = SourcePoller(source, interval, self.sessionmaker, self.inbox, self.owner,
+                                      onboarding=self.gate.policy(name))
                 self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{name}"))
 
     async def _run_dispatcher(self) -> None:

@@ -7,24 +7,26 @@ channels and templates, and returns the messages that would be sent, as text lin
 from __future__ import annotations
 
 import tempfile
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from hub.delivery.dispatcher import Claimed
-from hub.events import ReturnEvent
+from hub.local_payload import read_events
 from hub.runtime import Hub
 from hub.store.engine import utcnow
-from hub.store.models import Customer, Notification, Return
+from hub.store.models import Customer, Notification, Return, TimelineEntry
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
 
-async def simulate(settings: Settings, payload: str, *, source: str) -> list[str]:
-    """The lines ``returnhub simulate`` prints for one event (JSON text)."""
+async def simulate(settings: Settings, payload: str, *, source: str | None = None,
+                   headers: dict[str, str] | None = None) -> list[str]:
+    """The lines ``returnhub simulate`` prints for a file: a normalized event attributed to
+    ``source`` (default ``simulated``), or a platform payload parsed by the configured source
+    ``source`` (inferred when only one reads it; hub.local_payload)."""
     with tempfile.TemporaryDirectory(prefix="returnhub-simulate-") as scratch:
         scratch_settings = settings.model_copy(deep=True)
         scratch_settings.data_dir = Path(scratch)
@@ -32,13 +34,18 @@ async def simulate(settings: Settings, payload: str, *, source: str) -> list[str
         hub = Hub.build(scratch_settings)
         await hub.start(workers=False)
         try:
-            event = ReturnEvent.model_validate_json(payload).model_copy(update={
-                "source": source, "source_event_id": f"simulate-{uuid.uuid4().hex}"})
-            await hub.inbox.submit([event], utcnow())
+            found = await read_events(hub, payload, source=source, default_source="simulated",
+                                      headers=headers)
+            await hub.inbox.submit(found.events, utcnow())
             hub.build_workers()
             await hub.processor.drain()
-            lines = [f"event {event.type.value} for return {event.return_id}"]
+            lines = list(found.notes)
+            lines += [f"event {e.type.value} for return "
+                      f"{e.return_id or (e.tracking.number if e.tracking else None)}"
+                      for e in found.events]
             claimed = await _planned(hub)
+            lines += [f"not sent ({entry.detail['stage']}): {entry.detail['reason']}"
+                      for entry in await _withheld(hub)]
             if not claimed:
                 lines.append("nothing would be sent (no stage reached, or no channel configured)")
             for item in claimed:
@@ -54,6 +61,13 @@ async def simulate(settings: Settings, payload: str, *, source: str) -> list[str
             return lines
         finally:
             await hub.stop()
+
+
+async def _withheld(hub: Hub) -> list[TimelineEntry]:
+    """Stages that notified nobody because the event was history or stale."""
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(select(TimelineEntry).where(
+            TimelineEntry.outcome == "withheld").order_by(TimelineEntry.id))).scalars())
 
 
 async def _planned(hub: Hub) -> list[Claimed]:

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from hub.events import ReturnEvent
 
 #: Fields of ``return`` taken as they are from the return row (plus ``items`` and the notes).
-RETURN_FIELDS = ("reference", "order_number", "state", "reason", "currency", "order_total",
-                 "refund_amount", "refund_method", "carrier", "tracking_number",
-                 "tracking_url", "label_url", "exception_flag")
+RETURN_FIELDS = ("reference", "customer_reference", "order_number", "state", "reason",
+                 "currency", "order_total", "refund_amount", "refund_method", "carrier",
+                 "tracking_number", "tracking_url", "label_url", "exception_flag")
 #: Keys of a return's stored details (``returns.details_enc``) that templates use.
 DETAIL_KEYS = ("items", "estimated_delivery", "dropoff", "decline_note", "exception",
                "exchange")
@@ -112,7 +112,9 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
     currency so templates format it per locale with the ``money`` filter."""
     details = details or {}
     name = clean_text(customer_name)
-    reference = clean_text(ret.get("reference")) or ""
+    # What the customer knows the return by (Shopify's #1001-R1, an RMA number), else the id.
+    reference = clean_text(ret.get("customer_reference")) or clean_text(ret.get("reference")) \
+        or ""
     label_url = safe_url(ret.get("label_url"))
     tracking_url = safe_url(ret.get("tracking_url"))
     dropoff_raw = _mapping(details.get("dropoff"))

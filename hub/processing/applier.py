@@ -19,12 +19,14 @@ from sqlalchemy import bindparam, insert, select, tuple_, update
 from hub.content.context import details_from_event
 from hub.delivery.planner import Contact
 from hub.events import EVENT_TARGET, EventType, Lifecycle, Outcome, ReturnState
+from hub.notifiable import NoticeGate, is_backfill
 from hub.processing.customers import (
     contact_of,
     customer_identity,
     merge_customer,
     new_customer,
 )
+from hub.references import pick_reference
 from hub.rules.context import rule_variables
 from hub.rules.engine import Decision, target_state
 from hub.store.codec import EventCodec
@@ -192,8 +194,10 @@ class BatchApplier:
     as :class:`RowState`), not as ORM entities: this is the hub's hottest path."""
 
     def __init__(self, codec: EventCodec, planner: Planner,
-                 rules: RuleEngine | None = None) -> None:
+                 rules: RuleEngine | None = None, gate: NoticeGate | None = None) -> None:
         self.codec = codec
+        #: Whether an event may notify (backfilled history and stale events do not).
+        self.gate = gate or NoticeGate(planner.settings)
         self.cipher = codec.cipher
         self.planner = planner
         self.rules = rules
@@ -253,7 +257,8 @@ class BatchApplier:
             if not ret.state:  # a new return first heard of through a non-moving event
                 ret.state = ReturnState.REQUESTED.value
             unit = _Work(item, ret, transition.outcome, current.value if current else None, stage)
-            if self.rules is not None and transition.outcome in (Outcome.MOVED, Outcome.FLAGGED):
+            if self.rules is not None and transition.outcome in (Outcome.MOVED, Outcome.FLAGGED) \
+                    and not is_backfill(event):  # history decides nothing upstream
                 self._run_rules(unit)
             work.append(unit)
             report.done.append(item.inbox_id)
@@ -339,6 +344,8 @@ class BatchApplier:
 
         put("order_ref", event.order_id)
         put("order_number", event.order_number)
+        put("customer_reference",
+            pick_reference(event, self.gate.policy(event.source).customer_reference))
         put("reason", event.reason)
         if event.order_total:
             put("order_total", event.order_total.amount)
@@ -410,6 +417,12 @@ class BatchApplier:
         if decision is not None:
             self._record_decision(unit, report, now)
         if unit.stage is None:
+            return
+        verdict = self.gate.verdict(item.event, unit.stage, item.received_at)
+        if not verdict.notify:
+            report.timeline.append(self._entry(ret, item, now, kind="notification",
+                                               outcome="withheld", detail={
+                                                   "stage": unit.stage, "reason": verdict.reason}))
             return
         planned = self.planner.plan(
             return_id=ret.id, cycle=ret.cycle, stage=unit.stage,

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select, update
 
 from hub.logs import get_logger
+from hub.notifiable import OnboardingSettings
+from hub.processing.onboarding import HistoryFilter
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
@@ -37,8 +39,11 @@ class SourcePoller:
     """Polls one source every ``interval`` seconds."""
 
     def __init__(self, source: Source, interval: float, sessionmaker: async_sessionmaker,
-                 inbox: InboxWriter, owner: str) -> None:
+                 inbox: InboxWriter, owner: str, *,
+                 onboarding: OnboardingSettings | None = None) -> None:
         self.source = source
+        #: What the source's history becomes (hub.processing.onboarding).
+        self.onboarding = onboarding or OnboardingSettings()
         self.interval = interval
         self.sessionmaker = sessionmaker
         self.inbox = inbox
@@ -64,9 +69,10 @@ class SourcePoller:
 
     async def poll_once(self) -> int:
         """One polling pass; returns how many new events were stored (0 without the lease)."""
-        cursor = await self._lease()
-        if cursor is False:
+        lease = await self._lease()
+        if lease is False:
             return 0
+        cursor, history = lease
         iterator = self.source.poll(cursor)
         if iterator is None:
             return 0
@@ -74,6 +80,8 @@ class SourcePoller:
         async for event, new_cursor in iterator:
             if event is not None:  # None: a record the source skips; the cursor still moves
                 event.source = self.source.name
+                event = history.admit(event)
+            if event is not None:  # None here too: history that is not imported
                 group.append(event)
             group_cursor = new_cursor
             if len(group) >= POLL_GROUP:
@@ -84,13 +92,14 @@ class SourcePoller:
         await self._release()
         return stored
 
-    async def _lease(self) -> str | None | bool:
-        """Take the cursor row's lease; the cursor, or False when another node holds it."""
+    async def _lease(self) -> tuple[str | None, HistoryFilter] | bool:
+        """Take the cursor row's lease; the cursor and how to treat the source's history, or
+        False when another node holds it."""
         now = utcnow()
         async with self.sessionmaker() as session, session.begin():
             await session.execute(insert_ignoring_conflicts(
                 session, SourceCursor.__table__, "source").values(
-                source=self.source.name, cursor=None, updated_at=now))
+                source=self.source.name, cursor=None, updated_at=now, started_at=now))
             taken = await session.execute(
                 update(SourceCursor).where(
                     SourceCursor.source == self.source.name,
@@ -101,8 +110,14 @@ class SourcePoller:
                 .execution_options(synchronize_session=False))
             if not taken.rowcount:
                 return False
-            return (await session.execute(select(SourceCursor.cursor).where(
-                SourceCursor.source == self.source.name))).scalar_one()
+            cursor, started_at = (await session.execute(
+                select(SourceCursor.cursor, SourceCursor.started_at).where(
+                    SourceCursor.source == self.source.name))).one()
+        # The first pass is the one whose lease created the row; a pass that found nothing
+        # leaves the cursor empty, and later passes bring news.
+        history = HistoryFilter(self.onboarding, started_at,
+                                first_pass=cursor is None and started_at == now, now=now)
+        return cursor, history
 
     async def _store(self, events: list, cursor: str | None) -> int:
         new = sum(await self.inbox.submit(events, utcnow())) if events else 0

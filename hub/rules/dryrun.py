@@ -10,9 +10,10 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.delivery.planner import Contact
 from hub.events import EVENT_TARGET, Lifecycle, Outcome, ReturnState
+from hub.notifiable import NoticeGate, is_backfill
 from hub.processing.customers import contact_of
 from hub.rules.context import rule_variables
-from hub.rules.engine import target_state
+from hub.rules.engine import Decision, target_state
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Return
 
@@ -39,8 +40,10 @@ class RulesService:
     """The rule engine with what a dry run needs to look at (read-only)."""
 
     def __init__(self, engine: RuleEngine, sessionmaker: async_sessionmaker, planner: Planner,
-                 codec: EventCodec) -> None:
+                 codec: EventCodec, *, gate: NoticeGate | None = None) -> None:
         self.engine = engine
+        #: The pipeline's own "may this event notify?" decision.
+        self.gate = gate or NoticeGate(planner.settings)
         self.sessionmaker = sessionmaker
         self.planner = planner
         self.codec = codec
@@ -69,7 +72,7 @@ class RulesService:
             "state": current.value if current else None, "event_outcome": transition.outcome.value,
             "rules": [], "transition": None, "transition_rule": None,
             "final_state": current.value if current else None,
-            "upstream_actions": [], "would_send": []}
+            "upstream_actions": [], "would_send": [], "withheld": None}
         if transition.outcome not in (Outcome.MOVED, Outcome.FLAGGED):
             return result
         stage = (transition.to_state.value if transition.outcome is Outcome.MOVED
@@ -77,9 +80,9 @@ class RulesService:
         final_state = transition.to_state or current
         details = self.codec.decode_json(ret.details_enc) if ret is not None else None
         items = [i.model_dump(mode="json") for i in event.items] or (details or {}).get("items", [])
-        decision = self.engine.evaluate(rule_variables(
+        decision = Decision() if is_backfill(event) else self.engine.evaluate(rule_variables(
             event, ret, state=current.value if current else None, stage=stage, items=items,
-            tags=(details or {}).get("tags", [])))
+            tags=(details or {}).get("tags", [])))  # like the applier: no rules on history
         summary = decision.as_dict()
         result["rules"] = summary["rules"]
         if decision.transition is not None:
@@ -102,6 +105,10 @@ class RulesService:
             contact.locale = event.customer.locale or contact.locale
             contact.attributes = {**contact.attributes, **event.customer.attributes}
         now = utcnow()
+        verdict = self.gate.verdict(event, stage, now)
+        if not verdict.notify:
+            result["withheld"] = verdict.reason
+            return result
         planned = self.planner.plan(
             return_id=ret.id if ret is not None else 0, cycle=ret.cycle if ret else 0,
             stage=stage, contact=contact, customer_key=customer.identity if customer else

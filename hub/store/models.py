@@ -44,8 +44,7 @@ class UtcDateTime(TypeDecorator):
         return value
 
 NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
@@ -133,6 +132,7 @@ class Return(Base):
     external_id: Mapped[str] = mapped_column(String(255))
     order_ref: Mapped[str | None] = mapped_column(String(255))
     order_number: Mapped[str | None] = mapped_column(String(100))
+    customer_reference: Mapped[str | None] = mapped_column(String(255))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     #: Write-only in practice (reading it unloaded raises; async code must not lazy-load):
     #: assigning it orders the INSERTs of a new customer and its return within one flush.
@@ -313,7 +313,7 @@ class PortalMessage(Base):
 
 
 class SourceCursor(Base):
-    """How far the poller got in a polled source (survives restarts)."""
+    """How far the poller got in a polled source, since when (``started_at``: its history)."""
 
     __tablename__ = "source_cursors"
 
@@ -324,6 +324,7 @@ class SourceCursor(Base):
     #: Only one node polls a source at a time: the holder of this lease.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class PluginState(Base):

@@ -40,6 +40,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "return_id": (_INBOX.return_ref, _RETURNS.external_id, PortalMessage.__table__.c.return_ref),
     "order_id": (_RETURNS.order_ref,),
     "order_number": (_RETURNS.order_number,),
+    "customer_reference": (_RETURNS.customer_reference,),
     "reason": (_RETURNS.reason,),
     "refund_method": (_RETURNS.refund_method,),
     "order_total.amount": (_RETURNS.order_total,),
@@ -63,6 +64,7 @@ ENCRYPTED = frozenset({"customer.email", "customer.phone", "customer.name", "cus
 #: Ids, references, codes, addresses and names: a control character in them makes no sense
 #: (a line break in an email address would reach a header). Free text (reason) may have one.
 NO_CONTROL = frozenset({"source", "source_event_id", "return_id", "order_id", "order_number",
+                        "customer_reference",
                         "refund_method", "tracking.number", "tracking.carrier", "tracking.url",
                         "tracking.label_url", "customer.id", "customer.email", "customer.phone",
                         "customer.name", "customer.locale", "customer.timezone"})

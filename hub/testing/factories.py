@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _counter = itertools.count(1)
-_BASE_TIME = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+#: An hour before the test run (to the minute): events are recent, as live ones are, so that
+#: they are not stale (hub.notifiable); ``minutes`` still orders them.
+_BASE_TIME = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
 
 
 def customer(n: int = 1, **overrides: Any) -> dict[str, Any]:
@@ -19,7 +21,8 @@ def customer(n: int = 1, **overrides: Any) -> dict[str, Any]:
 
 def event_payload(event_type: str = "return.approved", return_id: str | None = None, *,
                   minutes: int | None = None, **overrides: Any) -> dict[str, Any]:
-    """One event body. ``minutes`` sets occurred_at relative to a fixed base time."""
+    """One event body. ``minutes`` sets occurred_at relative to a base time (an hour before
+    the run)."""
     n = next(_counter)
     occurred = _BASE_TIME + timedelta(minutes=n if minutes is None else minutes)
     data: dict[str, Any] = {

@@ -176,6 +176,7 @@ class FakeShopifyAdmin(FakeProvider):
             "returnDeclineRequest": self._decline,
             "reverseFulfillmentOrder": self._rfo,
             "return": self._return,
+            "orders": self._orders,
         }.get(operation)
         if handler is None:
             return _graphql_error("Field doesn't exist on type 'QueryRoot'", "undefinedField")
@@ -187,6 +188,27 @@ class FakeShopifyAdmin(FakeProvider):
             return _graphql_error("Variable $id of type ID! was provided invalid value",
                                   "INVALID_VARIABLE")
         return _data({"return": self.returns.get(return_id)})
+
+    def _orders(self, variables: dict[str, Any]) -> web.Response:
+        """Orders (those of the seeded returns) by ``updatedAt`` (the order's ``updatedAt``, else
+        the return's ``createdAt``), after ``updated_at:>'<time>'`` when the query says so, 2
+        per page."""
+        orders: dict[str, dict[str, Any]] = {}
+        for node in self.returns.values():
+            order = orders.setdefault(node["order"]["id"], {
+                "id": node["order"]["id"],
+                "updatedAt": node["order"].get("updatedAt") or node["createdAt"],
+                "returns": {"nodes": []}})
+            order["returns"]["nodes"].append({"id": node["id"]})
+        chosen = sorted(orders.values(), key=lambda o: (o["updatedAt"], o["id"]))
+        match = re.search(r"updated_at:>'([^']+)'", variables.get("query") or "")
+        if match:
+            chosen = [o for o in chosen if o["updatedAt"] > match.group(1)]
+        start = int(variables.get("after") or 0)
+        page = chosen[start:start + 2]
+        more = start + 2 < len(chosen)
+        return _data({"orders": {"nodes": page, "pageInfo": {
+            "hasNextPage": more, "endCursor": str(start + 2) if more else None}}})
 
     def _rfo(self, variables: dict[str, Any]) -> web.Response:
         rfo_id = variables.get("id")

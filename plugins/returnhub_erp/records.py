@@ -126,6 +126,7 @@ class RecordMapper:
             ReturnEvent,
             type=event_type,
             return_id=return_id,
+            customer_reference=return_id,  # the RMA number the customer was given
             order_id=read.text(m.order_id),
             order_number=read.text(m.order_number),
             customer=self._customer(read),

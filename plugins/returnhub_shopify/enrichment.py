@@ -7,15 +7,28 @@ shape is left out rather than failing the whole event.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hub.contract import Customer, Money, RequestRejected, ReturnItem, Tracking, timestamp
+from hub.contract import (
+    Customer,
+    EventType,
+    Money,
+    RequestRejected,
+    ReturnItem,
+    Tracking,
+    timestamp,
+)
 from returnhub_shopify.topics import normalize_reason
 
 if TYPE_CHECKING:
     from hub.contract import ReturnEvent
+
+#: Events before any refund: their refund amount is the estimate (what the approval email and
+#: the portal call the refund to expect); later events keep the refund Shopify reports.
+ESTIMATED = frozenset({EventType.REQUESTED, EventType.PENDING_REVIEW, EventType.APPROVED})
 
 
 def _at(obj: Any, *keys: str) -> Any:
@@ -123,10 +136,21 @@ def _order_count(customer: Any) -> int | None:
         return None
 
 
+def refund_estimate(items: list[ReturnItem]) -> Money | None:
+    """What the returned lines are worth (unit price × quantity), the refund a customer can
+    expect before inspection; None unless every line has a price in one currency."""
+    prices = [item.price for item in items]
+    if not items or any(p is None for p in prices) or len({p.currency for p in prices}) != 1:
+        return None
+    total = sum((item.price.amount * item.quantity for item in items), Decimal(0))
+    return Money(amount=total, currency=prices[0].currency)
+
+
 def enrich_event(event: ReturnEvent, node: dict[str, Any]) -> ReturnEvent:
     """``event`` completed with the Return ``node``: customer, items with prices and product
-    types, order total and number, reason, tracking, and extras for rules
-    (``days_since_delivery``, ``days_since_order``, ``shipping_country``,
+    types, order total and number, reason, tracking, the customer-facing reference (the
+    return's name, else the order's), the refund estimate before a refund, and extras for
+    rules (``days_since_delivery``, ``days_since_order``, ``shipping_country``,
     ``customer_order_count``)."""
     order = _obj(node.get("order"))
     items = _items(node)
@@ -148,6 +172,8 @@ def enrich_event(event: ReturnEvent, node: dict[str, Any]) -> ReturnEvent:
         "return_id": _str(node.get("id")) or event.return_id,
         "order_id": _str(order.get("id")) or event.order_id,
         "order_number": _str(order.get("name")) or event.order_number,
+        "customer_reference": _str(node.get("name")) or event.customer_reference
+        or _str(order.get("name")) or event.order_number,
         "customer": _customer(order, event.customer),
         "order_total": _money(order.get("totalPriceSet")) or event.order_total,
         "items": items or event.items,
@@ -155,6 +181,8 @@ def enrich_event(event: ReturnEvent, node: dict[str, Any]) -> ReturnEvent:
         "tracking": event.tracking or _tracking(node),
         "extra": {**event.extra, **{k: v for k, v in extra.items() if v is not None}},
     }
+    if event.refund_amount is None and event.type in ESTIMATED:
+        update["refund_amount"] = refund_estimate(update["items"])
     return event.model_copy(update=update)
 
 

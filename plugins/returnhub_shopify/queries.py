@@ -95,3 +95,18 @@ mutation ReturnhubDecline($input: ReturnDeclineRequestInput!) {
   }
 }
 """
+
+#: A page of orders changed after a time, oldest change first, with their returns' ids: the
+#: store's return history, for a backfill (``returnhub_shopify.history``).
+RETURN_HISTORY_QUERY = """
+query ReturnhubReturnHistory($after: String, $query: String) {
+  orders(first: 25, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      updatedAt
+      returns(first: 20) { nodes { id } }
+    }
+  }
+}
+"""

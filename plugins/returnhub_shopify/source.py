@@ -11,12 +11,15 @@ from returnhub_shopify.delivery import Delivery
 from returnhub_shopify.enrichment import enrich_event, return_of_reverse_fulfillment_order
 from returnhub_shopify.graphql import AdminApi
 from returnhub_shopify.guess import guess_topic
+from returnhub_shopify.history import read_history
 from returnhub_shopify.privacy import PRIVACY_TOPICS
 from returnhub_shopify.queries import RETURN_OF_RFO_QUERY, RETURN_QUERY
 from returnhub_shopify.signature import sign_headers, verify_webhook
 from returnhub_shopify.topics import RETURN_TOPICS
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from hub.contract import ConnectorContext, ConnectorSettings, InboundRequest, ReturnEvent
 
 #: Every topic the source turns into events; any other topic is acknowledged with none.
@@ -91,6 +94,14 @@ class ShopifySource(Source):
             self.log.warning("shopify_return_not_found", return_id=return_id)
             return event
         return enrich_event(event, node)
+
+    def poll(self, cursor: str | None) -> AsyncIterator[tuple[ReturnEvent | None, str]] | None:
+        """The store's returns, by the orders changed after ``cursor`` (an ``updatedAt``):
+        with ``poll_interval_seconds`` set, a store connected late has its history read (and,
+        per the core's ``start``, skipped or backfilled); None without an access token."""
+        if self.settings.access_token is None:
+            return None
+        return read_history(self._api(), cursor, self.name, self.log)
 
     async def act(self, action: str, event: ReturnEvent, **params: Any) -> dict[str, Any]:
         """``approve`` (params: notify_customer) or ``decline`` (params: decline_reason —

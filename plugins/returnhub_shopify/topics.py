@@ -74,6 +74,7 @@ def _lifecycle(event_type: EventType, *, with_items: bool = False) -> Handler:
             fields["items"] = _line_items(payload)
             fields["reason"] = next((i.reason for i in fields["items"] if i.reason), None)
             extra["return_name"] = text(payload, "name", "name")
+            fields["customer_reference"] = extra["return_name"]  # #1001-R1, as the store shows
         return [delivery.event(event_type, extra=extra, **fields)]
 
     return handle

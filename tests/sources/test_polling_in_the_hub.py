@@ -25,7 +25,8 @@ async def test_polling_resumes_from_the_saved_cursor(tmp_path):
     records = load_fixture("erp/odoo_rma_page.json")["records"]
     async with FakeErp(records, cursor_field="write_date", token=API_TOKEN) as erp:
         section = {**odoo_section(), "type": "erp", "base_url": erp.url,
-                   "poll_interval_seconds": 0.1}
+                   "poll_interval_seconds": 0.1,
+                   "start": "backfill"}  # the fixture is history: import it
         settings = make_settings(tmp_path, sources={"odoo": section})
         first = Hub.build(settings)
         await first.start()

@@ -4,7 +4,7 @@ gain ``attributes_enc``: channel addresses a source gives (``customer.attributes
 Slack id), encrypted like the rest of the contact.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
