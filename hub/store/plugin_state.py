@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from hub.state import check_key, decode_value, encode_value, normalized
 from hub.store.dialect import insert_ignoring_conflicts
@@ -57,13 +57,15 @@ class DatabaseState:
         token = self._cipher.encrypt(encode_value(value))
         check_key(key)
         async with self._sessionmaker() as session, session.begin():
-            changed = await session.execute(
-                update(_TABLE).where(self._where(key))
-                .values(value_enc=token, version=_TABLE.c.version + 1, updated_at=utcnow()))
-            if changed.rowcount == 0:
-                await session.execute(insert(_TABLE).values(
+            # Insert first: two nodes setting a new key at once must not collide on it.
+            added = await session.execute(
+                insert_ignoring_conflicts(session, _TABLE, "namespace", "key").values(
                     namespace=self._namespace, key=key, value_enc=token, version=1,
                     updated_at=utcnow()))
+            if added.rowcount == 0:
+                await session.execute(
+                    update(_TABLE).where(self._where(key))
+                    .values(value_enc=token, version=_TABLE.c.version + 1, updated_at=utcnow()))
 
     async def delete(self, key: str) -> None:
         """See :meth:`hub.state.PluginState.delete`."""

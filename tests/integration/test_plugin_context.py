@@ -156,6 +156,12 @@ async def test_only_one_of_two_racing_compare_and_sets_wins(started_hub):
     assert await first.get("cursor") == ("11" if results[0] else "12")
 
 
+async def test_two_nodes_setting_a_new_key_at_once_both_succeed(started_hub):
+    nodes = [database_state(started_hub, "erp:odoo") for _ in range(4)]
+    await asyncio.gather(*(node.set("token", f"tok_{n}") for n, node in enumerate(nodes)))
+    assert await nodes[0].get("token") in {f"tok_{n}" for n in range(4)}
+
+
 async def test_state_is_per_instance_encrypted_and_survives_a_restart(tmp_path, db_url):
     settings = make_settings(tmp_path, db_url, sources={
         "shop": {"type": "standard_webhooks", "secret": "whsec_" + "A" * 32},
