@@ -132,7 +132,7 @@ def transport_error(vendor: str, provider: str, exc: BaseException) -> DeliveryE
     if isinstance(exc, DestinationBlocked):
         return ProviderMisconfigured(
             f"the outbound guard refuses {vendor}'s address (see security.outbound_allow)",
-            provider=provider, detail=str(exc))
+            provider=provider, detail=f"{kind}: {exc}")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ProviderUnavailable(f"{vendor} did not accept a connection in time",
                                    provider=provider, detail=kind)

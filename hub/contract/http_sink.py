@@ -98,11 +98,11 @@ class HttpSink(Sink):
         return self._session
 
     async def start(self) -> None:
-        """Use the context's session (the hub's shared one; never None)."""
+        """Take the context's session (the hub's shared, outbound-guarded one)."""
         self._session = self.context.http
 
     async def close(self) -> None:
-        """Forget the session: it is the hub's (or the context's) to close."""
+        """Let go of the session; it is the hub's (or the context's) to close."""
         self._session = None
 
     def secrets(self) -> tuple[str, ...]:
