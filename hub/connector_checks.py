@@ -46,7 +46,8 @@ def class_problems(cls: type[Connector]) -> list[str]:
         channels = cls.channels
         if (not isinstance(channels, frozenset | set) or not channels
                 or not all(isinstance(c, str) and c for c in channels)):
-            problems.append("declares no channels (`channels = frozenset({...})`)")
+            problems.append("must declare its channels as a non-empty set of names "
+                            "(`channels = frozenset({\"email\"})`)")
         status = [m for m in ("verify_status", "parse_status") if _overrides(cls, Sink, m)]
         if len(status) == 1:
             other = ({"verify_status", "parse_status"} - set(status)).pop()

@@ -38,9 +38,10 @@ hookspec = pluggy.HookspecMarker("returnhub")
 def returnhub_register_connectors(register: Callable[[type[Connector]], None]) -> None:
     """Register connector types (sources and sinks) this plugin provides.
 
-    Call ``register(cls)`` once per class; ``cls`` derives from :class:`hub.Source` or
-    :class:`hub.Sink` and sets ``type`` (the config value that selects it) and ``Config`` (its
-    settings model). Registering a ``type`` that another plugin already registered is a
+    Call ``register(cls)`` once per class; ``cls`` derives from :class:`hub.contract.Source`
+    or :class:`hub.contract.Sink` and sets ``type`` (the config value that selects it) and
+    ``Config`` (its settings model); the class is checked first (:mod:`hub.connector_checks`).
+    Registering a ``type`` that another plugin already registered is a
     start-up error naming both plugins.
 
     :param register: the callback that records a connector class.

@@ -93,12 +93,12 @@ def _check_sync_hooks(pm: pluggy.PluginManager) -> None:
 def _check_api_versions(pm: pluggy.PluginManager) -> None:
     """Refuse, all at once, plugins whose declared API range excludes this hub's version."""
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
-    internal = set(INTERNAL_PLUGINS)
     problems = [
         problem for name, plugin in pm.list_name_plugin()
-        if plugin is not None and name not in internal
+        if plugin is not None
         and (problem := api_problem(name, plugin, dists.get(id(plugin)),
-                                    required=id(plugin) in dists)) is not None]
+                                    required=id(plugin) in dists or name in INTERNAL_PLUGINS))
+        is not None]
     if problems:
         raise PluginError("; ".join(problems))
 

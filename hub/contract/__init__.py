@@ -80,8 +80,9 @@ from hub.store.storable import check_storable
 from hub.tracking import TrackingSource
 from hub.wire import as_list, as_object, build, decimal, integer, money, reject, text, timestamp
 
-#: The version of this contract. A plugin may declare the range it supports; the hub refuses to
-#: load one whose range excludes this version, with a message naming both.
+#: The version of this contract (semantic versioning). An installed plugin declares the range it
+#: supports in its entry-point module (``RETURNHUB_API = ">=1.0,<2"``); the hub refuses to load
+#: one without a range or whose range excludes this version, naming both (hub/plugin_api.py).
 PLUGIN_API_VERSION = "1.0.0"
 
 __all__ = [

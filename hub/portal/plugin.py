@@ -10,6 +10,9 @@ from __future__ import annotations
 from hub.contract import hookimpl
 from hub.portal.sink import PortalSink
 
+#: Checked like every plugin's range (it ships with the hub, so it always matches).
+RETURNHUB_API = ">=1.0,<2"
+
 
 @hookimpl
 def returnhub_register_connectors(register):  # noqa: ANN001, ANN201

@@ -95,12 +95,18 @@ def test_a_source_without_webhooks_must_poll():
     assert "source Silent (type 'silent') does not implement poll" in refusal(Silent)
 
 
-def test_a_sink_without_channels_is_refused():
+def test_a_sink_without_a_set_of_channels_is_refused():
     class Nowhere(GoodSink):
         type = "nowhere"
         channels = frozenset()
 
-    assert "sink Nowhere (type 'nowhere') declares no channels" in refusal(Nowhere)
+    class Listed(GoodSink):
+        type = "listed"
+        channels = ("email",)
+
+    message = refusal(Nowhere, Listed)
+    assert "sink Nowhere (type 'nowhere') must declare its channels as a non-empty set" in message
+    assert "sink Listed (type 'listed') must declare its channels as a non-empty set" in message
 
 
 def test_status_webhooks_need_both_halves():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub import Sink, hookimpl
+from hub.contract import Sink, hookimpl
 from hub.plugins import PluginError, collect_connectors, describe_plugins, get_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pytest
 import structlog
 from multidict import CIMultiDict
 
-from hub import InboundRequest, SignatureError
 from hub.connectors import ConnectorContext
+from hub.contract import InboundRequest, SignatureError
 from returnhub_webhooks.signing import decode_secret, matches, signature
 from returnhub_webhooks.source import StandardWebhooksSettings, StandardWebhooksSource
 
