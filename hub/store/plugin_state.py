@@ -10,6 +10,7 @@ the one read, so it needs no lock and holds on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
@@ -29,6 +30,16 @@ if TYPE_CHECKING:
     from hub.security import PiiCipher
 
 _TABLE = PluginState.__table__
+_NAMESPACE_LENGTH = _TABLE.c.namespace.type.length
+
+
+def namespace_of(connector_type: str, instance: str) -> str:
+    """``<type>:<instance>``, the namespace of one connector instance's keys; a name too long
+    for the column is replaced by its SHA-256 (still one namespace per instance)."""
+    namespace = f"{connector_type}:{instance}"
+    if len(namespace) <= _NAMESPACE_LENGTH:
+        return namespace
+    return f"{connector_type[:150]}:sha256:{hashlib.sha256(instance.encode()).hexdigest()}"
 
 
 class DatabaseState:

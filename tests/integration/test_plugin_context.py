@@ -21,7 +21,7 @@ from hub.security import PiiCipher, generate_fernet_key
 from hub.state import MemoryState, StateError, StateUnavailable
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.models import PluginState
-from hub.store.plugin_state import DatabaseState
+from hub.store.plugin_state import DatabaseState, namespace_of
 from tests.conftest import make_settings
 
 #: The whole public surface of a context: anything else is a back door.
@@ -156,6 +156,16 @@ async def test_only_one_of_two_racing_compare_and_sets_wins(started_hub):
                                    second.compare_and_set("cursor", "10", "12"))
     assert sorted(results) == [False, True]
     assert await first.get("cursor") == ("11" if results[0] else "12")
+
+
+async def test_a_very_long_instance_name_still_has_a_namespace_of_its_own(started_hub):
+    names = ["x" * 300, "x" * 299 + "y"]
+    namespaces = [namespace_of("erp", name) for name in names]
+    assert namespaces[0] != namespaces[1] and all(len(n) <= 255 for n in namespaces)
+    assert namespace_of("erp", "odoo") == "erp:odoo"
+    first, second = (database_state(started_hub, n) for n in namespaces)
+    await first.set("cursor", "1")
+    assert await second.get("cursor") is None and await first.get("cursor") == "1"
 
 
 async def test_two_nodes_setting_a_new_key_at_once_both_succeed(started_hub):
