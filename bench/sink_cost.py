@@ -26,7 +26,7 @@ import structlog
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from hub.connectors import ConnectorContext  # noqa: E402
+from hub.context import LOOPBACK, ConnectorContext  # noqa: E402
 from hub.messages import OutboundMessage  # noqa: E402
 
 SENDGRID_KEY = "SG.bench-key"
@@ -65,9 +65,10 @@ async def timed(count: int, concurrency: int, send: Callable[[int], Awaitable[ob
 
 
 def context(name: str) -> ConnectorContext:
-    """A connector context without a shared session (the sink opens its own)."""
-    return ConnectorContext(name=name, http=None, public_url="http://127.0.0.1:8080",
-                            data_dir=ROOT / "data", log=structlog.get_logger(name))
+    """A connector context outside a hub: its own guarded session, allowing the local fakes
+    (close it after the sink)."""
+    return ConnectorContext(name, public_url="http://127.0.0.1:8080", data_dir=ROOT / "data",
+                            log=structlog.get_logger(name), outbound_allow=LOOPBACK)
 
 
 async def sendgrid_figures(url: str, count: int, concurrency: int) -> dict[str, float]:
@@ -87,7 +88,8 @@ async def sendgrid_figures(url: str, count: int, concurrency: int) -> dict[str, 
             return await loop.run_in_executor(pool, client.send, body)
 
         sdk_rate = await timed(count, concurrency, sdk)
-    sink = SendGridSink(settings, context("bench"))
+    bench_context = context("bench")
+    sink = SendGridSink(settings, bench_context)
     await sink.start()
     try:
         async def native(index: int) -> object:
@@ -96,6 +98,7 @@ async def sendgrid_figures(url: str, count: int, concurrency: int) -> dict[str, 
         aiohttp_rate = await timed(count, concurrency, native)
     finally:
         await sink.close()
+        await bench_context.close()
     return {"sdk_thread_pool": sdk_rate, "aiohttp_shared_session": aiohttp_rate}
 
 
@@ -118,7 +121,8 @@ async def mandrill_figures(url: str, count: int, concurrency: int) -> dict[str, 
             return await loop.run_in_executor(pool, client.messages.send, body)
 
         sdk_rate = await timed(count, concurrency, sdk)
-    sink = MandrillSink(settings, context("bench"))
+    bench_context = context("bench")
+    sink = MandrillSink(settings, bench_context)
     await sink.start()
     try:
         async def native(index: int) -> object:
@@ -127,6 +131,7 @@ async def mandrill_figures(url: str, count: int, concurrency: int) -> dict[str, 
         aiohttp_rate = await timed(count, concurrency, native)
     finally:
         await sink.close()
+        await bench_context.close()
     return {"sdk_thread_pool": sdk_rate, "aiohttp_shared_session": aiohttp_rate}
 
 

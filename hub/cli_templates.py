@@ -8,6 +8,7 @@ the variable are named) or an SMS is too long, 2 for an invalid configuration.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +18,16 @@ from hub.config import ConfigError, load_settings
 if TYPE_CHECKING:
     from hub.templates import RenderedMessage
 
-#: Channels a stage can have templates for.
+#: The bundled channels; a plugin's channel (any other name) renders its own
+#: ``<channel>.txt.j2`` or the stage's ``email.txt.j2``.
 CHANNELS = ("email", "sms", "portal")
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _channel(value: str) -> str:
+    if not _CHANNEL_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError("a channel name is letters, digits, '_' or '-'")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Render STAGE's message for a channel with realistic sample data, in a "
         "locale and a store's brand, exactly as it would be sent.")
     preview.add_argument("stage", help="stage name, e.g. approved")
-    preview.add_argument("--channel", choices=CHANNELS, default="email",
-                         help="channel to render (default: email)")
+    preview.add_argument("--channel", type=_channel, default="email",
+                         help=f"channel to render: {', '.join(CHANNELS)} or a plugin's "
+                         "(default: email)")
     preview.add_argument("--locale", help="customer locale, e.g. fr or de-DE "
                          "(default: notifications.default_locale)")
     preview.add_argument("--store", dest="brand_source", metavar="SOURCE",

@@ -44,7 +44,7 @@ from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
-from hub.store.plugin_state import DatabaseState
+from hub.store.plugin_state import DatabaseState, namespace_of
 from hub.templates import TemplateRenderer
 
 if TYPE_CHECKING:
@@ -160,7 +160,8 @@ class Hub:
             data_dir=self.settings.data_dir / "connectors" / spec.name,
             log=get_logger(f"connector.{spec.name}", connector=spec.name),
             settings=spec.config,
-            state=DatabaseState(self.sessionmaker, self.cipher, f"{spec.cls.type}:{spec.name}"))
+            state=DatabaseState(self.sessionmaker, self.cipher,
+                                namespace_of(spec.cls.type, spec.name)))
 
     def build_workers(self) -> None:
         """Create the inbox processor and the dispatcher without running them."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from hub.errors import TransientError
+
 #: Longest key, in characters.
 MAX_KEY_LENGTH = 200
 #: Largest value, as UTF-8 JSON. State is for cursors and tokens, not for data.
@@ -24,6 +26,12 @@ MAX_VALUE_BYTES = 64 * 1024
 
 class StateError(ValueError):
     """A key or value the state store cannot hold; the message names the problem."""
+
+
+class StateUnavailable(TransientError):
+    """The state store cannot be reached now (the database is down). A transient error: an
+    ``enrich`` or ``send`` that meets it is retried later. Its text holds no statement and no
+    value."""
 
 
 def check_key(key: Any) -> str:

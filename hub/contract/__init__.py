@@ -75,7 +75,7 @@ from hub.logs import get_logger, redact_text
 from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpdate
 from hub.recipients import Recipient
 from hub.security import b64_hmac_matches, hex_hmac_matches, hmac_digest
-from hub.state import PluginState, StateError
+from hub.state import PluginState, StateError, StateUnavailable
 from hub.store.storable import check_storable
 from hub.tracking import TrackingSource
 from hub.wire import as_list, as_object, build, decimal, integer, money, reject, text, timestamp
@@ -151,6 +151,7 @@ __all__ = [
     "PluginState",
     "Recipient",
     "StateError",
+    "StateUnavailable",
     # Bases for the common cases (hub/contract/http_sink.py, email.py, status.py, settings.py).
     "EmailFields",
     "HttpAnswer",

@@ -9,21 +9,37 @@ the one read, so it needs no lock and holds on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from hub.state import check_key, decode_value, encode_value, normalized
+from hub.state import StateUnavailable, check_key, decode_value, encode_value, normalized
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.engine import utcnow
+from hub.store.failures import safe_error
 from hub.store.models import PluginState
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.security import PiiCipher
 
 _TABLE = PluginState.__table__
+_NAMESPACE_LENGTH = _TABLE.c.namespace.type.length
+
+
+def namespace_of(connector_type: str, instance: str) -> str:
+    """``<type>:<instance>``, the namespace of one connector instance's keys; a name too long
+    for the column is replaced by its SHA-256 (still one namespace per instance)."""
+    namespace = f"{connector_type}:{instance}"
+    if len(namespace) <= _NAMESPACE_LENGTH:
+        return namespace
+    return f"{connector_type[:150]}:sha256:{hashlib.sha256(instance.encode()).hexdigest()}"
 
 
 class DatabaseState:
@@ -34,6 +50,16 @@ class DatabaseState:
         self._sessionmaker = sessionmaker
         self._cipher = cipher
         self._namespace = namespace
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction; a database failure reaches the plugin as :class:`StateUnavailable`
+        (transient: retried later), its text without statement or values."""
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                yield session
+        except (SQLAlchemyError, OSError) as exc:
+            raise StateUnavailable(f"plugin state unavailable: {safe_error(exc)}") from None
 
     def _where(self, key: str) -> Any:
         return (_TABLE.c.namespace == self._namespace) & (_TABLE.c.key == key)
@@ -48,7 +74,7 @@ class DatabaseState:
     async def get(self, key: str, default: Any = None) -> Any:
         """See :meth:`hub.state.PluginState.get`."""
         check_key(key)
-        async with self._sessionmaker() as session:
+        async with self._transaction() as session:
             found = await self._read(session, key)
         return default if found is None else found[0]
 
@@ -56,19 +82,21 @@ class DatabaseState:
         """See :meth:`hub.state.PluginState.set`."""
         token = self._cipher.encrypt(encode_value(value))
         check_key(key)
-        async with self._sessionmaker() as session, session.begin():
-            changed = await session.execute(
-                update(_TABLE).where(self._where(key))
-                .values(value_enc=token, version=_TABLE.c.version + 1, updated_at=utcnow()))
-            if changed.rowcount == 0:
-                await session.execute(insert(_TABLE).values(
+        async with self._transaction() as session:
+            # Insert first: two nodes setting a new key at once must not collide on it.
+            added = await session.execute(
+                insert_ignoring_conflicts(session, _TABLE, "namespace", "key").values(
                     namespace=self._namespace, key=key, value_enc=token, version=1,
                     updated_at=utcnow()))
+            if added.rowcount == 0:
+                await session.execute(
+                    update(_TABLE).where(self._where(key))
+                    .values(value_enc=token, version=_TABLE.c.version + 1, updated_at=utcnow()))
 
     async def delete(self, key: str) -> None:
         """See :meth:`hub.state.PluginState.delete`."""
         check_key(key)
-        async with self._sessionmaker() as session, session.begin():
+        async with self._transaction() as session:
             await session.execute(delete(_TABLE).where(self._where(key)))
 
     async def compare_and_set(self, key: str, expected: Any, value: Any) -> bool:
@@ -76,7 +104,7 @@ class DatabaseState:
         token = self._cipher.encrypt(encode_value(value))
         check_key(key)
         expected = normalized(expected)
-        async with self._sessionmaker() as session, session.begin():
+        async with self._transaction() as session:
             found = await self._read(session, key)
             if found is None:
                 if expected is not None:

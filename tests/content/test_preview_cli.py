@@ -124,3 +124,20 @@ def test_add_parser_is_all_the_real_cli_needs(monkeypatch, capsys):
     assert cli.main(["templates", "preview", "refunded", "--channel", "sms", "--locale",
                      "de"]) == 0
     assert "Wir haben" in capsys.readouterr().out
+
+
+def test_preview_of_a_plugin_channel_uses_its_file_or_the_email_text(tmp_path):
+    config = write_config(tmp_path)
+    result = returnhub("--config", str(config), "templates", "preview", "approved",
+                       "--channel", "slack")
+    assert result.returncode == 0, result.stderr
+    assert "# templates: approved/email.txt.j2" in result.stdout and "R-1001" in result.stdout
+    (tmp_path / "tpl" / "approved").mkdir()
+    (tmp_path / "tpl" / "approved" / "slack.txt.j2").write_text("{{ return.reference }} :tada:")
+    result = returnhub("--config", str(config), "templates", "preview", "approved",
+                       "--channel", "slack")
+    assert result.returncode == 0, result.stderr
+    assert "# templates: approved/slack.txt.j2" in result.stdout
+    assert "R-1001 :tada:" in result.stdout
+    refused = returnhub("templates", "preview", "approved", "--channel", "../x")
+    assert refused.returncode == 2 and "a channel name is letters" in refused.stderr

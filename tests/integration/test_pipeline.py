@@ -17,6 +17,7 @@ from hub.store.models import (
     Return,
     TimelineEntry,
 )
+from hub.testing.factories import customer as customer_data
 from hub.testing.factories import event_payload
 from tests.conftest import signed_headers
 
@@ -206,11 +207,12 @@ async def test_carrier_scan_before_its_return_is_parked_then_applied(hub, client
 
 
 async def test_customer_pii_is_encrypted_at_rest(hub, client):
-    payload = event_payload("return.approved", "R-500")
+    payload = event_payload("return.approved", "R-500",
+                            customer=customer_data(500, attributes={"slack_id": "U0SECRET500"}))
     await post_event(client, payload)
     await hub.drain()
     secrets = [payload["customer"]["email"], payload["customer"]["name"],
-               payload["customer"]["phone"]]
+               payload["customer"]["phone"], "U0SECRET500"]
     async with hub.engine.connect() as connection:
         for table in ("inbox_events", "customers", "returns", "notifications",
                       "timeline_entries", "delivery_attempts"):
@@ -221,6 +223,7 @@ async def test_customer_pii_is_encrypted_at_rest(hub, client):
     async with hub.sessionmaker() as session:
         customer = (await session.execute(select(Customer))).scalar_one()
         assert hub.cipher.decrypt(customer.email_enc) == payload["customer"]["email"]
+        assert hub.codec.decode_json(customer.attributes_enc) == {"slack_id": "U0SECRET500"}
         # Lookups go through the keyed hash, which ignores case and surrounding spaces.
         digest = hub.cipher.lookup_hash(f" {payload['customer']['email'].upper()} ")
         found = (await session.execute(select(Customer).where(Customer.email_hash == digest))
@@ -229,7 +232,8 @@ async def test_customer_pii_is_encrypted_at_rest(hub, client):
 
 
 async def test_privacy_redact_erases_the_customer(hub, client):
-    payload = event_payload("return.approved", "R-600")
+    payload = event_payload("return.approved", "R-600",
+                            customer=customer_data(600, attributes={"slack_id": "U0SECRET600"}))
     await post_event(client, payload)
     await hub.drain()
     redact = {"type": "privacy.customer_redact", "customer": {"id": payload["customer"]["id"]},
@@ -241,6 +245,7 @@ async def test_privacy_redact_erases_the_customer(hub, client):
         customer = (await session.execute(select(Customer))).scalar_one()
         assert customer.email_enc is None and customer.email_hash is None
         assert customer.name_enc is None and customer.phone_enc is None
+        assert customer.attributes_enc is None
         for row in (await session.execute(select(InboxEvent))).scalars():
             event = hub.codec.decode(row.payload_enc)
             assert event.customer is None and event.raw is None

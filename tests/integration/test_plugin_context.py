@@ -14,12 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.context import LOOPBACK, ConnectorContext
+from hub.errors import TransientError
 from hub.netguard import DestinationBlocked
 from hub.runtime import Hub
-from hub.security import PiiCipher
-from hub.state import MemoryState, StateError
+from hub.security import PiiCipher, generate_fernet_key
+from hub.state import MemoryState, StateError, StateUnavailable
+from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.models import PluginState
-from hub.store.plugin_state import DatabaseState
+from hub.store.plugin_state import DatabaseState, namespace_of
 from tests.conftest import make_settings
 
 #: The whole public surface of a context: anything else is a back door.
@@ -154,6 +156,41 @@ async def test_only_one_of_two_racing_compare_and_sets_wins(started_hub):
                                    second.compare_and_set("cursor", "10", "12"))
     assert sorted(results) == [False, True]
     assert await first.get("cursor") == ("11" if results[0] else "12")
+
+
+async def test_a_very_long_instance_name_still_has_a_namespace_of_its_own(started_hub):
+    names = ["x" * 300, "x" * 299 + "y"]
+    namespaces = [namespace_of("erp", name) for name in names]
+    assert namespaces[0] != namespaces[1] and all(len(n) <= 255 for n in namespaces)
+    assert namespace_of("erp", "odoo") == "erp:odoo"
+    first, second = (database_state(started_hub, n) for n in namespaces)
+    await first.set("cursor", "1")
+    assert await second.get("cursor") is None and await first.get("cursor") == "1"
+
+
+async def test_two_nodes_setting_a_new_key_at_once_both_succeed(started_hub):
+    nodes = [database_state(started_hub, "erp:odoo") for _ in range(4)]
+    await asyncio.gather(*(node.set("token", f"tok_{n}") for n, node in enumerate(nodes)))
+    assert await nodes[0].get("token") in {f"tok_{n}" for n in range(4)}
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite+aiosqlite:///{tmp}/not-migrated.db",
+    pytest.param("postgresql+asyncpg://postgres@127.0.0.1:1/none", marks=pytest.mark.postgres)])
+async def test_a_database_failure_is_a_transient_error_without_values(tmp_path, url):
+    engine = make_engine(url.format(tmp=tmp_path))
+    cipher = PiiCipher([generate_fernet_key()], "lookup")
+    state = DatabaseState(make_sessionmaker(engine), cipher, "erp:odoo")
+    try:
+        for call in (state.get("cursor"), state.set("cursor", "tok_secret_42"),
+                     state.delete("cursor"), state.compare_and_set("cursor", None, "tok_4")):
+            with pytest.raises(StateUnavailable) as caught:
+                await call
+            assert isinstance(caught.value, TransientError)
+            assert "tok_" not in str(caught.value) and "erp:odoo" not in str(caught.value)
+            assert str(caught.value).startswith("plugin state unavailable: ")
+    finally:
+        await engine.dispose()
 
 
 async def test_state_is_per_instance_encrypted_and_survives_a_restart(tmp_path, db_url):

@@ -195,6 +195,7 @@ async def test_preferences_lookup_and_change_is_audited_and_respected(hub, clien
 async def test_gdpr_export_has_everything_and_erase_removes_it(hub, client):
     admin = await new_token(hub, "dpo", "admin")
     payload = event_payload("return.approved", "G-1")
+    payload["customer"]["attributes"] = {"slack_id": "U0GDPR001"}
     await post_event(client, payload)
     await hub.drain()
     customer = payload["customer"]
@@ -207,6 +208,7 @@ async def test_gdpr_export_has_everything_and_erase_removes_it(hub, client):
     assert data["customer"]["email"] == customer["email"]
     assert data["customer"]["name"] == customer["name"]
     assert data["customer"]["phone"] == customer["phone"]
+    assert data["customer"]["attributes"] == {"slack_id": "U0GDPR001"}
     ret = data["returns"][0]
     assert ret["external_id"] == "G-1" and ret["details"]["items"][0]["sku"] == "TEE-BLU-M"
     recipients = {n["recipient"] for n in ret["notifications"]}
@@ -221,7 +223,7 @@ async def test_gdpr_export_has_everything_and_erase_removes_it(hub, client):
     after = await (await client.get(f"/api/customers/{customer_id}/export",
                                     headers=bearer(admin))).json()
     text = str(after)
-    for secret in (customer["email"], customer["phone"], customer["name"]):
+    for secret in (customer["email"], customer["phone"], customer["name"], "U0GDPR001"):
         assert secret not in text
     assert after["returns"][0]["details"] is None
     again = await client.post("/api/customers/search", json={"email": customer["email"]},
