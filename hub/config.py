@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.processing.identity import DEFAULT_FIELDS, DEFAULT_MATCH, IdentityRules, valid_path
 from hub.rules.model import RuleSettings
 
 #: Where the embedded default lives, relative to the working directory (the checkout).
@@ -202,6 +203,34 @@ class SourcePolicy(_Section):
     rate_limit_burst: float | None = Field(
         None, gt=0, description="Webhooks accepted in a burst above the rate (default: one "
         "second's worth).")
+    # -- return identity (issue 16; hub/processing/identity.py) -----------------------------
+    identity_scope: str = Field(
+        "default", min_length=1, max_length=100, description="Sources sharing a scope find "
+        "each other's returns (one merchant's Shopify, ERP and carriers).")
+    match: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MATCH), description="Reference kinds (keys of "
+        "`references`) this source's events find an existing return by, besides the source's "
+        "own return id, e.g. [\"order_number\", \"tracking_number\", \"rma\"].")
+    references: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_FIELDS), description="Reference kind → event "
+        "field it is read from (`order_number`, `order_id`, `return_id`, `tracking.number`, "
+        "`extra.<key>`). Every reference is linked to the return the event applies to.")
+
+    @model_validator(mode="after")
+    def _identity(self) -> SourcePolicy:
+        bad = sorted(k for k, path in self.references.items() if not valid_path(path))
+        if bad:
+            raise ValueError(f"references: unknown event field for {', '.join(bad)} (use "
+                             "order_number, order_id, return_id, tracking.number or extra.<key>)")
+        unknown = sorted(set(self.match) - set(self.references))
+        if unknown:
+            raise ValueError(f"match: {', '.join(unknown)} not in references")
+        return self
+
+    def identity_rules(self) -> IdentityRules:
+        """These settings as the matcher reads them."""
+        return IdentityRules(scope=self.identity_scope, match=tuple(self.match),
+                             fields=dict(self.references))
 
 
 #: Keys of ``[sources.<name>]`` read by the core into :class:`SourcePolicy`.

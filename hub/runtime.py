@@ -30,6 +30,7 @@ from hub.netguard import guarded_session, parse_networks
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
+from hub.processing.matching import IdentityResolver
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
@@ -158,7 +159,9 @@ class Hub:
         self.dispatcher.portal_link = self.portal_link
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
-            BatchApplier(self.codec, self.planner, self.rules.engine),
+            BatchApplier(self.codec, self.planner, self.rules.engine, IdentityResolver({
+                name: spec.policy.identity_rules() for name, spec in self.specs.items()
+                if isinstance(spec.policy, SourcePolicy)})),
             PrivacyHandler(self.codec), self.sources, worker, self.owner,
             on_planned=self._wake_dispatcher)
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
