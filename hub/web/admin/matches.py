@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime  # noqa: TC003 (pydantic reads the annotation)
 from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from sqlalchemy import select, update
 
 from hub.processing.identity import OWN_ID, lookup_references
@@ -65,12 +65,6 @@ class ResolveBody(Strict):
 
     return_id: RowId | None = Field(None, description="The return the event belongs to.")
     new_return: bool = Field(False, description="The event is a return of its own.")
-
-    @model_validator(mode="after")
-    def _one(self) -> ResolveBody:
-        if (self.return_id is None) == (not self.new_return):
-            raise ValueError("give return_id or new_return: true (exactly one)")
-        return self
 
 
 class ResolveResult(Out):
@@ -138,6 +132,9 @@ async def resolve(session: AsyncSession, hub: Hub, token: TokenInfo, inbox_id: i
                   body: ResolveBody, now: datetime) -> ResolveResult:
     """Store the operator's choice and put the event back in the queue (inside the caller's
     transaction, with its audit entry)."""
+    if (body.return_id is None) == (not body.new_return):
+        raise ApiError(422, "invalid_field", "return_id: give return_id or new_return: true "
+                       "(exactly one)", field="return_id")
     row = await session.get(InboxEvent, inbox_id)
     scope = Scope(hub, token)
     if row is None or not await visible_inbox(session, scope, [row]):

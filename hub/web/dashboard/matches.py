@@ -63,7 +63,7 @@ async def resolve_form(request: web.Request) -> web.Response:
     try:
         body = (ResolveBody(new_return=True) if choice == "new"
                 else ResolveBody(return_id=parse_row_id(choice, "choice")))
-    except (ApiError, ValueError):
+    except ApiError:
         return see_other("/admin/matches?flash=bad_choice")
     try:
         async with hub.sessionmaker() as session, session.begin():
