@@ -410,6 +410,7 @@ class BatchApplier:
                 "inbox_event_id": item.inbox_id,
                 "notification_id": plan.row["id"] if plan.row else None,
                 "detail": {"channel": plan.channel, "stage": plan.stage,
+                           "source": item.event.source,
                            **({"reason": plan.skipped_reason} if plan.skipped_reason else {})},
                 "occurred_at": now, "recorded_at": now,
             })
@@ -473,7 +474,8 @@ class BatchApplier:
         return {"return_id": ret.id, "kind": kind, "outcome": outcome,
                 "event_type": item.event.type.value, "from_state": from_state,
                 "to_state": to_state, "inbox_event_id": item.inbox_id, "notification_id": None,
-                "detail": detail, "occurred_at": now, "recorded_at": now}
+                "detail": {**detail, "source": item.event.source}, "occurred_at": now,
+                "recorded_at": now}
 
     async def _write(self, session: AsyncSession, report: ApplyReport, new_tracking: set[str],
                      now: datetime) -> None:

@@ -7,6 +7,8 @@ Pure logic, no I/O: the store side is :mod:`hub.store.references`, the batch glu
   its source maps (``references`` in ``[sources.<name>]``). Only the kinds its source lists in
   ``match`` (and its own id, always) are used to *find* a return; every reference is *linked* to
   the return the event is applied to, unless another return already holds it.
+- A return holding another own id of the event's source is another return (:func:`distinct`;
+  two returns in one parcel share a tracking number) and is never matched.
 - A reference of a kind that names one return (anything but :data:`SHARED_KINDS`) finding one
   return: that return. Finding several: they are one return, *merged*, unless two of them (or
   the event) conflict. Two hold different values of a singular kind (:func:`conflict`): the
@@ -153,6 +155,14 @@ def conflict(left: Iterable[Reference], right: Iterable[Reference]) -> str | Non
     return None
 
 
+def distinct(event: Iterable[Reference], held: Iterable[Reference]) -> bool:
+    """Whether a return holding ``held`` is provably not the event's: it has another id from
+    a source whose id the event carries."""
+    own = {ref.source: ref.value for ref in event if ref.kind == OWN_ID}
+    return any(ref.kind == OWN_ID and ref.source in own and own[ref.source] != ref.value
+               for ref in held)
+
+
 def _slot(ref: Reference) -> tuple[str, str]:
     """Own ids conflict per source; other singular kinds whoever said them."""
     return (ref.kind, ref.source if ref.kind == OWN_ID else "")
@@ -171,6 +181,9 @@ def decide(refs: list[Reference], rules: IdentityRules,
         for holder in holders.get(ref.key, ()):
             if holder not in bucket:
                 bucket.append(holder)
+    # A return holding another id from the event's own source is another return: that source
+    # said so (two returns in one parcel share a tracking number).
+    strong = [h for h in strong if not distinct(refs, held.get(h, ()))]
     if strong:
         return _one_or_merge(refs, strong, held)
     if shared:

@@ -94,14 +94,14 @@ class IdentityResolver:
                    ids: Mapping[int, int], now: datetime) -> None:
         """Give each applied event's return the event's references (``ids``: inbox id →
         the return's database id, new ones included), then park what needs an operator."""
-        grouped: dict[tuple[str, int], dict[tuple[str, str], Reference]] = defaultdict(dict)
+        rows: dict[tuple[str, int, str, str], Reference] = {}
         for inbox_id, (scope, refs) in resolution.links.items():
             return_id = ids.get(inbox_id)
             if return_id is not None:
                 for ref in refs:
-                    grouped[(scope, return_id)].setdefault(ref.key, ref)
-        for (scope, return_id), refs in sorted(grouped.items()):
-            await references.link(session, scope, return_id, refs.values(), now)
+                    rows.setdefault((scope, return_id, *ref.key), ref)
+        await references.link(session, [(key[0], key[1], ref)
+                                        for key, ref in sorted(rows.items())], now)
         if resolution.ambiguous:
             await session.execute(_INBOX_AMBIGUOUS, [
                 {"row_id": inbox_id, "reason": reason}

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 
-from hub.processing.identity import SHARED_KINDS, Reference
+from hub.processing.identity import OWN_ID, SHARED_KINDS, Reference
 from hub.store.dialect import insert_ignoring_conflicts
-from hub.store.models import MatchDecision, ReturnReference
+from hub.store.models import MatchDecision, Return, ReturnReference, TimelineEntry
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -61,12 +61,13 @@ async def of_returns(session: AsyncSession, return_ids: Iterable[int]
     return found
 
 
-async def link(session: AsyncSession, scope: str, return_id: int, refs: Iterable[Reference],
+async def link(session: AsyncSession, links: Iterable[tuple[str, int, Reference]],
                now: datetime) -> None:
-    """Give ``return_id`` the references; one another return already holds is left to it."""
+    """Give each return its references, ``(scope, return id, reference)``, in one
+    statement; one another return already holds is left to it."""
     rows = [{"scope": scope, "kind": ref.kind, "value": ref.value,
              "slot": slot_of(ref.kind, return_id), "return_id": return_id,
-             "source": ref.source, "created_at": now} for ref in refs]
+             "source": ref.source, "created_at": now} for scope, return_id, ref in links]
     if rows:
         await session.execute(insert_ignoring_conflicts(session, _REFS, *_KEY_COLUMNS), rows)
 
@@ -105,3 +106,26 @@ async def decide(session: AsyncSession, inbox_id: int, return_id: int | None,
     await session.execute(delete(_DECISIONS).where(_DECISIONS.c.inbox_event_id == inbox_id))
     await session.execute(_DECISIONS.insert().values(
         inbox_event_id=inbox_id, return_id=return_id, token_name=token_name, decided_at=now))
+
+
+async def applied_inbox_ids(session: AsyncSession, return_ids: Iterable[int]) -> set[int]:
+    """The inbox events applied to these returns, whichever source sent them (their timeline
+    names them): privacy erasure and export must reach an ERP's or a merged return's events,
+    not only those under the return's own (source, external id)."""
+    ids = list(set(return_ids))
+    if not ids:
+        return set()
+    timeline = TimelineEntry.__table__
+    return set((await session.execute(select(timeline.c.inbox_event_id).where(
+        timeline.c.return_id.in_(ids), timeline.c.inbox_event_id.is_not(None))
+        .distinct())).scalars())
+
+
+async def returns_by_own_id(session: AsyncSession, source: str,
+                           external_id: str) -> Return | None:
+    """The return holding ``source``'s own id ``external_id`` (kind ``id``, any scope), or
+    None: how a link or key naming a merged-away return still finds its return."""
+    return_id = (await session.execute(select(_REFS.c.return_id).where(
+        _REFS.c.kind == OWN_ID, _REFS.c.value == f"{source}:{external_id.strip()}",
+        _REFS.c.slot == 0).limit(1))).scalar_one_or_none()
+    return None if return_id is None else await session.get(Return, return_id)

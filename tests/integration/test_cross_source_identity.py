@@ -113,12 +113,16 @@ async def run(db_url: str, order: list[int], drain_after: list[bool]) -> dict:
                     returns = list((await session.execute(select(Return))).scalars())
                     sent = [(n.stage, n.channel) for n in (await session.execute(
                         select(Notification).where(Notification.status == "sent"))).scalars()]
-                    sources = {t.detail.get("source") for t in (await session.execute(
-                        select(TimelineEntry).where(TimelineEntry.kind == "event"))).scalars()}
+                    timeline = list((await session.execute(select(TimelineEntry))).scalars())
+                    sources = {t.detail.get("source") for t in timeline if t.kind == "event"}
+                    # What the applier records names the system whose event caused it.
+                    unsourced = [t.id for t in timeline if t.kind in ("event", "rule") or (
+                        t.kind == "notification" and t.outcome in ("planned", "skipped"))
+                        if not t.detail.get("source")]
                     statuses = Counter((await session.execute(
                         select(InboxEvent.status))).scalars())
                 return {"returns": returns, "sent": Counter(sent), "files": len(outbox),
-                        "sources": sources, "inbox": statuses}
+                        "sources": sources, "unsourced": unsourced, "inbox": statuses}
             finally:
                 await hub.stop()
 
@@ -155,6 +159,7 @@ def test_three_systems_in_any_order_make_one_return(backend, order, drain_after)
     ret = result["returns"][0]
     assert (ret.state, ret.order_number, ret.tracking_number) == ("received", "#1001", TRACKING)
     assert result["sources"] == {"store", "erp", "easypost"}
+    assert result["unsourced"] == []
     assert result["inbox"] == Counter({"done": len(DELIVERIES)})
     # One message per stage and channel at most; the stage the return ends in, exactly one.
     assert all(count == 1 for count in result["sent"].values()), result["sent"]

@@ -218,3 +218,18 @@ async def test_resolving_as_a_new_return_through_the_dashboard(two_systems):
     assert states == {("shop", "R-51"): "requested", ("shop", "R-52"): "requested",
                       ("wms", "W-10"): "received"}
     assert "No parked matches" in await (await client.get("/admin/matches")).text()
+
+
+async def test_a_merge_with_a_return_of_the_same_batch_waits_for_it_to_be_saved(two_systems):
+    hub, client = two_systems
+    await send(client, "shop", "return.label_created", "R-3", 1, order_number="#300",
+               tracking={"number": "1Z-BATCH"})
+    await send(client, "wms", "return.received", "W-3", 2, order_number="WH-3")
+    await send(client, "wms", "return.updated", "W-3", 3, order_number="WH-3",
+               tracking={"number": "1Z-BATCH"})
+    await hub.drain()  # one batch creates both returns; the third event is matched after it
+    [kept] = await rows(hub, Return)
+    assert (kept.external_id, kept.state) == ("R-3", "received")
+    assert [t.kind for t in await rows(hub, TimelineEntry, TimelineEntry.kind == "identity")] \
+        == ["identity"]
+    assert Counter(i.status for i in await rows(hub, InboxEvent)) == Counter({"done": 3})

@@ -104,15 +104,33 @@ def test_references_of_two_returns_merge_them_into_the_oldest():
     assert (match.kind, match.target, match.absorbed) == ("merge", 4, (9,))
 
 
-def test_two_ids_from_one_source_are_never_merged():
-    # A tracking number shared by two Shopify returns (one parcel, two returns): ambiguous.
+def test_two_ids_from_one_source_are_never_one_return():
+    # Two Shopify returns in one parcel share a tracking number: never merged, never parked.
     returns = {1: shopify_return("gid://shopify/Return/1", "#1", tracking="1Z-A"),
                2: shopify_return("gid://shopify/Return/2", "#2")}
     rules = IdentityRules(match=("tracking_number",))
-    refs = references_of(event("store", "gid://shopify/Return/2",
-                               tracking=Tracking(number="1Z-A")), rules)
+    second = references_of(event("store", "gid://shopify/Return/2",
+                                 tracking=Tracking(number="1Z-A")), rules)
+    match = decide(second, rules, holders_of(returns), returns)
+    assert (match.kind, match.target) == ("existing", 2)
+    third = references_of(event("store", "gid://shopify/Return/3",
+                                tracking=Tracking(number="1Z-A")), rules)
+    assert decide(third, rules, holders_of(returns), returns).kind == "new"
+
+
+def test_conflicting_returns_of_other_systems_are_ambiguous():
+    returns = {1: shopify_return("gid://shopify/Return/1", "#1", tracking="1Z-A"),
+               2: [Reference("id", "wms:W-1", "wms"), Reference("rma", "RMA/1", "wms")],
+               3: [Reference("id", "wms:W-2", "wms"), Reference("rma", "RMA/2", "wms")]}
+    rules = IdentityRules(match=("tracking_number", "rma"), fields=ERP.fields)
+    refs = references_of(event("erp", "RMA/2", tracking=Tracking(number="1Z-A")), rules)
     match = decide(refs, rules, holders_of(returns), returns)
-    assert match.kind == "ambiguous" and "two different store ids" in match.reason
+    # The tracking number's return and the RMA's are one return.
+    assert (match.kind, match.target, match.absorbed) == ("merge", 1, (3,))
+    clash = references_of(event("erp", "RMA/9", tracking=Tracking(number="1Z-A")), rules)
+    returns[1].append(Reference("rma", "RMA/8", "wms"))
+    match = decide(clash, rules, holders_of(returns), returns)
+    assert match.kind == "ambiguous" and "two different rmas" in match.reason
     assert conflict([Reference("rma", "A", "erp")], [Reference("rma", "B", "wms")])
     assert conflict([Reference("tracking_number", "A")], [Reference("tracking_number", "B")]) \
         is None

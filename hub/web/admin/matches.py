@@ -132,9 +132,6 @@ async def resolve(session: AsyncSession, hub: Hub, token: TokenInfo, inbox_id: i
                   body: ResolveBody, now: datetime) -> ResolveResult:
     """Store the operator's choice and put the event back in the queue (inside the caller's
     transaction, with its audit entry)."""
-    if (body.return_id is None) == (not body.new_return):
-        raise ApiError(422, "invalid_field", "return_id: give return_id or new_return: true "
-                       "(exactly one)", field="return_id")
     row = await session.get(InboxEvent, inbox_id)
     scope = Scope(hub, token)
     if row is None or not await visible_inbox(session, scope, [row]):
@@ -142,6 +139,9 @@ async def resolve(session: AsyncSession, hub: Hub, token: TokenInfo, inbox_id: i
     if row.status != AMBIGUOUS:
         raise ApiError(409, "not_parked", f"inbox event {inbox_id} is {row.status}, not a "
                        "parked match")
+    if (body.return_id is None) == (not body.new_return):
+        raise ApiError(422, "invalid_field", "return_id: give return_id or new_return: true "
+                       "(exactly one)", field="return_id")
     if body.return_id is not None:
         if body.return_id not in await scope.check_return_ids(session, {body.return_id}) or \
                 await session.get(Return, body.return_id) is None:
