@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from hub.portal_links import make_token
 from hub.runtime import Hub
+from hub.store.engine import utcnow
 from hub.store.models import (
     AuditEntry,
     InboxEvent,
@@ -233,3 +236,30 @@ async def test_a_merge_with_a_return_of_the_same_batch_waits_for_it_to_be_saved(
     assert [t.kind for t in await rows(hub, TimelineEntry, TimelineEntry.kind == "identity")] \
         == ["identity"]
     assert Counter(i.status for i in await rows(hub, InboxEvent)) == Counter({"done": 3})
+
+
+async def test_privacy_and_portal_links_reach_every_system_of_a_joined_return(two_systems):
+    hub, client = two_systems
+    await send(client, "shop", "return.approved", "R-8", 1, order_number="#800",
+               tracking={"number": "1Z-PRIV"})
+    await send(client, "wms", "return.received", "W-8", 2, order_number="WH-8")
+    await hub.drain()
+    await send(client, "wms", "return.updated", "W-8", 3, tracking={"number": "1Z-PRIV"})
+    await hub.drain()
+    [kept] = await rows(hub, Return)
+    wms_events = {e.id for e in await rows(hub, InboxEvent, InboxEvent.source == "wms")}
+    # A link sent for the warehouse's return before the merge still opens the return.
+    link = "/portal/r/" + make_token(hub.portal_key, "wms", "W-8", utcnow() + timedelta(days=1))
+    page = await client.get(link)
+    assert page.status == 200 and "R-8" in await page.text()
+
+    admin = await new_token(hub, "dpo", "admin")
+    export = await client.get(f"/api/customers/{kept.customer_id}/export",
+                              headers=bearer(admin))
+    assert export.status == 200
+    assert wms_events <= {e["id"] for e in (await export.json())["inbox_events"]}
+    erased = await client.post(f"/api/customers/{kept.customer_id}/erase",
+                               headers=bearer(admin))
+    assert erased.status == 200
+    for row in await rows(hub, InboxEvent):
+        assert hub.codec.decode(row.payload_enc).customer is None, (row.source, row.id)
