@@ -235,6 +235,8 @@ class BatchApplier:
             self._merge_fields(ret, event, transition.outcome, now)
             if ret.tracking_number and ret.tracking_number != old_tracking:
                 new_tracking.add(ret.tracking_number)
+            if event.return_id and event.tracking and event.tracking.number:
+                new_tracking.add(event.tracking.number)  # linked: a late event keeps the column
             self._merge_customer(ret, event, customers, owners, now)
             stage = None
             if transition.outcome is Outcome.MOVED:

@@ -263,3 +263,27 @@ async def test_privacy_and_portal_links_reach_every_system_of_a_joined_return(tw
     assert erased.status == 200
     for row in await rows(hub, InboxEvent):
         assert hub.codec.decode(row.payload_enc).customer is None, (row.source, row.id)
+
+
+async def test_a_scan_waiting_for_a_number_another_system_links_late_is_applied(two_systems):
+    hub, client = two_systems
+    await send(client, "shop", "return.label_created", "R-6", 10, order_number="#600",
+               tracking={"number": "1Z-NEWER"})
+    await hub.drain()
+    scan = event_payload("return.in_transit", None, minutes=11, tracking={"number": "1Z-OLDER"})
+    scan.pop("return_id")
+    scan.pop("customer")
+    body = json.dumps(scan).encode()
+    assert (await client.post("/webhooks/shop", data=body,
+                              headers=signed_headers(body))).status == 202
+    await hub.drain()
+    waiting = await rows(hub, InboxEvent, InboxEvent.tracking_number == "1Z-OLDER")
+    assert [i.status for i in waiting] == ["parked"]
+    # The warehouse's older record joins the return by order number and links its parcel's
+    # number (too old to replace the return's own tracking number): the scan is applied.
+    await send(client, "wms", "return.approved", "W-6", 1, order_number="#600",
+               tracking={"number": "1Z-OLDER"})
+    await hub.drain()
+    [ret] = await rows(hub, Return)
+    assert ret.state == "in_transit"
+    assert Counter(i.status for i in await rows(hub, InboxEvent)) == Counter({"done": 3})
