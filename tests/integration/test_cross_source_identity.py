@@ -150,7 +150,7 @@ async def one_example(backend: str, order: list[int], drain_after: list[bool]) -
                 await drop_pg_database(pg_name)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(order=st.permutations(list(range(len(DELIVERIES)))),
        drain_after=st.lists(st.booleans(), min_size=len(DELIVERIES), max_size=len(DELIVERIES)))
 def test_three_systems_in_any_order_make_one_return(backend, order, drain_after):
