@@ -52,6 +52,7 @@ def identity_settings(data_dir: Path, db_url: str, shopify_url: str):
         "approved": {"channels": ["email", "sms"]},
         "label_created": {"channels": ["email"]},
         "received": {"channels": ["email"]},
+        "refunded": {"channels": ["email"]},
     }})
 
 
@@ -173,3 +174,18 @@ def test_in_order_every_stage_is_told_once_whoever_said_it(backend):
     assert result["sent"] == Counter({("requested", "email"): 1, ("approved", "email"): 1,
                                       ("approved", "sms"): 1, ("label_created", "email"): 1,
                                       ("received", "email"): 1})
+
+
+def test_the_erp_receiving_after_shopify_refunded_tells_the_customer_nothing(backend):
+    """The issue's case: refunded through Shopify, then the ERP's "received" arrives late."""
+    refunded = shopify("refunds/create", "shopify/refunds_create.json")
+    DELIVERIES.append(refunded)
+    try:
+        result = asyncio.run(one_example(backend, [0, 1, 5, 3], [True] * 4))
+    finally:
+        DELIVERIES.remove(refunded)
+    [ret] = result["returns"]
+    assert ret.state == "refunded"
+    assert result["sources"] == {"store", "erp"}
+    assert result["sent"] == Counter({("requested", "email"): 1, ("approved", "email"): 1,
+                                      ("approved", "sms"): 1, ("refunded", "email"): 1})
