@@ -20,19 +20,12 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from hub.processing.identity import (
-    DEFAULT_FIELDS,
-    DEFAULT_MATCH,
-    OWN_ID,
-    IdentityRules,
-    valid_path,
-)
+from hub.processing.identity_settings import SourceIdentity
 from hub.rules.model import RuleSettings
 
 #: Where the embedded default lives, relative to the working directory (the checkout).
@@ -198,8 +191,9 @@ class ProviderPolicy(_Section):
 PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 
 
-class SourcePolicy(_Section):
-    """Core settings of a source, written in its own ``[sources.<name>]`` section."""
+class SourcePolicy(_Section, SourceIdentity):
+    """Core settings of a source, written in its own ``[sources.<name>]`` section (the
+    return identity ones: :class:`hub.processing.identity_settings.SourceIdentity`)."""
 
     poll_interval_seconds: float | None = Field(
         None, gt=0, description="Poll the source this often (sources that implement poll); "
@@ -210,44 +204,6 @@ class SourcePolicy(_Section):
     rate_limit_burst: float | None = Field(
         None, gt=0, description="Webhooks accepted in a burst above the rate (default: one "
         "second's worth).")
-    # -- return identity (issue 16; hub/processing/identity.py) -----------------------------
-    identity_scope: str = Field(
-        "default", min_length=1, max_length=100, description="Sources sharing a scope find "
-        "each other's returns (one merchant's Shopify, ERP and carriers).")
-    references: dict[str, str] = Field(
-        default_factory=lambda: dict(DEFAULT_FIELDS), description="Reference kind → event "
-        "field it is read from (`order_number`, `order_id`, `return_id`, `tracking.number`, "
-        "`extra.<key>`). Every reference is linked to the return the event applies to.")
-    match: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_MATCH), description="Reference kinds (keys of "
-        "`references`) this source's events find an existing return by, besides the source's "
-        "own return id, e.g. [\"order_number\", \"tracking_number\", \"rma\"].")
-
-    @field_validator("references")
-    @classmethod
-    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(kind for kind, path in value.items() if not valid_path(path))
-        if bad:
-            raise ValueError(f"unknown event field for {', '.join(bad)} (use order_number, "
-                             "order_id, return_id, tracking.number or extra.<key>)")
-        too_long = sorted(kind for kind in value if not 0 < len(kind) <= 32 or kind == OWN_ID)
-        if too_long:
-            raise ValueError(f"a kind is 1 to 32 characters and not {OWN_ID!r}: "
-                             f"{', '.join(too_long)}")
-        return value
-
-    @field_validator("match")
-    @classmethod
-    def _mapped(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        unknown = sorted(set(value) - set(info.data.get("references") or {}))
-        if unknown:
-            raise ValueError(f"{', '.join(unknown)}: not a key of `references`")
-        return value
-
-    def identity_rules(self) -> IdentityRules:
-        """These settings as the matcher reads them."""
-        return IdentityRules(scope=self.identity_scope, match=tuple(self.match),
-                             fields=dict(self.references))
 
 
 #: Keys of ``[sources.<name>]`` read by the core into :class:`SourcePolicy`.
