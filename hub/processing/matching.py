@@ -132,6 +132,8 @@ class _Batch:
             scope, refs = self.refs[item.inbox_id] = self.resolver.references(item.event)
             by_scope[scope].extend(refs)
         returns: set[int] = set()
+        for scope, refs in sorted(by_scope.items()):
+            await references.lock(self.session, scope, refs)
         for scope, refs in by_scope.items():
             for (kind, value), ids in (await references.holders(self.session, scope,
                                                                 refs)).items():

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 
 from hub.processing.identity import OWN_ID, SHARED_KINDS, Reference
 from hub.store.dialect import insert_ignoring_conflicts
@@ -129,3 +130,27 @@ async def returns_by_own_id(session: AsyncSession, source: str,
         _REFS.c.kind == OWN_ID, _REFS.c.value == f"{source}:{external_id.strip()}",
         _REFS.c.slot == 0).limit(1))).scalar_one_or_none()
     return None if return_id is None else await session.get(Return, return_id)
+
+
+#: Takes the transaction-scoped advisory locks in ascending order (no deadlock between two
+#: batches wanting overlapping sets).
+_ADVISORY_LOCKS = text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                       "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered")
+
+
+async def lock(session: AsyncSession, scope: str, refs: Iterable[Reference]) -> None:
+    """Hold, until the transaction ends, a lock on each reference a batch is about to look
+    up (PostgreSQL advisory locks): two workers applying two systems' events of one return
+    at once would otherwise both find nothing and both create it. SQLite needs none: its
+    write transactions are serialized."""
+    if session.bind.dialect.name != "postgresql":
+        return
+    keys = sorted({_lock_key(scope, ref) for ref in refs})
+    if keys:
+        await session.execute(_ADVISORY_LOCKS, {"keys": keys})
+
+
+def _lock_key(scope: str, ref: Reference) -> int:
+    digest = hashlib.blake2b(f"{scope}\x1f{ref.kind}\x1f{ref.value}".encode(),
+                             digest_size=8, person=b"rh-refs").digest()
+    return int.from_bytes(digest, "big", signed=True)
