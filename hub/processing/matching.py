@@ -23,6 +23,7 @@ from hub.processing.identity import (
     Match,
     Reference,
     decide,
+    lookup_references,
     references_of,
 )
 from hub.store import merging, references
@@ -128,11 +129,16 @@ class _Batch:
 
     async def load(self, items: list[ClaimedEvent]) -> None:
         by_scope: dict[str, list[Reference]] = defaultdict(list)
+        lookups: dict[str, list[Reference]] = defaultdict(list)
         for item in items:
             scope, refs = self.refs[item.inbox_id] = self.resolver.references(item.event)
             by_scope[scope].extend(refs)
+            lookups[scope].extend(lookup_references(
+                refs, self.resolver.rules_for(item.event.source)))
         returns: set[int] = set()
-        for scope, refs in sorted(by_scope.items()):
+        # Only what finds a return can race (two workers creating it); a reference that is
+        # only linked is settled by its unique key.
+        for scope, refs in sorted(lookups.items()):
             await references.lock(self.session, scope, refs)
         for scope, refs in by_scope.items():
             for (kind, value), ids in (await references.holders(self.session, scope,
