@@ -155,6 +155,9 @@ async def test_an_ambiguous_match_is_parked_and_resolved_through_the_api(two_sys
     assert not await rows(hub, Notification, Notification.stage == "received")
     assert "ambiguous" in parked.last_error and JANE["email"] not in parked.last_error
 
+    metrics = await (await client.get("/metrics")).text()
+    assert 'returnhub_inbox_backlog{status="ambiguous"} 1.0' in metrics
+
     reader = await new_token(hub, "viewer", "read")
     listed = await client.get("/api/matches", headers=bearer(reader))
     assert listed.status == 200
