@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.notifiable import OnboardingSettings, StalenessSettings
+from hub.processing.identity_settings import SourceIdentity
 from hub.rules.model import RuleSettings
 
 #: Where the embedded default lives, relative to the working directory (the checkout).
@@ -197,8 +198,10 @@ class ProviderPolicy(_Section):
 PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 
 
-class SourcePolicy(OnboardingSettings):
-    """Core settings of a source, written in its own ``[sources.<name>]`` section."""
+class SourcePolicy(OnboardingSettings, SourceIdentity):
+    """Core settings of a source, written in its own ``[sources.<name>]`` section (the
+    onboarding ones: :class:`hub.notifiable.OnboardingSettings`; the return identity ones:
+    :class:`hub.processing.identity_settings.SourceIdentity`)."""
 
     poll_interval_seconds: float | None = Field(
         None, gt=0, description="Poll the source this often (sources that implement poll); "

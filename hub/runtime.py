@@ -33,6 +33,7 @@ from hub.plugins import PluginError, collect_connectors, get_plugin_manager
 from hub.portal.sink import PortalSink
 from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
+from hub.processing.matching import IdentityResolver
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
@@ -179,7 +180,10 @@ class Hub:
         self.dispatcher.portal_link = self.portal_link
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
-            BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate),
+            BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate,
+                         identity=IdentityResolver({
+                             name: spec.policy.identity_rules() for name, spec in self.specs.items()
+                             if isinstance(spec.policy, SourcePolicy)})),
             PrivacyHandler(self.codec), self.sources, worker, self.owner,
             on_planned=self._wake_dispatcher)
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,

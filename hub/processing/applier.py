@@ -1,9 +1,10 @@
 """Applying a batch of inbox events to returns, in one transaction.
 
-For each event: find its return (by the platform's return id, or by tracking number for carrier
-scans), run the lifecycle state machine, merge the event's data, record the timeline, and plan
-the notifications of a newly reached stage. A carrier event whose tracking number no return has
-yet is *parked* and applied when a return with that number arrives.
+For each event: find its return through its references (:mod:`hub.processing.matching`: the
+platform's return id, an order number, a tracking number...), run the lifecycle state machine,
+merge the event's data, record the timeline, and plan the notifications of a newly reached
+stage. A carrier event whose tracking number no return has yet is *parked* and applied when a
+return with that number arrives; an ambiguous match waits for an operator.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import cache
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 
 from hub.content.context import details_from_event
 from hub.delivery.planner import Contact
@@ -26,6 +27,7 @@ from hub.processing.customers import (
     merge_customer,
     new_customer,
 )
+from hub.processing.matching import IdentityResolver
 from hub.references import pick_reference
 from hub.rules.context import rule_variables
 from hub.rules.engine import Decision, target_state
@@ -61,11 +63,8 @@ _INBOX: Table = InboxEvent.__table__
 
 # The batch's statements, built once: on small batches, building them took longer than running
 # them. Lists of values go in as expanding parameters.
-_RETURNS_BY_KEY = select(_RETURNS).where(tuple_(_RETURNS.c.source, _RETURNS.c.external_id)
-                                         .in_(bindparam("keys", expanding=True)))
-_RETURNS_BY_TRACKING = (select(_RETURNS)
-                        .where(_RETURNS.c.tracking_number.in_(bindparam("numbers", expanding=True)))
-                        .order_by(_RETURNS.c.id))
+_RETURNS_BY_ID = (select(_RETURNS).where(_RETURNS.c.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(_RETURNS.c.id))
 _CUSTOMERS_BY_IDENTITY_OR_ID = select(_CUSTOMERS).where(
     _CUSTOMERS.c.identity.in_(bindparam("identities", expanding=True))
     | _CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
@@ -194,10 +193,12 @@ class BatchApplier:
     as :class:`RowState`), not as ORM entities: this is the hub's hottest path."""
 
     def __init__(self, codec: EventCodec, planner: Planner,
-                 rules: RuleEngine | None = None, gate: NoticeGate | None = None) -> None:
+                 rules: RuleEngine | None = None, gate: NoticeGate | None = None,
+                 identity: IdentityResolver | None = None) -> None:
         self.codec = codec
         #: Whether an event may notify (backfilled history and stale events do not).
         self.gate = gate or NoticeGate(planner.settings)
+        self.identity = identity or IdentityResolver()
         self.cipher = codec.cipher
         self.planner = planner
         self.rules = rules
@@ -218,32 +219,28 @@ class BatchApplier:
     async def _apply(self, session: AsyncSession, items: list[ClaimedEvent],
                      now: datetime) -> ApplyReport:
         report = ApplyReport()
-        returns = await self._load_returns(session, items)
+        placed = await self.identity.resolve(session, items, report, now)
+        returns = await self._load_returns(session, placed.existing())
         customers = await self._load_customers(session, items, returns)
         owners: dict[int, RowState] = {}  # id(return) -> its customer row in this batch
         work: list[_Work] = []
         new_tracking: set[str] = set()
         for item in items:
             event = item.event
-            ret = self._find_return(returns, event)
+            target = placed.targets.get(item.inbox_id)
+            if target is None:  # parked, deferred or unmatchable: in ``report``/``placed``
+                continue
+            ret = returns.get(target)
             if ret is None:
-                if not event.return_id and event.tracking and event.tracking.number:
-                    report.parked.append(item.inbox_id)
-                    continue
-                if not event.return_id:
-                    report.unmatchable[item.inbox_id] = (
-                        "the event names no return and no tracking number (enrichment did not "
-                        "find the return)")
-                    continue
-                ret = _new_return(event, now)
-                returns[("key", event.source, event.return_id)] = ret
+                ret = returns[target] = _new_return(event, now)
             current = ReturnState(ret.state) if ret.state else None
             transition = Lifecycle.apply(current, event.type)
             old_tracking = ret.tracking_number
             self._merge_fields(ret, event, transition.outcome, now)
             if ret.tracking_number and ret.tracking_number != old_tracking:
                 new_tracking.add(ret.tracking_number)
-                returns[("tracking", ret.tracking_number)] = ret
+            if event.return_id and event.tracking and event.tracking.number:
+                new_tracking.add(event.tracking.number)  # linked: a late event keeps the column
             self._merge_customer(ret, event, customers, owners, now)
             stage = None
             if transition.outcome is Outcome.MOVED:
@@ -263,6 +260,8 @@ class BatchApplier:
             work.append(unit)
             report.done.append(item.inbox_id)
         await self._save(session, returns, customers, owners, work)
+        await self.identity.link(session, placed,
+                                 {u.item.inbox_id: u.ret.id for u in work}, now)
         for unit in work:
             customer = owners.get(id(unit.ret)) or customers.get(unit.ret.customer_id)
             self._record(unit, report, customer, now)
@@ -292,22 +291,12 @@ class BatchApplier:
             ret.state = moved.to_state.value
             unit.stage = ret.state
 
-    async def _load_returns(self, session: AsyncSession, items: list[ClaimedEvent]) -> dict:
-        """The batch's returns, locked, by ``("key", source, external id)`` and by
-        ``("tracking", number)``; a return found both ways is one :class:`RowState`."""
-        found: dict[tuple, RowState] = {}
-        by_id: dict[int, RowState] = {}
-        keys = {(i.event.source, i.event.return_id) for i in items if i.event.return_id}
-        if keys:
-            for ret in await _locked_rows(session, _RETURNS_BY_KEY, {"keys": list(keys)}, by_id):
-                found[("key", ret.source, ret.external_id)] = ret
-        numbers = {i.event.tracking.number for i in items
-                   if not i.event.return_id and i.event.tracking and i.event.tracking.number}
-        if numbers:
-            query, params = _RETURNS_BY_TRACKING, {"numbers": list(numbers)}
-            for ret in await _locked_rows(session, query, params, by_id):
-                found[("tracking", ret.tracking_number)] = ret  # the newest wins
-        return found
+    async def _load_returns(self, session: AsyncSession, ids: set[int]) -> dict:
+        """The batch's existing returns, locked, by database id."""
+        if not ids:
+            return {}
+        rows = await _locked_rows(session, _RETURNS_BY_ID, {"ids": sorted(ids)}, {})
+        return {row.id: row for row in rows}
 
     async def _load_customers(self, session: AsyncSession, items: list[ClaimedEvent],
                               returns: dict) -> dict:
@@ -324,14 +313,6 @@ class BatchApplier:
                 found[row.identity] = row
                 found[row.id] = row
         return found
-
-    @staticmethod
-    def _find_return(returns: dict, event: ReturnEvent) -> RowState | None:
-        if event.return_id:
-            return returns.get(("key", event.source, event.return_id))
-        if event.tracking and event.tracking.number:
-            return returns.get(("tracking", event.tracking.number))
-        return None
 
     def _merge_fields(self, ret: RowState, event: ReturnEvent, outcome: Outcome,
                       now: datetime) -> None:
@@ -444,6 +425,7 @@ class BatchApplier:
                 "inbox_event_id": item.inbox_id,
                 "notification_id": plan.row["id"] if plan.row else None,
                 "detail": {"channel": plan.channel, "stage": plan.stage,
+                           "source": item.event.source,
                            **({"reason": plan.skipped_reason} if plan.skipped_reason else {})},
                 "occurred_at": now, "recorded_at": now,
             })
@@ -507,7 +489,8 @@ class BatchApplier:
         return {"return_id": ret.id, "kind": kind, "outcome": outcome,
                 "event_type": item.event.type.value, "from_state": from_state,
                 "to_state": to_state, "inbox_event_id": item.inbox_id, "notification_id": None,
-                "detail": detail, "occurred_at": now, "recorded_at": now}
+                "detail": {**detail, "source": item.event.source}, "occurred_at": now,
+                "recorded_at": now}
 
     async def _write(self, session: AsyncSession, report: ApplyReport, new_tracking: set[str],
                      now: datetime) -> None:

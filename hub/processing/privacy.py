@@ -25,6 +25,7 @@ from hub.store.models import (
     Return,
     TimelineEntry,
 )
+from hub.store.references import applied_inbox_ids
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,6 +113,9 @@ class PrivacyHandler:
                     InboxEvent.source == ret.source, InboxEvent.return_ref == ret.external_id)
                 )).scalars())
                 await self._tombstone(session, inbox_ids, ret.source)
+            # Other systems' events applied to these returns (an ERP's, a merged return's).
+            await self._tombstone(session, sorted(await applied_inbox_ids(session, return_ids)),
+                                  "")
             session.add_all([TimelineEntry(
                 return_id=rid, kind="note", outcome="erased", detail={"what": "customer data"},
                 occurred_at=now, recorded_at=now) for rid in return_ids])

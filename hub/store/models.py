@@ -415,3 +415,42 @@ class PortalView(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
     viewed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReturnReference(Base):
+    """One external reference of a return (issue 16): a Shopify return id or name, an order
+    number, an RMA, an ERP record id, a tracking number, and the source that said it.
+
+    Unique per (scope, kind, value, slot): ``slot`` is 0 for the kinds that name one return, so
+    at most one return holds such a value; for order-level kinds (an order may have several
+    returns) it is the return's id. ``returns.source/external_id`` stays the key the return was
+    created under; it is also held here as kind ``id``, value ``<source>:<external id>``."""
+
+    __tablename__ = "return_references"
+    __table_args__ = (
+        UniqueConstraint("scope", "kind", "value", "slot", name="uq_return_references_key"),
+        Index("ix_return_references_return", "return_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Sources sharing a scope find each other's returns (one merchant).
+    scope: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(400))
+    slot: Mapped[int] = mapped_column(BigInteger, default=0)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
+    source: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MatchDecision(Base):
+    """An operator's answer to an ambiguous match: the inbox event goes to ``return_id``, or
+    to a new return when it is None. Read when the event is applied again."""
+
+    __tablename__ = "match_decisions"
+
+    inbox_event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True,
+                                                autoincrement=False)
+    return_id: Mapped[int | None] = mapped_column(BigInteger)
+    token_name: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -208,8 +208,8 @@ class _ScrapeCollector:
         oldest.add_metric([], snap.oldest_pending_seconds)
         yield oldest
         inbox = GaugeMetricFamily("returnhub_inbox_backlog", "Inbox events not done, by status "
-                                  "(pending, parked, failed).", labels=["status"])
-        for status in ("pending", "parked", "failed"):
+                                  "(pending, parked, ambiguous, failed).", labels=["status"])
+        for status in ("pending", "parked", "ambiguous", "failed"):
             inbox.add_metric([status], snap.inbox.get(status, 0))
         yield inbox
         dead = GaugeMetricFamily("returnhub_dead_letters", "Dead letters waiting for a replay.",

@@ -20,7 +20,7 @@ async def _columns(engine, table: str) -> set[str]:
 async def test_0008_adds_the_reference_and_the_start_and_round_trips(db_url):
     engine = make_engine(db_url)
     try:
-        await upgrade(engine, "0006")
+        await upgrade(engine, "0007")
         async with engine.begin() as conn:
             await conn.execute(text(
                 "INSERT INTO source_cursors (source, cursor, updated_at) "
@@ -31,7 +31,7 @@ async def test_0008_adds_the_reference_and_the_start_and_round_trips(db_url):
             row = (await conn.execute(text(
                 "SELECT cursor, started_at FROM source_cursors"))).one()
         assert tuple(row) == ("2025-03-12 08:15:31", None)
-        await _downgrade(engine, "0006")
+        await _downgrade(engine, "0007")
         assert "customer_reference" not in await _columns(engine, "returns")
         assert "started_at" not in await _columns(engine, "source_cursors")
         await upgrade(engine, "0008")

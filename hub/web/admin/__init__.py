@@ -13,6 +13,7 @@ from hub.web.admin import (
     customers,
     dead_letters,
     gdpr,
+    matches,
     notifications,
     previews,
     returns,
@@ -37,7 +38,7 @@ def endpoints() -> list[Endpoint]:
     """Every admin API endpoint."""
     return [*returns.router.endpoints, *notifications.router.endpoints,
             *dead_letters.router.endpoints, *connectors.router.endpoints,
-            *rules.router.endpoints, *previews.router.endpoints,
+            *rules.router.endpoints, *previews.router.endpoints, *matches.router.endpoints,
             *customers.router.endpoints, *gdpr.router.endpoints, *audit.router.endpoints,
             *_meta.endpoints]
 

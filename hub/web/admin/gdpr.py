@@ -23,6 +23,7 @@ from hub.store.models import (
     Return,
     TimelineEntry,
 )
+from hub.store.references import applied_inbox_ids
 from hub.web.admin import audit
 from hub.web.admin.customers import get_customer
 from hub.web.admin.routing import ApiRouter, Call
@@ -79,9 +80,11 @@ async def export_customer(session: AsyncSession, hub: Hub, customer: Customer
     timeline = list((await session.execute(select(TimelineEntry).where(
         TimelineEntry.return_id.in_(return_ids)).order_by(TimelineEntry.id))).scalars()
         ) if return_ids else []
+    applied = await applied_inbox_ids(session, return_ids)  # every system's events
     inbox = list((await session.execute(select(InboxEvent).where(tuple_(
         InboxEvent.source, InboxEvent.return_ref).in_([(r.source, r.external_id)
-                                                       for r in returns]))
+                                                       for r in returns])
+        | InboxEvent.id.in_(applied))
         .order_by(InboxEvent.id))).scalars()) if returns else []
     messages = list((await session.execute(select(PortalMessage).where(
         PortalMessage.notification_id.in_(notification_ids)).order_by(PortalMessage.id))

@@ -124,11 +124,13 @@ async def load_timeline(session: AsyncSession, hub: Hub, scope: Scope,
                         ret: Return) -> ReturnTimeline:
     """Everything about ``ret``: timeline entries, inbox events, notifications with attempts
     and receipts."""
-    entries = (await session.execute(select(TimelineEntry).where(
-        TimelineEntry.return_id == ret.id).order_by(TimelineEntry.id))).scalars()
+    entries = list((await session.execute(select(TimelineEntry).where(
+        TimelineEntry.return_id == ret.id).order_by(TimelineEntry.id))).scalars())
+    # Every system's events: those applied to it (any source, merged returns' too).
+    applied = {e.inbox_event_id for e in entries if e.inbox_event_id is not None}
     events = (await session.execute(select(InboxEvent).where(
-        InboxEvent.source == ret.source, InboxEvent.return_ref == ret.external_id)
-        .order_by(InboxEvent.id))).scalars()
+        (InboxEvent.source == ret.source) & (InboxEvent.return_ref == ret.external_id)
+        | InboxEvent.id.in_(applied)).order_by(InboxEvent.id))).scalars()
     notifications = list((await session.execute(select(Notification).where(
         Notification.return_id == ret.id).order_by(Notification.created_at,
                                                     Notification.id))).scalars())

@@ -166,7 +166,7 @@ class InboxEventOut(Out):
     event_type: str
     return_ref: str | None
     tracking_number: str | None
-    status: str = Field(description="pending | done | parked | failed")
+    status: str = Field(description="pending | done | parked | ambiguous | failed")
     attempts: int
     occurred_at: datetime
     received_at: datetime

@@ -18,6 +18,7 @@ from hub.delivery.context import first_name
 from hub.formatting import format_date, format_money
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, PortalMessage, Return, TimelineEntry
+from hub.store.references import returns_by_own_id
 from hub.web.portal.wording import EXCEPTION_WORDING, stage_wording
 
 if TYPE_CHECKING:
@@ -91,10 +92,14 @@ def safe_link(url: str | None) -> str | None:
 
 
 async def find_return(session: AsyncSession, claim: PortalClaim) -> Return | None:
-    """The return the claim names, and only that one."""
-    return (await session.execute(select(Return).where(
+    """The return the claim names, and only that one: by the key it was created under, else
+    by its ``id`` reference (a link sent for a return since merged into another)."""
+    ret = (await session.execute(select(Return).where(
         Return.source == claim.source, Return.external_id == claim.reference))
     ).scalar_one_or_none()
+    if ret is None:
+        ret = await returns_by_own_id(session, claim.source, claim.reference)
+    return ret
 
 
 async def version_of(session: AsyncSession, ret: Return) -> str:

@@ -3,7 +3,7 @@ first polled (source_cursors.started_at: older changes are its history, imported
 onboarding policy). Existing cursors keep started_at NULL: those sources are already onboarded.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
