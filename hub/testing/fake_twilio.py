@@ -8,6 +8,9 @@ Twilio's test numbers behave as documented (From ``+15005550001`` → 21212, ``+
 ``+15005550004`` → 21610, ``+15005550009`` → 21614), numbers that texted STOP get 21610, and
 :meth:`FakeTwilio.send_status` / :meth:`FakeTwilio.send_inbound` post callbacks signed with
 ``X-Twilio-Signature`` the way Twilio does (HMAC-SHA1 of URL + sorted params, auth token key).
+``GET …/Messages.json`` lists, filters and pages like Twilio (:mod:`hub.testing.twilio_list`);
+``GET …/Messages/{Sid}.json`` fetches one. Both answer 503 while
+:meth:`~hub.testing.fakes_common.FakeProvider.set_lookups_down` is on.
 
 Run it as a process with ``python -m hub.testing.fake_twilio --port 0``.
 """
@@ -22,13 +25,17 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
 from hub.testing.fakes_common import FakeProvider, base_argument_parser, run_fake
+from hub.testing.twilio_list import ListError, list_page
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Header carrying the webhook signature.
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -102,6 +109,10 @@ class FakeTwilio(FakeProvider):
         #: Numbers that texted STOP; sends to them fail with 21610 until they text START.
         self.opted_out: set[str] = set()
         self._by_sid: dict[str, dict[str, Any]] = {}
+        #: Every accepted message's resource and when it was sent, oldest first.
+        self._sent: list[dict[str, Any]] = []
+        #: When an accepted message counts as sent (its ``date_sent``); tests may replace it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def add_routes(self, app: web.Application) -> None:
         """Messages create and fetch under ``/2010-04-01/Accounts/{AccountSid}``."""
@@ -175,8 +186,13 @@ class FakeTwilio(FakeProvider):
         entry = self.record({"provider": self.provider, "sid": sid, "resource": resource,
                              "request": {k: str(v) for k, v in form.items()}})
         self._by_sid[sid] = entry
-        return web.Response(status=201, body=orjson.dumps(resource),
-                            content_type="application/json")
+        answer = orjson.dumps(resource)
+        # The fake hands every message on at once: the list and a fetch show it sent from now
+        # (the create answer still says queued with no date_sent, as Twilio's does).
+        sent = self.clock().astimezone(UTC).replace(microsecond=0)
+        resource["date_sent"] = format_datetime(sent, usegmt=True)
+        self._sent.append({"resource": resource, "sent": sent})
+        return web.Response(status=201, body=answer, content_type="application/json")
 
     def _refusal(self, to: str, from_: str, service: str, body: str,
                  has_media: bool) -> tuple[int, str] | None:
@@ -203,23 +219,25 @@ class FakeTwilio(FakeProvider):
         return None
 
     async def _list(self, request: web.Request) -> web.Response:
-        """Messages, newest first, filtered by ``To`` and ``From`` like Twilio's list."""
+        """Messages, newest first, filtered and paged like Twilio's list (see twilio_list)."""
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:
             return self._auth_error()
-        to, from_ = request.query.get("To"), request.query.get("From")
-        page_size = min(int(request.query.get("PageSize", "50") or 50), 1000)
-        chosen = [entry["resource"] for entry in reversed(self._by_sid.values())
-                  if (to is None or entry["resource"]["to"] == to)
-                  and (from_ is None or entry["resource"]["from"] == from_)][:page_size]
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
-        return web.Response(content_type="application/json", body=orjson.dumps({
-            "messages": chosen, "end": max(len(chosen) - 1, 0), "first_page_uri": uri,
-            "next_page_uri": None, "page": 0, "page_size": page_size,
-            "previous_page_uri": None, "start": 0, "uri": uri}))
+        refusal = self.lookup_refusal()
+        if refusal is not None:
+            return refusal
+        try:
+            page = list_page(self._sent, request.query,
+                             f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json")
+        except ListError as exc:
+            return self.error(400, 20001, str(exc))
+        return web.Response(content_type="application/json", body=orjson.dumps(page))
 
     async def _fetch(self, request: web.Request) -> web.Response:
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:
             return self._auth_error()
+        refusal = self.lookup_refusal()
+        if refusal is not None:
+            return refusal
         entry = self._by_sid.get(request.match_info["sid"])
         if entry is None:
             return self.error(404, 20404, f"The requested resource {request.path} was not found")

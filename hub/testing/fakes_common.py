@@ -11,15 +11,19 @@ in-process as an async context manager::
 or as its own process (``python -m hub.testing.fake_sendgrid --port 0 --record out.jsonl``),
 which prints one JSON line with its URL and keeps every accepted message as a JSONL line so
 another process can count deliveries. Faults can be set in-process (:meth:`fail_next`,
-:meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`) or over HTTP by posting the
-same names to ``/__fake__/faults``.
+:meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`, :meth:`fail_after_accept`,
+:meth:`set_lookups_down`) or over HTTP by posting the same names to ``/__fake__/faults``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
+import random
 import signal
+import socket
+import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +39,11 @@ from aiohttp import web
 CONTROL_PREFIX = "/__fake__"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: How an answer is lost after the message was accepted: an injected 503, or a TCP reset.
+LOSS_MODES = ("503", "reset")
+#: The loss planned for the request being handled (read by :meth:`FakeProvider.record`).
+_planned_loss: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "planned_loss", default=None)
 
 
 @dataclass(slots=True)
@@ -53,6 +62,14 @@ class Faults:
     #: Handle this many next requests (the message is recorded) but never answer them;
     #: -1 means every request until the faults are reset.
     silent_count: int = 0
+    #: Accept (and record) this many next messages, then lose the answer (``loss_mode``).
+    loss_count: int = 0
+    #: Accept and then lose the answer of this fraction of the other accepted messages.
+    loss_rate: float = 0.0
+    #: ``"503"``, ``"reset"`` (the connection is reset) or ``"mixed"`` (either, at random).
+    loss_mode: str = "503"
+    #: Lookups of sent messages (list, fetch, info) answer 503 while this is set.
+    lookups_down: bool = False
 
 
 class FakeProvider:
@@ -76,7 +93,10 @@ class FakeProvider:
         self.records: list[dict[str, Any]] = []
         #: Provider requests seen (accepted, refused or faulted).
         self.request_count = 0
+        #: Answers lost after the message was accepted (see :meth:`fail_after_accept`).
+        self.lost_answers = 0
         self.faults = Faults()
+        self._loss_rng = random.Random(0)  # noqa: S311 - fault injection, not secrets
         self._runner: web.AppRunner | None = None
         self._record_file: IO[bytes] | None = None
         self._release = asyncio.Event()
@@ -155,8 +175,17 @@ class FakeProvider:
     # -- records ------------------------------------------------------------------------------
 
     def record(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Keep an accepted message (in memory, and as a JSONL line when recording to a file)."""
+        """Keep an accepted message (in memory, and as a JSONL line when recording to a file).
+
+        When the answer to this request is going to be lost (:meth:`fail_after_accept`), the
+        entry says how under ``answer_lost`` (``"503"`` or ``"reset"``), so that whoever counts
+        duplicates can tell which first copies the sender never heard about.
+        """
         entry.setdefault("received_at", time.time())
+        planned = _planned_loss.get()
+        if planned is not None:
+            planned["recorded"] = True
+            entry["answer_lost"] = planned["mode"]
         self.records.append(entry)
         if self._record_file is not None:
             self._record_file.write(orjson.dumps(entry) + b"\n")
@@ -184,6 +213,32 @@ class FakeProvider:
         message but the answer was lost.
         """
         self.faults.silent_count = count
+
+    def fail_after_accept(self, count: int = 0, rate: float = 0.0, mode: str = "503",
+                          seed: int | None = None) -> None:
+        """Accept and record messages but lose the answer: the next ``count`` accepted requests,
+        then a fraction ``rate`` of the others (drawn from a generator seeded with ``seed``).
+
+        ``mode`` is ``"503"`` (the provider's 503 after it took the message), ``"reset"`` (the
+        connection is reset before any answer) or ``"mixed"`` (either, at random). A request the
+        fake refuses anyway (a 4xx) is answered as usual and does not count.
+        """
+        if mode not in (*LOSS_MODES, "mixed"):
+            raise ValueError(f"mode must be one of {LOSS_MODES} or 'mixed', not {mode!r}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        self.faults.loss_count, self.faults.loss_rate = int(count), float(rate)
+        self.faults.loss_mode = mode
+        if seed is not None:
+            self._loss_rng = random.Random(seed)  # noqa: S311 - fault injection
+
+    def set_lookups_down(self, down: bool = True) -> None:
+        """Make lookups of sent messages (list, fetch, info) answer 503, or answer again."""
+        self.faults.lookups_down = bool(down)
+
+    def lookup_refusal(self) -> web.Response | None:
+        """The provider's 503 while :meth:`set_lookups_down` is on; lookup routes call this."""
+        return self.error_response(503) if self.faults.lookups_down else None
 
     def reset_faults(self) -> None:
         """Back to normal behaviour; requests already kept waiting stay waiting until close."""
@@ -223,17 +278,43 @@ class FakeProvider:
             faults.rate_limit_count -= 1
             await request.read()
             return self.rate_limit_response(faults.retry_after)
-        response = await handler(request)
+        planned = self._plan_loss(faults)
+        token = _planned_loss.set(planned)
+        try:
+            response = await handler(request)
+        finally:
+            _planned_loss.reset(token)
+        if planned is not None:
+            if planned["recorded"] and 200 <= response.status < 300:
+                self.lost_answers += 1
+                if planned["mode"] == "reset":
+                    _reset_connection(request)
+                    return response  # never reaches the client: the connection is gone
+                return self.error_response(503)
+            if planned["counted"]:
+                faults.loss_count += 1  # nothing was accepted: the next accepted one fails
         if faults.silent_count:
             if faults.silent_count > 0:
                 faults.silent_count -= 1
             await self._release.wait()
         return response
 
+    def _plan_loss(self, faults: Faults) -> dict[str, Any] | None:
+        counted = faults.loss_count > 0
+        if counted:
+            faults.loss_count -= 1
+        elif not (faults.loss_rate and self._loss_rng.random() < faults.loss_rate):
+            return None
+        mode = faults.loss_mode
+        if mode == "mixed":
+            mode = self._loss_rng.choice(LOSS_MODES)
+        return {"mode": mode, "recorded": False, "counted": counted}
+
     async def _control_records(self, request: web.Request) -> web.Response:
         if request.query.get("count_only"):
             return web.json_response({"count": len(self.records)})
         return web.Response(body=orjson.dumps({"count": len(self.records),
+                                               "lost_answers": self.lost_answers,
                                                "records": self.records}),
                             content_type="application/json")
 
@@ -256,11 +337,28 @@ class FakeProvider:
                 self.set_latency(float(wanted["latency"]))
             if "go_silent" in wanted:
                 self.go_silent(int(wanted["go_silent"]))
+            if "fail_after_accept" in wanted:
+                self.fail_after_accept(**wanted["fail_after_accept"])
+            if "lookups_down" in wanted:
+                self.set_lookups_down(bool(wanted["lookups_down"]))
         except (ValueError, TypeError, orjson.JSONDecodeError):
             return web.json_response(
                 {"error": "expected an object with reset, fail_next{count,status}, "
-                          "rate_limit_next{count,retry_after}, latency or go_silent"}, status=400)
+                          "rate_limit_next{count,retry_after}, latency, go_silent, "
+                          "fail_after_accept{count,rate,mode,seed} or lookups_down"},
+                status=400)
         return web.json_response({"ok": True})
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Close the request's connection with a TCP reset (SO_LINGER 0), as a dying server does."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def base_argument_parser(description: str) -> argparse.ArgumentParser:
