@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from hub.assembly import validate_connectors
 from hub.config import ConfigError
 from hub.content.verify import check_templates
+from hub.outbound_urls import refused_urls
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.security import PiiCipher
 from hub.templates import TemplateRenderer
@@ -31,6 +32,9 @@ def check_config(settings: Settings,
                  warn: Callable[[str], None] | None = _print_warning) -> dict[str, ConnectorSpec]:
     """Validate plugins, connectors, keys and templates; raise ConfigError with every problem.
 
+    A connector URL the outbound guard will refuse (:mod:`hub.outbound_urls`) is a problem,
+    named by connector and field.
+
     Templates are also rendered with sample data (:mod:`hub.content.verify`): a render error
     or an SMS over ``notifications.sms_max_segments`` is a problem; UCS-2 SMS, SMS at the
     limit and malformed or oversized HTML are passed to ``warn`` (default: printed to
@@ -42,6 +46,7 @@ def check_config(settings: Settings,
         specs = validate_connectors(settings, collect_connectors(pm))
     except ConfigError as exc:
         problems.extend(exc.problems)
+    problems.extend(refused_urls(specs, settings.security.outbound_allow, warn))
     if settings.security.pii_keys:
         try:
             PiiCipher([k.get_secret_value() for k in settings.security.pii_keys], "check")

@@ -158,6 +158,12 @@ class ChannelSettings(_Section):
     reconcile_seconds: float = Field(
         300, gt=0, description="How long an unknown outcome waits for the provider's receipt "
         "before it is reconciled (email: sent again; SMS: never sent twice).")
+    reconcile_window_seconds: float = Field(
+        86400, gt=0, description="How long after its send started an unknown outcome keeps "
+        "being reconciled while the provider cannot say (its message list is down): it stays "
+        "unknown and is asked about again, with backoff up to worker.retry_max_seconds. After "
+        "it, an SMS is failed (never sent twice; the stage falls back) and an email is sent "
+        "again.")
 
     @model_validator(mode="after")
     def _weights_match(self) -> ChannelSettings:

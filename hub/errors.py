@@ -117,12 +117,22 @@ def transport_error(vendor: str, provider: str, exc: BaseException) -> DeliveryE
     (no answer in time, a dropped connection) the provider may have taken the message:
     :class:`OutcomeUnknown`.
 
+    A destination the outbound guard refuses (:class:`hub.netguard.DestinationBlocked`) never
+    left the process: :class:`ProviderMisconfigured`, so the provider is paused and the next
+    one of the channel is tried at once.
+
     :param vendor: the provider's name for the text (``"SendGrid"``).
     :param provider: the sink instance name.
     """
     import aiohttp  # only sinks that speak HTTP call this
 
+    from hub.netguard import DestinationBlocked
+
     kind = type(exc).__name__
+    if isinstance(exc, DestinationBlocked):
+        return ProviderMisconfigured(
+            f"the outbound guard refuses {vendor}'s address (see security.outbound_allow)",
+            provider=provider, detail=str(exc))
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ProviderUnavailable(f"{vendor} did not accept a connection in time",
                                    provider=provider, detail=kind)

@@ -32,6 +32,9 @@ class OutboundMessage:
     status_callback_url: str | None = None
     #: Name of the stage template, for providers' categories / tags.
     template: str | None = None
+    #: For ``Sink.reconcile``: when the call that may have handed this message over started
+    #: (the hub's clock); the provider cannot have it from before. None: not known.
+    sent_after: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -6,8 +6,9 @@ What a claimed notification needs depends on how it was left:
 - ``unknown``: a send whose outcome was unknown and whose reconcile window passed without a
   receipt: ask the provider; an SMS is never sent twice, an email is sent again.
 - ``sent`` with ``receipt_due_at`` passed: accepted but never confirmed: fail over.
-- ``sending`` with an expired lease: its worker died mid-send; idempotent sinks resend, SMS
-  waits for a receipt like an unknown outcome, email is resent (the provider may have it).
+- ``sending`` with an expired lease: its worker died. Without a send intent (see
+  :mod:`hub.delivery.intent`) no provider call had started: it is simply pending. With one,
+  idempotent sinks resend, SMS waits for a receipt like an unknown outcome, email is resent.
 
 Claims are leases (see :mod:`hub.store.claims`). Sends run concurrently up to
 ``worker.concurrency``; outcomes are written back with group commit, and a notification that
@@ -27,11 +28,13 @@ from sqlalchemy import and_, bindparam, exists, inspect, or_, select, update
 
 from hub.delivery.context import build_context
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
+from hub.delivery.intent import IntentRecorder
 from hub.delivery.receipts import STATUS_RANK
+from hub.delivery.reconcile import Reconciler
 from hub.delivery.retry import backoff_delay
 from hub.delivery.router import AttemptRecord, RouteResult
 from hub.logs import get_logger
-from hub.messages import DeliveryStatus, OutboundMessage
+from hub.messages import OutboundMessage
 from hub.store.claims import claim
 from hub.store.dialect import lock_for_update
 from hub.store.engine import utcnow
@@ -52,11 +55,6 @@ if TYPE_CHECKING:
     from hub.templates import TemplateRenderer
 
 log = get_logger("hub.dispatcher")
-
-#: Receipt statuses that mean the provider has the message.
-_PROVIDER_HAS_IT = frozenset({DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED,
-                              DeliveryStatus.DELIVERED, DeliveryStatus.OPENED,
-                              DeliveryStatus.CLICKED})
 
 
 @dataclass(slots=True)
@@ -120,19 +118,23 @@ class Dispatcher:
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
+        self.intents = IntentRecorder(sessionmaker, owner)
+        self.reconciler = Reconciler(router, settings)
         #: Outcome UPDATE statements by the columns they set (built once, reused).
         self._updates: dict[tuple[str, ...], Update] = {}
         #: Merged brands by source: brands are configuration, fixed for the process's life.
         self._brands: dict[str | None, BrandSettings] = {}
 
     async def start(self) -> None:
-        """Start the outcome writer."""
+        """Start the outcome and send-intent writers."""
         await self._results.start()
+        await self.intents.start()
 
     async def stop(self) -> None:
         """Wait for sends in flight, write their outcomes, stop."""
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.intents.stop()
         await self._results.stop()
 
     async def run(self) -> None:
@@ -188,10 +190,13 @@ class Dispatcher:
             rows = await claim(session, Notification, ready=ready, order_by=n.next_attempt_at,
                                limit=limit, owner=self.owner,
                                lease_seconds=self.settings.lease_seconds, now=now,
-                               values={"status": "sending"}, columns=(n.id, n.status))
+                               values={"status": "sending"},
+                               columns=(n.id, n.status, n.send_started_at))
             if not rows:
                 return []
-            prior = dict(rows)
+            # A crashed worker's row without a send intent never reached a provider.
+            prior = {id_: "pending" if status == "sending" and started is None else status
+                     for id_, status, started in rows}
             loaded = await _load_claimed(session, list(prior))
             newer = await self._newer_notifications(
                 session, [n for n, _, _ in loaded if prior[n.id] == "pending"])
@@ -297,57 +302,21 @@ class Dispatcher:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
         except ValueError as exc:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
+        announce = self.intents.record
         if item.prior_status == "unknown":
-            return await self._reconcile(item, message)
-        if item.prior_status == "sending" and not self._safe_to_resend(notification.channel):
-            return RouteResult(status="unknown", provider=notification.provider,
+            return await self.reconciler.reconcile(notification, message, announce)
+        if item.prior_status == "sending" and not self.reconciler.safe_to_resend(
+                notification.channel):
+            return RouteResult(status="unknown", provider=notification.send_provider,
                                error="a worker stopped mid-send; waiting for the receipt")
         if item.prior_status == "sent":  # accepted, but no receipt by the deadline
             result = await self.router.deliver(
-                message, exclude=frozenset(notification.tried_providers or ()))
+                message, exclude=frozenset(notification.tried_providers or ()),
+                announce=announce)
             if result.status == "failed" and not result.attempts:
                 result.error = "no delivery receipt from any provider"
             return result
-        return await self.router.deliver(message)
-
-    def _safe_to_resend(self, channel: str) -> bool:
-        """Whether a message whose worker died mid-send may go out again: yes when every
-        provider dedupes by message id; for SMS never (no duplicate texts); email yes."""
-        providers = [self.router.sinks[p] for p in self.router.providers_for(channel)]
-        if providers and all(type(p).idempotent for p in providers):
-            return True
-        return channel != "sms"
-
-    async def _reconcile(self, item: Claimed, message: OutboundMessage) -> RouteResult:
-        """Ask the provider (or, when a worker died before recording which one was used, every
-        provider of the channel) whether it has the message."""
-        notification = item.notification
-        candidates = ([notification.provider] if notification.provider
-                      else self.router.providers_for(notification.channel))
-        answers: dict[str, DeliveryStatus | None] = {}
-        for provider in candidates:
-            sink = self.router.sinks.get(provider)
-            status = None
-            if sink is not None:
-                try:
-                    status = await sink.reconcile(message, notification.provider_message_id)
-                except Exception as exc:
-                    log.warning("reconcile_failed", notification_id=notification.id,
-                                provider=provider, error=type(exc).__name__)
-            if status in _PROVIDER_HAS_IT:
-                return RouteResult(status="sent", provider=provider,
-                                   provider_message_id=notification.provider_message_id)
-            if status is not None and status is not DeliveryStatus.NOT_FOUND:
-                return RouteResult(status="failed", provider=provider,
-                                   error=f"the provider reports {status.value}")
-            answers[provider] = status
-        if answers and all(s is DeliveryStatus.NOT_FOUND for s in answers.values()):
-            return await self.router.deliver(message)  # never accepted: sending is safe
-        if notification.channel == "sms" and not self._safe_to_resend("sms"):
-            return RouteResult(status="failed", provider=notification.provider,
-                               error="outcome unknown and no receipt came; an SMS is never "
-                                     "sent twice")
-        return await self.router.deliver(message)
+        return await self.router.deliver(message, announce=announce)
 
     def _next_state(self, outcome: _Outcome) -> dict:
         notification, result, now = outcome.notification, outcome.result, outcome.finished_at
@@ -364,9 +333,10 @@ class Dispatcher:
             sink = self.router.sinks.get(result.provider or "")
             if route and route.receipt_deadline_seconds and sink and sink.accepts_webhooks:
                 values["receipt_due_at"] = now + timedelta(seconds=route.receipt_deadline_seconds)
-        elif result.status == "unknown":
-            values.update(status="unknown", next_attempt_at=now + timedelta(
-                seconds=route.reconcile_seconds if route else 300))
+        elif result.status == "unknown":  # the send intent stays: the reconcile reads it
+            wait = result.reconcile_in if result.reconcile_in is not None else (
+                route.reconcile_seconds if route else 300)
+            values.update(status="unknown", next_attempt_at=now + timedelta(seconds=wait))
         elif result.status == "retry":
             delay = backoff_delay(max(attempts, 1), base=self.settings.retry_base_seconds,
                                   cap=self.settings.retry_max_seconds,
@@ -380,6 +350,8 @@ class Dispatcher:
                 values.update(status="pending", next_attempt_at=next_at)
         else:
             values.update(status=result.status)
+        if values["status"] not in ("sent", "unknown"):  # no call of this one is outstanding
+            values.update(send_started_at=None, send_provider=None)
         return values
 
     async def _write_outcomes(self, session: AsyncSession, outcomes: list[_Outcome]) -> list[None]:

@@ -5,6 +5,10 @@ failure or a misconfigured provider moves on to the next provider; a refused rec
 rejected message stops the chain (no provider could succeed); an unknown outcome stops it too,
 because the first provider may have sent the message and a second send could be a duplicate.
 Providers whose circuit breaker is open are skipped without waiting for their timeouts.
+
+With ``announce`` (the dispatcher's :class:`hub.delivery.intent.IntentRecorder`), a send
+intent is committed right before each call to a provider that does not deduplicate, after the
+provider's rate limit let it through; a call whose intent cannot be recorded does not start.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ from hub.errors import (
 from hub.store.engine import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from hub.config import ChannelSettings
     from hub.connectors import Sink
     from hub.delivery.ratelimit import TokenBucket
     from hub.messages import OutboundMessage
+
+    #: Records that the call for (message id, provider or None: every one) starts; False or
+    #: an exception: it must not start.
+    Announce = Callable[[str, str | None], Awaitable[bool]]
 
 
 @dataclass(slots=True)
@@ -57,6 +65,8 @@ class RouteResult:
     ``failed`` (permanent), or ``unknown`` (a provider may have sent it).
     ``counts_as_attempt``: a try that failed before any provider was called still counts
     towards ``worker.max_attempts`` (a render over its time limit).
+    ``reconcile_in``: for ``unknown``, seconds until the provider is asked (None: the
+    channel's ``reconcile_seconds``).
     """
 
     status: str
@@ -66,11 +76,16 @@ class RouteResult:
     error: str | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
     counts_as_attempt: bool = False
+    reconcile_in: float | None = None
 
     @property
     def tried(self) -> list[str]:
         """Providers called, in order."""
         return [a.provider for a in self.attempts]
+
+
+class _NotStarted(Exception):
+    """The send intent could not be recorded, so the provider call did not start."""
 
 
 def _outcome_of(exc: BaseException) -> str:
@@ -121,9 +136,10 @@ class Router:
         route = self.channels.get(channel)
         return list(route.providers) if route else []
 
-    async def deliver(self, message: OutboundMessage, *, exclude: frozenset[str] = frozenset()
-                      ) -> RouteResult:
-        """Deliver ``message``; providers in ``exclude`` are not used (already tried)."""
+    async def deliver(self, message: OutboundMessage, *, exclude: frozenset[str] = frozenset(),
+                      announce: Announce | None = None) -> RouteResult:
+        """Deliver ``message``; providers in ``exclude`` are not used (already tried);
+        ``announce`` records each call's intent before it starts (module docstring)."""
         route = self.channels.get(message.channel)
         if route is None:
             return RouteResult(status="failed",
@@ -135,11 +151,15 @@ class Router:
             providers = weighted_order(providers, weights, message.message_id)
         if not providers:
             return RouteResult(status="failed", error="every provider of the channel was tried")
-        if route.policy == "parallel":
-            return await self._parallel(message, providers)
-        return await self._failover(message, providers)
+        try:
+            if route.policy == "parallel":
+                return await self._parallel(message, providers, announce)
+            return await self._failover(message, providers, announce)
+        except _NotStarted as reason:
+            return RouteResult(status="retry", error=str(reason))
 
-    async def _failover(self, message: OutboundMessage, providers: list[str]) -> RouteResult:
+    async def _failover(self, message: OutboundMessage, providers: list[str],
+                        announce: Announce | None) -> RouteResult:
         result = RouteResult(status="retry")
         skipped_for: list[float] = []
         for provider in providers:
@@ -147,7 +167,11 @@ class Router:
             if breaker is not None and not breaker.allow():
                 skipped_for.append(breaker.retry_in())
                 continue
-            record, exc = await self._send_one(provider, message)
+            try:
+                record, exc = await self._send_one(provider, message, announce)
+            except _NotStarted as reason:  # keep the attempts made so far
+                result.status, result.error = "retry", str(reason)
+                return result
             result.attempts.append(record)
             if exc is None:
                 result.status, result.provider = "sent", provider
@@ -167,13 +191,16 @@ class Router:
             result.retry_after = min(skipped_for)
         return result
 
-    async def _parallel(self, message: OutboundMessage, providers: list[str]) -> RouteResult:
+    async def _parallel(self, message: OutboundMessage, providers: list[str],
+                        announce: Announce | None) -> RouteResult:
         allowed = [p for p in providers
                    if self.breakers.get(p) is None or self.breakers[p].allow()]
         if not allowed:
             return RouteResult(status="retry", error="every provider's circuit breaker is open",
                                retry_after=min(self.breakers[p].retry_in() for p in providers))
-        sent = await asyncio.gather(*(self._send_one(p, message) for p in allowed))
+        if announce is not None and not all(type(self.sinks[p]).idempotent for p in allowed):
+            await _announce(announce, message.message_id, None)  # one intent: all of them
+        sent = await asyncio.gather(*(self._send_one(p, message, None) for p in allowed))
         result = RouteResult(status="retry", attempts=[record for record, _ in sent])
         accepted = [record for record, exc in sent if exc is None]
         if accepted:
@@ -188,8 +215,8 @@ class Router:
             result.status = "failed"
         return result
 
-    async def _send_one(self, provider: str, message: OutboundMessage
-                        ) -> tuple[AttemptRecord, DeliveryError | None]:
+    async def _send_one(self, provider: str, message: OutboundMessage,
+                        announce: Announce | None) -> tuple[AttemptRecord, DeliveryError | None]:
         sink = self.sinks[provider]
         attempt_message = dataclasses.replace(message, status_callback_url=(
             f"{self.public_url}/webhooks/{provider}?mid={message.message_id}"
@@ -197,6 +224,8 @@ class Router:
         bucket = self.buckets.get(provider)
         if bucket is not None:
             await bucket.acquire()
+        if announce is not None and not type(sink).idempotent:
+            await _announce(announce, message.message_id, provider)
         started, clock = utcnow(), self._clock()
         exc: DeliveryError | None = None
         sent = None
@@ -230,3 +259,14 @@ class Router:
             breaker.record_no_verdict()  # busy, not broken
         else:
             breaker.record_failure(str(exc), force_open=isinstance(exc, ProviderMisconfigured))
+
+
+async def _announce(announce: Announce, message_id: str, provider: str | None) -> None:
+    """Record the send intent, or raise :class:`_NotStarted`."""
+    try:
+        recorded = await announce(message_id, provider)
+    except Exception as exc:  # the database is unavailable: better not sent than uncertain
+        raise _NotStarted(f"the send intent could not be recorded ({type(exc).__name__}); "
+                          "not sent") from None
+    if not recorded:
+        raise _NotStarted("the lease ran out before the send started; not sent")

@@ -182,8 +182,7 @@ class Notification(Base):
     """One message to one recipient on one channel for one stage of a return (the outbox).
 
     ``idempotency_key`` = return, cycle, stage, channel and recipient hash: unique, so no replay
-    or retried worker can plan the same message twice.
-    """
+    or retried worker can plan the same message twice."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -227,6 +226,9 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Send intent, set just before a provider call (hub.delivery.intent); none: no call out.
+    send_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    send_provider: Mapped[str | None] = mapped_column(String(100))
 
 
 class DeliveryAttempt(Base):

@@ -12,22 +12,19 @@ or as its own process (``python -m hub.testing.fake_sendgrid --port 0 --record o
 which prints one JSON line with its URL and keeps every accepted message as a JSONL line so
 another process can count deliveries. Faults can be set in-process (:meth:`fail_next`,
 :meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`, :meth:`fail_after_accept`,
-:meth:`set_lookups_down`) or over HTTP by posting the same names to ``/__fake__/faults``.
+:meth:`set_lookups_down`, and their shorthands :meth:`fail_after_accept_next` and
+:meth:`fail_reads`) or over HTTP by posting the same names to ``/__fake__/faults``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextvars
 import random
 import signal
-import socket
-import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -35,41 +32,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from hub.testing.faults import LOSS_MODES, Faults, plan_loss, planned_loss, reset_connection
+
 #: Prefix of the control routes; provider routes never start with it.
 CONTROL_PREFIX = "/__fake__"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: How an answer is lost after the message was accepted: an injected 503, or a TCP reset.
-LOSS_MODES = ("503", "reset")
-#: The loss planned for the request being handled (read by :meth:`FakeProvider.record`).
-_planned_loss: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "planned_loss", default=None)
-
-
-@dataclass(slots=True)
-class Faults:
-    """The fault-injection state of one fake; every counter counts provider requests."""
-
-    #: Answer this many next requests with ``fail_status`` instead of handling them.
-    fail_count: int = 0
-    fail_status: int = 500
-    #: Answer this many next requests with the provider's 429.
-    rate_limit_count: int = 0
-    #: Seconds the 429 tells the client to wait.
-    retry_after: float = 1.0
-    #: Seconds added before every provider request is handled.
-    latency: float = 0.0
-    #: Handle this many next requests (the message is recorded) but never answer them;
-    #: -1 means every request until the faults are reset.
-    silent_count: int = 0
-    #: Accept (and record) this many next messages, then lose the answer (``loss_mode``).
-    loss_count: int = 0
-    #: Accept and then lose the answer of this fraction of the other accepted messages.
-    loss_rate: float = 0.0
-    #: ``"503"``, ``"reset"`` (the connection is reset) or ``"mixed"`` (either, at random).
-    loss_mode: str = "503"
-    #: Lookups of sent messages (list, fetch, info) answer 503 while this is set.
-    lookups_down: bool = False
 
 
 class FakeProvider:
@@ -182,7 +150,7 @@ class FakeProvider:
         duplicates can tell which first copies the sender never heard about.
         """
         entry.setdefault("received_at", time.time())
-        planned = _planned_loss.get()
+        planned = planned_loss.get()
         if planned is not None:
             planned["recorded"] = True
             entry["answer_lost"] = planned["mode"]
@@ -232,13 +200,26 @@ class FakeProvider:
         if seed is not None:
             self._loss_rng = random.Random(seed)  # noqa: S311 - fault injection
 
-    def set_lookups_down(self, down: bool = True) -> None:
-        """Make lookups of sent messages (list, fetch, info) answer 503, or answer again."""
-        self.faults.lookups_down = bool(down)
+    def fail_after_accept_next(self, count: int = 1, status: int = 500) -> None:
+        """Take the next ``count`` messages but answer them with ``status`` (a shorthand of
+        :meth:`fail_after_accept` with mode ``"503"``)."""
+        self.fail_after_accept(count=count)
+        self.faults.loss_status = status
+
+    def set_lookups_down(self, down: bool = True, status: int = 503) -> None:
+        """Make lookups of sent messages (list, fetch, info) answer ``status``, or answer
+        again."""
+        self.faults.lookups_down, self.faults.lookups_status = bool(down), status
+
+    def fail_reads(self, status: int = 503) -> None:
+        """Answer every lookup with ``status`` until the faults are reset (or
+        :meth:`set_lookups_down` ``(False)``)."""
+        self.set_lookups_down(True, status)
 
     def lookup_refusal(self) -> web.Response | None:
-        """The provider's 503 while :meth:`set_lookups_down` is on; lookup routes call this."""
-        return self.error_response(503) if self.faults.lookups_down else None
+        """The provider's error while :meth:`set_lookups_down` is on; lookup routes call this."""
+        faults = self.faults
+        return self.error_response(faults.lookups_status) if faults.lookups_down else None
 
     def reset_faults(self) -> None:
         """Back to normal behaviour; requests already kept waiting stay waiting until close."""
@@ -278,19 +259,19 @@ class FakeProvider:
             faults.rate_limit_count -= 1
             await request.read()
             return self.rate_limit_response(faults.retry_after)
-        planned = self._plan_loss(faults)
-        token = _planned_loss.set(planned)
+        planned = plan_loss(faults, self._loss_rng)
+        token = planned_loss.set(planned)
         try:
             response = await handler(request)
         finally:
-            _planned_loss.reset(token)
+            planned_loss.reset(token)
         if planned is not None:
             if planned["recorded"] and 200 <= response.status < 300:
                 self.lost_answers += 1
                 if planned["mode"] == "reset":
-                    _reset_connection(request)
+                    reset_connection(request)
                     return response  # never reaches the client: the connection is gone
-                return self.error_response(503)
+                return self.error_response(faults.loss_status)
             if planned["counted"]:
                 faults.loss_count += 1  # nothing was accepted: the next accepted one fails
         if faults.silent_count:
@@ -298,17 +279,6 @@ class FakeProvider:
                 faults.silent_count -= 1
             await self._release.wait()
         return response
-
-    def _plan_loss(self, faults: Faults) -> dict[str, Any] | None:
-        counted = faults.loss_count > 0
-        if counted:
-            faults.loss_count -= 1
-        elif not (faults.loss_rate and self._loss_rng.random() < faults.loss_rate):
-            return None
-        mode = faults.loss_mode
-        if mode == "mixed":
-            mode = self._loss_rng.choice(LOSS_MODES)
-        return {"mode": mode, "recorded": False, "counted": counted}
 
     async def _control_records(self, request: web.Request) -> web.Response:
         if request.query.get("count_only"):
@@ -341,24 +311,18 @@ class FakeProvider:
                 self.fail_after_accept(**wanted["fail_after_accept"])
             if "lookups_down" in wanted:
                 self.set_lookups_down(bool(wanted["lookups_down"]))
+            if "fail_after_accept_next" in wanted:
+                self.fail_after_accept_next(**wanted["fail_after_accept_next"])
+            if "fail_reads" in wanted:
+                self.fail_reads(int(wanted["fail_reads"]))
         except (ValueError, TypeError, orjson.JSONDecodeError):
             return web.json_response(
                 {"error": "expected an object with reset, fail_next{count,status}, "
                           "rate_limit_next{count,retry_after}, latency, go_silent, "
-                          "fail_after_accept{count,rate,mode,seed} or lookups_down"},
+                          "fail_after_accept{count,rate,mode,seed}, lookups_down, "
+                          "fail_after_accept_next{count,status} or fail_reads"},
                 status=400)
         return web.json_response({"ok": True})
-
-
-def _reset_connection(request: web.Request) -> None:
-    """Close the request's connection with a TCP reset (SO_LINGER 0), as a dying server does."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
 
 
 def base_argument_parser(description: str) -> argparse.ArgumentParser:

@@ -11,8 +11,8 @@ from twilio.base.exceptions import TwilioRestException
 from hub.errors import (
     DeliveryError,
     MessageRejected,
+    OutcomeUnknown,
     ProviderMisconfigured,
-    ProviderUnavailable,
     RateLimited,
     RecipientRefused,
     transport_error,
@@ -48,7 +48,9 @@ def error_for_rest(provider: str, exc: TwilioRestException) -> DeliveryError:
         return ProviderMisconfigured(f"Twilio refused the account or sender (error {code})",
                                      **common)
     if status >= 500:
-        return ProviderUnavailable("Twilio is unavailable", **common)
+        # Twilio may have created the message before the error (issue 13): reconcile first.
+        return OutcomeUnknown(f"Twilio answered {status}; the message may have been taken",
+                              **common)
     return MessageRejected(f"Twilio rejected the message (error {code})", **common)
 
 

@@ -15,6 +15,7 @@ from hub.messages import DeliveryStatus, SendResult
 from returnhub_twilio.config import TwilioSmsSettings
 from returnhub_twilio.errors import error_for_exception, error_for_rest
 from returnhub_twilio.phone import to_e164
+from returnhub_twilio.reconcile import find_sent
 from returnhub_twilio.segments import count_segments
 from returnhub_twilio.status import parse_webhook, status_of, verify_signature, webhook_params
 from returnhub_twilio.transport import TimedAsyncHttpClient
@@ -119,27 +120,26 @@ class TwilioSmsSink(Sink):
 
     async def reconcile(self, message: OutboundMessage, provider_message_id: str | None
                         ) -> DeliveryStatus | None:
-        """Find a message whose send had an unknown outcome: by its sid when known, else among
-        the recent messages to the same number with the same text (the text names the return
-        and stage, and the hub sends a stage once per recipient). Not there: NOT_FOUND."""
+        """Find a message whose send had an unknown outcome: by its sid when known, else in
+        the message list, to the same number with the same text, since the send intent
+        (:func:`returnhub_twilio.reconcile.find_sent`). None while Twilio cannot answer."""
         if self._client is None:
             return None
         try:
             if provider_message_id:
                 found = await self._client.messages(provider_message_id).fetch_async()
                 return status_of(found.status)
-            to = to_e164(message.to, self.config.default_region)
-            recent = await self._client.messages.list_async(to=to, limit=50)
+            return await find_sent(self._client,
+                                   to=to_e164(message.to, self.config.default_region),
+                                   sender=self.config.from_number, body=message.text,
+                                   since=message.sent_after)
         except ValueError:
             return None
         except TwilioRestException as exc:
-            return DeliveryStatus.NOT_FOUND if exc.status == 404 else None
-        except (aiohttp.ClientError, TimeoutError, TwilioException):
+            return DeliveryStatus.NOT_FOUND if exc.status == 404 and provider_message_id \
+                else None
+        except (aiohttp.ClientError, TimeoutError, TwilioException, DeliveryError):
             return None
-        for candidate in recent:
-            if candidate.body == message.text:
-                return status_of(candidate.status)
-        return DeliveryStatus.NOT_FOUND
 
     async def verify_status(self, request: InboundRequest) -> None:
         """Check X-Twilio-Signature over the URL Twilio posted to and every parameter."""

@@ -85,12 +85,17 @@ async def test_claim_returns_the_prior_status_in_order(planned: Hub, claim_style
 
 
 async def test_claim_takes_over_an_expired_lease(planned: Hub, claim_style: str):
+    """A crashed worker's row is uncertain only if its send intent was recorded; without one
+    no provider call had started, and it is pending."""
     hub, now = planned, utcnow()
-    first, *_ = await rows(hub)
-    await set_rows(hub, [first.id], status="sending", lease_owner="crashed-node",
+    first, second, _ = await rows(hub)
+    await set_rows(hub, [first.id, second.id], status="sending", lease_owner="crashed-node",
                    lease_until=now - timedelta(seconds=1))
+    await set_rows(hub, [first.id], send_started_at=now - timedelta(seconds=2),
+                   send_provider="outbox")
     claimed = {c.notification.id: c.prior_status for c in await hub.dispatcher.claim(10)}
     assert claimed[first.id] == "sending"
+    assert claimed[second.id] == "pending"
     assert len(claimed) == 3
 
 

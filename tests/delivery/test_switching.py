@@ -163,6 +163,7 @@ async def _unknown_sms_run(tmp_path, providers, *, lookup_works: bool):
         stages={"approved": {"channels": ["sms"], "fallback": ["portal"]}},
         worker={"send_timeout_seconds": 0.5})
     settings.channels["sms"].reconcile_seconds = 0.5
+    settings.channels["sms"].reconcile_window_seconds = 3  # then an SMS is given up on
     running = await start_hub(settings)
     hub = running.hub
     try:
@@ -198,4 +199,5 @@ async def test_sms_whose_fate_cannot_be_known_is_never_sent_twice(tmp_path, prov
     rows, portal = await _unknown_sms_run(tmp_path, providers, lookup_works=False)
     assert len(providers.twilio.records) == 1
     assert rows["sms"].status == "failed" and "never sent twice" in rows["sms"].last_error
+    assert "within the reconcile window" in rows["sms"].last_error
     assert rows["portal"].status == "sent" and portal == 1  # told once, on the portal

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +14,6 @@ from hub.errors import (
     MessageRejected,
     OutcomeUnknown,
     ProviderMisconfigured,
-    ProviderUnavailable,
     RateLimited,
     RecipientRefused,
     RequestRejected,
@@ -87,7 +86,8 @@ class TestTwilioContract(HttpSinkContract):
         return message(to or RECIPIENT)
 
     def break_provider(self, provider: FakeTwilio) -> None:
-        provider.fail_next(1, 503)
+        # Twilio's one answer that says nothing was taken: 20429 (a 5xx may follow a create).
+        provider.rate_limit_next(1)
 
     def status_request(self, headers: dict[str, str]):
         return form_request({"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"},
@@ -199,10 +199,13 @@ async def test_rate_limit_keeps_retry_after(sink, fake) -> None:
 
 
 @pytest.mark.parametrize("status", [500, 503])
-async def test_server_errors_are_provider_unavailable(sink, fake, status) -> None:
-    fake.fail_next(1, status)
-    with pytest.raises(ProviderUnavailable):
+async def test_server_errors_are_outcome_unknown(sink, fake, status) -> None:
+    """A 5xx can come after Twilio created the message: reconcile before any resend."""
+    fake.fail_after_accept_next(1, status)
+    with pytest.raises(OutcomeUnknown) as caught:
         await sink.send(message())
+    assert caught.value.status == status and RECIPIENT not in str(caught.value)
+    assert len(fake.records) == 1  # it was taken
 
 
 async def test_silence_after_sending_is_outcome_unknown(sink, fake) -> None:
@@ -210,6 +213,38 @@ async def test_silence_after_sending_is_outcome_unknown(sink, fake) -> None:
     with pytest.raises(OutcomeUnknown):
         await sink.send(message())
     assert len(fake.records) == 1
+
+
+# -- reconcile ---------------------------------------------------------------------------------
+
+
+async def test_reconcile_pages_through_the_list_past_the_newest_messages(sink, fake) -> None:
+    """Ours went out first; 150 later texts to the same number fill more than a page."""
+    ours = message(sent_after=datetime.now(UTC))
+    await sink.send(ours)
+    for n in range(150):
+        await sink.send(message(text=f"Other text {n}"))
+    assert await sink.reconcile(ours, None) is DeliveryStatus.ACCEPTED
+    assert await sink.reconcile(message(text="Never sent", sent_after=ours.sent_after),
+                                None) is DeliveryStatus.NOT_FOUND
+
+
+async def test_reconcile_ignores_the_same_text_sent_before_the_intent(sink, fake) -> None:
+    """The same stage's text from before the send intent (minus the skew) is not ours."""
+    await sink.send(message())
+    later = message(sent_after=datetime.now(UTC) + timedelta(hours=1))
+    assert await sink.reconcile(later, None) is DeliveryStatus.NOT_FOUND
+    assert await sink.reconcile(message(sent_after=datetime.now(UTC)), None) \
+        is DeliveryStatus.ACCEPTED
+
+
+async def test_reconcile_cannot_tell_while_the_list_is_unavailable(sink, fake) -> None:
+    await sink.send(message())
+    fake.fail_reads(503)
+    assert await sink.reconcile(message(sent_after=datetime.now(UTC)), None) is None
+    fake.reset_faults()
+    assert await sink.reconcile(message(sent_after=datetime.now(UTC)), None) \
+        is DeliveryStatus.ACCEPTED
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 1601])

@@ -1,0 +1,115 @@
+"""Outcomes that are not what they seem, against the fake providers through the real SDKs, on
+SQLite and PostgreSQL: a destination the outbound guard refuses (nothing left: fail over at
+once), a Twilio 5xx after Twilio took the message (one SMS, found by the reconcile), and a
+message list that cannot answer (the SMS stays unknown and is asked about again)."""
+
+from __future__ import annotations
+
+
+from sqlalchemy import select
+
+from hub.store.engine import utcnow
+from hub.store.models import DeliveryAttempt, Notification, TimelineEntry
+from tests.conftest import wait_for
+from tests.delivery.conftest import free_port, message_id_of, provider_settings, start_hub, stop_hub
+from tests.delivery.test_switching import events
+
+
+async def notifications(hub) -> dict[str, Notification]:
+    async with hub.sessionmaker() as session:
+        return {n.channel: n for n in (await session.execute(select(Notification))).scalars()}
+
+
+async def attempts(hub) -> list[tuple[str, str]]:
+    async with hub.sessionmaker() as session:
+        return [tuple(row) for row in (await session.execute(
+            select(DeliveryAttempt.provider, DeliveryAttempt.outcome)
+            .order_by(DeliveryAttempt.id))).all()]
+
+
+async def test_a_refused_destination_fails_over_at_once_and_pauses_the_provider(
+        tmp_path, providers, db_url):
+    settings = provider_settings(tmp_path, providers, free_port(), db_url=db_url)
+    settings.sinks["sg"]["base_url"] = "http://10.255.0.1:9"  # private: the guard refuses it
+    settings.channels["email"].reconcile_seconds = 3600  # an unknown outcome would wait here
+    running = await start_hub(settings)
+    hub = running.hub
+    try:
+        await hub.inbox.submit(events(1, "R-guard"), utcnow())
+
+        async def sent() -> bool:
+            return (await notifications(hub)).get("email", Notification()).status == "sent"
+        await wait_for(sent, timeout=15)
+        state = hub.dispatcher.router.breakers["sg"].state
+    finally:
+        await stop_hub(running)
+    assert [message_id_of(r) for r in providers.mandrill.records] == [
+        (await notifications(hub))["email"].id]
+    assert await attempts(hub) == [("sg", "misconfigured"), ("md", "accepted")]
+    assert state == "open"  # forced open: the next message skips sg without trying it
+
+
+def sms_settings(tmp_path, providers, db_url):
+    settings = provider_settings(
+        tmp_path, providers, free_port(), db_url=db_url,
+        stages={"approved": {"channels": ["sms"], "fallback": ["portal"]}})
+    settings.channels["sms"].reconcile_seconds = 0.2
+    return settings
+
+
+async def timeline_outcomes(hub, notification_id: str) -> list[str]:
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(
+            select(TimelineEntry.outcome).where(TimelineEntry.notification_id == notification_id)
+            .order_by(TimelineEntry.id))).scalars())
+
+
+async def test_a_twilio_5xx_after_twilio_took_the_sms_sends_it_once(tmp_path, providers, db_url):
+    running = await start_hub(sms_settings(tmp_path, providers, db_url))
+    hub = running.hub
+    try:
+        providers.twilio.fail_after_accept_next(1, 500)  # created, then answered 500
+        await hub.inbox.submit(events(1, "R-5xx"), utcnow())
+
+        async def settled() -> bool:
+            return (await notifications(hub)).get("sms", Notification()).status in (
+                "sent", "failed")
+        await wait_for(settled, timeout=15)
+    finally:
+        await stop_hub(running)
+    rows = await notifications(hub)
+    assert [message_id_of(r) for r in providers.twilio.records] == [rows["sms"].id]
+    assert rows["sms"].status == "sent" and "portal" not in rows  # found by the reconcile
+    assert await attempts(hub) == [("tw", "unknown")]  # never sent a second time
+    assert rows["sms"].send_provider == "tw"  # the intent, recorded before the call
+    async with hub.sessionmaker() as session:
+        call = (await session.execute(select(DeliveryAttempt))).scalar_one()
+    assert rows["sms"].send_started_at <= call.started_at
+
+
+async def test_an_sms_stays_unknown_while_the_list_is_down_then_is_found(tmp_path, providers,
+                                                                          db_url):
+    running = await start_hub(sms_settings(tmp_path, providers, db_url))
+    hub = running.hub
+    try:
+        providers.twilio.fail_after_accept_next(1, 503)
+        providers.twilio.fail_reads(503)  # and the message list cannot answer
+        await hub.inbox.submit(events(1, "R-list"), utcnow())
+
+        async def asked_three_times() -> bool:
+            row = (await notifications(hub)).get("sms")
+            return row is not None and (await timeline_outcomes(hub, row.id)).count(
+                "unknown") >= 3
+        await wait_for(asked_three_times, timeout=20)
+        assert (await notifications(hub))["sms"].status == "unknown"
+        providers.twilio.reset_faults()  # the list answers again
+
+        async def settled() -> bool:
+            return (await notifications(hub))["sms"].status != "unknown"
+        await wait_for(settled, timeout=15)
+    finally:
+        providers.twilio.reset_faults()
+        await stop_hub(running)
+    rows = await notifications(hub)
+    assert rows["sms"].status == "sent" and "portal" not in rows
+    assert [message_id_of(r) for r in providers.twilio.records] == [rows["sms"].id]
