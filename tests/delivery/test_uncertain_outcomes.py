@@ -5,9 +5,9 @@ message list that cannot answer (the SMS stays unknown and is asked about again)
 
 from __future__ import annotations
 
+from sqlalchemy import select, update
 
-from sqlalchemy import select
-
+from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import DeliveryAttempt, Notification, TimelineEntry
 from tests.conftest import wait_for
@@ -113,3 +113,35 @@ async def test_an_sms_stays_unknown_while_the_list_is_down_then_is_found(tmp_pat
     rows = await notifications(hub)
     assert rows["sms"].status == "sent" and "portal" not in rows
     assert [message_id_of(r) for r in providers.twilio.records] == [rows["sms"].id]
+
+
+async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, providers, db_url):
+    """The intent is written only for a row this worker still leases: another worker took the
+    row over, so this one must not call Twilio (no intent, no call)."""
+    hub = Hub.build(sms_settings(tmp_path, providers, db_url))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    try:
+        await hub.inbox.submit(events(2, "R-lease"), utcnow())
+        await hub.processor.drain()
+        mine, taken = await hub.dispatcher.claim(10)
+        async with hub.sessionmaker() as session, session.begin():
+            await session.execute(update(Notification).where(
+                Notification.id == taken.notification.id).values(lease_owner="other-node"))
+        router, announce = hub.dispatcher.router, hub.dispatcher.intents.record
+        kept = await router.deliver(hub.dispatcher.compose(mine), announce=announce)
+        lost = await router.deliver(hub.dispatcher.compose(taken), announce=announce)
+        rows = {n.id: n for n in (await notifications_list(hub))}
+    finally:
+        await hub.stop()
+    assert kept.status == "sent" and lost.status == "retry" and not lost.attempts
+    assert "the lease ran out before the send started" in lost.error
+    assert [message_id_of(r) for r in providers.twilio.records] == [mine.notification.id]
+    assert rows[mine.notification.id].send_provider == "tw"
+    assert rows[taken.notification.id].send_started_at is None
+
+
+async def notifications_list(hub) -> list[Notification]:
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(select(Notification))).scalars())
