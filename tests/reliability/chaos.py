@@ -121,6 +121,7 @@ from_number = "+15005550006"
 base_url = "{fakes['tw']['url']}"
 [channels.email]
 providers = ["sg", "md"]
+reconcile_seconds = 2
 [channels.sms]
 providers = ["tw"]
 reconcile_seconds = 2
