@@ -63,6 +63,8 @@ class FakeProvider:
         self.request_count = 0
         #: Answers lost after the message was accepted (see :meth:`fail_after_accept`).
         self.lost_answers = 0
+        #: Lookups refused while :meth:`set_lookups_down` was on.
+        self.lookups_refused = 0
         self.faults = Faults()
         self._loss_rng = random.Random(0)  # noqa: S311 - fault injection, not secrets
         self._runner: web.AppRunner | None = None
@@ -87,6 +89,7 @@ class FakeProvider:
         app.router.add_get(f"{CONTROL_PREFIX}/records", self._control_records)
         app.router.add_delete(f"{CONTROL_PREFIX}/records", self._control_clear)
         app.router.add_post(f"{CONTROL_PREFIX}/faults", self._control_faults)
+        app.router.add_get(f"{CONTROL_PREFIX}/stats", self._control_stats)
         return app
 
     async def start(self) -> FakeProvider:
@@ -219,7 +222,10 @@ class FakeProvider:
     def lookup_refusal(self) -> web.Response | None:
         """The provider's error while :meth:`set_lookups_down` is on; lookup routes call this."""
         faults = self.faults
-        return self.error_response(faults.lookups_status) if faults.lookups_down else None
+        if not faults.lookups_down:
+            return None
+        self.lookups_refused += 1
+        return self.error_response(faults.lookups_status)
 
     def reset_faults(self) -> None:
         """Back to normal behaviour; requests already kept waiting stay waiting until close."""
@@ -287,6 +293,11 @@ class FakeProvider:
                                                "lost_answers": self.lost_answers,
                                                "records": self.records}),
                             content_type="application/json")
+
+    async def _control_stats(self, _request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.request_count, "records": len(self.records),
+                                  "lost_answers": self.lost_answers,
+                                  "lookups_refused": self.lookups_refused})
 
     async def _control_clear(self, _request: web.Request) -> web.Response:
         self.records.clear()

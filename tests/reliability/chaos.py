@@ -64,8 +64,11 @@ ANSWER_LOSS_RATE = 0.03
 #: Lease seconds of the run's workers: a worker killed after its provider accepted a message
 #: leaves it to be sent again once this has passed.
 LEASE_SECONDS = 3
-#: The steps (0.4-1 s each) at which Twilio's list goes down and comes back.
+#: The step (0.4-1 s each) at which Twilio's list goes down, the first at which it may come
+#: back, and how many lookups it must have refused by then (it stays down until it has, so
+#: that reconciles do meet the outage however the run's timing falls).
 LOOKUPS_DOWN_STEPS = (2, 12)
+LOOKUPS_REFUSED_AT_LEAST = 20
 
 
 def restart_postgres() -> None:
@@ -165,6 +168,13 @@ async def set_faults(url: str, faults: dict) -> None:
         await session.post(f"{url}/__fake__/faults", data=json.dumps(faults))
 
 
+async def fake_stats(url: str) -> dict[str, int]:
+    """A fake's counters: requests, records, lost answers, lookups refused."""
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"{url}/__fake__/stats") as answer:
+        return await answer.json()
+
+
 async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
               log_level: str = "ERROR") -> dict:
     """One chaos run; returns the counts."""
@@ -234,7 +244,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
             step += 1
             # The outage, the restart and some kills always happen, early, while the first
             # events are still in flight; then kills go on until everything is delivered.
-            if step > max(6, LOOKUPS_DOWN_STEPS[1]) and stop.is_set() \
+            if "sms_lookups_up" in chaos and step > 6 and stop.is_set() \
                     and await finished() >= 2 * events:
                 break
             if step == 1:
@@ -254,10 +264,14 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 pool[victim].wait(10)
                 restart(pool, label, victim)
                 happened(f"{label}_kills")
-            if step in LOOKUPS_DOWN_STEPS:
-                down = step == LOOKUPS_DOWN_STEPS[0]
-                await set_faults(fakes["tw"]["url"], {"lookups_down": down})
-                happened("sms_lookups_down" if down else "sms_lookups_up")
+            if step == LOOKUPS_DOWN_STEPS[0]:
+                await set_faults(fakes["tw"]["url"], {"lookups_down": True})
+                happened("sms_lookups_down")
+            elif step >= LOOKUPS_DOWN_STEPS[1] and "sms_lookups_up" not in chaos and (
+                    (await fake_stats(fakes["tw"]["url"]))["lookups_refused"]
+                    >= LOOKUPS_REFUSED_AT_LEAST or step >= 10 * LOOKUPS_DOWN_STEPS[1]):
+                await set_faults(fakes["tw"]["url"], {"lookups_down": False})
+                happened("sms_lookups_up")
             # A node that exited on its own (one restarted while PostgreSQL was down fails its
             # start-up) is started again, as its supervisor would.
             for pool, label in ((ingress, "ingress"), (workers, "worker")):
@@ -266,6 +280,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                         restart(pool, label, index)
                         happened(f"{label}_exits")
         posted = await poster
+        provider_stats = {key: await fake_stats(fake["url"]) for key, fake in fakes.items()}
         async with sessions() as session:
             statuses = Counter((await session.execute(select(Notification.status))).scalars())
             known = set((await session.execute(select(Notification.id))).scalars())
@@ -312,7 +327,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
         "unexpected": len((set(emails) | set(texts)) - known),
         "duplicate_emails": sum(n - 1 for n in emails.values() if n > 1),
         "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
-        "channels": channels, "per_event": per_event,
+        "channels": channels, "per_event": per_event, "fakes": provider_stats,
         "dead_letters": statuses.get("dead", 0),
         "unfinished_count": unfinished_count, "unfinished": unfinished,
         "notification_outcomes": outcomes,

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.reliability.chaos import run
+from tests.reliability.chaos import LOOKUPS_REFUSED_AT_LEAST, run
 from tests.reliability.chaos_counts import summary
 
 EVENTS = int(os.environ.get("RETURNHUB_CHAOS_EVENTS", "1000"))
@@ -24,6 +24,8 @@ async def test_chaos_loses_nothing(tmp_path):
     assert chaos.get("postgres_restarts") == 1
     assert chaos.get("ingress_kills", 0) + chaos.get("worker_kills", 0) >= 3
     assert chaos.get("sms_lookups_down") == 1 and chaos.get("sms_lookups_up") == 1
+    # ...and the hub did ask Twilio while its list was down (reconciles met the outage).
+    assert report["fakes"]["tw"]["lookups_refused"] >= LOOKUPS_REFUSED_AT_LEAST
     email, sms = report["channels"]["email"], report["channels"]["sms"]
     # The providers did accept messages and then lose the answer, on both channels.
     assert email["answers_lost_at_providers"] > 0 and sms["answers_lost_at_providers"] > 0

@@ -107,6 +107,9 @@ async def test_lookups_answer_503_while_down_and_sends_still_work(fake, client) 
         async with http.post(f"{fake.url}/__fake__/faults",
                              json={"lookups_down": False}) as answer:
             assert answer.status == 200
+        async with http.get(f"{fake.url}/__fake__/stats") as answer:
+            stats = await answer.json()
+        assert stats["lookups_refused"] == 2 and stats["records"] == 2
     assert [m.sid for m in await client.messages.list_async(to=ALICE)] == [second, sid]
     assert (await client.messages(sid).fetch_async()).sid == sid
 
