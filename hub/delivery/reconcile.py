@@ -105,7 +105,7 @@ class Reconciler:
         now = utcnow()
         window_end = since + timedelta(seconds=route.reconcile_window_seconds if route else 0)
         if asked and route is not None and now < window_end:
-            delay = self._backoff(route, (now - since).total_seconds(),
+            delay = self.backoff(route, (now - since).total_seconds(),
                                   (window_end - now).total_seconds())
             log.info("reconcile_deferred", notification_id=notification.id,
                      channel=notification.channel, retry_in=round(delay, 3))
@@ -118,7 +118,7 @@ class Reconciler:
                            or notification.provider,
                            error=f"outcome unknown and {why}; an SMS is never sent twice")
 
-    def _backoff(self, route: ChannelSettings, waited: float, left: float) -> float:
+    def backoff(self, route: ChannelSettings, waited: float, left: float) -> float:
         """Wait about as long as already waited (doubling), between the channel's
         ``reconcile_seconds`` and ``worker.retry_max_seconds``, jittered, never past the end of
         the window (the last try is at its end)."""

@@ -1,7 +1,8 @@
 """Outcomes that are not what they seem, against the fake providers through the real SDKs, on
 SQLite and PostgreSQL: a destination the outbound guard refuses (nothing left: fail over at
 once), a Twilio 5xx after Twilio took the message (one SMS, found by the reconcile), and a
-message list that cannot answer (the SMS stays unknown and is asked about again)."""
+message list that cannot answer (the SMS stays unknown and is asked about again), and the
+state a kill between a send intent and its call leaves (reconciled, then sent once)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,48 @@ async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, pro
 async def notifications_list(hub) -> list[Notification]:
     async with hub.sessionmaker() as session:
         return list((await session.execute(select(Notification))).scalars())
+
+
+def test_reconcile_backoff_doubles_within_its_bounds_and_ends_at_the_window():
+    """Each wait is about the time already waited, jittered down to half, never below the
+    channel's reconcile_seconds nor above worker.retry_max_seconds, nor past the window."""
+    from types import SimpleNamespace
+
+    from hub.delivery.reconcile import Reconciler
+
+    route = SimpleNamespace(reconcile_seconds=10.0)
+    reconciler = Reconciler(router=None, settings=SimpleNamespace(retry_max_seconds=300.0))
+    for waited, low, high in [(0, 10, 10), (5, 10, 10), (40, 20, 40), (100, 50, 100),
+                              (10_000, 150, 300)]:
+        delays = [reconciler.backoff(route, waited, left=10**6) for _ in range(200)]
+        assert low <= min(delays) and max(delays) <= high, (waited, min(delays), max(delays))
+    assert reconciler.backoff(route, 10_000, left=3.5) == 3.5  # the last try: the window's end
+
+
+async def test_a_worker_killed_between_its_intent_and_the_call_leaves_an_sms_sent_once(
+        tmp_path, providers, db_url):
+    """The state such a kill leaves (``sending``, an intent, the lease run out, nothing at
+    Twilio): the SMS waits for a receipt, Twilio's list says it never came, it is sent once."""
+    hub = Hub.build(sms_settings(tmp_path, providers, db_url))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    try:
+        await hub.inbox.submit(events(1, "R-intent"), utcnow())
+        await hub.processor.drain()
+        now = utcnow()
+        async with hub.sessionmaker() as session, session.begin():
+            await session.execute(update(Notification).values(
+                status="sending", lease_owner="killed-node", lease_until=now,
+                send_started_at=now, send_provider="tw"))
+
+        async def sent() -> bool:
+            await hub.dispatcher.drain()
+            return (await notifications(hub))["sms"].status == "sent"
+        await wait_for(sent, timeout=15)
+        row = (await notifications(hub))["sms"]
+        outcomes = await timeline_outcomes(hub, row.id)
+    finally:
+        await hub.stop()
+    assert [message_id_of(r) for r in providers.twilio.records] == [row.id]
+    assert outcomes[-2:] == ["unknown", "sent"]  # reconciled first, then sent
