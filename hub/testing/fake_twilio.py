@@ -23,7 +23,7 @@ import hmac
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
@@ -101,16 +101,21 @@ class FakeTwilio(FakeProvider):
 
     def __init__(self, *, account_sid: str = "AC" + "0" * 32,
                  auth_token: str = "fake-token",  # noqa: S107 - the fake's published test token
-                 api_keys: dict[str, str] | None = None, **kwargs: Any) -> None:
+                 api_keys: dict[str, str] | None = None, queue_seconds: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.account_sid = account_sid
+        #: Seconds an accepted message stays queued (no ``date_sent``) before it is sent.
+        self.queue_seconds = queue_seconds
         self.auth_token = auth_token
         self.api_keys = api_keys or {}
         #: Numbers that texted STOP; sends to them fail with 21610 until they text START.
         self.opted_out: set[str] = set()
         self._by_sid: dict[str, dict[str, Any]] = {}
-        #: Every accepted message's resource and when it was sent, oldest first.
+        #: Every accepted message's resource and when it is sent, oldest first.
         self._sent: list[dict[str, Any]] = []
+        #: Those still queued (their ``date_sent`` is set once the clock reaches it).
+        self._queued: list[dict[str, Any]] = []
         #: When an accepted message counts as sent (its ``date_sent``); tests may replace it.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -187,12 +192,23 @@ class FakeTwilio(FakeProvider):
                              "request": {k: str(v) for k, v in form.items()}})
         self._by_sid[sid] = entry
         answer = orjson.dumps(resource)
-        # The fake hands every message on at once: the list and a fetch show it sent from now
-        # (the create answer still says queued with no date_sent, as Twilio's does).
-        sent = self.clock().astimezone(UTC).replace(microsecond=0)
-        resource["date_sent"] = format_datetime(sent, usegmt=True)
-        self._sent.append({"resource": resource, "sent": sent})
+        # The create answer says queued with no date_sent, as Twilio's does; the message is
+        # sent queue_seconds later (at once by default), and from then on the list and a fetch
+        # show its date_sent.
+        sent = (self.clock() + timedelta(seconds=self.queue_seconds)).astimezone(UTC)
+        message = {"resource": resource, "sent": sent.replace(microsecond=0)}
+        self._sent.append(message)
+        self._queued.append(message)
+        self._send_due()
         return web.Response(status=201, body=answer, content_type="application/json")
+
+    def _send_due(self) -> None:
+        """Give every queued message whose time has come its ``date_sent``."""
+        now = self.clock()
+        due = [message for message in self._queued if message["sent"] <= now]
+        for message in due:
+            message["resource"]["date_sent"] = format_datetime(message["sent"], usegmt=True)
+        self._queued = [message for message in self._queued if message["sent"] > now]
 
     def _refusal(self, to: str, from_: str, service: str, body: str,
                  has_media: bool) -> tuple[int, str] | None:
@@ -225,6 +241,7 @@ class FakeTwilio(FakeProvider):
         refusal = self.lookup_refusal()
         if refusal is not None:
             return refusal
+        self._send_due()
         try:
             page = list_page(self._sent, request.query,
                              f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json")
@@ -238,6 +255,7 @@ class FakeTwilio(FakeProvider):
         refusal = self.lookup_refusal()
         if refusal is not None:
             return refusal
+        self._send_due()
         entry = self._by_sid.get(request.match_info["sid"])
         if entry is None:
             return self.error(404, 20404, f"The requested resource {request.path} was not found")
@@ -310,9 +328,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = base_argument_parser("A fake Twilio Programmable Messaging API.")
     parser.add_argument("--account-sid", default="AC" + "0" * 32)
     parser.add_argument("--auth-token", default="fake-token")
+    parser.add_argument("--queue-seconds", type=float, default=0.0,
+                        help="seconds an accepted message stays queued (no date_sent)")
     args = parser.parse_args(argv)
     fake = FakeTwilio(account_sid=args.account_sid, auth_token=args.auth_token,
-                      host=args.host, port=args.port, record_path=args.record)
+                      queue_seconds=args.queue_seconds, host=args.host, port=args.port,
+                      record_path=args.record)
     run_fake(fake, latency=args.latency)
 
 

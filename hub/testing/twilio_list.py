@@ -5,7 +5,8 @@
 (on or after) and ``DateSent<`` (on or before), ``PageSize`` (default 50, at most 1000),
 ``Page`` (the page index, for the client's state) and ``PageToken``. A date is ``YYYY-MM-DD``
 (the whole GMT day) or an ISO 8601 time such as the SDK sends (``2026-12-03T06:40:00Z``),
-compared to the second. ``next_page_uri`` carries the filters and a token ``PA<sid>`` naming
+compared to the second; a message still queued has no ``date_sent`` and no date filter
+matches it. ``next_page_uri`` carries the filters and a token ``PA<sid>`` naming
 the last message of the page, so paging does not shift when new messages arrive meanwhile;
 ``previous_page_uri`` carries ``PB<sid>`` naming the first.
 """
@@ -78,8 +79,8 @@ def page_size_of(query: Mapping[str, str]) -> int:
 def matching(messages: Sequence[dict[str, Any]], query: Mapping[str, str]
              ) -> list[dict[str, Any]]:
     """The stored messages (each ``{"resource": ..., "sent": datetime}``, in the order they
-    were accepted) that pass the filters, newest ``date_sent`` first (the later accepted first
-    within one second)."""
+    were accepted) that pass the filters, newest first (the later accepted first within one
+    second). A message still queued has no ``date_sent``: any date filter leaves it out."""
     to, from_ = query.get("To"), query.get("From")
     low, high = date_bounds(query)
     chosen = []
@@ -92,7 +93,8 @@ def matching(messages: Sequence[dict[str, Any]], query: Mapping[str, str]
             continue
         if low is not None or high is not None:
             sent = message["sent"]
-            if (low is not None and sent < low) or (high is not None and sent > high):
+            if resource["date_sent"] is None or (low is not None and sent < low) \
+                    or (high is not None and sent > high):
                 continue
         chosen.append(message)
     return chosen

@@ -127,3 +127,23 @@ async def test_accepted_then_503_stores_exactly_one_message(fake, client) -> Non
     sid = await send(client, fake, ALICE, "answered as usual")
     assert len(fake.records) == 2 and "answer_lost" not in fake.records[1]
     assert [m.sid for m in await client.messages.list_async(to=ALICE)][0] == sid
+
+
+async def test_a_queued_message_has_no_date_sent_and_no_date_filter_finds_it() -> None:
+    now = [T0]
+    async with FakeTwilio(queue_seconds=60) as fake:
+        fake.clock = lambda: now[0]
+        http = AsyncTwilioHttpClient()
+        sdk = Client(fake.account_sid, fake.auth_token, http_client=http)
+        sdk.api.base_url = fake.url
+        try:
+            sid = (await sdk.messages.create_async(to=ALICE, from_=SENDER, body="q")).sid
+            listed = await sdk.messages.list_async(to=ALICE)
+            assert [m.sid for m in listed] == [sid] and listed[0].date_sent is None
+            since = T0 - timedelta(hours=1)
+            assert await sdk.messages.list_async(to=ALICE, date_sent_after=since) == []
+            now[0] = T0 + timedelta(seconds=60)  # Twilio sends it
+            found = await sdk.messages.list_async(to=ALICE, date_sent_after=since)
+            assert [m.sid for m in found] == [sid] and found[0].date_sent == now[0]
+        finally:
+            await http.close()
