@@ -149,8 +149,8 @@ class FakeProvider:
         """Keep an accepted message (in memory, and as a JSONL line when recording to a file).
 
         When the answer to this request is going to be lost (:meth:`fail_after_accept`), the
-        entry says how under ``answer_lost`` (``"503"`` or ``"reset"``), so that whoever counts
-        duplicates can tell which first copies the sender never heard about.
+        entry says how under ``answer_lost`` (``"reset"`` or the status, e.g. ``"503"``), so that
+        whoever counts duplicates can tell which first copies the sender never heard about.
         """
         entry.setdefault("received_at", time.time())
         planned = planned_loss.get()
@@ -199,7 +199,7 @@ class FakeProvider:
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         self.faults.loss_count, self.faults.loss_rate = int(count), float(rate)
-        self.faults.loss_mode = mode
+        self.faults.loss_mode, self.faults.loss_status = mode, 503
         if seed is not None:
             self._loss_rng = random.Random(seed)  # noqa: S311 - fault injection
 

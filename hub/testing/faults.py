@@ -57,7 +57,8 @@ class Faults:
 
 def plan_loss(faults: Faults, rng: random.Random) -> dict[str, Any] | None:
     """Whether the answer to the next request is to be lost, and how: ``{"mode", "recorded",
-    "counted"}`` (``counted``: it used up one of ``loss_count``), or None."""
+    "counted"}`` (``mode``: ``"reset"`` or the error status, e.g. ``"503"``; ``counted``: it
+    used up one of ``loss_count``), or None."""
     counted = faults.loss_count > 0
     if counted:
         faults.loss_count -= 1
@@ -66,6 +67,8 @@ def plan_loss(faults: Faults, rng: random.Random) -> dict[str, Any] | None:
     mode = faults.loss_mode
     if mode == "mixed":
         mode = rng.choice(LOSS_MODES)
+    if mode != "reset":  # the record names the status the sender really got
+        mode = str(faults.loss_status)
     return {"mode": mode, "recorded": False, "counted": counted}
 
 

@@ -88,3 +88,15 @@ async def test_control_api_refuses_an_unknown_mode() -> None:
                              json={"fail_after_accept": {"count": 1, "mode": "explode"}}) as r:
             assert r.status == 400
         assert fake.faults.loss_count == 0
+
+
+async def test_the_shorthand_answers_its_status_and_the_record_names_it() -> None:
+    async with FakeMandrill() as fake, aiohttp.ClientSession() as http:
+        fake.fail_after_accept_next(1, 500)
+        url = f"{fake.url}/api/1.3/messages/send.json"
+        async with http.post(url, json=mandrill_body()) as answer:
+            assert answer.status == 500
+        fake.fail_after_accept(count=1)  # back to the 503 of the full form
+        async with http.post(url, json=mandrill_body()) as answer:
+            assert answer.status == 503
+        assert [r.get("answer_lost") for r in fake.records] == ["500", "503"]
