@@ -116,6 +116,9 @@ class FakeTwilio(FakeProvider):
         self._sent: list[dict[str, Any]] = []
         #: Those still queued (their ``date_sent`` is set once the clock reaches it).
         self._queued: list[dict[str, Any]] = []
+        #: List pages served, and how many of them were not a first page.
+        self.list_pages = 0
+        self.later_list_pages = 0
         #: When an accepted message counts as sent (its ``date_sent``); tests may replace it.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -247,7 +250,14 @@ class FakeTwilio(FakeProvider):
                              f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json")
         except ListError as exc:
             return self.error(400, 20001, str(exc))
+        self.list_pages += 1
+        self.later_list_pages += page["page"] > 0 or bool(request.query.get("PageToken"))
         return web.Response(content_type="application/json", body=orjson.dumps(page))
+
+    def stats(self) -> dict[str, int]:
+        """The common counters plus the list pages served (and the later ones among them)."""
+        return {**super().stats(), "list_pages": self.list_pages,
+                "later_list_pages": self.later_list_pages}
 
     async def _fetch(self, request: web.Request) -> web.Response:
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:

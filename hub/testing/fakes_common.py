@@ -294,10 +294,13 @@ class FakeProvider:
                                                "records": self.records}),
                             content_type="application/json")
 
+    def stats(self) -> dict[str, int]:
+        """The fake's counters (``GET /__fake__/stats``); subclasses add their own."""
+        return {"requests": self.request_count, "records": len(self.records),
+                "lost_answers": self.lost_answers, "lookups_refused": self.lookups_refused}
+
     async def _control_stats(self, _request: web.Request) -> web.Response:
-        return web.json_response({"requests": self.request_count, "records": len(self.records),
-                                  "lost_answers": self.lost_answers,
-                                  "lookups_refused": self.lookups_refused})
+        return web.json_response(self.stats())
 
     async def _control_clear(self, _request: web.Request) -> web.Response:
         self.records.clear()

@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.security import generate_fernet_key
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.models import Notification, Return
-from hub.testing.factories import event_payload
+from hub.testing.factories import customer, event_payload
 from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, signed_headers
 from tests.reliability.chaos_counts import channel_counts, event_counts, summary
 from tests.reliability.chaos_diagnostics import (
@@ -64,11 +64,14 @@ ANSWER_LOSS_RATE = 0.03
 #: Lease seconds of the run's workers: a worker killed after its provider accepted a message
 #: leaves it to be sent again once this has passed.
 LEASE_SECONDS = 3
-#: The step (0.4-1 s each) at which Twilio's list goes down, the first at which it may come
-#: back, and how many lookups it must have refused by then (it stays down until it has, so
-#: that reconciles do meet the outage however the run's timing falls).
-LOOKUPS_DOWN_STEPS = (2, 12)
-LOOKUPS_REFUSED_AT_LEAST = 20
+#: Twilio's list goes down at the second step and comes back once it has been down this many
+#: seconds and has refused this many lookups (so that reconciles do meet the outage however
+#: the run's timing falls), or after LOOKUPS_DOWN_SECONDS_AT_MOST in any case.
+LOOKUPS_DOWN_SECONDS = 5.0
+LOOKUPS_REFUSED_AT_LEAST = 10
+LOOKUPS_DOWN_SECONDS_AT_MOST = 60.0
+#: Texts per phone number: more than one page (100) of Twilio's list per number.
+SMS_PER_NUMBER = 250
 
 
 def restart_postgres() -> None:
@@ -218,8 +221,13 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 pool[index] = returnhub(config, "worker", log=logs)
             processes.append(pool[index])
 
+        # Customers share phone numbers (SMS_PER_NUMBER texts each), so that finding one text
+        # in Twilio's list means paging past the others sent to the same number.
+        numbers = max(1, events // SMS_PER_NUMBER)
         bodies = {f"chaos-{n}": json.dumps(event_payload(
-            "return.approved", f"R-chaos-{n}")).encode() for n in range(events)}
+            "return.approved", f"R-chaos-{n}",
+            customer=customer(n, phone=f"+1415556{n % numbers:04d}"))).encode()
+            for n in range(events)}
         await set_faults(fakes["md"]["url"], {"latency": 0.3})  # the secondary is slow
         for offset, key in enumerate(("sg", "md", "tw")):
             await set_faults(fakes[key]["url"], {"fail_after_accept": {
@@ -239,6 +247,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 return -1
 
         step = 0
+        lookups_down_since = 0.0
         while time.monotonic() - started < budget:
             await asyncio.sleep(rng.uniform(0.4, 1.0))
             step += 1
@@ -264,14 +273,17 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 pool[victim].wait(10)
                 restart(pool, label, victim)
                 happened(f"{label}_kills")
-            if step == LOOKUPS_DOWN_STEPS[0]:
+            if step == 2:
                 await set_faults(fakes["tw"]["url"], {"lookups_down": True})
                 happened("sms_lookups_down")
-            elif step >= LOOKUPS_DOWN_STEPS[1] and "sms_lookups_up" not in chaos and (
-                    (await fake_stats(fakes["tw"]["url"]))["lookups_refused"]
-                    >= LOOKUPS_REFUSED_AT_LEAST or step >= 10 * LOOKUPS_DOWN_STEPS[1]):
-                await set_faults(fakes["tw"]["url"], {"lookups_down": False})
-                happened("sms_lookups_up")
+                lookups_down_since = time.monotonic()
+            elif step > 2 and "sms_lookups_up" not in chaos:
+                down_for = time.monotonic() - lookups_down_since
+                refused = (await fake_stats(fakes["tw"]["url"]))["lookups_refused"]
+                if (down_for >= LOOKUPS_DOWN_SECONDS and refused >= LOOKUPS_REFUSED_AT_LEAST) \
+                        or down_for >= LOOKUPS_DOWN_SECONDS_AT_MOST:
+                    await set_faults(fakes["tw"]["url"], {"lookups_down": False})
+                    happened("sms_lookups_up")
             # A node that exited on its own (one restarted while PostgreSQL was down fails its
             # start-up) is started again, as its supervisor would.
             for pool, label in ((ingress, "ingress"), (workers, "worker")):

@@ -26,6 +26,8 @@ async def test_chaos_loses_nothing(tmp_path):
     assert chaos.get("sms_lookups_down") == 1 and chaos.get("sms_lookups_up") == 1
     # ...and the hub did ask Twilio while its list was down (reconciles met the outage).
     assert report["fakes"]["tw"]["lookups_refused"] >= LOOKUPS_REFUSED_AT_LEAST
+    # ...and paged through it: the customers share numbers, 250 texts each.
+    assert report["fakes"]["tw"]["later_list_pages"] > 0
     email, sms = report["channels"]["email"], report["channels"]["sms"]
     # The providers did accept messages and then lose the answer, on both channels.
     assert email["answers_lost_at_providers"] > 0 and sms["answers_lost_at_providers"] > 0

@@ -52,6 +52,7 @@ async def test_list_pages_newest_first_through_the_sdk(fake, client) -> None:
     listed = await client.messages.list_async(to=ALICE, page_size=3)
     assert [m.sid for m in listed] == sids[::-1]
     assert fake.request_count - before == 3  # 3 + 3 + 1, following next_page_uri
+    assert fake.stats()["list_pages"] == 3 and fake.stats()["later_list_pages"] == 2
     assert all(m.to == ALICE and m.date_sent is not None for m in listed)
     assert [m.sid for m in await client.messages.list_async(from_=SENDER, limit=2)] == [
         sids[6], sids[5]]
