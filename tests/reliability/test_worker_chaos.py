@@ -1,7 +1,8 @@
 """Two worker processes on PostgreSQL, SIGKILLed at random points while 2,000 notifications
 (email through the fake SendGrid, SMS through the fake Twilio, each its own process) are
-delivered; both fakes lose the answer after accepting 3 % of the messages (a 503 or a reset)
-and Twilio's message list answers 503 for part of the run. Nothing may be lost, per channel
+delivered; both fakes lose the answer after accepting 3 % of the messages (a 503 or a reset),
+Twilio's message list answers 503 for the first part of the run, and the customers share four
+phone numbers (so a reconcile pages through the list). Nothing may be lost, per channel
 and per event, and no SMS may be sent twice; an email may be sent twice only when the copy
 before was accepted and its answer lost (the fake's 503 or reset, or a kill before the outcome
 was recorded). The counts are printed."""
@@ -27,7 +28,7 @@ from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import DeliveryAttempt, Notification, Return
-from hub.testing.factories import event_payload
+from hub.testing.factories import customer, event_payload
 from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, make_settings
 from tests.reliability.chaos_counts import channel_counts, event_counts
 from tests.reliability.support import clean_env, message_counts, receptions, start_fake
@@ -36,13 +37,20 @@ BIN = Path(sys.executable).parent
 EVENTS = 1000  # x (email + SMS) = 2,000 notifications
 TERMINAL = ("sent", "delivered", "failed", "dead", "bounced", "expired")
 LEASE_SECONDS = 2
-#: The kills (by number) at which Twilio's message list goes down and comes back.
-LOOKUPS_DOWN_KILLS = (1, 6)
+#: Twilio's message list is down from the start until it has refused this many lookups (and
+#: been down 3 s), or for 60 s at most.
+LOOKUPS_REFUSED_AT_LEAST = 5
 
 
 async def set_faults(url: str, faults: dict) -> None:
     async with aiohttp.ClientSession() as session:
         await session.post(f"{url}/__fake__/faults", data=json.dumps(faults))
+
+
+async def fake_stats(url: str) -> dict[str, int]:
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"{url}/__fake__/stats") as answer:
+        return await answer.json()
 
 
 def write_config(tmp_path: Path, db_url: str, sendgrid: dict, twilio: dict) -> Path:
@@ -112,9 +120,11 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
 
         hub = Hub.build(load_settings(config))
         await hub.start(workers=False, migrate=False)
+        # Four phone numbers, 250 texts each: a reconcile pages through Twilio's list.
         batch = [ReturnEvent.model_validate({
-            **event_payload("return.approved", f"R-chaos-{n}"), "source": "shop",
-            "source_event_id": f"chaos-{n}"}) for n in range(EVENTS)]
+            **event_payload("return.approved", f"R-chaos-{n}",
+                            customer=customer(n, phone=f"+1415557{n % 4:04d}")),
+            "source": "shop", "source_event_id": f"chaos-{n}"}) for n in range(EVENTS)]
         await hub.inbox.submit(batch, utcnow())
 
         def spawn() -> subprocess.Popen:
@@ -125,6 +135,9 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
         for seed, (_, fake) in enumerate(fakes):
             await set_faults(fake["url"], {"fail_after_accept": {"rate": 0.03, "mode": "mixed",
                                                                  "seed": seed}})
+        twilio_url = fakes[1][1]["url"]
+        await set_faults(twilio_url, {"lookups_down": True})
+        lookups_down_since: float | None = time.monotonic()
         workers = [spawn(), spawn()]
         rng = random.Random(20261124)
         deadline = asyncio.get_running_loop().time() + 240
@@ -135,6 +148,12 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
                         .where(Notification.status.in_(TERMINAL)))).scalar_one()
             if done >= 2 * EVENTS:
                 break
+            if lookups_down_since is not None:
+                down_for = time.monotonic() - lookups_down_since
+                refused = (await fake_stats(twilio_url))["lookups_refused"]
+                if (down_for >= 3 and refused >= LOOKUPS_REFUSED_AT_LEAST) or down_for >= 60:
+                    await set_faults(twilio_url, {"lookups_down": False})
+                    lookups_down_since = None
             if kills < 12:  # kill a random worker mid-flight, then start a new one
                 victim = rng.randrange(len(workers))
                 os.kill(workers[victim].pid, signal.SIGKILL)
@@ -142,9 +161,6 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
                 kill_times.append(time.time() - origin)
                 workers[victim] = spawn()
                 kills += 1
-                if kills in LOOKUPS_DOWN_KILLS:
-                    await set_faults(fakes[1][1]["url"],
-                                     {"lookups_down": kills == LOOKUPS_DOWN_KILLS[0]})
         async with hub.sessionmaker() as session:
             statuses = Counter((await session.execute(select(Notification.status))).scalars())
             failures = Counter((await session.execute(select(
@@ -158,6 +174,7 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
                 select(Notification.id, Notification.channel, Return.external_id)
                 .join(Return, Return.id == Notification.return_id))).all()
         await hub.stop()
+        twilio_stats = await fake_stats(twilio_url)
     finally:
         for process in workers + [f[0] for f in fakes]:
             if process.poll() is None:
@@ -180,6 +197,7 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
     for channel, counts in channels.items():
         print(f"  {channel}: {counts}")
     print(f"  events: {per_event}")
+    print(f"  twilio: {twilio_stats}")
     assert kills >= 3
     assert statuses["sent"] == 2 * EVENTS
     assert lost == 0 and (channels["email"]["lost"], channels["sms"]["lost"]) == (0, 0)
@@ -189,3 +207,6 @@ async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_pa
     assert channels["email"]["answers_lost_at_providers"] > 0
     assert channels["sms"]["answers_lost_at_providers"] > 0
     assert per_event["missing"] == {"email": 0, "sms": 0}, per_event
+    # The list was down for a while, and reconciles paged through it (250 texts a number).
+    assert twilio_stats["lookups_refused"] >= LOOKUPS_REFUSED_AT_LEAST
+    assert twilio_stats["later_list_pages"] > 0
