@@ -205,6 +205,9 @@ class FakeMandrill(FakeProvider):
         body, failure = await self._authorized(request)
         if failure:
             return failure
+        refusal = self.lookup_refusal()
+        if refusal is not None:
+            return refusal
         entry = self._by_id.get(str(body.get("id")))
         if entry is None:
             return self.error("Unknown_Message",

@@ -8,6 +8,9 @@ Twilio's test numbers behave as documented (From ``+15005550001`` → 21212, ``+
 ``+15005550004`` → 21610, ``+15005550009`` → 21614), numbers that texted STOP get 21610, and
 :meth:`FakeTwilio.send_status` / :meth:`FakeTwilio.send_inbound` post callbacks signed with
 ``X-Twilio-Signature`` the way Twilio does (HMAC-SHA1 of URL + sorted params, auth token key).
+``GET …/Messages.json`` lists, filters and pages like Twilio (:mod:`hub.testing.twilio_list`);
+``GET …/Messages/{Sid}.json`` fetches one. Both answer 503 while
+:meth:`~hub.testing.fakes_common.FakeProvider.set_lookups_down` is on.
 
 Run it as a process with ``python -m hub.testing.fake_twilio --port 0``.
 """
@@ -20,15 +23,19 @@ import hmac
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
 from hub.testing.fakes_common import FakeProvider, base_argument_parser, run_fake
+from hub.testing.twilio_list import ListError, list_page
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Header carrying the webhook signature.
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -94,14 +101,26 @@ class FakeTwilio(FakeProvider):
 
     def __init__(self, *, account_sid: str = "AC" + "0" * 32,
                  auth_token: str = "fake-token",  # noqa: S107 - the fake's published test token
-                 api_keys: dict[str, str] | None = None, **kwargs: Any) -> None:
+                 api_keys: dict[str, str] | None = None, queue_seconds: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.account_sid = account_sid
+        #: Seconds an accepted message stays queued (no ``date_sent``) before it is sent.
+        self.queue_seconds = queue_seconds
         self.auth_token = auth_token
         self.api_keys = api_keys or {}
         #: Numbers that texted STOP; sends to them fail with 21610 until they text START.
         self.opted_out: set[str] = set()
         self._by_sid: dict[str, dict[str, Any]] = {}
+        #: Every accepted message's resource and when it is sent, oldest first.
+        self._sent: list[dict[str, Any]] = []
+        #: Those still queued (their ``date_sent`` is set once the clock reaches it).
+        self._queued: list[dict[str, Any]] = []
+        #: List pages served, and how many of them were not a first page.
+        self.list_pages = 0
+        self.later_list_pages = 0
+        #: When an accepted message counts as sent (its ``date_sent``); tests may replace it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def add_routes(self, app: web.Application) -> None:
         """Messages create and fetch under ``/2010-04-01/Accounts/{AccountSid}``."""
@@ -175,8 +194,24 @@ class FakeTwilio(FakeProvider):
         entry = self.record({"provider": self.provider, "sid": sid, "resource": resource,
                              "request": {k: str(v) for k, v in form.items()}})
         self._by_sid[sid] = entry
-        return web.Response(status=201, body=orjson.dumps(resource),
-                            content_type="application/json")
+        answer = orjson.dumps(resource)
+        # The create answer says queued with no date_sent, as Twilio's does; the message is
+        # sent queue_seconds later (at once by default), and from then on the list and a fetch
+        # show its date_sent.
+        sent = (self.clock() + timedelta(seconds=self.queue_seconds)).astimezone(UTC)
+        message = {"resource": resource, "sent": sent.replace(microsecond=0)}
+        self._sent.append(message)
+        self._queued.append(message)
+        self._send_due()
+        return web.Response(status=201, body=answer, content_type="application/json")
+
+    def _send_due(self) -> None:
+        """Give every queued message whose time has come its ``date_sent``."""
+        now = self.clock()
+        due = [message for message in self._queued if message["sent"] <= now]
+        for message in due:
+            message["resource"]["date_sent"] = format_datetime(message["sent"], usegmt=True)
+        self._queued = [message for message in self._queued if message["sent"] > now]
 
     def _refusal(self, to: str, from_: str, service: str, body: str,
                  has_media: bool) -> tuple[int, str] | None:
@@ -203,36 +238,34 @@ class FakeTwilio(FakeProvider):
         return None
 
     async def _list(self, request: web.Request) -> web.Response:
-        """Messages, newest first, filtered by ``To`` and ``From`` like Twilio's list, a page
-        (``PageSize``, ``Page``) at a time, with ``next_page_uri`` while more remain."""
+        """Messages, newest first, filtered and paged like Twilio's list (see twilio_list)."""
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:
             return self._auth_error()
-        to, from_ = request.query.get("To"), request.query.get("From")
+        refusal = self.lookup_refusal()
+        if refusal is not None:
+            return refusal
+        self._send_due()
         try:
-            page_size = min(max(int(request.query.get("PageSize") or 50), 1), 1000)
-            page = max(int(request.query.get("Page") or 0), 0)
-        except ValueError:
-            return self.error(400, 20001, "Invalid paging parameter")
-        matching = [entry["resource"] for entry in reversed(self._by_sid.values())
-                    if (to is None or entry["resource"]["to"] == to)
-                    and (from_ is None or entry["resource"]["from"] == from_)]
-        chosen = matching[page * page_size:(page + 1) * page_size]
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
-        filters = {k: v for k, v in (("To", to), ("From", from_)) if v is not None}
+            page = list_page(self._sent, request.query,
+                             f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json")
+        except ListError as exc:
+            return self.error(400, 20001, str(exc))
+        self.list_pages += 1
+        self.later_list_pages += page["page"] > 0 or bool(request.query.get("PageToken"))
+        return web.Response(content_type="application/json", body=orjson.dumps(page))
 
-        def page_uri(number: int) -> str:
-            return f"{uri}?{urlencode({**filters, 'PageSize': page_size, 'Page': number})}"
-        more = (page + 1) * page_size < len(matching)
-        return web.Response(content_type="application/json", body=orjson.dumps({
-            "messages": chosen, "end": page * page_size + max(len(chosen) - 1, 0),
-            "first_page_uri": page_uri(0), "next_page_uri": page_uri(page + 1) if more else None,
-            "page": page, "page_size": page_size,
-            "previous_page_uri": page_uri(page - 1) if page else None,
-            "start": page * page_size, "uri": page_uri(page)}))
+    def stats(self) -> dict[str, int]:
+        """The common counters plus the list pages served (and the later ones among them)."""
+        return {**super().stats(), "list_pages": self.list_pages,
+                "later_list_pages": self.later_list_pages}
 
     async def _fetch(self, request: web.Request) -> web.Response:
         if not self._authenticated(request) or request.match_info["account"] != self.account_sid:
             return self._auth_error()
+        refusal = self.lookup_refusal()
+        if refusal is not None:
+            return refusal
+        self._send_due()
         entry = self._by_sid.get(request.match_info["sid"])
         if entry is None:
             return self.error(404, 20404, f"The requested resource {request.path} was not found")
@@ -305,9 +338,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = base_argument_parser("A fake Twilio Programmable Messaging API.")
     parser.add_argument("--account-sid", default="AC" + "0" * 32)
     parser.add_argument("--auth-token", default="fake-token")
+    parser.add_argument("--queue-seconds", type=float, default=0.0,
+                        help="seconds an accepted message stays queued (no date_sent)")
     args = parser.parse_args(argv)
     fake = FakeTwilio(account_sid=args.account_sid, auth_token=args.auth_token,
-                      host=args.host, port=args.port, record_path=args.record)
+                      queue_seconds=args.queue_seconds, host=args.host, port=args.port,
+                      record_path=args.record)
     run_fake(fake, latency=args.latency)
 
 

@@ -11,20 +11,20 @@ in-process as an async context manager::
 or as its own process (``python -m hub.testing.fake_sendgrid --port 0 --record out.jsonl``),
 which prints one JSON line with its URL and keeps every accepted message as a JSONL line so
 another process can count deliveries. Faults can be set in-process (:meth:`fail_next`,
-:meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`, :meth:`fail_after_accept_next`,
-:meth:`fail_reads`) or over HTTP by posting the
-same names to ``/__fake__/faults``.
+:meth:`rate_limit_next`, :meth:`set_latency`, :meth:`go_silent`, :meth:`fail_after_accept`,
+:meth:`set_lookups_down`, and their shorthands :meth:`fail_after_accept_next` and
+:meth:`fail_reads`) or over HTTP by posting the same names to ``/__fake__/faults``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -32,33 +32,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from hub.testing.faults import LOSS_MODES, Faults, plan_loss, planned_loss, reset_connection
+
 #: Prefix of the control routes; provider routes never start with it.
 CONTROL_PREFIX = "/__fake__"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(slots=True)
-class Faults:
-    """The fault-injection state of one fake; every counter counts provider requests."""
-
-    #: Answer this many next requests with ``fail_status`` instead of handling them.
-    fail_count: int = 0
-    fail_status: int = 500
-    #: Answer this many next requests with the provider's 429.
-    rate_limit_count: int = 0
-    #: Seconds the 429 tells the client to wait.
-    retry_after: float = 1.0
-    #: Seconds added before every provider request is handled.
-    latency: float = 0.0
-    #: Handle this many next requests (the message is recorded) but never answer them;
-    #: -1 means every request until the faults are reset.
-    silent_count: int = 0
-    #: Handle this many next requests (the message is recorded) but answer ``fail_status``:
-    #: the provider took the message and the answer says it failed.
-    fail_after_accept_count: int = 0
-    #: Answer every GET (lookups, message lists) with this status; 0: off. Sends still work.
-    fail_reads_status: int = 0
 
 
 class FakeProvider:
@@ -82,7 +61,12 @@ class FakeProvider:
         self.records: list[dict[str, Any]] = []
         #: Provider requests seen (accepted, refused or faulted).
         self.request_count = 0
+        #: Answers lost after the message was accepted (see :meth:`fail_after_accept`).
+        self.lost_answers = 0
+        #: Lookups refused while :meth:`set_lookups_down` was on.
+        self.lookups_refused = 0
         self.faults = Faults()
+        self._loss_rng = random.Random(0)  # noqa: S311 - fault injection, not secrets
         self._runner: web.AppRunner | None = None
         self._record_file: IO[bytes] | None = None
         self._release = asyncio.Event()
@@ -105,6 +89,7 @@ class FakeProvider:
         app.router.add_get(f"{CONTROL_PREFIX}/records", self._control_records)
         app.router.add_delete(f"{CONTROL_PREFIX}/records", self._control_clear)
         app.router.add_post(f"{CONTROL_PREFIX}/faults", self._control_faults)
+        app.router.add_get(f"{CONTROL_PREFIX}/stats", self._control_stats)
         return app
 
     async def start(self) -> FakeProvider:
@@ -161,8 +146,17 @@ class FakeProvider:
     # -- records ------------------------------------------------------------------------------
 
     def record(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Keep an accepted message (in memory, and as a JSONL line when recording to a file)."""
+        """Keep an accepted message (in memory, and as a JSONL line when recording to a file).
+
+        When the answer to this request is going to be lost (:meth:`fail_after_accept`), the
+        entry says how under ``answer_lost`` (``"reset"`` or the status, e.g. ``"503"``), so that
+        whoever counts duplicates can tell which first copies the sender never heard about.
+        """
         entry.setdefault("received_at", time.time())
+        planned = planned_loss.get()
+        if planned is not None:
+            planned["recorded"] = True
+            entry["answer_lost"] = planned["mode"]
         self.records.append(entry)
         if self._record_file is not None:
             self._record_file.write(orjson.dumps(entry) + b"\n")
@@ -183,14 +177,6 @@ class FakeProvider:
         """Wait ``seconds`` before handling each provider request."""
         self.faults.latency = seconds
 
-    def fail_after_accept_next(self, count: int = 1, status: int = 500) -> None:
-        """Take the next ``count`` messages but answer them with ``status``."""
-        self.faults.fail_after_accept_count, self.faults.fail_status = count, status
-
-    def fail_reads(self, status: int = 503) -> None:
-        """Answer every lookup (GET) with ``status`` until the faults are reset."""
-        self.faults.fail_reads_status = status
-
     def go_silent(self, count: int = -1) -> None:
         """Handle (and record) the next ``count`` requests but never answer them (-1: all).
 
@@ -198,6 +184,48 @@ class FakeProvider:
         message but the answer was lost.
         """
         self.faults.silent_count = count
+
+    def fail_after_accept(self, count: int = 0, rate: float = 0.0, mode: str = "503",
+                          seed: int | None = None) -> None:
+        """Accept and record messages but lose the answer: the next ``count`` accepted requests,
+        then a fraction ``rate`` of the others (drawn from a generator seeded with ``seed``).
+
+        ``mode`` is ``"503"`` (the provider's 503 after it took the message), ``"reset"`` (the
+        connection is reset before any answer) or ``"mixed"`` (either, at random). A request the
+        fake refuses anyway (a 4xx) is answered as usual and does not count.
+        """
+        if mode not in (*LOSS_MODES, "mixed"):
+            raise ValueError(f"mode must be one of {LOSS_MODES} or 'mixed', not {mode!r}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        self.faults.loss_count, self.faults.loss_rate = int(count), float(rate)
+        self.faults.loss_mode, self.faults.loss_status = mode, 503
+        if seed is not None:
+            self._loss_rng = random.Random(seed)  # noqa: S311 - fault injection
+
+    def fail_after_accept_next(self, count: int = 1, status: int = 500) -> None:
+        """Take the next ``count`` messages but answer them with ``status`` (a shorthand of
+        :meth:`fail_after_accept` with mode ``"503"``)."""
+        self.fail_after_accept(count=count)
+        self.faults.loss_status = status
+
+    def set_lookups_down(self, down: bool = True, status: int = 503) -> None:
+        """Make lookups of sent messages (list, fetch, info) answer ``status``, or answer
+        again."""
+        self.faults.lookups_down, self.faults.lookups_status = bool(down), status
+
+    def fail_reads(self, status: int = 503) -> None:
+        """Answer every lookup with ``status`` until the faults are reset (or
+        :meth:`set_lookups_down` ``(False)``)."""
+        self.set_lookups_down(True, status)
+
+    def lookup_refusal(self) -> web.Response | None:
+        """The provider's error while :meth:`set_lookups_down` is on; lookup routes call this."""
+        faults = self.faults
+        if not faults.lookups_down:
+            return None
+        self.lookups_refused += 1
+        return self.error_response(faults.lookups_status)
 
     def reset_faults(self) -> None:
         """Back to normal behaviour; requests already kept waiting stay waiting until close."""
@@ -229,19 +257,29 @@ class FakeProvider:
         faults = self.faults
         if faults.latency:
             await asyncio.sleep(faults.latency)
-        if faults.fail_count or (faults.fail_reads_status and request.method == "GET"):
-            status = faults.fail_status if faults.fail_count else faults.fail_reads_status
-            faults.fail_count = max(0, faults.fail_count - 1)
+        if faults.fail_count:
+            faults.fail_count -= 1
             await request.read()
-            return self.error_response(status)
+            return self.error_response(faults.fail_status)
         if faults.rate_limit_count:
             faults.rate_limit_count -= 1
             await request.read()
             return self.rate_limit_response(faults.retry_after)
-        response = await handler(request)
-        if faults.fail_after_accept_count and response.status < 300:
-            faults.fail_after_accept_count -= 1
-            return self.error_response(faults.fail_status)
+        planned = plan_loss(faults, self._loss_rng)
+        token = planned_loss.set(planned)
+        try:
+            response = await handler(request)
+        finally:
+            planned_loss.reset(token)
+        if planned is not None:
+            if planned["recorded"] and 200 <= response.status < 300:
+                self.lost_answers += 1
+                if planned["mode"] == "reset":
+                    reset_connection(request)
+                    return response  # never reaches the client: the connection is gone
+                return self.error_response(faults.loss_status)
+            if planned["counted"]:
+                faults.loss_count += 1  # nothing was accepted: the next accepted one fails
         if faults.silent_count:
             if faults.silent_count > 0:
                 faults.silent_count -= 1
@@ -252,8 +290,17 @@ class FakeProvider:
         if request.query.get("count_only"):
             return web.json_response({"count": len(self.records)})
         return web.Response(body=orjson.dumps({"count": len(self.records),
+                                               "lost_answers": self.lost_answers,
                                                "records": self.records}),
                             content_type="application/json")
+
+    def stats(self) -> dict[str, int]:
+        """The fake's counters (``GET /__fake__/stats``); subclasses add their own."""
+        return {"requests": self.request_count, "records": len(self.records),
+                "lost_answers": self.lost_answers, "lookups_refused": self.lookups_refused}
+
+    async def _control_stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
 
     async def _control_clear(self, _request: web.Request) -> web.Response:
         self.records.clear()
@@ -274,6 +321,10 @@ class FakeProvider:
                 self.set_latency(float(wanted["latency"]))
             if "go_silent" in wanted:
                 self.go_silent(int(wanted["go_silent"]))
+            if "fail_after_accept" in wanted:
+                self.fail_after_accept(**wanted["fail_after_accept"])
+            if "lookups_down" in wanted:
+                self.set_lookups_down(bool(wanted["lookups_down"]))
             if "fail_after_accept_next" in wanted:
                 self.fail_after_accept_next(**wanted["fail_after_accept_next"])
             if "fail_reads" in wanted:
@@ -282,7 +333,9 @@ class FakeProvider:
             return web.json_response(
                 {"error": "expected an object with reset, fail_next{count,status}, "
                           "rate_limit_next{count,retry_after}, latency, go_silent, "
-                          "fail_after_accept_next{count,status} or fail_reads"}, status=400)
+                          "fail_after_accept{count,rate,mode,seed}, lookups_down, "
+                          "fail_after_accept_next{count,status} or fail_reads"},
+                status=400)
         return web.json_response({"ok": True})
 
 

@@ -1,7 +1,10 @@
 """The chaos run: ingress and worker processes SIGKILLed at random, PostgreSQL restarted
-mid-run, the primary email provider down for a while and the secondary answering slowly, while
-N signed webhooks are posted by a client that retries whatever was not acknowledged (as the
-platforms do). Lost, duplicated and unexpected deliveries are counted from the fakes' records.
+mid-run, the primary email provider down for a while and the secondary answering slowly,
+Twilio's message list (and fetch) answering 503 for a while, and every provider accepting a
+share of the messages and then answering 503 or resetting the connection, while N signed
+webhooks are posted by a client that retries whatever was not acknowledged (as the platforms
+do). Lost, duplicated and unexpected deliveries are counted from the fakes' records, per
+channel and per event (``tests/reliability/chaos_counts.py``).
 
 "lost" counts the notifications the hub planned that no fake ever accepted, plus the
 notifications never planned at all (two per acknowledged event are expected). Every
@@ -26,19 +29,23 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.security import generate_fernet_key
 from hub.store.engine import make_engine, make_sessionmaker
-from hub.store.models import DeliveryAttempt, Notification, TimelineEntry
-from hub.testing.factories import event_payload
+from hub.store.models import Notification, Return
+from hub.testing.factories import customer, event_payload
 from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, signed_headers
+from tests.reliability.chaos_counts import channel_counts, event_counts, summary
+from tests.reliability.chaos_diagnostics import (
+    UNFINISHED_SHOWN,
+    outcome_summary,
+    unfinished_notifications,
+)
 from tests.reliability.support import (
     listening_url,
     log_events,
@@ -50,10 +57,21 @@ from tests.reliability.support import (
 )
 
 TERMINAL = ("sent", "delivered", "failed", "dead", "bounced", "expired")
-#: Statuses of a notification that reached its provider.
-DELIVERED = ("sent", "delivered")
-#: How many unfinished notifications the report details (all are counted).
-UNFINISHED_SHOWN = 20
+#: The channels the ``approved`` stage names, and the fakes behind each.
+CHANNEL_FAKES = {"email": ("sg", "md"), "sms": ("tw",)}
+#: The share of accepted messages whose answer each fake loses (503 or a reset, at random).
+ANSWER_LOSS_RATE = 0.03
+#: Lease seconds of the run's workers: a worker killed after its provider accepted a message
+#: leaves it to be sent again once this has passed.
+LEASE_SECONDS = 3
+#: Twilio's list goes down at the second step and comes back once it has been down this many
+#: seconds and has refused this many lookups (so that reconciles do meet the outage however
+#: the run's timing falls), or after LOOKUPS_DOWN_SECONDS_AT_MOST in any case.
+LOOKUPS_DOWN_SECONDS = 5.0
+LOOKUPS_REFUSED_AT_LEAST = 10
+LOOKUPS_DOWN_SECONDS_AT_MOST = 60.0
+#: Texts per phone number: more than one page (100) of Twilio's list per number.
+SMS_PER_NUMBER = 250
 
 
 def restart_postgres() -> None:
@@ -80,7 +98,7 @@ pii_keys = ["{generate_fernet_key()}"]
 lookup_key = "chaos-lookup"
 outbound_allow = ["127.0.0.0/8"]
 [worker]
-lease_seconds = 3
+lease_seconds = {LEASE_SECONDS}
 idle_poll_seconds = 0.05
 retry_base_seconds = 0.2
 retry_max_seconds = 2
@@ -109,6 +127,7 @@ from_number = "+15005550006"
 base_url = "{fakes['tw']['url']}"
 [channels.email]
 providers = ["sg", "md"]
+reconcile_seconds = 2
 [channels.sms]
 providers = ["tw"]
 reconcile_seconds = 2
@@ -143,7 +162,8 @@ async def post_until_acked(urls: list[str], bodies: dict[str, bytes], stop: asyn
             if pending:
                 await asyncio.sleep(0.5)
     stop.set()
-    return {"acked": len(bodies) - len(pending), "posts": sum(tries.values())}
+    return {"acked": len(bodies) - len(pending), "posts": sum(tries.values()),
+            "acked_ids": sorted(set(bodies) - pending)}
 
 
 async def set_faults(url: str, faults: dict) -> None:
@@ -151,74 +171,11 @@ async def set_faults(url: str, faults: dict) -> None:
         await session.post(f"{url}/__fake__/faults", data=json.dumps(faults))
 
 
-def _seconds(when: datetime | None, origin: float) -> float | None:
-    return round(when.timestamp() - origin, 2) if when is not None else None
-
-
-async def unfinished_notifications(session: AsyncSession, origin: float,
-                                   limit: int = UNFINISHED_SHOWN) -> tuple[int, list[dict]]:
-    """How many notifications did not end sent/delivered, and the first ``limit`` of them
-    (dead letters first) with their delivery attempts; times are seconds since ``origin`` (the
-    run's start, unix time). No recipient is read."""
-    undelivered = Notification.status.notin_(DELIVERED)
-    total = (await session.execute(select(func.count()).select_from(Notification)
-                                   .where(undelivered))).scalar_one()
-    rows = (await session.execute(
-        select(Notification.id, Notification.channel, Notification.stage, Notification.status,
-               Notification.attempts, Notification.last_error, Notification.provider,
-               Notification.tried_providers, Notification.created_at,
-               Notification.next_attempt_at, Notification.lease_until)
-        .where(undelivered)
-        .order_by((Notification.status == "dead").desc(), Notification.created_at)
-        .limit(limit))).all()
-    attempts: dict[str, list[dict]] = {}
-    if rows:
-        for attempt in (await session.execute(
-                select(DeliveryAttempt.notification_id, DeliveryAttempt.attempt_no,
-                       DeliveryAttempt.provider, DeliveryAttempt.outcome, DeliveryAttempt.error,
-                       DeliveryAttempt.started_at, DeliveryAttempt.duration_ms)
-                .where(DeliveryAttempt.notification_id.in_([r.id for r in rows]))
-                .order_by(DeliveryAttempt.started_at, DeliveryAttempt.id))).all():
-            attempts.setdefault(attempt.notification_id, []).append({
-                "no": attempt.attempt_no, "provider": attempt.provider,
-                "outcome": attempt.outcome, "error": attempt.error,
-                "started_at": _seconds(attempt.started_at, origin),
-                "ms": float(attempt.duration_ms)})
-    history: dict[str, list[dict]] = {}
-    if rows:
-        for entry in (await session.execute(
-                select(TimelineEntry.notification_id, TimelineEntry.outcome,
-                       TimelineEntry.detail, TimelineEntry.occurred_at)
-                .where(TimelineEntry.notification_id.in_([r.id for r in rows]))
-                .order_by(TimelineEntry.occurred_at, TimelineEntry.id))).all():
-            detail = entry.detail or {}
-            history.setdefault(entry.notification_id, []).append({
-                "outcome": entry.outcome, "provider": detail.get("provider"),
-                "error": detail.get("error") or detail.get("reason"),
-                "at": _seconds(entry.occurred_at, origin)})
-    shown = [{
-        "id": row.id, "channel": row.channel, "stage": row.stage, "status": row.status,
-        "attempts": row.attempts, "last_error": row.last_error, "provider": row.provider,
-        "tried_providers": row.tried_providers, "created_at": _seconds(row.created_at, origin),
-        "next_attempt_at": _seconds(row.next_attempt_at, origin),
-        "lease_until": _seconds(row.lease_until, origin),
-        "delivery_attempts": attempts.get(row.id, []),
-        "timeline": history.get(row.id, [])[:40],
-    } for row in rows]
-    return total, shown
-
-
-async def outcome_summary(session: AsyncSession, limit: int = 15) -> dict[str, int]:
-    """How often each outcome other than ``sent`` was recorded for a notification, with its
-    error (shortened): the retries, unknown outcomes and failures of the whole run."""
-    counts: Counter = Counter()
-    for outcome, detail in (await session.execute(
-            select(TimelineEntry.outcome, TimelineEntry.detail).where(
-                TimelineEntry.kind == "notification",
-                TimelineEntry.outcome.notin_(("sent", "planned"))))).all():
-        error = (detail or {}).get("error") or ""
-        counts[f"{outcome}: {error[:90]}" if error else outcome] += 1
-    return dict(counts.most_common(limit))
+async def fake_stats(url: str) -> dict[str, int]:
+    """A fake's counters: requests, records, lost answers, lookups refused."""
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"{url}/__fake__/stats") as answer:
+        return await answer.json()
 
 
 async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
@@ -264,9 +221,17 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 pool[index] = returnhub(config, "worker", log=logs)
             processes.append(pool[index])
 
+        # Customers share phone numbers (SMS_PER_NUMBER texts each), so that finding one text
+        # in Twilio's list means paging past the others sent to the same number.
+        numbers = max(1, events // SMS_PER_NUMBER)
         bodies = {f"chaos-{n}": json.dumps(event_payload(
-            "return.approved", f"R-chaos-{n}")).encode() for n in range(events)}
+            "return.approved", f"R-chaos-{n}",
+            customer=customer(n, phone=f"+1415556{n % numbers:04d}"))).encode()
+            for n in range(events)}
         await set_faults(fakes["md"]["url"], {"latency": 0.3})  # the secondary is slow
+        for offset, key in enumerate(("sg", "md", "tw")):
+            await set_faults(fakes[key]["url"], {"fail_after_accept": {
+                "rate": ANSWER_LOSS_RATE, "mode": "mixed", "seed": seed + offset}})
         stop = asyncio.Event()
         poster = asyncio.create_task(post_until_acked(urls, bodies, stop,
                                                       started + budget * 0.6))
@@ -282,12 +247,14 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 return -1
 
         step = 0
+        lookups_down_since = 0.0
         while time.monotonic() - started < budget:
             await asyncio.sleep(rng.uniform(0.4, 1.0))
             step += 1
             # The outage, the restart and some kills always happen, early, while the first
             # events are still in flight; then kills go on until everything is delivered.
-            if step > 6 and stop.is_set() and await finished() >= 2 * events:
+            if "sms_lookups_up" in chaos and step > 6 and stop.is_set() \
+                    and await finished() >= 2 * events:
                 break
             if step == 1:
                 await set_faults(fakes["sg"]["url"], {"fail_next": {"count": 10**6,
@@ -296,8 +263,8 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
             elif step == 3:
                 happened("postgres_restarts")
                 restart_postgres()
-            elif step == 5:
-                await set_faults(fakes["sg"]["url"], {"reset": True})
+            elif step == 5:  # (not a reset: the answer losses go on)
+                await set_faults(fakes["sg"]["url"], {"fail_next": {"count": 0}})
                 happened("primary_up")
             elif step < 30:
                 pool, label = ((ingress, "ingress") if step % 2 else (workers, "worker"))
@@ -306,6 +273,17 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 pool[victim].wait(10)
                 restart(pool, label, victim)
                 happened(f"{label}_kills")
+            if step == 2:
+                await set_faults(fakes["tw"]["url"], {"lookups_down": True})
+                happened("sms_lookups_down")
+                lookups_down_since = time.monotonic()
+            elif step > 2 and "sms_lookups_up" not in chaos:
+                down_for = time.monotonic() - lookups_down_since
+                refused = (await fake_stats(fakes["tw"]["url"]))["lookups_refused"]
+                if (down_for >= LOOKUPS_DOWN_SECONDS and refused >= LOOKUPS_REFUSED_AT_LEAST) \
+                        or down_for >= LOOKUPS_DOWN_SECONDS_AT_MOST:
+                    await set_faults(fakes["tw"]["url"], {"lookups_down": False})
+                    happened("sms_lookups_up")
             # A node that exited on its own (one restarted while PostgreSQL was down fails its
             # start-up) is started again, as its supervisor would.
             for pool, label in ((ingress, "ingress"), (workers, "worker")):
@@ -314,11 +292,15 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                         restart(pool, label, index)
                         happened(f"{label}_exits")
         posted = await poster
+        provider_stats = {key: await fake_stats(fake["url"]) for key, fake in fakes.items()}
         async with sessions() as session:
             statuses = Counter((await session.execute(select(Notification.status))).scalars())
             known = set((await session.execute(select(Notification.id))).scalars())
             unfinished_count, unfinished = await unfinished_notifications(session, origin)
             outcomes = await outcome_summary(session)
+            planned = (await session.execute(
+                select(Notification.id, Notification.channel, Return.external_id)
+                .join(Return, Return.id == Notification.return_id))).all()
         await engine.dispose()
     finally:
         stop_all(processes)
@@ -331,22 +313,22 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
     # Counted by id, so an unexpected id (or a record without one) cannot hide a lost one.
     never_accepted = sorted(known - set(emails) - set(texts))
     never_planned = max(0, 2 * posted["acked"] - len(known))
-    # Each email sent twice: seconds between the two acceptances, and whether a worker was
-    # SIGKILLed between one second before the first and three after (killed before it recorded
-    # the send); the others were sent again after a lease ran out on a worker still alive.
-    kills = chaos_at.get("worker_kills", [])
-    twice = [(sorted(at for _, at in accepted[m])[:2]) for m, n in emails.items() if n > 1]
-    duplicates = {
-        "after_a_worker_kill": sum(1 for first, _ in twice
-                                   if any(first - origin - 1 <= k <= first - origin + 3
-                                          for k in kills)),
-        "seconds_apart": dict(sorted(Counter(min(int(second - first), 10)
-                                             for first, second in twice).items())),
-    }
+    # Per channel: lost, duplicated and why (tests/reliability/chaos_counts.py).
+    channels = {channel: channel_counts(
+        {n.id for n in planned if n.channel == channel},
+        receptions(*(work / f"{key}.jsonl" for key in keys)),
+        chaos_at.get("worker_kills", []) + chaos_at.get("worker_exits", []), origin,
+        LEASE_SECONDS)
+        for channel, keys in CHANNEL_FAKES.items()}
+    # Per event: delivered on every channel of its stage.
+    per_event = event_counts(
+        {event_id: f"R-{event_id}" for event_id in posted.pop("acked_ids")},
+        [(n.id, n.channel, n.external_id) for n in planned],
+        {"email": set(emails), "sms": set(texts)}, CHANNEL_FAKES)
     for item in unfinished:
         item["accepted_by_fakes"] = [
-            {"provider": provider, "at": round(at - origin, 2)}
-            for provider, at in accepted.get(item["id"], [])]
+            {"provider": copy.provider, "at": round(copy.at - origin, 2),
+             "answer_lost": copy.answer_lost} for copy in accepted.get(item["id"], [])]
         item["logged"] = logged_about.get(item["id"], [])[:10]
     return {
         "events": events, "seconds": round(time.monotonic() - started, 1), **posted,
@@ -357,7 +339,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
         "unexpected": len((set(emails) | set(texts)) - known),
         "duplicate_emails": sum(n - 1 for n in emails.values() if n > 1),
         "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
-        "duplicate_email_detail": duplicates,
+        "channels": channels, "per_event": per_event, "fakes": provider_stats,
         "dead_letters": statuses.get("dead", 0),
         "unfinished_count": unfinished_count, "unfinished": unfinished,
         "notification_outcomes": outcomes,
@@ -385,6 +367,7 @@ def main() -> None:
             report = asyncio.run(run(args.events, Path(work), args.seed, args.budget,
                                      args.log_level))
     print(json.dumps(report, indent=2))
+    print(summary(report))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.delivery.conftest import message_id_of
+from tests.reliability.chaos_counts import Copy
 
 BIN = Path(sys.executable).parent
 
@@ -45,15 +46,17 @@ def message_counts(*paths: Path) -> Counter:
     return Counter(message_id_of(r) for path in paths for r in records(path))
 
 
-def receptions(*paths: Path) -> dict[str | None, list[tuple[str, float]]]:
-    """Which fake accepted each of our message ids, and when (unix time), oldest first."""
-    seen: dict[str | None, list[tuple[str, float]]] = {}
+def receptions(*paths: Path) -> dict[str | None, list[Copy]]:
+    """Which fake accepted each of our message ids, when (unix time) and whether it lost the
+    answer after accepting (``answer_lost``), oldest first."""
+    seen: dict[str | None, list[Copy]] = {}
     for path in paths:
         for record in records(path):
             seen.setdefault(message_id_of(record), []).append(
-                (str(record.get("provider")), float(record.get("received_at") or 0)))
+                Copy(str(record.get("provider")), float(record.get("received_at") or 0),
+                     record.get("answer_lost")))
     for accepted in seen.values():
-        accepted.sort(key=lambda item: item[1])
+        accepted.sort(key=lambda copy: copy.at)
     return seen
 
 
