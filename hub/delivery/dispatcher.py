@@ -38,6 +38,7 @@ from hub.messages import OutboundMessage
 from hub.store.claims import claim
 from hub.store.dialect import lock_for_update
 from hub.store.engine import utcnow
+from hub.store.failures import safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
 from hub.templates import TemplateRenderError
@@ -158,7 +159,7 @@ class Dispatcher:
         try:
             batch = await self.claim(min(free, self.settings.batch_size))
         except Exception as exc:  # database outage: keep the loop alive, try again soon
-            log.error("notification_claim_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            log.error("notification_claim_failed", error=safe_error(exc)[:300])
             await asyncio.sleep(self.settings.idle_poll_seconds)
             return 0
         for item in batch:
@@ -280,7 +281,7 @@ class Dispatcher:
             await self._results.submit(_Outcome(item.notification, result, utcnow()))
         except Exception as exc:  # the lease runs out and another worker retries the row
             log.error("outcome_write_failed", notification_id=item.notification.id,
-                      error=f"{type(exc).__name__}: {exc}"[:300])
+                      error=safe_error(exc)[:300])
 
     async def _work(self, item: Claimed) -> RouteResult:
         notification, now = item.notification, utcnow()
