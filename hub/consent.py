@@ -69,3 +69,22 @@ async def record(session: AsyncSession, customer_id: int, channel: str, granted:
                                  source=source, recorded_at=now,
                                  withdrawn_by_stop=by_stop and not granted))
     return True
+
+
+async def follow_keyword(session: AsyncSession, customer_id: int, channel: str,
+                         enabled: bool, now: datetime) -> None:
+    """A provider-level opt-out or opt-in (an SMS ``STOP`` / ``START``, an email provider's
+    unsubscribe) applied to marketing consent.
+
+    An opt-out withdraws it (source ``sms_keyword`` for SMS). An opt-in re-grants only what an
+    opt-out of this kind removed: ``START`` after ``STOP`` restores a customer who had
+    consented, but never turns a customer who had not into one who has.
+    """
+    source = "sms_keyword" if channel == "sms" else "unsubscribe"
+    state = await current(session, customer_id, channel)
+    if not enabled:
+        if state.granted:  # nothing to withdraw otherwise, and nothing for START to restore
+            await record(session, customer_id, channel, False, source, now, by_stop=True)
+        return
+    if not state.granted and state.withdrawn_by_stop:
+        await record(session, customer_id, channel, True, source, now)
