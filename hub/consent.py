@@ -55,15 +55,16 @@ async def record(session: AsyncSession, customer_id: int, channel: str, granted:
                  source: str, now: datetime, *, by_stop: bool = False) -> bool:
     """Record a grant or a withdrawal; whether it changed anything.
 
-    A change to the state it is already in adds no row, so a repeated unsubscribe (mail
-    clients and scanners repeat requests) is idempotent and the history stays readable.
+    A change to the state it is already in adds no row (never recorded counts as withdrawn),
+    so a repeated unsubscribe (mail clients repeat requests) is idempotent and the history
+    stays readable.
     """
     if channel not in CONSENT_CHANNELS:
         raise ValueError(f"unknown consent channel {channel!r}")
     if source not in CONSENT_SOURCES:
         raise ValueError(f"unknown consent source {source!r}")
     state = await current(session, customer_id, channel)
-    if state.recorded_at is not None and state.granted == granted:
+    if state.granted == granted:  # no record at all means not granted (opt-in)
         return False
     session.add(MarketingConsent(customer_id=customer_id, channel=channel, granted=granted,
                                  source=source, recorded_at=now,

@@ -16,14 +16,7 @@ from hub.store.models import Customer
 from hub.testing.factories import event_payload
 from tests.conftest import signed_headers, wait_for
 from tests.consent.helpers import plan_promotion, status_of
-from tests.delivery.conftest import (  # noqa: F401 (the providers fixture)
-    free_port,
-    message_id_of,
-    provider_settings,
-    providers,
-    start_hub,
-    stop_hub,
-)
+from tests.delivery.conftest import free_port, provider_settings, start_hub, stop_hub
 from tests.web.conftest import new_token
 
 
@@ -57,7 +50,7 @@ async def _done(hub, notification_id: str) -> bool:
 
 
 async def test_promotional_email_goes_through_its_own_provider_and_unsubscribes(
-        tmp_path: Path, db_url: str, providers) -> None:  # noqa: F811
+        tmp_path: Path, db_url: str, providers) -> None:
     port = free_port()
     settings = provider_settings(
         tmp_path, providers, port, db_url=db_url,
@@ -98,7 +91,7 @@ async def test_promotional_email_goes_through_its_own_provider_and_unsubscribes(
 
 
 async def test_stop_withdraws_sms_marketing_and_start_restores_only_that(
-        tmp_path: Path, db_url: str, providers) -> None:  # noqa: F811
+        tmp_path: Path, db_url: str, providers) -> None:
     port = free_port()
     settings = provider_settings(tmp_path, providers, port, db_url=db_url,
                                  stages={"approved": {"channels": ["email", "sms"]}})
