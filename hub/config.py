@@ -228,6 +228,8 @@ class StageSettings(_Section):
         default_factory=list, description="Channels to try, in order, when a notification of "
         "this stage fails for good or bounces (e.g. [\"sms\", \"portal\"]).")
     urgent: bool = Field(False, description="Sent during quiet hours and never coalesced.")
+    category: CategoryName = Field("transactional", description="internal for messages to "
+                                   "the team or IT; routes by [channels.<c>.categories].")
     expires_after_seconds: float | None = Field(
         None, gt=0, description="Never send this stage's messages later than this after the "
         "event (a \"label ready\" SMS is useless after a day).")

@@ -113,3 +113,30 @@ def test_a_category_route_to_an_unknown_sink_is_refused(tmp_path: Path) -> None:
             "providers": ["outbox"], "categories": {"promotional": {"providers": ["nope"]}}}})
     assert "channels.email.categories.promotional.providers: no sink named 'nope'" \
         in str(refused.value)
+
+
+async def test_an_internal_stage_is_planned_internal_and_routed_by_its_category(
+        tmp_path: Path, db_url: str) -> None:
+    settings = make_settings(
+        tmp_path, db_url,
+        sinks={"outbox": {"type": "file", "directory": str(tmp_path / "outbox")},
+               "it": {"type": "file", "directory": str(tmp_path / "it")}},
+        channels={"email": {"providers": ["outbox"],
+                            "categories": {"internal": {"providers": ["it"]}}},
+                  "sms": {"providers": ["outbox"]}},
+        notifications={"stages": {
+            "approved": {"channels": ["email"]},
+            "received": {"channels": ["email"], "category": "internal"}}})
+    hub = await _started(settings)
+    try:
+        async with TestClient(TestServer(create_app(hub))) as client:
+            await seed(client, hub, "R-4", "return.approved", "return.received")
+        async with hub.sessionmaker() as session:
+            rows = {n.stage: (n.category, n.status) for n in (await session.execute(
+                select(Notification))).scalars()}
+        assert rows == {"approved": ("transactional", "sent"),
+                        "received": ("internal", "sent")}
+        assert len(list((tmp_path / "it").glob("*.eml"))) == 1
+        assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    finally:
+        await hub.stop()
