@@ -131,3 +131,37 @@ async def test_stop_withdraws_sms_marketing_and_start_restores_only_that(
             assert state["channels"]["sms"] is False
     finally:
         await stop_hub(running)
+
+
+async def test_promotional_sms_goes_through_a_messaging_service(
+        tmp_path: Path, db_url: str, providers) -> None:
+    """Twilio's bulk path: a second Twilio sink sending with a Messaging Service SID, chosen by
+    the promotional route; transactional SMS keep the plain sender number."""
+    port = free_port()
+    settings = provider_settings(tmp_path, providers, port, db_url=db_url,
+                                 stages={"approved": {"channels": ["sms"]}})
+    service = "MG" + "ab" * 16
+    sinks = {**settings.sinks, "tw_bulk": {
+        **settings.sinks["tw"], "from_number": None, "messaging_service_sid": service}}
+    channels = {**{k: v.model_dump() for k, v in settings.channels.items()},
+                "sms": {"providers": ["tw"],
+                        "categories": {"promotional": {"providers": ["tw_bulk"]}}}}
+    settings = type(settings)(**{**settings.model_dump(), "sinks": sinks, "channels": channels})
+    running = await start_hub(settings)
+    try:
+        hub, url = running.hub, running.url
+        async with aiohttp.ClientSession() as http:
+            await _event(http, url, "R-30")
+            await wait_for(lambda: len(providers.twilio.records) == 1)
+            customer_id = await wait_for(lambda: _customer_id(hub))
+            await _consent(http, url, await new_token(hub), customer_id, {"sms": True})
+            promo = await plan_promotion(hub, "R-30", "sms")
+            await wait_for(lambda: _done(hub, promo))
+        assert (await status_of(hub, promo))[0] == "sent"
+        transactional, promotional = providers.twilio.records
+        assert transactional["request"].get("From") and \
+            not transactional["request"].get("MessagingServiceSid")
+        assert promotional["request"]["MessagingServiceSid"] == service
+        assert not promotional["request"].get("From")
+    finally:
+        await stop_hub(running)
