@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.store.models_consent import CONSENT_CHANNELS, CONSENT_SOURCES, MarketingConsent
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +43,22 @@ async def current(session: AsyncSession, customer_id: int, channel: str) -> Cons
         return ConsentState(channel, False)
     return ConsentState(channel, bool(row.granted), row.source, row.recorded_at,
                         bool(row.withdrawn_by_stop))
+
+
+async def consented(session: AsyncSession, channel: str, customer_ids: Iterable[int]
+                    ) -> set[int]:
+    """Which of ``customer_ids`` have marketing consent on ``channel`` now: one query per
+    1,000 ids, for planning a campaign's audience (the send-time check stays)."""
+    table = MarketingConsent.__table__.c
+    ids, granted = list(dict.fromkeys(customer_ids)), set()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        newest = (select(func.max(table.id)).where(table.channel == channel,
+                                                   table.customer_id.in_(chunk))
+                  .group_by(table.customer_id))
+        granted.update((await session.execute(select(table.customer_id).where(
+            table.id.in_(newest), table.granted.is_(True)))).scalars())
+    return granted
 
 
 async def history(session: AsyncSession, customer_id: int) -> list[MarketingConsent]:
