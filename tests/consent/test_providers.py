@@ -15,7 +15,7 @@ from sqlalchemy import select
 from hub.store.models import Customer
 from hub.testing.factories import event_payload
 from tests.conftest import signed_headers, wait_for
-from tests.consent.helpers import plan_promotion, status_of
+from tests.consent.helpers import plan_promotion, plan_promotions, status_of
 from tests.delivery.conftest import free_port, provider_settings, start_hub, stop_hub
 from tests.web.conftest import new_token
 
@@ -43,6 +43,10 @@ async def _consent(session: aiohttp.ClientSession, url: str, token: str, custome
 async def _customer_id(hub) -> int | None:
     async with hub.sessionmaker() as session:
         return (await session.execute(select(Customer.id))).scalar_one_or_none()
+
+
+async def _has_status(hub, notification_id: str, status: str) -> bool:
+    return (await status_of(hub, notification_id))[0] == status
 
 
 async def _done(hub, notification_id: str) -> bool:
@@ -163,5 +167,69 @@ async def test_promotional_sms_goes_through_a_messaging_service(
             not transactional["request"].get("MessagingServiceSid")
         assert promotional["request"]["MessagingServiceSid"] == service
         assert not promotional["request"].get("From")
+    finally:
+        await stop_hub(running)
+
+
+async def test_promotions_share_one_sendgrid_call_and_count_per_recipient(
+        tmp_path: Path, db_url: str, providers) -> None:
+    """SendGrid's bulk path: five promotions of the same content go out as one mail/send with
+    five personalizations (each its own unsubscribe link and message id); every notification is
+    sent, and each recipient's delivery event moves its own notification."""
+    offer = tmp_path / "templates" / "offer"
+    offer.mkdir(parents=True)
+    (offer / "email.subject.j2").write_text("20% off your next order")
+    (offer / "email.txt.j2").write_text(
+        "Take 20% off with code AUTUMN.\n--\n{{ brand.postal_address }}\n"
+        "Unsubscribe: {{ unsubscribe_url }}\n")
+    (offer / "email.html.j2").write_text(
+        "<p>Take 20% off with code AUTUMN.</p><p>{{ brand.postal_address }}<br>"
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')
+    port = free_port()
+    settings = provider_settings(
+        tmp_path, providers, port, db_url=db_url, email={"providers": ["sg"]},
+        stages={"approved": {"channels": ["email"]}},
+        notifications={"templates_dir": str(tmp_path / "templates"),
+                       "brand": {"postal_address": "1 Harbour Road, Bristol"}},
+        sendgrid_policy={"batch_window_ms": 200})
+    running = await start_hub(settings)
+    try:
+        hub, url = running.hub, running.url
+        async with aiohttp.ClientSession() as http:
+            references = [f"R-4{n}" for n in range(5)]
+            for n, reference in enumerate(references):
+                payload = event_payload("return.approved", reference)
+                payload["customer"] = {"id": f"C-4{n}", "email": f"c4{n}@example.com"}
+                body = json.dumps(payload).encode()
+                async with http.post(f"{url}/webhooks/shop", data=body,
+                                     headers=signed_headers(body)) as response:
+                    assert response.status == 202
+            await wait_for(lambda: len(providers.sendgrid.records) == 5)
+            token = await new_token(hub)
+            async with hub.sessionmaker() as session:
+                customer_ids = list((await session.execute(select(Customer.id))).scalars())
+            for customer_id in customer_ids:
+                await _consent(http, url, token, customer_id, {"email": True})
+            promos = await plan_promotions(hub, references, template="offer")
+            for promo in promos:
+                await wait_for(lambda promo=promo: _done(hub, promo))
+        assert len(providers.sendgrid.records) == 6  # five transactional, one batch
+
+        batch = providers.sendgrid.records[5]
+        personalizations = batch["request"]["personalizations"]
+        assert sorted(p["custom_args"]["returnhub_message_id"] for p in personalizations) \
+            == sorted(promos)
+        assert len({p["to"][0]["email"] for p in personalizations}) == 5
+        links = {p["headers"]["List-Unsubscribe"] for p in personalizations}
+        assert len(links) == 5  # one link per recipient, as a substitution in the body
+        assert all(p["substitutions"]["-returnhub_unsubscribe_url-"] in p["headers"][
+            "List-Unsubscribe"] for p in personalizations)
+        for promo in promos:
+            assert (await status_of(hub, promo))[0] == "sent"
+
+        assert await providers.sendgrid.send_status(f"{url}/webhooks/sg", batch,
+                                                    "delivered") == 200
+        for promo in promos:
+            await wait_for(lambda promo=promo: _has_status(hub, promo, "delivered"))
     finally:
         await stop_hub(running)
