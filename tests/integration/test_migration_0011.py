@@ -36,9 +36,9 @@ async def test_0011_adds_category_and_consent_and_reverses(db_url):
         await upgrade(engine, "0009")
         async with engine.begin() as connection:
             await connection.execute(text(
-                "INSERT INTO returns (source, external_id, state, cycle, exception_flag, created_at, "
-                "updated_at) "
-                "VALUES ('shop', 'R-1', 'approved', 0, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+                "INSERT INTO returns (source, external_id, state, cycle, exception_flag, "
+                "created_at, updated_at) VALUES ('shop', 'R-1', 'approved', 0, false, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
             return_id = (await connection.execute(text("SELECT id FROM returns"))).scalar()
             await connection.execute(text(
                 "INSERT INTO notifications (id, idempotency_key, return_id, stage, channel, "
