@@ -17,13 +17,13 @@ from tests.web.conftest import bearer, new_token
 
 BAD_IDS = [str(2**63), str(2**64), "-1", "abc"]
 #: Bodies the routes with a body need to get as far as the id.
-BODIES = {"PATCH": {"channels": {"sms": False}}}
+BODIES = {"PATCH": {"channels": {"sms": False}}, "PUT": {"channels": {"email": True}}}
 ID_ROUTES = [(e.method, e.path) for e in endpoints() if e.path_model is IntId]
 
 
 def test_the_numeric_id_routes_are_found():
-    # returns x2, customers x4, inbox replay, parked match resolve
-    assert len(ID_ROUTES) == 8, ID_ROUTES
+    # returns x2, customers x6, inbox replay, parked match resolve
+    assert len(ID_ROUTES) == 10, ID_ROUTES
 
 
 def cursor(*values) -> str:
