@@ -43,7 +43,7 @@ from hub.store.models import Customer, DeliveryAttempt, Notification, Return, Ti
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from sqlalchemy import Update
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -115,6 +115,8 @@ class Dispatcher:
         self.wake = asyncio.Event()
         #: Builds the customer's signed portal link for (source, return reference, issued at).
         self.portal_link: Callable[[str, str, datetime], str] | None = None
+        #: Picks up template changes before a message is rendered (the live library).
+        self.before_render: Callable[[], Awaitable[None]] | None = None
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
@@ -291,6 +293,8 @@ class Dispatcher:
                                error=f"a later stage ({item.superseded_by}) replaces it")
         if not notification.recipient_enc:
             return RouteResult(status="skipped", error="the recipient was erased")
+        if self.before_render is not None:
+            await self.before_render()
         try:
             message = self.compose(item)
         except TemplateRenderError as exc:
