@@ -48,3 +48,14 @@ def add_revision(session: AsyncSession, path: str, source: str | None,
         sha256=hashlib.sha256(source.encode()).hexdigest() if source is not None else None)
     session.add(row)
     return row
+
+
+async def history(sessionmaker: async_sessionmaker, limit: int = 20) -> list[TemplateRevision]:
+    """The newest saves and removals, newest first (without their sources)."""
+    async with sessionmaker() as session:
+        rows = (await session.execute(
+            select(TemplateRevision.id, TemplateRevision.path, TemplateRevision.sha256,
+                   TemplateRevision.token_name, TemplateRevision.created_at)
+            .order_by(TemplateRevision.id.desc()).limit(limit))).all()
+    return [TemplateRevision(id=r.id, path=r.path, sha256=r.sha256, token_name=r.token_name,
+                             created_at=r.created_at) for r in rows]

@@ -99,12 +99,17 @@ async def test_a_file_edited_on_disk_is_used_and_a_broken_one_ignored(tmp_path, 
                                               headers=bearer(token))).json()
             assert status["problem"]["error"].startswith(f"{SMS}: TemplateSyntaxError")
             assert "(line 2)" in status["problem"]["error"]
+            page = await (await client.get("/admin/templates", headers=bearer(token))).text()
+            assert 'data-testid="template-problem"' in page
+            assert f"{SMS}: TemplateSyntaxError" in page and "(line 2)" in page
 
             template.write_text("V4 {{ return.reference }}")
             assert await send_and_read(client, node, outbox, "R-4") == "V4 R-4"
             status = await (await client.get("/api/templates/status",
                                               headers=bearer(token))).json()
             assert status["problem"] is None
+            page = await (await client.get("/admin/templates", headers=bearer(token))).text()
+            assert 'data-testid="template-ok"' in page and "template-problem" not in page
     finally:
         await node.stop()
 

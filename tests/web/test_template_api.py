@@ -98,3 +98,12 @@ async def test_remove_goes_back_to_the_bundled_file(hub, client):
     current = await (await client.get(URL, headers=bearer(token))).json()
     assert current["origin"] == "bundled"
     assert [a for a, _, _ in await audit_rows(hub)] == ["template.save", "template.remove"]
+
+
+async def test_the_dashboard_lists_library_saves(hub, client):
+    token = await new_token(hub)
+    await client.put(URL, headers=bearer(token), json={"source": "Mine {{ return.reference }}"})
+    page = await (await client.get("/admin/templates", headers=bearer(token))).text()
+    assert 'data-testid="template-ok"' in page
+    row = page.split('data-testid="template-saves"')[1]
+    assert SMS in row and "<td>ops</td>" in row
