@@ -133,7 +133,7 @@ class Hub:
         """Migrate, start connectors, the inbox writer and (optionally) the workers."""
         if migrate:
             await upgrade(self.engine)
-        await self.templates.refresh(force=True)
+        await self.templates.start()
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))
         for name, spec in self.specs.items():

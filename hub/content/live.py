@@ -137,7 +137,11 @@ class TemplateLibrary:
         self.reloads = 0
         self._seen: tuple = (folder_fingerprint(self.folder), None)
         # At start the files are used as they are (`returnhub check` checks them first).
-        self._files = read_folder(self.folder)
+        try:
+            self._files = read_folder(self.folder)
+        except TemplateRejected as exc:  # an unreadable file: the bundled ones are used
+            self._files = {}
+            self._refused(exc)
         self.current = self._build({})
         self._checked = time.monotonic()
         self._lock = asyncio.Lock()
@@ -200,6 +204,22 @@ class TemplateLibrary:
         self.problem = None
         self.reloads += 1
 
+    async def start(self) -> None:
+        """Load the library and check the templates the node starts with: they are used even
+        when they fail (there is nothing older to keep), but the problem is logged and shown."""
+        await self.refresh(force=True)
+        if self.reloads or self.folder is None:
+            return  # no operator files, or just checked by the reload
+        try:
+            await asyncio.to_thread(self.candidate, {}, None, sorted(self._files))
+        except TemplateRejected as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: TemplateRejected) -> None:
+        self.problem = Problem(exc.errors[0][:1000], len(exc.errors), utcnow())
+        log.error("template_reload_refused", error=exc.errors[0][:1000],
+                  errors=len(exc.errors))
+
     async def refresh(self, *, force: bool = False) -> None:
         """Look for changes (at most every ``reload_interval_ms`` unless ``force``) and use
         them when they pass the checks."""
@@ -238,9 +258,7 @@ class TemplateLibrary:
             changed = sorted(n for n in after if before.get(n) != after[n])
             renderer, _ = await asyncio.to_thread(self.candidate, library, files, changed)
         except TemplateRejected as exc:
-            self.problem = Problem(exc.errors[0][:1000], len(exc.errors), utcnow())
-            log.error("template_reload_refused", error=exc.errors[0][:1000],
-                      errors=len(exc.errors))
+            self._refused(exc)
             return
         self._files = files
         self.accept(renderer, revisions)

@@ -149,3 +149,16 @@ async def test_templates_are_looked_up_at_most_every_interval(tmp_path, db_url):
             assert await send_and_read(client, node, tmp_path / "outbox", "R-2") == "V2 R-2"
     finally:
         await node.stop()
+
+
+async def test_a_node_started_with_a_broken_file_shows_the_problem(tmp_path, db_url):
+    folder = tmp_path / "operator"
+    (folder / "approved").mkdir(parents=True)
+    (folder / SMS).write_text("Hello\n{{ return.reference }")
+    node = await started(settings_for(tmp_path, db_url, folder))
+    try:
+        problem = node.templates.status()["problem"]
+        assert problem["error"].startswith(f"{SMS}: TemplateSyntaxError")
+        assert "(line 2)" in problem["error"]
+    finally:
+        await node.stop()
