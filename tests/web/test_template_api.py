@@ -107,3 +107,22 @@ async def test_the_dashboard_lists_library_saves(hub, client):
     assert 'data-testid="template-ok"' in page
     row = page.split('data-testid="template-saves"')[1]
     assert SMS in row and "<td>ops</td>" in row
+
+
+async def test_a_layout_edit_reaches_every_language_through_the_compiled_caches(hub, client):
+    """The stages extend the layout: their compiled (and CSS-inlined) output changes too."""
+    from hub.content.preview import preview
+
+    token = await new_token(hub)
+    before = {lang: preview(hub.settings, hub.renderer, "approved", "email", lang).html
+              for lang in ("en", "fr", "de")}
+    assert not any("MARKER-7" in html for html in before.values())
+    layout = "/api/templates/files/_layouts/email.html.j2"
+    source = (await (await client.get(layout, headers=bearer(token))).json())["source"]
+    marked = source.replace("</body>", '<p class="marker">MARKER-7</p></body>', 1)
+    assert marked != source
+    response = await client.put(layout, headers=bearer(token), json={"source": marked})
+    assert response.status == 200, await response.text()
+    for lang in ("en", "fr", "de"):
+        html = preview(hub.settings, hub.renderer, "approved", "email", lang).html
+        assert "MARKER-7" in html and 'style="' in html  # still CSS-inlined

@@ -114,6 +114,7 @@ async def delete_template_file(call: Call) -> FreeForm:
 
 async def _save(call: Call, path: str, source: str | None) -> dict[str, Any]:
     library = call.hub.templates
+    await library.refresh(force=True)  # check against what the other nodes saved meanwhile
     async with library.saving():
         sources = library.library_sources()
         if source is None:
@@ -123,8 +124,9 @@ async def _save(call: Call, path: str, source: str | None) -> dict[str, Any]:
         try:
             renderer, report = await asyncio.to_thread(library.candidate, sources, None, [path])
         except TemplateRejected as exc:
-            raise ApiError(422, "template_invalid", exc.errors[0][:1000], field="source"
-                           if source is not None else "path") from None
+            field = "source" if source is not None else "path"
+            raise ApiError(422, "template_invalid", exc.errors[0][:1000],
+                           field=field) from None
         async with call.hub.sessionmaker() as session, session.begin():
             row = add_revision(session, path, source, call.token.name)
             await session.flush()
