@@ -100,8 +100,10 @@ def read_folder(folder: Path | None) -> dict[str, str]:
             files[name] = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise TemplateRejected([f"{name}: not UTF-8 text"]) from None
-        except FileNotFoundError:
+        except FileNotFoundError:  # removed while listing
             continue
+        except OSError as exc:
+            raise TemplateRejected([f"{name}: cannot be read ({exc.strerror})"]) from None
     return files
 
 

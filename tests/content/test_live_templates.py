@@ -162,3 +162,17 @@ async def test_a_node_started_with_a_broken_file_shows_the_problem(tmp_path, db_
         assert "(line 2)" in problem["error"]
     finally:
         await node.stop()
+
+
+async def test_a_file_that_is_not_text_is_refused_and_the_last_good_kept(tmp_path, db_url):
+    folder = tmp_path / "operator"
+    (folder / "approved").mkdir(parents=True)
+    (folder / SMS).write_text("V1 {{ return.reference }}")
+    node = await started(settings_for(tmp_path, db_url, folder))
+    try:
+        async with TestClient(TestServer(create_app(node))) as client:
+            (folder / SMS).write_bytes(b"V2 \xff\xfe {{ return.reference }}")
+            assert await send_and_read(client, node, tmp_path / "outbox", "R-1") == "V1 R-1"
+            assert node.templates.problem.error == f"{SMS}: not UTF-8 text"
+    finally:
+        await node.stop()
