@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
+from hub.config_templates import TemplateLibrarySettings
 from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.processing.identity_settings import SourceIdentity
 from hub.rules.model import RuleSettings
@@ -312,6 +313,7 @@ class Settings(BaseSettings):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    templates: TemplateLibrarySettings = Field(default_factory=TemplateLibrarySettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="Evaluated in order "
                                       "on every event that moves a return.")
 

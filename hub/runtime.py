@@ -17,6 +17,7 @@ import aiohttp
 
 from hub.assembly import validate_connectors
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
+from hub.content.live import TemplateLibrary
 from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
@@ -47,7 +48,7 @@ from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
 from hub.store.plugin_state import DatabaseState, namespace_of
-from hub.templates import TemplateRenderer
+from hub.store.template_store import TemplateStore
 
 if TYPE_CHECKING:
     import pluggy
@@ -100,7 +101,9 @@ class Hub:
             raise ConfigError(exc.problems) from None
         self.rules = RulesService(engine, self.sessionmaker, self.planner, self.codec,
                                   gate=self.gate)
-        self.renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
+        #: The templates in use, replaced when they change on disk or through the admin API.
+        self.templates = TemplateLibrary(settings, pm, TemplateStore(self.sessionmaker))
+        self.renderer = self.templates
         self.receipts = ReceiptRecorder(self.codec, self.planner)
         self.health = ProviderHealthBoard(self.specs, self.sessionmaker, self.owner)
         #: Per-source webhook rate limits (``rate_limit_per_second`` in ``[sources.<name>]``).
@@ -132,6 +135,7 @@ class Hub:
         """Migrate, start connectors, the inbox writer and (optionally) the workers."""
         if migrate:
             await upgrade(self.engine)
+        await self.templates.start()
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))
         for name, spec in self.specs.items():
@@ -181,6 +185,7 @@ class Hub:
         self.dispatcher.portal_link = self.portal_link
         self.dispatcher.promotional = PromotionalPolicy(
             self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
+        self.dispatcher.before_render = self.templates.refresh
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
             BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate,

@@ -14,8 +14,10 @@ A file of the same path in ``notifications.templates_dir`` overrides the bundled
 language set falls back to the default set file by file (:mod:`hub.content.locales`).
 HTML is rendered by an autoescaping environment and text by a separate, non-escaping one.
 Both run in :class:`~hub.content.sandbox.LimitedSandbox` under one
-:class:`~hub.content.limits.Budget` per message. Templates are compiled once and cached (edit
-a template, restart the process); undefined variables are errors (StrictUndefined).
+:class:`~hub.content.limits.Budget` per message. Templates are compiled once and cached;
+undefined variables are errors (StrictUndefined). A renderer never sees a file change: the
+running hub swaps in a new renderer, built from an in-memory copy of the operator files and
+the library's templates (``library``), once it has passed the checks (:mod:`hub.content.live`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+)
 from jinja2.exceptions import TemplateSyntaxError
 
 from hub.content.filters import FILTERS
@@ -38,7 +47,10 @@ from hub.content.sms import normalize_sms
 from hub.content.text import clean_text, one_line
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import pluggy
+    from jinja2 import Environment
 
 #: The templates shipped with Returnhub (the checkout's templates/ folder).
 BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -102,6 +114,29 @@ class RenderedMessage:
     templates: tuple[str, ...] = ()
 
 
+#: The pseudo file name of an in-memory template in tracebacks: ``library:<name>``.
+LIBRARY_PREFIX = "library:"
+
+
+class _MemoryLoader(BaseLoader):
+    """Templates held in memory, named like files; never reloaded (a change is a new renderer).
+    Their "file name" keeps the ``.j2`` name so errors can name the line."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+
+    def get_source(self, environment: Environment,
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
+        """The source of ``template``, or TemplateNotFound."""
+        if template not in self.sources:
+            raise TemplateNotFound(template)
+        return self.sources[template], LIBRARY_PREFIX + template, lambda: True
+
+    def list_templates(self) -> list[str]:
+        """Every name held."""
+        return sorted(self.sources)
+
+
 class _Environment(LimitedSandbox):
     """The sandbox, resolving names used inside templates through the language sets."""
 
@@ -126,12 +161,16 @@ class TemplateRenderer:
 
     def __init__(self, operator_dir: Path | None = None, pm: pluggy.PluginManager | None = None,
                  bundled_dir: Path = BUNDLED_TEMPLATES,
-                 limits: RenderLimits = DEFAULT_LIMITS) -> None:
+                 limits: RenderLimits = DEFAULT_LIMITS,
+                 library: Mapping[str, str] | None = None) -> None:
         roots = [Path(operator_dir), Path(bundled_dir)] if operator_dir else [Path(bundled_dir)]
         self.roots = roots
-        self.sets = TemplateSets(roots)
+        #: In-memory templates by name, found before any folder (see the module docstring).
+        self.library = dict(library or {})
+        self.sets = TemplateSets(roots, self.library)
         self.limits = limits
-        loader = ChoiceLoader([FileSystemLoader(str(root)) for root in roots])
+        loader = ChoiceLoader([_MemoryLoader(self.library),
+                               *(FileSystemLoader(str(root)) for root in roots)])
         options: dict[str, Any] = {
             "loader": loader, "undefined": StrictUndefined, "auto_reload": False,
             "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": False,
@@ -220,6 +259,8 @@ class TemplateRenderer:
         return f" (line {line})" if where == name else f" (in {where}, line {line})"
 
     def _relative(self, filename: str) -> str:
+        if filename.startswith(LIBRARY_PREFIX):
+            return filename[len(LIBRARY_PREFIX):]
         for root in self.roots:
             try:
                 return Path(filename).resolve().relative_to(root.resolve()).as_posix()

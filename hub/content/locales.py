@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -73,13 +73,19 @@ def rendering_locale(locale: str | None) -> Iterator[None]:
 
 
 class TemplateSets:
-    """The template roots (operator first, then bundled) and their language sets."""
+    """The template roots (operator first, then bundled) and their language sets.
 
-    def __init__(self, roots: list[Path]) -> None:
+    ``extra`` names files held in memory (the live template library, :mod:`hub.content.live`),
+    found before any root."""
+
+    def __init__(self, roots: list[Path], extra: Mapping[str, str] | None = None) -> None:
         self.roots = [Path(root) for root in roots]
+        self.extra = frozenset(extra or ())
         self.languages = frozenset(
             child.name for root in self.roots if root.is_dir() for child in root.iterdir()
-            if child.is_dir() and is_language_dir(child.name))
+            if child.is_dir() and is_language_dir(child.name)) | frozenset(
+            name.split("/", 1)[0] for name in self.extra
+            if "/" in name and is_language_dir(name.split("/", 1)[0]))
         self._exists: dict[str, bool] = {}
         self._resolved: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
@@ -90,7 +96,8 @@ class TemplateSets:
                 parts = split_template_path(name)
             except TemplateNotFound:
                 return False
-            self._exists[name] = any(root.joinpath(*parts).is_file() for root in self.roots)
+            self._exists[name] = name in self.extra or any(
+                root.joinpath(*parts).is_file() for root in self.roots)
         return self._exists[name]
 
     def language_prefix(self, name: str) -> str | None:
@@ -115,7 +122,7 @@ class TemplateSets:
 
     def files(self) -> list[str]:
         """Every template file name in every root (for checks)."""
-        names: set[str] = set()
+        names: set[str] = set(self.extra)
         for root in self.roots:
             if root.is_dir():
                 names.update(p.relative_to(root).as_posix() for p in root.rglob("*.j2"))

@@ -44,7 +44,7 @@ from hub.store.models import Customer, DeliveryAttempt, Notification, Return, Ti
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from sqlalchemy import Update
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -119,6 +119,8 @@ class Dispatcher:
         self.portal_link: Callable[[str, str, datetime], str] | None = None
         #: Consent, quiet hours and unsubscribe headers of promotional messages.
         self.promotional: PromotionalPolicy | None = None
+        #: Picks up template changes before a message is rendered (the live library).
+        self.before_render: Callable[[], Awaitable[None]] | None = None
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
@@ -305,6 +307,8 @@ class Dispatcher:
             held = await self.promotional.hold(notification, item.customer, now)
             if held is not None:
                 return held
+        if self.before_render is not None:
+            await self.before_render()
         try:
             message = self.compose(item)
         except TemplateRenderError as exc:

@@ -19,6 +19,7 @@ from hub.web.admin import (
     previews,
     returns,
     rules,
+    templates,
 )
 from hub.web.admin.routing import ApiRouter, Call, Endpoint, install
 from hub.web.openapi import build_document
@@ -40,6 +41,7 @@ def endpoints() -> list[Endpoint]:
     return [*returns.router.endpoints, *notifications.router.endpoints,
             *dead_letters.router.endpoints, *connectors.router.endpoints,
             *rules.router.endpoints, *previews.router.endpoints, *matches.router.endpoints,
+            *templates.router.endpoints,
             *customers.router.endpoints, *consent.router.endpoints,
             *gdpr.router.endpoints, *audit.router.endpoints,
             *_meta.endpoints]

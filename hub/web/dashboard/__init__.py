@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from hub.web.dashboard.matches import matches_page, resolve_form
 from hub.web.dashboard.pages import STATIC_DIR
 from hub.web.dashboard.signin import sign_in, sign_out
+from hub.web.dashboard.templates_page import templates_page
 from hub.web.dashboard.views import dashboard, replay, to_dashboard
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ def setup_dashboard(app: web.Application) -> None:
     """Add the dashboard's routes and the pages' static files to ``app``."""
     app.router.add_get("/admin", to_dashboard)
     app.router.add_get("/admin/", dashboard)
+    app.router.add_get("/admin/templates", templates_page)
     app.router.add_post("/admin/session", sign_in)
     app.router.add_post("/admin/session/end", sign_out)
     app.router.add_post("/admin/dead-letters/{kind}/{id}/replay", replay)
