@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
 
+from hub.delivery.engagement import record_engagement
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
@@ -82,6 +83,8 @@ class ReceiptRecorder:
             if not inserted.rowcount:
                 continue  # a repeat of a receipt we already have
             new += 1
+            if notification is not None:
+                await record_engagement(session, provider, notification, update, now)
             if update.status in (DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED) \
                     and update.recipient:
                 await self._set_preference(

@@ -1,0 +1,85 @@
+"""Engagement from provider status webhooks: opens, clicks, unsubscribes and spam reports,
+one row per (notification, kind) in ``message_engagement`` (see docs/engagement.md).
+
+The receipt recorder calls :func:`record_engagement` only for a receipt it had not seen (the
+``delivery_receipts`` unique key dedupes the providers' repeats), so ``events`` counts distinct
+provider events. An unsubscribe or spam report also withdraws the customer's marketing consent
+on that channel (:func:`withdraw_marketing_consent`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from hub.messages import DeliveryStatus
+from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.models import Customer, Return
+from hub.store.models_engagement import MessageEngagement
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from hub.messages import StatusUpdate
+    from hub.store.models import Notification
+
+#: Receipt status → engagement kind.
+ENGAGEMENT_KIND: dict[DeliveryStatus, str] = {
+    DeliveryStatus.OPENED: "open",
+    DeliveryStatus.CLICKED: "click",
+    DeliveryStatus.UNSUBSCRIBED: "unsubscribe",
+    DeliveryStatus.COMPLAINED: "complaint",
+}
+#: Kinds that withdraw marketing consent.
+OPT_OUT_KINDS = frozenset({"unsubscribe", "complaint"})
+
+
+async def record_engagement(session: AsyncSession, provider: str, notification: Notification,
+                            update_: StatusUpdate, now: datetime) -> str | None:
+    """Count a new receipt as engagement with ``notification``; returns the kind (None when
+    the receipt is no engagement)."""
+    kind = ENGAGEMENT_KIND.get(update_.status)
+    if kind is None:
+        return None
+    at = update_.occurred_at
+    inserted = await session.execute(
+        insert_ignoring_conflicts(session, MessageEngagement.__table__, "notification_id",
+                                  "kind").values(
+            notification_id=notification.id, kind=kind, provider=provider, first_at=at,
+            last_at=at, events=1))
+    if not inserted.rowcount:
+        row = (await session.execute(select(MessageEngagement).where(
+            MessageEngagement.notification_id == notification.id,
+            MessageEngagement.kind == kind))).scalar_one()
+        row.events += 1
+        row.first_at = min(row.first_at, at)
+        row.last_at = max(row.last_at, at)
+    if kind in OPT_OUT_KINDS:
+        await withdraw_marketing_consent(session, notification, f"{provider}:{kind}", now)
+    return kind
+
+
+async def withdraw_marketing_consent(session: AsyncSession, notification: Notification,
+                                     source: str, now: datetime) -> None:
+    """The hook where a provider's unsubscribe or spam report withdraws marketing consent for
+    the message's channel, recorded with its source and time under
+    ``preferences["marketing"][channel]`` of the return's customer. Transactional messages
+    (the channel preference itself) are left alone: a spam report on a refund email is no
+    reason to stop telling the customer about their refund. (Consent proper belongs to the
+    consent work of issue 17; it reads and replaces this record.)"""
+    customer_id = (await session.execute(select(Return.customer_id).where(
+        Return.id == notification.return_id))).scalar_one_or_none()
+    if customer_id is None:
+        return
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return
+    preferences = dict(customer.preferences or {})
+    marketing = dict(preferences.get("marketing") or {})
+    marketing[notification.channel] = {"granted": False, "source": source,
+                                       "at": now.isoformat()}
+    preferences["marketing"] = marketing
+    await session.execute(update(Customer).where(Customer.id == customer_id).values(
+        preferences=preferences, updated_at=now))

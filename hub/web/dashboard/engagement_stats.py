@@ -1,0 +1,225 @@
+"""Engagement and provider health figures over a window of days (docs/engagement.md says
+exactly what each one means).
+
+- Rates per stage, campaign, provider and template: among messages a provider took
+  (``sent_at`` in the window, channel email or SMS), the share opened (an open or a click),
+  clicked, bounced (status ``bounced``), unsubscribed and complained (spam report).
+- Provider latency p50/p95 (nearest rank over ``delivery_attempts.duration_ms``) and
+  availability (calls answered / calls made) per provider and day.
+- Customer response: messages followed, within N days, by a portal visit to the same return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select
+
+from hub.store.engine import utcnow
+from hub.store.models import DeliveryAttempt, Notification, PortalView
+from hub.store.models_engagement import MessageEngagement
+from hub.web.dashboard.stats import PROACTIVE_CHANNELS, percentile, rate
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+#: The groupings the rate tables offer; "campaign" reads ``notifications.campaign_id`` where
+#: the campaign work has added it (until then every message is in "none").
+DIMENSIONS = ("stage", "campaign", "provider", "template")
+#: Engagement kinds counted per message, in table order.
+KINDS = ("open", "click", "unsubscribe", "complaint")
+#: Attempt outcomes where the provider answered (any answer, a refusal or 4xx included); the
+#: others (``transient``: 5xx, connection error, timeout before sending; ``unknown``: no
+#: answer after the request went out) count as not answered.
+ANSWERED = ("accepted", "rate_limited", "permanent", "refused", "misconfigured")
+#: At most this many rows are read for the Python-side figures.
+SAMPLE = 100_000
+
+
+@dataclass(slots=True)
+class RateRow:
+    """Counts and rates of one group (one stage, campaign, provider or template)."""
+
+    key: str
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    bounced: int = 0
+    unsubscribed: int = 0
+    complained: int = 0
+
+    def rates(self) -> dict[str, float | None]:
+        """Each count as a percentage of ``sent``."""
+        return {name: rate(getattr(self, name), self.sent) for name in
+                ("opened", "clicked", "bounced", "unsubscribed", "complained")}
+
+
+@dataclass(slots=True)
+class ProviderDay:
+    """One provider's calls on one day (UTC)."""
+
+    provider: str
+    day: str
+    calls: int
+    answered: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def availability(self) -> float | None:
+        """Calls answered as a percentage of calls made."""
+        return rate(self.answered, self.calls)
+
+
+@dataclass(slots=True)
+class Engagement:
+    """Everything the engagement page shows."""
+
+    days: int
+    since: datetime
+    response_days: int
+    rates: dict[str, list[RateRow]] = field(default_factory=dict)
+    providers: list[ProviderDay] = field(default_factory=list)
+    response: list[dict[str, Any]] = field(default_factory=list)
+
+
+def campaign_column() -> Any:
+    """``notifications.campaign_id`` when the model has it, else None."""
+    return Notification.__table__.c.get("campaign_id")
+
+
+async def compute_engagement(session: AsyncSession, days: int, response_days: int,
+                             now: datetime | None = None) -> Engagement:
+    """Every engagement figure over the ``days`` days before ``now``."""
+    now = now or utcnow()
+    result = Engagement(days=days, since=now - timedelta(days=days),
+                        response_days=response_days)
+    for dimension in DIMENSIONS:
+        result.rates[dimension] = await rates_by(session, dimension, result.since)
+    result.providers = await provider_days(session, result.since)
+    result.response = await customer_response(session, result.since, response_days, now)
+    return result
+
+
+def _group_column(dimension: str) -> Any:
+    if dimension == "campaign":
+        column = campaign_column()
+        return column if column is not None else None
+    return {"stage": Notification.stage, "provider": Notification.provider,
+            "template": Notification.template}[dimension]
+
+
+def _sent_in(since: datetime) -> Any:
+    return and_(Notification.sent_at >= since, Notification.provider.is_not(None),
+                Notification.channel.in_(PROACTIVE_CHANNELS))
+
+
+async def rates_by(session: AsyncSession, dimension: str, since: datetime) -> list[RateRow]:
+    """Open, click, bounce, unsubscribe and complaint rates per value of ``dimension``."""
+    column = _group_column(dimension)
+    rows: dict[str, RateRow] = {}
+
+    def grouped(*columns: Any) -> Any:
+        # Without the column (no campaigns yet) everything is one group: PostgreSQL refuses
+        # a constant in GROUP BY, so there is no key to group by at all.
+        if column is None:
+            return select(*columns).select_from(Notification)
+        return select(column, *columns).select_from(Notification).group_by(column)
+
+    def row(values: Any) -> tuple[RateRow, tuple[Any, ...]]:
+        values = tuple(values)
+        label, rest = ("none", values) if column is None else (_label(values[0]), values[1:])
+        return rows.setdefault(label, RateRow(label)), rest
+
+    for values in await session.execute(grouped(
+            func.count(), func.count().filter(Notification.status == "bounced"))
+            .where(_sent_in(since))):
+        target, (count, bounced) = row(values)
+        if count:
+            target.sent += count
+            target.bounced += bounced
+    engaged = grouped(MessageEngagement.kind, func.count(func.distinct(Notification.id))).join(
+        MessageEngagement, MessageEngagement.notification_id == Notification.id).where(
+        _sent_in(since)).group_by(MessageEngagement.kind)
+    for values in await session.execute(engaged):
+        target, (kind, count) = row(values)
+        if kind in _COUNTED:
+            setattr(target, _COUNTED[kind], getattr(target, _COUNTED[kind]) + count)
+    # Opened: an open or a click (a click without a recorded open was still opened: images,
+    # and with them the open pixel, are often blocked).
+    opened = grouped(func.count(func.distinct(Notification.id))).join(
+        MessageEngagement, MessageEngagement.notification_id == Notification.id).where(
+        _sent_in(since), MessageEngagement.kind.in_(("open", "click")))
+    for values in await session.execute(opened):
+        target, (count,) = row(values)
+        target.opened += count
+    return sorted((r for r in rows.values() if r.sent), key=lambda r: r.key)
+
+
+#: Engagement kind → the RateRow count it adds to (opens are counted apart, with clicks).
+_COUNTED = {"click": "clicked", "unsubscribe": "unsubscribed", "complaint": "complained"}
+
+
+def _label(value: Any) -> str:
+    return "none" if value is None or value == "" else str(value)
+
+
+def _day(session: AsyncSession, column: Any) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)
+
+
+async def provider_days(session: AsyncSession, since: datetime) -> list[ProviderDay]:
+    """Latency p50/p95 and availability per provider and UTC day of the attempt."""
+    day = _day(session, DeliveryAttempt.started_at)
+    rows = await session.execute(
+        select(DeliveryAttempt.provider, day, DeliveryAttempt.outcome,
+               DeliveryAttempt.duration_ms)
+        .where(DeliveryAttempt.started_at >= since)
+        .order_by(DeliveryAttempt.started_at.desc()).limit(SAMPLE))
+    cells: dict[tuple[str, str], list[Any]] = {}
+    for provider, bucket, outcome, duration in rows:
+        cell = cells.setdefault((provider, str(bucket)), [0, []])
+        if outcome in ANSWERED:
+            cell[0] += 1
+        cell[1].append(float(duration))
+    result = []
+    for (provider, bucket), (answered, durations) in sorted(cells.items()):
+        durations.sort()
+        result.append(ProviderDay(provider, bucket, len(durations), answered,
+                                  percentile(durations, 0.50), percentile(durations, 0.95)))
+    return result
+
+
+async def customer_response(session: AsyncSession, since: datetime, response_days: int,
+                            now: datetime) -> list[dict[str, Any]]:
+    """Per channel: messages sent in the window, and how many were followed within
+    ``response_days`` days by a portal visit to the same return (the visit after the send)."""
+    sent = (await session.execute(
+        select(Notification.channel, Notification.return_id, Notification.sent_at)
+        .where(_sent_in(since)).order_by(Notification.sent_at.desc()).limit(SAMPLE))).all()
+    returns = {r for _, r, _ in sent}
+    visits: dict[int, list[datetime]] = {}
+    if returns:
+        for return_id, at in await session.execute(
+                select(PortalView.return_id, PortalView.viewed_at).where(
+                    PortalView.return_id.in_(returns), PortalView.viewed_at >= since)):
+            visits.setdefault(return_id, []).append(_aware(at))
+    window = timedelta(days=response_days)
+    per_channel: dict[str, list[int]] = {}
+    for channel, return_id, sent_at in sent:
+        sent_at = _aware(sent_at)
+        cell = per_channel.setdefault(channel, [0, 0])
+        cell[0] += 1
+        if any(sent_at <= at <= sent_at + window for at in visits.get(return_id, ())):
+            cell[1] += 1
+    return [{"channel": channel, "sent": total, "responded": responded,
+             "rate": rate(responded, total)}
+            for channel, (total, responded) in sorted(per_channel.items())]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
