@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.web.dashboard.engagement_views import engagement_csv, engagement_page
 from hub.web.dashboard.pages import STATIC_DIR
 from hub.web.dashboard.signin import sign_in, sign_out
 from hub.web.dashboard.views import dashboard, replay, to_dashboard
@@ -19,4 +20,6 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_post("/admin/session", sign_in)
     app.router.add_post("/admin/session/end", sign_out)
     app.router.add_post("/admin/dead-letters/{kind}/{id}/replay", replay)
+    app.router.add_get("/admin/engagement", engagement_page)
+    app.router.add_get("/admin/engagement/{table}.csv", engagement_csv)
     app.router.add_static("/static/", STATIC_DIR, append_version=True)
