@@ -1,5 +1,5 @@
-"""Engagement from provider status webhooks: opens, clicks, unsubscribes and spam reports,
-one row per (notification, kind) in ``message_engagement`` (see docs/engagement.md).
+"""Engagement from provider status webhooks: opens, clicks, unsubscribes, spam reports and
+SMS replies, one row per (notification, kind) in ``message_engagement`` (docs/engagement.md).
 
 The receipt recorder calls :func:`record_engagement` only for a receipt it had not seen (the
 ``delivery_receipts`` unique key dedupes the providers' repeats), so ``events`` counts distinct
@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts
-from hub.store.models import Customer, Return
+from hub.store.models import Customer, Notification, Return
 from hub.store.models_engagement import MessageEngagement
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from hub.messages import StatusUpdate
-    from hub.store.models import Notification
+    from hub.security import PiiCipher
 
 #: Receipt status → engagement kind.
 ENGAGEMENT_KIND: dict[DeliveryStatus, str] = {
@@ -31,17 +31,26 @@ ENGAGEMENT_KIND: dict[DeliveryStatus, str] = {
     DeliveryStatus.CLICKED: "click",
     DeliveryStatus.UNSUBSCRIBED: "unsubscribe",
     DeliveryStatus.COMPLAINED: "complaint",
+    DeliveryStatus.REPLIED: "reply",
 }
 #: Kinds that withdraw marketing consent.
 OPT_OUT_KINDS = frozenset({"unsubscribe", "complaint"})
 
 
-async def record_engagement(session: AsyncSession, provider: str, notification: Notification,
-                            update_: StatusUpdate, now: datetime) -> str | None:
+async def record_engagement(session: AsyncSession, provider: str, channel: str,
+                            notification: Notification | None, update_: StatusUpdate,
+                            now: datetime, cipher: PiiCipher) -> str | None:
     """Count a new receipt as engagement with ``notification``; returns the kind (None when
-    the receipt is no engagement)."""
+    the receipt is no engagement or names no message). A reply names none: it counts for the
+    last message this provider sent the sender on ``channel`` before it."""
     kind = ENGAGEMENT_KIND.get(update_.status)
     if kind is None:
+        return None
+    if notification is None and kind == "reply" and update_.recipient:
+        notification = await replied_to(session, provider, channel,
+                                        cipher.lookup_hash(update_.recipient),
+                                        update_.occurred_at)
+    if notification is None:
         return None
     at = update_.occurred_at
     inserted = await session.execute(
@@ -59,6 +68,17 @@ async def record_engagement(session: AsyncSession, provider: str, notification: 
     if kind in OPT_OUT_KINDS:
         await withdraw_marketing_consent(session, notification, f"{provider}:{kind}", now)
     return kind
+
+
+async def replied_to(session: AsyncSession, provider: str, channel: str,
+                     recipient_hash: str | None, at: datetime) -> Notification | None:
+    """The last message ``provider`` sent to ``recipient_hash`` on ``channel`` before ``at``."""
+    if recipient_hash is None:
+        return None
+    return (await session.execute(select(Notification).where(
+        Notification.recipient_hash == recipient_hash, Notification.channel == channel,
+        Notification.provider == provider, Notification.sent_at <= at)
+        .order_by(Notification.sent_at.desc()).limit(1))).scalar_one_or_none()
 
 
 async def withdraw_marketing_consent(session: AsyncSession, notification: Notification,

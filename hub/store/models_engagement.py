@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base, BigId, UtcDateTime
+from hub.store.models import Base, BigId, Notification, UtcDateTime
 
 
 class MessageEngagement(Base):
@@ -29,9 +29,14 @@ class MessageEngagement(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     notification_id: Mapped[str] = mapped_column(ForeignKey("notifications.id"))
-    #: open | click | unsubscribe | complaint
+    #: open | click | unsubscribe | complaint | reply
     kind: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(100))
     first_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_at: Mapped[datetime] = mapped_column(UtcDateTime())
     events: Mapped[int] = mapped_column(Integer, default=1)
+
+
+#: An SMS reply names no message: the hub finds the last one sent to its sender with this.
+RECIPIENT_INDEX = Index("ix_notifications_recipient_sent", Notification.recipient_hash,
+                        Notification.sent_at)

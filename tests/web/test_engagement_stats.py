@@ -8,10 +8,18 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from hub.store.engine import utcnow
-from hub.store.models import Customer, DeliveryAttempt, Notification, PortalView, Return
+from hub.store.models import (
+    Customer,
+    DeliveryAttempt,
+    DeliveryReceipt,
+    Notification,
+    PortalView,
+    Return,
+)
 from hub.store.models_engagement import MessageEngagement
 from hub.web.dashboard.engagement_stats import compute_engagement
 from returnhub_sendgrid.events import parse_events
+from returnhub_twilio.status import parse_webhook
 from tests.web.conftest import seed
 
 
@@ -118,3 +126,33 @@ async def test_rates_latency_availability_and_response_match_hand_counts(hub, cl
     response = {r["channel"]: (r["sent"], r["responded"]) for r in figures.response}
     assert response == {"email": (3, 2), "sms": (2, 1)}
     assert {r["channel"]: r["responded"] for r in week.response} == {"email": 3, "sms": 2}
+
+
+async def test_an_sms_reply_counts_for_the_last_sms_sent_to_its_sender(hub, client):
+    await seed(client, hub, "RP-1", "return.approved")
+    await seed(client, hub, "RP-2", "return.approved")
+    sms = await _notification(hub, "RP-1", "approved", "sms")
+    other = await _notification(hub, "RP-2", "approved", "sms")
+    phone = hub.cipher.decrypt(sms.recipient_enc)
+    stranger = "+14155550999"
+    assert hub.cipher.lookup_hash(stranger) not in (sms.recipient_hash, other.recipient_hash)
+
+    def reply(sender: str, sid: str, days: float):
+        fields = {"MessageSid": sid, "From": sender, "To": "+14155550100",
+                  "Body": "Where is my refund?", "SmsStatus": "received"}
+        return parse_webhook(fields, {}, {}, sms.sent_at + timedelta(days=days))
+
+    async with hub.sessionmaker() as session, session.begin():
+        assert await hub.receipts.record(
+            session, "outbox", "sms", reply(phone, "SM1", 2) + reply(stranger, "SM2", 2),
+            utcnow()) == 2
+    assert await _engagement(hub) == {(sms.id, "reply"): (1, "outbox")}
+    async with hub.sessionmaker() as session:
+        raw = (await session.execute(select(DeliveryReceipt.raw_enc).where(
+            DeliveryReceipt.status == "replied").limit(1))).scalar_one()
+        assert b"refund" not in hub.codec.cipher.decrypt_bytes(raw)  # the text is not kept
+        later = sms.sent_at + timedelta(days=4)
+        three = await compute_engagement(session, 14, 3, now=later)
+        one = await compute_engagement(session, 14, 1, now=later)
+    assert {r["channel"]: (r["sent"], r["responded"]) for r in three.response}["sms"] == (2, 1)
+    assert {r["channel"]: r["responded"] for r in one.response}["sms"] == 0

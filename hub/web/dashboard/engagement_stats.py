@@ -6,7 +6,8 @@ exactly what each one means).
   clicked, bounced (status ``bounced``), unsubscribed and complained (spam report).
 - Provider latency p50/p95 (nearest rank over ``delivery_attempts.duration_ms``) and
   availability (calls answered / calls made) per provider and day.
-- Customer response: messages followed, within N days, by a portal visit to the same return.
+- Customer response: messages followed, within N days, by a portal visit to the same return
+  or a reply to the message.
 """
 
 from __future__ import annotations
@@ -197,11 +198,17 @@ async def provider_days(session: AsyncSession, since: datetime) -> list[Provider
 async def customer_response(session: AsyncSession, since: datetime, response_days: int,
                             now: datetime) -> list[dict[str, Any]]:
     """Per channel: messages sent in the window, and how many were followed within
-    ``response_days`` days by a portal visit to the same return (the visit after the send)."""
+    ``response_days`` days by a portal visit to the same return (the visit after the send) or
+    by a reply to the message."""
     sent = (await session.execute(
-        select(Notification.channel, Notification.return_id, Notification.sent_at)
+        select(Notification.id, Notification.channel, Notification.return_id,
+               Notification.sent_at)
         .where(_sent_in(since)).order_by(Notification.sent_at.desc()).limit(SAMPLE))).all()
-    returns = {r for _, r, _ in sent}
+    returns = {r for _, _, r, _ in sent}
+    replies = dict((await session.execute(
+        select(MessageEngagement.notification_id, MessageEngagement.first_at)
+        .join(Notification, Notification.id == MessageEngagement.notification_id)
+        .where(MessageEngagement.kind == "reply", _sent_in(since)))).all())
     visits: dict[int, list[datetime]] = {}
     if returns:
         for return_id, at in await session.execute(
@@ -210,11 +217,13 @@ async def customer_response(session: AsyncSession, since: datetime, response_day
             visits.setdefault(return_id, []).append(_aware(at))
     window = timedelta(days=response_days)
     per_channel: dict[str, list[int]] = {}
-    for channel, return_id, sent_at in sent:
+    for notification_id, channel, return_id, sent_at in sent:
         sent_at = _aware(sent_at)
         cell = per_channel.setdefault(channel, [0, 0])
         cell[0] += 1
-        if any(sent_at <= at <= sent_at + window for at in visits.get(return_id, ())):
+        reply = replies.get(notification_id)
+        if (reply is not None and _aware(reply) <= sent_at + window) or any(
+                sent_at <= at <= sent_at + window for at in visits.get(return_id, ())):
             cell[1] += 1
     return [{"channel": channel, "sent": total, "responded": responded,
              "rate": rate(responded, total)}

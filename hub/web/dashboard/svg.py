@@ -23,8 +23,8 @@ def bar_chart(title: str, labels: list[str], series: dict[str, list[float | None
     height = max(1, len(labels)) * per_group + 20 + 18 * len(series)
     width = _LABEL_WIDTH + _BAR_WIDTH + 70
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
-             f'{height}" width="{width}" height="{height}" aria-label="{escape(title)}"><title>{escape(title)}'
-             '</title>']
+             f'{height}" width="{width}" height="{height}" aria-label="{escape(title)}">'
+             f'<title>{escape(title)}</title>']
     y = 4
     for index, label in enumerate(labels):
         parts.append(f'<text x="0" y="{y + 13}" font-size="11" fill="#333">'

@@ -1,5 +1,6 @@
 """Engagement per message: ``message_engagement``, one row per notification and kind (open,
-click, unsubscribe, complaint) recorded from the providers' status webhooks.
+click, unsubscribe, complaint, reply) recorded from the providers' status webhooks; an index
+on ``notifications (recipient_hash, sent_at)`` to find the message an SMS reply answers.
 
 Revision ID: 0012
 Revises: 0009
@@ -36,8 +37,11 @@ def upgrade() -> None:
     )
     op.create_index('ix_message_engagement_kind_first', 'message_engagement',
                     ['kind', 'first_at'], unique=False)
+    op.create_index('ix_notifications_recipient_sent', 'notifications',
+                    ['recipient_hash', 'sent_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_notifications_recipient_sent', table_name='notifications')
     op.drop_index('ix_message_engagement_kind_first', table_name='message_engagement')
     op.drop_table('message_engagement')
