@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import case, literal, select, update
 
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts
-from hub.store.models import Customer, Notification, Return
+from hub.store.models import Customer, Notification, Return, UtcDateTime
 from hub.store.models_engagement import MessageEngagement
 
 if TYPE_CHECKING:
@@ -59,12 +59,14 @@ async def record_engagement(session: AsyncSession, provider: str, channel: str,
             notification_id=notification.id, kind=kind, provider=provider, first_at=at,
             last_at=at, events=1))
     if not inserted.rowcount:
-        row = (await session.execute(select(MessageEngagement).where(
-            MessageEngagement.notification_id == notification.id,
-            MessageEngagement.kind == kind))).scalar_one()
-        row.events += 1
-        row.first_at = min(row.first_at, at)
-        row.last_at = max(row.last_at, at)
+        # One statement, so concurrent webhook batches about one message never lose a count.
+        table = MessageEngagement
+        at_ = literal(at, UtcDateTime())
+        await session.execute(update(table).where(
+            table.notification_id == notification.id, table.kind == kind).values(
+            events=table.events + 1,
+            first_at=case((table.first_at > at_, at_), else_=table.first_at),
+            last_at=case((table.last_at < at_, at_), else_=table.last_at)))
     if kind in OPT_OUT_KINDS:
         await withdraw_marketing_consent(session, notification, f"{provider}:{kind}", now)
     return kind
