@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
 from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.rules.model import RuleSettings
 
@@ -168,6 +169,9 @@ class ChannelSettings(_Section):
         "unknown and is asked about again, with backoff up to worker.retry_max_seconds. After "
         "it, an SMS is failed (never sent twice; the stage falls back) and an email is sent "
         "again.")
+    categories: dict[CategoryName, CategoryRoute] = Field(
+        default_factory=dict, description="Providers per message category (transactional, "
+        "promotional, internal); a category not listed uses the channel's providers.")
 
     @model_validator(mode="after")
     def _weights_match(self) -> ChannelSettings:
@@ -246,6 +250,8 @@ class BrandSettings(_Section):
     logo_url: str | None = None
     primary_color: str = "#1f6feb"
     sign_off: str = "The returns team"
+    postal_address: str | None = Field(None, description="Sender's postal address, in every "
+                                       "promotional email's footer.")
 
 
 class BrandOverride(_Section):
@@ -258,6 +264,7 @@ class BrandOverride(_Section):
     logo_url: str | None = None
     primary_color: str | None = None
     sign_off: str | None = None
+    postal_address: str | None = None
 
 
 class NotificationSettings(StalenessSettings):
@@ -321,9 +328,9 @@ class Settings(BaseSettings):
                         section[key] = f"{self.data_dir}{value[len(DATA_DIR_PLACEHOLDER):]}"
         problems = []
         for channel, route in self.channels.items():
-            for provider in route.providers:
-                if provider not in self.sinks:
-                    problems.append(f"channels.{channel}.providers: no sink named {provider!r}")
+            for path, providers in route_provider_lists(channel, route):
+                problems += [f"{path}: no sink named {p!r}" for p in providers
+                             if p not in self.sinks]
         for stage, stage_settings in self.notifications.stages.items():
             for channel in [*stage_settings.channels, *stage_settings.fallback]:
                 if channel not in self.channels:

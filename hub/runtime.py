@@ -21,6 +21,7 @@ from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
+from hub.delivery.promotional import PromotionalPolicy
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
 from hub.delivery.router import Router
@@ -177,6 +178,8 @@ class Hub:
                                      self.planner, self.settings.notifications.brand, worker,
                                      self.owner)
         self.dispatcher.portal_link = self.portal_link
+        self.dispatcher.promotional = PromotionalPolicy(
+            self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
             BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate),

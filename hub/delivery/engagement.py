@@ -4,7 +4,7 @@ SMS replies, one row per (notification, kind) in ``message_engagement`` (docs/en
 The receipt recorder calls :func:`record_engagement` only for a receipt it had not seen (the
 ``delivery_receipts`` unique key dedupes the providers' repeats), so ``events`` counts distinct
 provider events. An unsubscribe or spam report also withdraws the customer's marketing consent
-on that channel (:func:`withdraw_marketing_consent`)."""
+on that channel (:func:`withdraw_marketing_consent`, through :mod:`hub.consent`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import case, literal, select, update
 
+from hub import consent
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts
-from hub.store.models import Customer, Notification, Return, UtcDateTime
+from hub.store.models import Notification, Return, UtcDateTime
+from hub.store.models_consent import CONSENT_CHANNELS
 from hub.store.models_engagement import MessageEngagement
 
 if TYPE_CHECKING:
@@ -33,8 +35,8 @@ ENGAGEMENT_KIND: dict[DeliveryStatus, str] = {
     DeliveryStatus.COMPLAINED: "complaint",
     DeliveryStatus.REPLIED: "reply",
 }
-#: Kinds that withdraw marketing consent.
-OPT_OUT_KINDS = frozenset({"unsubscribe", "complaint"})
+#: Kinds that withdraw marketing consent, and the consent source they are recorded with.
+CONSENT_SOURCE = {"unsubscribe": "unsubscribe", "complaint": "spam_report"}
 
 
 async def record_engagement(session: AsyncSession, provider: str, channel: str,
@@ -67,8 +69,8 @@ async def record_engagement(session: AsyncSession, provider: str, channel: str,
             events=table.events + 1,
             first_at=case((table.first_at > at_, at_), else_=table.first_at),
             last_at=case((table.last_at < at_, at_), else_=table.last_at)))
-    if kind in OPT_OUT_KINDS:
-        await withdraw_marketing_consent(session, notification, f"{provider}:{kind}", now)
+    if kind in CONSENT_SOURCE:
+        await withdraw_marketing_consent(session, notification, kind, now)
     return kind
 
 
@@ -84,24 +86,15 @@ async def replied_to(session: AsyncSession, provider: str, channel: str,
 
 
 async def withdraw_marketing_consent(session: AsyncSession, notification: Notification,
-                                     source: str, now: datetime) -> None:
-    """The hook where a provider's unsubscribe or spam report withdraws marketing consent for
-    the message's channel, recorded with its source and time under
-    ``preferences["marketing"][channel]`` of the return's customer. Transactional messages
-    (the channel preference itself) are left alone: a spam report on a refund email is no
-    reason to stop telling the customer about their refund. (Consent proper belongs to the
-    consent work of issue 17; it reads and replaces this record.)"""
+                                     kind: str, now: datetime) -> None:
+    """A provider's unsubscribe or spam report withdraws the customer's marketing consent on
+    the message's channel (:mod:`hub.consent`, source ``unsubscribe`` or ``spam_report``).
+    Transactional messages (the channel preference) are left alone: a spam report on a refund
+    email is no reason to stop telling the customer about their refund."""
+    if notification.channel not in CONSENT_CHANNELS:
+        return
     customer_id = (await session.execute(select(Return.customer_id).where(
         Return.id == notification.return_id))).scalar_one_or_none()
-    if customer_id is None:
-        return
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        return
-    preferences = dict(customer.preferences or {})
-    marketing = dict(preferences.get("marketing") or {})
-    marketing[notification.channel] = {"granted": False, "source": source,
-                                       "at": now.isoformat()}
-    preferences["marketing"] = marketing
-    await session.execute(update(Customer).where(Customer.id == customer_id).values(
-        preferences=preferences, updated_at=now))
+    if customer_id is not None:
+        await consent.record(session, customer_id, notification.channel, False,
+                             CONSENT_SOURCE[kind], now)

@@ -35,7 +35,7 @@ ROW = ("INSERT INTO message_engagement (notification_id, kind, provider, first_a
 async def test_0012_adds_message_engagement_and_reverses(db_url):
     engine = make_engine(db_url)
     try:
-        await upgrade(engine, "0009")
+        await upgrade(engine, "0011")
         assert "message_engagement" not in await _tables(engine)
         await upgrade(engine, "0012")
         assert "message_engagement" in await _tables(engine)
@@ -54,7 +54,7 @@ async def test_0012_adds_message_engagement_and_reverses(db_url):
         with pytest.raises(IntegrityError):
             async with engine.begin() as connection:
                 await connection.execute(text(ROW))
-        await _downgrade(engine, "0009")
+        await _downgrade(engine, "0011")
         assert "message_engagement" not in await _tables(engine)
         await upgrade(engine, "0012")
     finally:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from hub import consent
 from hub.store.engine import utcnow
 from hub.store.models import (
     Customer,
@@ -76,11 +77,18 @@ async def test_opens_clicks_unsubscribes_and_spam_reports_are_recorded_once_per_
         customer = (await session.execute(select(Customer).join(
             Return, Return.customer_id == Customer.id).where(
             Return.external_id == "EN-1"))).scalar_one()
+        before = await consent.current(session, customer.id, "email")
     # The spam report withdrew marketing consent on email, with its source; transactional
     # email (the channel preference) stays on.
-    marketing = customer.preferences["marketing"]["email"]
-    assert marketing["granted"] is False and marketing["source"] == "sg:complaint"
+    assert (before.granted, before.source) == (False, "spam_report")
     assert customer.preferences.get("email") is not False
+    async with hub.sessionmaker() as session, session.begin():
+        await consent.record(session, customer.id, "email", True, "api", utcnow())
+    assert await _webhook(hub, _event("unsubscribe", approved, "u1", ts + 90)) == 1
+    async with hub.sessionmaker() as session:
+        after = await consent.current(session, customer.id, "email")
+        assert (after.granted, after.source) == (False, "unsubscribe")
+        assert (await consent.current(session, customer.id, "sms")).source is None
 
 
 async def test_rates_latency_availability_and_response_match_hand_counts(hub, client):

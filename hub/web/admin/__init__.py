@@ -10,6 +10,7 @@ from aiohttp import web
 from hub.web.admin import (
     audit,
     connectors,
+    consent,
     customers,
     dead_letters,
     gdpr,
@@ -38,7 +39,8 @@ def endpoints() -> list[Endpoint]:
     return [*returns.router.endpoints, *notifications.router.endpoints,
             *dead_letters.router.endpoints, *connectors.router.endpoints,
             *rules.router.endpoints, *previews.router.endpoints,
-            *customers.router.endpoints, *gdpr.router.endpoints, *audit.router.endpoints,
+            *customers.router.endpoints, *consent.router.endpoints,
+            *gdpr.router.endpoints, *audit.router.endpoints,
             *_meta.endpoints]
 
 

@@ -3,7 +3,7 @@ click, unsubscribe, complaint, reply) recorded from the providers' status webhoo
 on ``notifications (recipient_hash, sent_at)`` to find the message an SMS reply answers.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
