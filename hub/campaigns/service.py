@@ -18,7 +18,14 @@ from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign, Segment
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from hub.runtime import Hub
+
+    #: Called inside the change's transaction (the admin API's audit entry).
+    Recorder = Callable[[AsyncSession, str], None]
 
 #: Which state each action may start from, and where it leads.
 TRANSITIONS = {
@@ -64,8 +71,10 @@ def check_filter(expression: str) -> None:
                             field="filter") from None
 
 
-async def create_segment(hub: Hub, name: str, expression: str) -> Segment:
-    """Store a new segment; 409 when the name is taken."""
+async def create_segment(hub: Hub, name: str, expression: str,
+                         record: Recorder | None = None) -> Segment:
+    """Store a new segment; 409 when the name is taken. ``record`` runs in the same
+    transaction with the new segment's target (``segment:<id>``)."""
     check_filter(expression)
     now = utcnow()
     async with hub.sessionmaker() as session, session.begin():
@@ -73,12 +82,16 @@ async def create_segment(hub: Hub, name: str, expression: str) -> Segment:
             raise CampaignError(409, "conflict", f"a segment named {name!r} exists", "name")
         segment = Segment(name=name, filter=expression, created_at=now, updated_at=now)
         session.add(segment)
+        await session.flush()
+        if record is not None:
+            record(session, f"segment:{segment.id}")
     return segment
 
 
 async def create_campaign(hub: Hub, *, name: str, segment: str, template: str,
                           channels: list[str], rate_per_second: float,
-                          start_at: datetime | None) -> Campaign:
+                          start_at: datetime | None, record: Recorder | None = None
+                          ) -> Campaign:
     """Store a draft campaign after checking its segment, template and channels exist."""
     known = set(hub.settings.channels)
     for channel in channels:
@@ -103,6 +116,9 @@ async def create_campaign(hub: Hub, *, name: str, segment: str, template: str,
                             planned=0, excluded=0, planning_done=False, created_at=now,
                             updated_at=now)
         session.add(campaign)
+        await session.flush()
+        if record is not None:
+            record(session, f"campaign:{campaign.id}")
     return campaign
 
 
@@ -115,7 +131,8 @@ async def get_campaign(hub: Hub, campaign_id: int) -> tuple[Campaign, Segment]:
         return campaign, await session.get(Segment, campaign.segment_id)
 
 
-async def change(hub: Hub, campaign_id: int, action: str) -> Campaign:
+async def change(hub: Hub, campaign_id: int, action: str,
+                 record: Recorder | None = None) -> Campaign:
     """Launch, pause, resume or cancel; 409 when the campaign's state does not allow it."""
     allowed, target = TRANSITIONS[action]
     async with hub.sessionmaker() as session, session.begin():
@@ -127,6 +144,8 @@ async def change(hub: Hub, campaign_id: int, action: str) -> Campaign:
             raise CampaignError(409, "invalid_state", f"cannot {action} a campaign that is "
                                 f"{campaign.status}", field="status")
         await set_status(session, campaign, target, utcnow())
+        if record is not None:
+            record(session, f"campaign:{campaign_id}")
     if hub.dispatcher is not None:
         hub.dispatcher.wake.set()
     return campaign

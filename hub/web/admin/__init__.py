@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.web.admin import (
     audit,
+    campaigns,
     connectors,
     customers,
     dead_letters,
@@ -39,7 +40,7 @@ def endpoints() -> list[Endpoint]:
             *dead_letters.router.endpoints, *connectors.router.endpoints,
             *rules.router.endpoints, *previews.router.endpoints,
             *customers.router.endpoints, *gdpr.router.endpoints, *audit.router.endpoints,
-            *_meta.endpoints]
+            *campaigns.router.endpoints, *_meta.endpoints]
 
 
 @functools.lru_cache(maxsize=4)
