@@ -35,7 +35,7 @@ async def seed_customers(sessionmaker: async_sessionmaker, codec: EventCodec, co
                 "identity": f"seed:{n}", "email_hash": cipher.lookup_hash(
                     f"customer{n}@example.com"),
                 "email_enc": cipher.encrypt(f"customer{n}@example.com"),
-                "phone_enc": cipher.encrypt(f"+1415{n % 10_000_000:07d}"),
+                "phone_enc": cipher.encrypt(f"+1415{2_000_000 + n % 7_000_000:07d}"),
                 "name_enc": cipher.encrypt(f"Customer {n}"), "locale": "en-US",
                 "preferences": {"marketing": n % consent_every == 0},
                 "created_at": now, "updated_at": now} for n in numbers])

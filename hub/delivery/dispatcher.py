@@ -319,7 +319,7 @@ class Dispatcher:
         if item.prior_status == "unknown":
             return await self.reconciler.reconcile(notification, message, announce)
         if item.prior_status == "sending" and not self.reconciler.safe_to_resend(
-                notification.channel):
+                notification.channel, promotional=bool(notification.campaign_id)):
             return RouteResult(status="unknown", provider=notification.send_provider,
                                error="a worker stopped mid-send; waiting for the receipt")
         if item.prior_status == "sent":  # accepted, but no receipt by the deadline
