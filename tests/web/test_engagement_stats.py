@@ -129,6 +129,14 @@ async def test_rates_latency_availability_and_response_match_hand_counts(hub, cl
                                 "unsubscribed": 0.0, "complained": 0.0}
     assert stages["requested"].rates()["unsubscribed"] == 100.0
     assert [(r.key, r.sent, r.opened) for r in figures.rates["campaign"]] == [("none", 5, 2)]
+    # Campaign messages group by campaign id (the column the campaign work added).
+    async with hub.sessionmaker() as session, session.begin():
+        await session.execute(update(Notification).where(
+            Notification.id.in_((r1_approved.id, r2_approved.id))).values(campaign_id=7))
+    async with hub.sessionmaker() as session:
+        campaigns = await compute_engagement(session, 14, 3, now=now + timedelta(days=6))
+    assert [(r.key, r.sent, r.opened, r.clicked) for r in campaigns.rates["campaign"]] == [
+        ("7", 2, 2, 1), ("none", 3, 0, 0)]
     assert [(r.key, r.sent) for r in figures.rates["provider"]] == [("outbox", 5)]
     sg = [d for d in figures.providers if d.provider == "sg"]
     assert [(d.day, d.calls, d.answered, d.p50_ms, d.p95_ms, d.availability) for d in sg] == [
