@@ -26,8 +26,8 @@ from hub.web.dashboard.stats import PROACTIVE_CHANNELS, percentile, rate
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-#: The groupings the rate tables offer; "campaign" reads ``notifications.campaign_id`` where
-#: the campaign work has added it (until then every message is in "none").
+#: The groupings the rate tables offer ("campaign": ``notifications.campaign_id``; messages
+#: outside any campaign are in "none").
 DIMENSIONS = ("stage", "campaign", "provider", "template")
 #: Engagement kinds counted per message, in table order.
 KINDS = ("open", "click", "unsubscribe", "complaint")
@@ -86,11 +86,6 @@ class Engagement:
     response: list[dict[str, Any]] = field(default_factory=list)
 
 
-def campaign_column() -> Any:
-    """``notifications.campaign_id`` when the model has it, else None."""
-    return Notification.__table__.c.get("campaign_id")
-
-
 async def compute_engagement(session: AsyncSession, days: int, response_days: int,
                              now: datetime | None = None) -> Engagement:
     """Every engagement figure over the ``days`` days before ``now``."""
@@ -105,11 +100,8 @@ async def compute_engagement(session: AsyncSession, days: int, response_days: in
 
 
 def _group_column(dimension: str) -> Any:
-    if dimension == "campaign":
-        column = campaign_column()
-        return column if column is not None else None
-    return {"stage": Notification.stage, "provider": Notification.provider,
-            "template": Notification.template}[dimension]
+    return {"stage": Notification.stage, "campaign": Notification.campaign_id,
+            "provider": Notification.provider, "template": Notification.template}[dimension]
 
 
 def _sent_in(since: datetime) -> Any:
@@ -123,16 +115,11 @@ async def rates_by(session: AsyncSession, dimension: str, since: datetime) -> li
     rows: dict[str, RateRow] = {}
 
     def grouped(*columns: Any) -> Any:
-        # Without the column (no campaigns yet) everything is one group: PostgreSQL refuses
-        # a constant in GROUP BY, so there is no key to group by at all.
-        if column is None:
-            return select(*columns).select_from(Notification)
         return select(column, *columns).select_from(Notification).group_by(column)
 
     def row(values: Any) -> tuple[RateRow, tuple[Any, ...]]:
-        values = tuple(values)
-        label, rest = ("none", values) if column is None else (_label(values[0]), values[1:])
-        return rows.setdefault(label, RateRow(label)), rest
+        label = _label(values[0])
+        return rows.setdefault(label, RateRow(label)), tuple(values[1:])
 
     for values in await session.execute(grouped(
             func.count(), func.count().filter(Notification.status == "bounced"))
