@@ -180,3 +180,22 @@ async def test_engagement_page_figures_match_the_database(browser, served, tmp_p
     assert await page.locator("[data-testid=response] tr[data-key=email] "
                               "[data-col=responded]").text_content() == "6"
     await page.close()
+
+
+async def test_engagement_page_fits_a_phone(phone, served, tmp_path):
+    hub, client, base = served
+    await seed(client, hub, "PH-1", "return.requested", "return.approved")
+    token = await new_token(hub, "phone-reader", "read")
+    await phone.goto(f"{base}/admin/")
+    await phone.fill("#token", token)
+    await phone.click("button[type=submit]")
+    await phone.goto(f"{base}/admin/engagement?days=7")
+    await phone.wait_for_selector("[data-testid=rates-stage] tr[data-key=approved]")
+    assert await phone.locator("[data-testid=chart-stage] svg rect").count() >= 1
+    # Nothing wider than the phone but the tables, which scroll inside their cards.
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    chart = await phone.locator("[data-testid=chart-stage] svg").bounding_box()
+    assert 0 < chart["width"] <= 390
+    shot = tmp_path / "engagement-phone.png"
+    await phone.screenshot(path=str(shot), full_page=True)
+    assert_screenshot(shot)
