@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.campaigns.settings import CampaignSettings
 from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
 from hub.config_templates import TemplateLibrarySettings
 from hub.notifiable import OnboardingSettings, StalenessSettings
@@ -314,6 +315,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
     templates: TemplateLibrarySettings = Field(default_factory=TemplateLibrarySettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="Evaluated in order "
                                       "on every event that moves a return.")
 

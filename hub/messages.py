@@ -69,6 +69,9 @@ class DeliveryStatus(StrEnum):
     NOT_FOUND = "not_found"
     OPENED = "opened"
     CLICKED = "clicked"
+    #: The customer answered (an SMS reply that is no opt-out or opt-in word), naming the
+    #: sender in ``recipient``: recorded as engagement with the last message sent to them.
+    REPLIED = "replied"
 
 
 @dataclass(slots=True)

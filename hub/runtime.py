@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from hub.assembly import validate_connectors
+from hub.campaigns.planner import CampaignPlanner
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
 from hub.content.live import TemplateLibrary
 from hub.context import ConnectorContext
@@ -113,6 +114,7 @@ class Hub:
             if isinstance(spec.policy, SourcePolicy) and spec.policy.rate_limit_per_second}
         self.processor: InboxProcessor | None = None
         self.dispatcher: Dispatcher | None = None
+        self.campaigns: CampaignPlanner | None = None
         self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)
         self._tasks: list[asyncio.Task] = []
         self._started_connectors: list[Connector] = []
@@ -181,7 +183,9 @@ class Hub:
                         buckets=buckets)
         self.dispatcher = Dispatcher(self.sessionmaker, self.codec, self.renderer, router,
                                      self.planner, self.settings.notifications.brand, worker,
-                                     self.owner)
+                                     self.owner, campaign_share=self.settings.campaigns.share)
+        self.campaigns = CampaignPlanner(self.sessionmaker, self.codec, self.planner,
+                                         self.settings.campaigns)
         self.dispatcher.portal_link = self.portal_link
         self.dispatcher.promotional = PromotionalPolicy(
             self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
@@ -207,7 +211,8 @@ class Hub:
         self.build_workers()
         self._tasks = [asyncio.create_task(self.processor.run(), name="inbox-processor"),
                        asyncio.create_task(self._run_dispatcher(), name="dispatcher"),
-                       asyncio.create_task(self.actions.run(), name="rule-actions")]
+                       asyncio.create_task(self.actions.run(), name="rule-actions"),
+                       asyncio.create_task(self.campaigns.run(), name="campaign-planner")]
 
     def _start_pollers(self) -> None:
         for name, source in self.sources.items():

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from hub import consent
+from hub.delivery.engagement import record_engagement
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
@@ -39,6 +40,7 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.COMPLAINED: ("delivered", 3),
     DeliveryStatus.UNSUBSCRIBED: ("delivered", 3),
     DeliveryStatus.RESUBSCRIBED: ("delivered", 3),
+    DeliveryStatus.REPLIED: ("sent", 0),  # names no message: never moves one
 }
 #: How far along each notification status is: nothing moves a notification to a lower rank.
 STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
@@ -84,6 +86,8 @@ class ReceiptRecorder:
             if not inserted.rowcount:
                 continue  # a repeat of a receipt we already have
             new += 1
+            await record_engagement(session, provider, channel, notification, update, now,
+                                    self.codec.cipher)
             if update.status in (DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED) \
                     and update.recipient:
                 await self._set_preference(

@@ -52,13 +52,14 @@ class Reconciler:
         self.router = router
         self.settings = settings
 
-    def safe_to_resend(self, channel: str) -> bool:
+    def safe_to_resend(self, channel: str, *, promotional: bool = False) -> bool:
         """Whether a message of ``channel`` may go out again without knowing its fate: yes when
-        every provider dedupes by message id; for SMS never (no duplicate texts); email yes."""
+        every provider dedupes by message id; for SMS never (no duplicate texts); email yes,
+        except a campaign's (``promotional``): once per recipient beats a sure delivery."""
         providers = [self.router.sinks[p] for p in self.router.providers_for(channel)]
         if providers and all(type(p).idempotent for p in providers):
             return True
-        return channel != "sms"
+        return channel != "sms" and not promotional
 
     def candidates(self, notification: Notification) -> list[str]:
         """The providers that may have the message: the send intent's, else the provider last
@@ -95,7 +96,8 @@ class Reconciler:
             answers[provider] = status
         if answers and all(s is DeliveryStatus.NOT_FOUND for s in answers.values()):
             return await self.router.deliver(message, announce=announce)  # never accepted
-        if self.safe_to_resend(notification.channel):
+        if self.safe_to_resend(notification.channel,
+                               promotional=bool(getattr(notification, "campaign_id", None))):
             return await self.router.deliver(message, announce=announce)
         return self._undecided(notification, since, asked=bool(answers))
 
@@ -117,7 +119,8 @@ class Reconciler:
                else "no provider of the channel can be asked")
         return RouteResult(status="failed", provider=notification.send_provider
                            or notification.provider,
-                           error=f"outcome unknown and {why}; an SMS is never sent twice")
+                           error=f"outcome unknown and {why}; an SMS or a campaign message "
+                                 "is never sent twice")
 
     def backoff(self, route: ChannelSettings, waited: float, left: float) -> float:
         """Wait about as long as already waited (doubling), between the channel's

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from hub.store.models import Base, BigId, UtcDateTime
 
 #: Where a consent change came from.
-CONSENT_SOURCES: tuple[str, ...] = ("api", "portal", "import", "sms_keyword", "unsubscribe")
+CONSENT_SOURCES: tuple[str, ...] = ("api", "portal", "import", "sms_keyword", "unsubscribe",
+                                    "spam_report")
 #: The channels marketing consent is kept for.
 CONSENT_CHANNELS: tuple[str, ...] = ("email", "sms")
 
@@ -32,7 +33,7 @@ class MarketingConsent(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     channel: Mapped[str] = mapped_column(String(32))
     granted: Mapped[bool] = mapped_column(Boolean)
-    #: api | portal | import | sms_keyword | unsubscribe
+    #: api | portal | import | sms_keyword | unsubscribe | spam_report
     source: Mapped[str] = mapped_column(String(32))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     #: Set when an SMS STOP withdrew it, so that START re-grants only what STOP removed.

@@ -33,6 +33,8 @@ MESSAGE_STATUS: dict[str, DeliveryStatus] = {
     "failed": DeliveryStatus.FAILED,
     "canceled": DeliveryStatus.FAILED,
 }
+#: Twilio's help words: it answers them itself; they are no reply to a message.
+HELP_WORDS = frozenset({"HELP", "INFO"})
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
@@ -115,11 +117,19 @@ def _inbound(fields: Mapping[str, str], headers: Mapping[str, str], sid: str,
         status = DeliveryStatus.UNSUBSCRIBED
     elif opt_out_type == "START" or word in OPT_IN_WORDS:
         status = DeliveryStatus.RESUBSCRIBED
+    elif word in HELP_WORDS:
+        return []  # Twilio answers HELP itself: nothing to record
     else:
-        return []  # HELP and ordinary replies: nothing to record
+        status = DeliveryStatus.REPLIED
     sender = fields.get("From")
     if not sender:
-        raise RequestRejected("an opt-out or opt-in message has no From", field="From")
+        raise RequestRejected("an inbound message has no From", field="From")
+    if status is DeliveryStatus.REPLIED:
+        # What the customer wrote is theirs: only the fact of the reply is kept.
+        return [StatusUpdate(status=status, occurred_at=received_at, provider_message_id=sid,
+                             event_id=_event_id(fields, headers, "inbound"), reason="replied",
+                             recipient=sender,
+                             raw={k: v for k, v in fields.items() if k != "Body"})]
     return [StatusUpdate(status=status, occurred_at=received_at,
                          provider_message_id=sid, event_id=_event_id(fields, headers, "inbound"),
                          reason=f"replied {word or opt_out_type}"[:50], recipient=sender,

@@ -397,9 +397,10 @@ U, R = DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED
 
 @pytest.mark.parametrize(("body", "opt_out_type", "expected"), [
     ("STOP", None, U), (" stop ", None, U), ("Unsubscribe", None, U),
-    ("QUIT", None, U), ("stop it please", None, None), ("stop it please", "STOP", U),
+    ("QUIT", None, U), ("stop it please", None, DeliveryStatus.REPLIED),
+    ("stop it please", "STOP", U),
     ("START", None, R), ("yes", None, R), ("unstop", None, R), ("HELP", None, None),
-    ("Where is my refund?", None, None)])
+    ("Where is my refund?", None, DeliveryStatus.REPLIED)])
 def test_inbound_replies(body, opt_out_type, expected) -> None:
     fields = {"MessageSid": "SM" + "2" * 32, "From": RECIPIENT, "To": SENDER, "Body": body,
               "SmsStatus": "received", "NumMedia": "0"}

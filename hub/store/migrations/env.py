@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import hub.store.models_consent  # noqa: F401  (its table joins Base.metadata)
+from hub.store import models_engagement  # noqa: F401 - registers its tables on Base
 from hub.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.web.admin import (
     audit,
+    campaigns,
     connectors,
     consent,
     customers,
@@ -44,7 +45,7 @@ def endpoints() -> list[Endpoint]:
             *templates.router.endpoints,
             *customers.router.endpoints, *consent.router.endpoints,
             *gdpr.router.endpoints, *audit.router.endpoints,
-            *_meta.endpoints]
+            *campaigns.router.endpoints, *_meta.endpoints]
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.web.dashboard.engagement_views import engagement_csv, engagement_page
 from hub.web.dashboard.matches import matches_page, resolve_form
 from hub.web.dashboard.pages import STATIC_DIR
 from hub.web.dashboard.signin import sign_in, sign_out
@@ -24,4 +25,6 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_post("/admin/dead-letters/{kind}/{id}/replay", replay)
     app.router.add_get("/admin/matches", matches_page)
     app.router.add_post("/admin/matches/{id}/resolve", resolve_form)
+    app.router.add_get("/admin/engagement", engagement_page)
+    app.router.add_get("/admin/engagement/{table}.csv", engagement_csv)
     app.router.add_static("/static/", STATIC_DIR, append_version=True)

@@ -3,7 +3,7 @@ default, so every existing message keeps its meaning) and ``marketing_consents``
 grant or withdrawal with its source and time (the history is the table).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
