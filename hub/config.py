@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.alerts.settings import AlertSettings
 from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.rules.model import RuleSettings
 
@@ -302,6 +303,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = Field(default_factory=PortalSettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="Evaluated in order "
                                       "on every event that moves a return.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(

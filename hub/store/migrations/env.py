@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from hub.store import models_alerts  # noqa: F401  (its tables belong to the metadata)
 from hub.store.models import Base
 
 connection = context.config.attributes.get("connection")
