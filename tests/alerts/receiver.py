@@ -25,6 +25,8 @@ class AlertReceiver:
         self.key = decode_secret(secret)
         self.notices: list[dict[str, Any]] = []
         self.ids: list[str] = []
+        #: The ``webhook-id`` of every verified post, refused or not.
+        self.attempts: list[str] = []
         self.rejected = 0
         self.fail_status = 0
         self.server: TestServer | None = None
@@ -38,6 +40,7 @@ class AlertReceiver:
                                   request.headers.get("webhook-signature", ""))):
             self.rejected += 1
             return web.Response(status=401)
+        self.attempts.append(msg_id)
         if self.fail_status:
             return web.Response(status=self.fail_status)
         self.notices.append(orjson.loads(body))
