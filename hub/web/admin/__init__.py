@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from hub.web.admin import (
+    alerts,
     audit,
     connectors,
     customers,
@@ -39,6 +40,7 @@ def endpoints() -> list[Endpoint]:
             *dead_letters.router.endpoints, *connectors.router.endpoints,
             *rules.router.endpoints, *previews.router.endpoints,
             *customers.router.endpoints, *gdpr.router.endpoints, *audit.router.endpoints,
+            *alerts.router.endpoints,
             *_meta.endpoints]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.web.dashboard.alerts import alerts_view
 from hub.web.dashboard.pages import STATIC_DIR
 from hub.web.dashboard.signin import sign_in, sign_out
 from hub.web.dashboard.views import dashboard, replay, to_dashboard
@@ -16,6 +17,7 @@ def setup_dashboard(app: web.Application) -> None:
     """Add the dashboard's routes and the pages' static files to ``app``."""
     app.router.add_get("/admin", to_dashboard)
     app.router.add_get("/admin/", dashboard)
+    app.router.add_get("/admin/alerts", alerts_view)
     app.router.add_post("/admin/session", sign_in)
     app.router.add_post("/admin/session/end", sign_out)
     app.router.add_post("/admin/dead-letters/{kind}/{id}/replay", replay)
