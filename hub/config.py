@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.alerts.settings import AlertSettings
+from hub.campaigns.settings import CampaignSettings
 from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.rules.model import RuleSettings
 
@@ -301,6 +302,7 @@ class Settings(BaseSettings):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="Evaluated in order "
                                       "on every event that moves a return.")
     alerts: AlertSettings = Field(default_factory=AlertSettings)

@@ -18,6 +18,7 @@ import aiohttp
 from hub.alerts.evaluator import AlertEvaluator
 from hub.alerts.notify import Notifier
 from hub.assembly import validate_connectors
+from hub.campaigns.planner import CampaignPlanner
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
 from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
@@ -112,6 +113,7 @@ class Hub:
         #: The alert evaluator of a worker node with ``[[alerts.rules]]`` (hub.alerts).
         self.alerts: AlertEvaluator | None = None
         self.dispatcher: Dispatcher | None = None
+        self.campaigns: CampaignPlanner | None = None
         self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)
         self._tasks: list[asyncio.Task] = []
         self._started_connectors: list[Connector] = []
@@ -179,7 +181,9 @@ class Hub:
                         buckets=buckets)
         self.dispatcher = Dispatcher(self.sessionmaker, self.codec, self.renderer, router,
                                      self.planner, self.settings.notifications.brand, worker,
-                                     self.owner)
+                                     self.owner, campaign_share=self.settings.campaigns.share)
+        self.campaigns = CampaignPlanner(self.sessionmaker, self.codec, self.planner,
+                                         self.settings.campaigns)
         self.dispatcher.portal_link = self.portal_link
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
@@ -205,7 +209,8 @@ class Hub:
         self.build_workers()
         self._tasks = [asyncio.create_task(self.processor.run(), name="inbox-processor"),
                        asyncio.create_task(self._run_dispatcher(), name="dispatcher"),
-                       asyncio.create_task(self.actions.run(), name="rule-actions")]
+                       asyncio.create_task(self.actions.run(), name="rule-actions"),
+                       asyncio.create_task(self.campaigns.run(), name="campaign-planner")]
         if self.alerts is not None:
             self._tasks.append(asyncio.create_task(self.alerts.run(), name="alerts"))
 

@@ -33,6 +33,7 @@ from hub.delivery.receipts import STATUS_RANK
 from hub.delivery.reconcile import Reconciler
 from hub.delivery.retry import backoff_delay
 from hub.delivery.router import AttemptRecord, RouteResult
+from hub.delivery.share import CampaignShare
 from hub.logs import get_logger
 from hub.messages import OutboundMessage
 from hub.store.claims import claim
@@ -103,7 +104,8 @@ class Dispatcher:
 
     def __init__(self, sessionmaker: async_sessionmaker, codec: EventCodec,
                  renderer: TemplateRenderer, router: Router, planner: Planner,
-                 brand: BrandSettings, settings: WorkerSettings, owner: str) -> None:
+                 brand: BrandSettings, settings: WorkerSettings, owner: str,
+                 campaign_share: float = 0.5) -> None:
         self.sessionmaker = sessionmaker
         self.codec = codec
         self.renderer = renderer
@@ -113,6 +115,7 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner
         self.wake = asyncio.Event()
+        self.share = CampaignShare(settings.concurrency, campaign_share)
         #: Builds the customer's signed portal link for (source, return reference, issued at).
         self.portal_link: Callable[[str, str, datetime], str] | None = None
         self._inflight: set[asyncio.Task] = set()
@@ -165,6 +168,9 @@ class Dispatcher:
             task = asyncio.create_task(self._deliver(item))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
+            if item.notification.priority:
+                self.share.take()
+                task.add_done_callback(self.share.release)
         return len(batch)
 
     async def drain(self) -> None:
@@ -186,12 +192,17 @@ class Dispatcher:
             and_(n.status == "sent", n.receipt_due_at <= now, lease_free),
             and_(n.status == "sending", n.lease_until < now),
         ), ~_EARLIER_UNFINISHED)
+        options = {"order_by": n.next_attempt_at, "owner": self.owner, "now": now,
+                   "lease_seconds": self.settings.lease_seconds, "values": {"status": "sending"},
+                   "columns": (n.id, n.status, n.send_started_at)}
         async with self.sessionmaker() as session, session.begin():
-            rows = await claim(session, Notification, ready=ready, order_by=n.next_attempt_at,
-                               limit=limit, owner=self.owner,
-                               lease_seconds=self.settings.lease_seconds, now=now,
-                               values={"status": "sending"},
-                               columns=(n.id, n.status, n.send_started_at))
+            # Transactional first; campaign rows only in the slots left (hub.delivery.share).
+            rows = await claim(session, Notification, ready=and_(ready, n.priority == 0),
+                               limit=limit, **options)
+            spare = self.share.spare(limit - len(rows))
+            if spare:
+                rows += await claim(session, Notification, ready=and_(ready, n.priority > 0),
+                                    limit=spare, **options)
             if not rows:
                 return []
             # A crashed worker's row without a send intent never reached a provider.
@@ -210,7 +221,8 @@ class Dispatcher:
         recipient supersedes (only with ``notifications.coalesce_seconds`` set)."""
         if not self.planner.settings.coalesce_seconds:
             return {}
-        candidates = [n for n in notifications if not n.fallback_of and not self._urgent(n.stage)]
+        candidates = [n for n in notifications if not n.fallback_of and not n.campaign_id
+                      and not self._urgent(n.stage)]
         if not candidates:
             return {}
         table = Notification.__table__
@@ -218,7 +230,8 @@ class Dispatcher:
             table.c.id, table.c.return_id, table.c.channel, table.c.recipient_hash,
             table.c.created_at).where(
             table.c.return_id.in_({n.return_id for n in candidates}),
-            table.c.status.notin_(("superseded", "skipped"))))).all()
+            table.c.status.notin_(("superseded", "skipped")),
+            table.c.campaign_id.is_(None)))).all()
         superseded = {}
         for notification in candidates:
             for other in others:
@@ -475,6 +488,7 @@ def _earlier_unfinished():  # noqa: ANN202
     return exists().where(
         earlier.return_id == later.return_id,
         earlier.channel == later.channel,
+        earlier.priority == later.priority,  # a campaign message never holds back a stage
         earlier.status.in_(("pending", "sending", "unknown")),
         or_(earlier.created_at < later.created_at,
             and_(earlier.created_at == later.created_at,

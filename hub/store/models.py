@@ -194,6 +194,7 @@ class Notification(Base):
         Index("ix_notifications_provider_msg", "provider_message_id"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_sent_at", "sent_at"),
+        Index("ix_notifications_campaign", "campaign_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -231,6 +232,9 @@ class Notification(Base):
     #: Send intent, set just before a provider call (hub.delivery.intent); none: no call out.
     send_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     send_provider: Mapped[str | None] = mapped_column(String(100))
+    #: 0 transactional; campaigns are lower (claimed only with spare capacity, issue 17).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DeliveryAttempt(Base):
@@ -415,3 +419,8 @@ class PortalView(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"))
     viewed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# The campaign tables live apart (this module is long); imported here so that whoever reads
+# Base.metadata (migrations, key rotation, safe errors) sees every table.
+from hub.store import models_campaigns as _campaigns  # noqa: E402, F401

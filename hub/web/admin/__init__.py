@@ -10,6 +10,7 @@ from aiohttp import web
 from hub.web.admin import (
     alerts,
     audit,
+    campaigns,
     connectors,
     customers,
     dead_letters,
@@ -40,8 +41,7 @@ def endpoints() -> list[Endpoint]:
             *dead_letters.router.endpoints, *connectors.router.endpoints,
             *rules.router.endpoints, *previews.router.endpoints,
             *customers.router.endpoints, *gdpr.router.endpoints, *audit.router.endpoints,
-            *alerts.router.endpoints,
-            *_meta.endpoints]
+            *alerts.router.endpoints, *campaigns.router.endpoints, *_meta.endpoints]
 
 
 @functools.lru_cache(maxsize=4)

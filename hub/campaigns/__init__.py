@@ -1,0 +1,1 @@
+"""Segments and campaigns: bulk promotional messages through the outbox at a lower priority."""

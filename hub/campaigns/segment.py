@@ -1,0 +1,175 @@
+"""Segment filters: a CEL condition over a return and its customer, evaluated over the store in
+batches (keyset pagination on the return id), so a segment of 100,000 never loads at once.
+
+The variables a segment filter sees (the rules' CEL machinery, :mod:`hub.rules.engine`):
+
+| name | what |
+|---|---|
+| ``state`` | the return's state now |
+| ``stages`` | every state the return reached (list) |
+| ``days_since`` | map: state → days since the return reached it (``days_since.refunded``) |
+| ``reason`` | the return reason, lower snake case; ``reasons`` with every item's |
+| ``categories`` | the items' categories; ``items``: ``sku``, ``category``, ``quantity``,
+  ``price`` |
+| ``region`` | shipping country code (upper case) or null |
+| ``order`` | ``total`` (double), ``currency``; ``refund``: ``amount`` (double), ``method`` |
+| ``exchange`` | true when the return was settled by an exchange |
+| ``tags`` | the tags rules added to the return |
+| ``source`` | the source name; ``age_days``: days since the return was created |
+| ``consent`` | the customer's ``marketing`` consent (bool) and other preferences |
+
+Example, "refunded in the last 30 days for wrong size, no exchange"::
+
+    "refunded" in stages && days_since.refunded <= 30.0 && reason == "wrong_size" && !exchange
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import celpy
+from celpy import celtypes
+from sqlalchemy import select
+
+from hub.rules.context import normalize_reason
+from hub.rules.engine import _describe, _to_cel
+from hub.store.models import Customer, Return, TimelineEntry
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from hub.store.codec import EventCodec
+
+_EXCHANGE = "exchange_shipped"
+
+
+class SegmentError(ValueError):
+    """A segment filter that does not compile; the message says where."""
+
+
+@dataclass(slots=True)
+class Member:
+    """A return that matched, with its customer (None when the return has none)."""
+
+    ret: Any
+    customer: Any
+    variables: dict[str, Any]
+
+
+class SegmentFilter:
+    """One compiled segment filter."""
+
+    def __init__(self, expression: str) -> None:
+        environment = celpy.Environment()
+        try:
+            self._program = environment.program(environment.compile(expression))
+        except celpy.CELParseError as exc:
+            raise SegmentError(" ".join(str(exc).split())[:300]) from exc
+        self.expression = expression
+
+    def matches(self, variables: dict[str, Any]) -> tuple[bool, str | None]:
+        """Whether ``variables`` match, and the evaluation error when they could not (a null
+        compared, a missing map key: no match, like a rule)."""
+        try:
+            result = self._program.evaluate({k: _to_cel(v) for k, v in variables.items()})
+        except Exception as exc:  # evaluation errors are no match, never a crash
+            return False, _describe(exc)
+        if isinstance(result, celpy.CELEvalError):
+            return False, _describe(result)
+        if not isinstance(result, celtypes.BoolType):
+            return False, f"the filter gave {type(result).__name__}, not a bool"
+        return bool(result), None
+
+
+def segment_variables(ret: Any, customer: Any, details: dict, reached: dict[str, datetime],
+                      now: datetime) -> dict[str, Any]:
+    """The activation for one return (``reached``: state → when the return first reached it)."""
+    items = [{"sku": item.get("sku"), "category": item.get("category"),
+              "quantity": int(item.get("quantity") or 0),
+              "price": _float((item.get("price") or {}).get("amount")),
+              "reason": normalize_reason(item.get("reason"))}
+             for item in details.get("items") or []]
+    reason = normalize_reason(ret.reason)
+    stages = sorted({*reached, ret.state})
+    preferences = dict(customer.preferences or {}) if customer is not None else {}
+    return {
+        "state": ret.state,
+        "stages": stages,
+        "days_since": {state: (now - at).total_seconds() / 86400 for state, at in reached.items()},
+        "reason": reason,
+        "reasons": [r for r in [reason, *(i["reason"] for i in items)] if r],
+        "categories": sorted({i["category"] for i in items if i["category"]}),
+        "items": items,
+        "region": details.get("region"),
+        "order": {"total": _float(ret.order_total), "currency": ret.currency},
+        "refund": {"amount": _float(ret.refund_amount), "method": ret.refund_method},
+        "exchange": _EXCHANGE in stages or "exchange" in (ret.refund_method or "").lower(),
+        "tags": list(details.get("tags") or []),
+        "source": ret.source,
+        "age_days": (now - ret.created_at).total_seconds() / 86400,
+        "consent": {key: bool(value) for key, value in preferences.items()},
+    }
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+async def scan(session: AsyncSession, segment: SegmentFilter, codec: EventCodec, *,
+               after: int, limit: int, now: datetime) -> tuple[list[Member], int | None]:
+    """One batch: the members among the next ``limit`` returns with an id above ``after``,
+    and the last return id read (None when there were no more returns)."""
+    returns, customers = Return.__table__, Customer.__table__
+    rows = (await session.execute(
+        select(returns, customers).select_from(
+            returns.outerjoin(customers, customers.c.id == returns.c.customer_id))
+        .where(returns.c.id > after).order_by(returns.c.id).limit(limit))).all()
+    if not rows:
+        return [], None
+    width = len(returns.c)
+    ids = [row[0] for row in rows]
+    reached = await _reached(session, ids)
+    members = []
+    for row in rows:
+        ret = _Row(returns.c.keys(), row[:width])
+        customer = _Row(customers.c.keys(), row[width:]) if row[width] is not None else None
+        details = codec.decode_json(ret.details_enc) or {}
+        variables = segment_variables(ret, customer, details, reached.get(ret.id, {}), now)
+        if segment.matches(variables)[0]:
+            members.append(Member(ret, customer, variables))
+    return members, ids[-1]
+
+
+async def members(session: AsyncSession, segment: SegmentFilter, codec: EventCodec, *,
+                  batch: int, now: datetime) -> AsyncIterator[Member]:
+    """Every member of the segment, read ``batch`` returns at a time (preview counts)."""
+    after: int | None = 0
+    while after is not None:
+        found, after = await scan(session, segment, codec, after=after, limit=batch, now=now)
+        for member in found:
+            yield member
+
+
+async def _reached(session: AsyncSession, return_ids: list[int]) -> dict[int, dict]:
+    timeline = TimelineEntry.__table__.c
+    rows = (await session.execute(
+        select(timeline.return_id, timeline.to_state, timeline.occurred_at)
+        .where(timeline.return_id.in_(return_ids), timeline.kind == "event",
+               timeline.outcome == "moved", timeline.to_state.is_not(None)))).all()
+    reached: dict[int, dict] = {}
+    for return_id, state, at in rows:
+        states = reached.setdefault(return_id, {})
+        if state not in states or at < states[state]:
+            states[state] = at
+    return reached
+
+
+class _Row:
+    """A Core row's columns as attributes."""
+
+    def __init__(self, keys: Any, values: Any) -> None:
+        self.__dict__.update(zip(keys, values, strict=True))
