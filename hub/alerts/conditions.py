@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import distinct, func, select
 
 from hub.store.models import DeliveryReceipt, InboxEvent, Notification, ProviderHealth
+from hub.store.models_campaigns import Campaign
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -141,9 +142,39 @@ async def source_silent(session: AsyncSession, rule: AlertRule, now: datetime,
     return found
 
 
+#: A campaign's messages that reached an outcome, and those of them that failed.
+CAMPAIGN_DONE = ("sent", "delivered", "failed", "dead", "bounced")
+CAMPAIGN_FAILED = ("failed", "dead", "bounced")
+
+
+async def campaign_failing(session: AsyncSession, rule: AlertRule, now: datetime,
+                           _sources: list[str]) -> list[Finding]:
+    """Campaigns running (or changed within ``window_minutes``) whose finished messages failed
+    above ``threshold``; the subject is the campaign's name."""
+    since = now - timedelta(minutes=rule.window_minutes)
+    campaigns = (await session.execute(select(Campaign.id, Campaign.name).where(
+        (Campaign.status == "running") | (Campaign.updated_at >= since)))).all()
+    found = []
+    for campaign_id, name in campaigns:
+        if not _wanted(rule, name):
+            continue
+        counts = dict((await session.execute(
+            select(Notification.status, func.count()).where(
+                Notification.campaign_id == campaign_id,
+                Notification.status.in_(CAMPAIGN_DONE)).group_by(Notification.status))).all())
+        finished = sum(counts.values())
+        failed = sum(counts.get(status, 0) for status in CAMPAIGN_FAILED)
+        if finished >= rule.min_messages and failed / finished > rule.threshold:
+            rate = failed / finished
+            found.append(Finding(name, round(rate, 4), f"campaign {name}: {rate:.1%} of "
+                                 f"{finished} finished messages failed"))
+    return found
+
+
 #: The check of each rule kind.
 CHECKS: dict[str, Callable[[AsyncSession, AlertRule, datetime, list[str]],
                            Awaitable[list[Finding]]]] = {
     "breaker_open": breaker_open, "dead_letters": dead_letters, "bounce_rate": bounce_rate,
     "complaint_rate": complaint_rate, "source_silent": source_silent,
+    "campaign_failing": campaign_failing,
 }

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_val
 
 #: Rule kinds the evaluator knows (hub.alerts.conditions).
 RuleKind = Literal["breaker_open", "dead_letters", "bounce_rate", "complaint_rate",
-                   "source_silent"]
+                   "source_silent", "campaign_failing"]
 
 
 class _Section(BaseModel):
@@ -25,7 +25,10 @@ class AlertRule(_Section):
       at least ``min_messages``;
     - ``source_silent``: no event from a source for longer than ``max_silence_minutes``, or,
       without it, ``factor`` times the source's usual gap (the median of its last gaps), never
-      less than ``floor_minutes``.
+      less than ``floor_minutes``;
+    - ``campaign_failing``: of a running campaign's messages (or one changed in the last
+      ``window_minutes``) that reached an outcome, the failed, dead or bounced share above
+      ``threshold``, once at least ``min_messages`` did.
     """
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
@@ -47,7 +50,7 @@ class AlertRule(_Section):
 
     @model_validator(mode="after")
     def _threshold_needed(self) -> AlertRule:
-        if self.kind in ("dead_letters", "bounce_rate", "complaint_rate") \
+        if self.kind in ("dead_letters", "bounce_rate", "complaint_rate", "campaign_failing") \
                 and self.threshold is None:
             raise ValueError(f"rule {self.name!r}: kind {self.kind} needs a threshold")
         return self
