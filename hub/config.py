@@ -333,6 +333,7 @@ class Settings(BaseSettings):
                 if channel not in self.channels:
                     problems.append(f"notifications.stages.{stage}.channels: channel {channel!r} "
                                     f"has no [channels.{channel}] section")
+        problems += self.alerts.channel_problems(set(self.channels))
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -76,6 +76,12 @@ class AlertSettings(_Section):
     interval_seconds: float = Field(30.0, gt=0, description="How often the rules run.")
     renotify_minutes: float = Field(60.0, gt=0, description="Remind while still firing.")
 
+    def channel_problems(self, channels: set[str]) -> list[str]:
+        """Operators' addresses on a channel the hub has no providers for."""
+        return [f"alerts.{channel}: channel {channel!r} has no [channels.{channel}] section"
+                for channel in ("email", "sms")
+                if getattr(self, channel) and channel not in channels]
+
     @model_validator(mode="after")
     def _unique_names(self) -> AlertSettings:
         names = [rule.name for rule in self.rules]

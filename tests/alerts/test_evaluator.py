@@ -187,3 +187,13 @@ def test_a_rate_rule_without_threshold_is_refused(tmp_path):
     text = "\n".join(error.value.problems)
     assert "alerts.rules.0" in text and "needs a threshold" in text
     assert "alerts.rules.1.kind" in text
+
+
+def test_operators_on_a_channel_without_providers_are_refused(tmp_path):
+    path = tmp_path / "returnhub.toml"
+    path.write_text('[alerts]\nsms = ["+15555550100"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert any(p.startswith("alerts.sms: channel 'sms' has no [channels.sms] section")
+               for p in error.value.problems)
+    assert "+15555550100" not in "\n".join(error.value.problems)
