@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select, update
 
+from hub.checks import check_config
 from hub.config import ConfigError, load_settings
 from hub.events import ReturnEvent
 from hub.runtime import Hub
@@ -197,3 +198,15 @@ def test_operators_on_a_channel_without_providers_are_refused(tmp_path):
     assert any(p.startswith("alerts.sms: channel 'sms' has no [channels.sms] section")
                for p in error.value.problems)
     assert "+15555550100" not in "\n".join(error.value.problems)
+
+
+def test_check_names_an_alert_webhook_the_outbound_guard_refuses(tmp_path):
+    hook = {"url": "http://127.0.0.1:9/hooks/T000/B000/secret-path", "secret": ALERT_SECRET}
+    refused = make_settings(tmp_path, alerts={"webhooks": [hook]},
+                            security={"outbound_allow": []})
+    with pytest.raises(ConfigError) as error:
+        check_config(refused, warn=None)
+    [problem] = [p for p in error.value.problems if p.startswith("alerts.webhooks.0.url:")]
+    assert "outbound guard" in problem and "secret-path" not in problem
+    allowed = make_settings(tmp_path, alerts={"webhooks": [hook]})  # 127.0.0.0/8 allowed
+    check_config(allowed, warn=None)
