@@ -87,6 +87,19 @@ class AlertEvaluator:
                 continue
             async with self.sessionmaker() as session, session.begin():
                 await self._apply(session, rule, findings, now)
+        async with self.sessionmaker() as session, session.begin():
+            await self._retire(session, now)
+
+    async def _retire(self, session: AsyncSession, now: datetime) -> None:
+        """Resolve the open alerts of rules no longer configured (else they stay open)."""
+        names = [rule.name for rule in self.settings.rules]
+        for alert in (await session.execute(select(Alert).where(
+                Alert.status == "open", Alert.rule.not_in(names)))).scalars():
+            alert.status, alert.open_key, alert.resolved_at = "resolved", None, now
+            alert.summary = f"rule removed: {alert.summary}"[:1000]
+            alert.notice, alert.notice_done = "resolved", []
+            log.info("alert_resolved", rule=alert.rule, subject=alert.subject, alert=alert.id,
+                     why="rule removed")
 
     async def _apply(self, session: AsyncSession, rule: AlertRule, findings: list[Finding],
                      now: datetime) -> None:

@@ -210,3 +210,27 @@ def test_check_names_an_alert_webhook_the_outbound_guard_refuses(tmp_path):
     assert "outbound guard" in problem and "secret-path" not in problem
     allowed = make_settings(tmp_path, alerts={"webhooks": [hook]})  # 127.0.0.0/8 allowed
     check_config(allowed, warn=None)
+
+
+async def test_an_alert_of_a_removed_rule_is_resolved(tmp_path, db_url, receiver):
+    config = {"webhooks": [{"url": receiver.url, "secret": ALERT_SECRET}],
+              "rules": [{"name": "dead", "kind": "dead_letters", "threshold": 0}]}
+    hub = await started(tmp_path, db_url, config)
+    try:
+        await hub.inbox.submit(events(1, "R-gone"), utcnow())
+        async with hub.sessionmaker() as session, session.begin():
+            await session.execute(update(InboxEvent).values(status="failed"))
+        await hub.alerts.run_once()
+    finally:
+        await hub.stop()
+    renamed = {**config, "rules": [{"name": "dead-v2", "kind": "dead_letters",
+                                    "threshold": 5}]}
+    hub = await started(tmp_path, db_url, renamed)  # restarted with the rule replaced
+    try:
+        # (run_once never gives the lease back: the new node waits for it to run out)
+        assert await hub.alerts.run_once(utcnow() + timedelta(minutes=2))
+        assert receiver.states() == ["firing", "resolved"]
+        [alert] = await alerts_of(hub)
+        assert alert.status == "resolved" and alert.summary.startswith("rule removed")
+    finally:
+        await hub.stop()
