@@ -10,6 +10,7 @@ from email.policy import default
 from typing import TYPE_CHECKING
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from hub.checks import check_config
@@ -20,8 +21,10 @@ from hub.store.engine import utcnow
 from hub.store.models import DeliveryReceipt, InboxEvent, Notification
 from hub.store.models_alerts import Alert
 from hub.testing.factories import event_payload
+from hub.web.app import create_app
 from tests.alerts.receiver import ALERT_SECRET, AlertReceiver
 from tests.conftest import make_settings
+from tests.web.test_metrics import families, sample
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -232,5 +235,20 @@ async def test_an_alert_of_a_removed_rule_is_resolved(tmp_path, db_url, receiver
         assert receiver.states() == ["firing", "resolved"]
         [alert] = await alerts_of(hub)
         assert alert.status == "resolved" and alert.summary.startswith("rule removed")
+    finally:
+        await hub.stop()
+
+
+async def test_open_alerts_are_a_metric(tmp_path, db_url):
+    hub = await started(tmp_path, db_url, {"rules": [
+        {"name": "dead", "kind": "dead_letters", "threshold": 0, "severity": "warning"}]})
+    try:
+        await hub.inbox.submit(events(1, "R-metric"), utcnow())
+        async with hub.sessionmaker() as session, session.begin():
+            await session.execute(update(InboxEvent).values(status="failed"))
+        await hub.alerts.run_once()
+        async with TestClient(TestServer(create_app(hub))) as client:
+            found = families(await (await client.get("/metrics")).text())
+        assert sample(found["returnhub_alerts_open"], rule="dead", severity="warning") == 1
     finally:
         await hub.stop()
