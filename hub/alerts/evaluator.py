@@ -51,6 +51,9 @@ class AlertEvaluator:
         self.public_url = public_url
         #: Set to evaluate now instead of at the end of the interval.
         self.wake = asyncio.Event()
+        # The lease is per node: passes of this node (the loop, a test's or an admin's call)
+        # must not overlap, or an owed notice could go out twice.
+        self._pass = asyncio.Lock()
 
     async def run(self) -> None:
         """Evaluate until cancelled; give the lease back on the way out."""
@@ -69,12 +72,13 @@ class AlertEvaluator:
 
     async def run_once(self, now: datetime | None = None) -> bool:
         """One pass (False without the lease): evaluate, then deliver what is owed."""
-        now = now or utcnow()
-        if not await self._lease(now):
-            return False
-        await self.evaluate(now)
-        await self.deliver(now)
-        return True
+        async with self._pass:
+            now = now or utcnow()
+            if not await self._lease(now):
+                return False
+            await self.evaluate(now)
+            await self.deliver(now)
+            return True
 
     async def evaluate(self, now: datetime) -> None:
         """Run every rule and open, refresh or resolve alerts, one transaction per rule."""

@@ -4,6 +4,7 @@ one node evaluates at a time."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
@@ -250,5 +251,20 @@ async def test_open_alerts_are_a_metric(tmp_path, db_url):
         async with TestClient(TestServer(create_app(hub))) as client:
             found = families(await (await client.get("/metrics")).text())
         assert sample(found["returnhub_alerts_open"], rule="dead", severity="warning") == 1
+    finally:
+        await hub.stop()
+
+
+async def test_overlapping_passes_of_one_node_notify_once(tmp_path, db_url, receiver):
+    hub = await started(tmp_path, db_url, {
+        "webhooks": [{"url": receiver.url, "secret": ALERT_SECRET}],
+        "rules": [{"name": "dead", "kind": "dead_letters", "threshold": 0}]})
+    try:
+        await hub.inbox.submit(events(1, "R-twice"), utcnow())
+        async with hub.sessionmaker() as session, session.begin():
+            await session.execute(update(InboxEvent).values(status="failed"))
+        await asyncio.gather(*(hub.alerts.run_once() for _ in range(4)))
+        assert receiver.states() == ["firing"]
+        assert len(await alerts_of(hub)) == 1
     finally:
         await hub.stop()
