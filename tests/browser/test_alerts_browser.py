@@ -56,6 +56,7 @@ async def test_alerts_view_lists_open_then_resolved_alerts(phone, alerting):
     await phone.goto(f"{base}/admin/")
     await phone.fill("#token", token)
     await phone.click("button[type=submit]")
+    assert await phone.text_content("[data-testid=alerts-link]") == "Alerts · 2 open"
     await phone.click("a[href='/admin/alerts']")
     await phone.wait_for_selector("[data-testid=open-alerts]")
     async with hub.sessionmaker() as session:

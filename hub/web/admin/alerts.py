@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.store.models_alerts import Alert
 from hub.web.admin.paging import before, decode_cursor, encode_cursor
@@ -63,6 +63,12 @@ async def alerts_page(session: AsyncSession, limit: int, cursor: str | None = No
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1].id) if more and rows else None
+
+
+async def count_open_alerts(session: AsyncSession) -> int:
+    """How many alerts are open now."""
+    return (await session.execute(select(func.count()).select_from(Alert).where(
+        Alert.status == "open"))).scalar_one()
 
 
 @router.route("GET", "/api/alerts", summary="List alerts, newest first", scope="read",
