@@ -21,6 +21,7 @@ from hub.config import (
     format_validation_errors,
     read_secret_files,
 )
+from hub.config_routing import route_provider_lists
 from hub.recipients import declaration_problems
 
 if TYPE_CHECKING:
@@ -89,11 +90,12 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry
             specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config,
                                         policy=policy)
     for channel, route in settings.channels.items():
-        for provider in route.providers:
-            spec = specs.get(provider)
-            if spec is not None and channel not in getattr(spec.cls, "channels", ()):
-                problems.append(f"channels.{channel}.providers: sink {provider!r} "
-                                f"({spec.cls.type}) cannot deliver on {channel!r}")
+        for path, providers in route_provider_lists(channel, route):
+            for provider in providers:
+                spec = specs.get(provider)
+                if spec is not None and channel not in getattr(spec.cls, "channels", ()):
+                    problems.append(f"{path}: sink {provider!r} "
+                                    f"({spec.cls.type}) cannot deliver on {channel!r}")
     if problems:
         raise ConfigError(problems)
     return specs

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from hub.alerts.settings import AlertSettings
 from hub.campaigns.settings import CampaignSettings
+from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
 from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.rules.model import RuleSettings
 
@@ -170,6 +171,9 @@ class ChannelSettings(_Section):
         "unknown and is asked about again, with backoff up to worker.retry_max_seconds. After "
         "it, an SMS is failed (never sent twice; the stage falls back) and an email is sent "
         "again.")
+    categories: dict[CategoryName, CategoryRoute] = Field(
+        default_factory=dict, description="Providers per message category (transactional, "
+        "promotional, internal); a category not listed uses the channel's providers.")
 
     @model_validator(mode="after")
     def _weights_match(self) -> ChannelSettings:
@@ -226,6 +230,8 @@ class StageSettings(_Section):
         default_factory=list, description="Channels to try, in order, when a notification of "
         "this stage fails for good or bounces (e.g. [\"sms\", \"portal\"]).")
     urgent: bool = Field(False, description="Sent during quiet hours and never coalesced.")
+    category: CategoryName = Field("transactional", description="internal for messages to "
+                                   "the team or IT; routes by [channels.<c>.categories].")
     expires_after_seconds: float | None = Field(
         None, gt=0, description="Never send this stage's messages later than this after the "
         "event (a \"label ready\" SMS is useless after a day).")
@@ -248,6 +254,8 @@ class BrandSettings(_Section):
     logo_url: str | None = None
     primary_color: str = "#1f6feb"
     sign_off: str = "The returns team"
+    postal_address: str | None = Field(None, description="Sender's postal address, in every "
+                                       "promotional email's footer.")
 
 
 class BrandOverride(_Section):
@@ -260,6 +268,7 @@ class BrandOverride(_Section):
     logo_url: str | None = None
     primary_color: str | None = None
     sign_off: str | None = None
+    postal_address: str | None = None
 
 
 class NotificationSettings(StalenessSettings):
@@ -325,9 +334,9 @@ class Settings(BaseSettings):
                         section[key] = f"{self.data_dir}{value[len(DATA_DIR_PLACEHOLDER):]}"
         problems = []
         for channel, route in self.channels.items():
-            for provider in route.providers:
-                if provider not in self.sinks:
-                    problems.append(f"channels.{channel}.providers: no sink named {provider!r}")
+            for path, providers in route_provider_lists(channel, route):
+                problems += [f"{path}: no sink named {p!r}" for p in providers
+                             if p not in self.sinks]
         for stage, stage_settings in self.notifications.stages.items():
             for channel in [*stage_settings.channels, *stage_settings.fallback]:
                 if channel not in self.channels:

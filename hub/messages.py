@@ -32,6 +32,11 @@ class OutboundMessage:
     status_callback_url: str | None = None
     #: Name of the stage template, for providers' categories / tags.
     template: str | None = None
+    #: transactional | promotional | internal (hub.categories); sinks may pick a bulk path.
+    category: str = "transactional"
+    #: Extra email headers the sink must send as given (promotional mail: RFC 8058
+    #: ``List-Unsubscribe`` and ``List-Unsubscribe-Post``). Values never hold line breaks.
+    headers: dict[str, str] = field(default_factory=dict)
     #: For ``Sink.reconcile``: when the call that may have handed this message over started
     #: (the hub's clock); the provider cannot have it from before. None: not known.
     sent_after: datetime | None = None

@@ -24,6 +24,7 @@ from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
 from hub.delivery.planner import Planner
+from hub.delivery.promotional import PromotionalPolicy
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
 from hub.delivery.router import Router
@@ -185,6 +186,8 @@ class Hub:
         self.campaigns = CampaignPlanner(self.sessionmaker, self.codec, self.planner,
                                          self.settings.campaigns)
         self.dispatcher.portal_link = self.portal_link
+        self.dispatcher.promotional = PromotionalPolicy(
+            self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,
             BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate),

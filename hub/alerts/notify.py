@@ -161,8 +161,7 @@ class Notifier:
             message_id=f"{notice.notice_id}_{channel}_{to_hash(to)}", channel=channel, to=to,
             subject=notice.text[:150] if channel == "email" else None, text=notice.text,
             from_address=self.from_address if channel == "email" else None,
-            from_name="Returnhub alerts", metadata={"category": "internal"},
-            template="alert")
+            from_name="Returnhub alerts", template="alert", category="internal")
         result = await self.router.deliver(message)
         if result.status != "sent":
             raise NoticeFailed(f"{result.status}")

@@ -106,7 +106,8 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def make_context(*, stage: str, channel: str, locale: str | None, message_id: str,
                  store: str | None, brand: BrandSettings, customer_name: str | None,
                  ret: Mapping[str, Any], details: Mapping[str, Any] | None,
-                 portal_url: str | None) -> dict[str, Any]:
+                 portal_url: str | None, category: str = "transactional",
+                 unsubscribe_url: str | None = None) -> dict[str, Any]:
     """The template context. ``ret`` holds :data:`RETURN_FIELDS`; ``details`` is the return's
     decrypted details (:data:`DETAIL_KEYS`, all optional). Money stays a number plus a
     currency so templates format it per locale with the ``money`` filter."""
@@ -137,6 +138,9 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
     return {
         "stage": stage,
         "channel": channel,
+        #: Promotional messages show the brand's postal address and the unsubscribe link.
+        "category": category,
+        "unsubscribe_url": unsubscribe_url,
         "locale": locale or "en",
         "language": language_of(locale),
         "message_id": message_id,

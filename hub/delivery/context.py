@@ -27,8 +27,8 @@ _COLUMNS = {"reference": "external_id"}
 
 
 def build_context(*, notification: Notification, ret: Return, customer: Customer | None,
-                  brand: BrandSettings, codec: EventCodec, portal_url: str | None = None
-                  ) -> dict[str, Any]:
+                  brand: BrandSettings, codec: EventCodec, portal_url: str | None = None,
+                  unsubscribe_url: str | None = None) -> dict[str, Any]:
     """Everything a template may use. ``brand`` is the store's merged brand
     (:func:`hub.content.brand.brand_for`)."""
     name = codec.cipher.decrypt(customer.name_enc) if customer else None
@@ -38,4 +38,5 @@ def build_context(*, notification: Notification, ret: Return, customer: Customer
         stage=notification.stage, channel=notification.channel, locale=notification.locale,
         message_id=notification.id, store=ret.source, brand=brand, customer_name=name,
         ret=fields, details=details if isinstance(details, dict) else {},
-        portal_url=portal_url)
+        portal_url=portal_url, category=getattr(notification, "category", None) or
+        "transactional", unsubscribe_url=unsubscribe_url)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from hub.config import BrandSettings, WorkerSettings
     from hub.delivery.planner import Planner
+    from hub.delivery.promotional import PromotionalPolicy
     from hub.delivery.router import Router
     from hub.store.codec import EventCodec
     from hub.templates import TemplateRenderer
@@ -118,6 +119,8 @@ class Dispatcher:
         self.share = CampaignShare(settings.concurrency, campaign_share)
         #: Builds the customer's signed portal link for (source, return reference, issued at).
         self.portal_link: Callable[[str, str, datetime], str] | None = None
+        #: Consent, quiet hours and unsubscribe headers of promotional messages.
+        self.promotional: PromotionalPolicy | None = None
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
@@ -263,8 +266,11 @@ class Dispatcher:
             brand = self._brands[source] = brand_for(self.brand, settings.brands, source)
         link = (self.portal_link(item.ret.source, item.ret.external_id, notification.created_at)
                 if self.portal_link else None)
+        unsubscribe = (self.promotional.unsubscribe_url(notification, item.customer)
+                       if self.promotional else None)
         context = build_context(notification=notification, ret=item.ret, customer=item.customer,
-                                brand=brand, codec=self.codec, portal_url=link)
+                                brand=brand, codec=self.codec, portal_url=link,
+                                unsubscribe_url=unsubscribe)
         rendered = self.renderer.render(notification.template, notification.channel, context)
         if notification.channel == "sms":
             cost = count_segments(rendered.text)
@@ -273,7 +279,7 @@ class Dispatcher:
                 log.warning("sms_over_segment_limit", notification_id=notification.id,
                             stage=notification.stage, segments=cost.segments,
                             encoding=cost.encoding, limit=settings.sms_max_segments)
-        return OutboundMessage(
+        message = OutboundMessage(
             message_id=notification.id, channel=notification.channel,
             to=self.codec.cipher.decrypt(notification.recipient_enc) or "",
             subject=rendered.subject, text=rendered.text, html=rendered.html,
@@ -281,7 +287,10 @@ class Dispatcher:
             from_name=one_line(brand.from_name or brand.store_name) or None,
             reply_to=brand.support_email,
             metadata={"return": item.ret.external_id, "stage": notification.stage},
-            template=notification.template)
+            template=notification.template, category=notification.category)
+        if self.promotional:
+            self.promotional.decorate(message, unsubscribe)
+        return message
 
     async def _deliver(self, item: Claimed) -> None:
         try:
@@ -304,6 +313,10 @@ class Dispatcher:
                                error=f"a later stage ({item.superseded_by}) replaces it")
         if not notification.recipient_enc:
             return RouteResult(status="skipped", error="the recipient was erased")
+        if self.promotional and self.promotional.applies(notification):
+            held = await self.promotional.hold(notification, item.customer, now)
+            if held is not None:
+                return held
         try:
             message = self.compose(item)
         except TemplateRenderError as exc:

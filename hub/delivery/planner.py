@@ -123,6 +123,7 @@ class Planner:
                 "inbox_event_id": inbox_event_id,
                 "stage": stage,
                 "channel": channel,
+                "category": stage_settings.category if stage_settings else "transactional",
                 "template": template,
                 "locale": contact.locale or self.settings.default_locale,
                 "recipient_enc": self.cipher.encrypt(address),

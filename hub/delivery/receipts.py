@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
 
+from hub import consent
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEntry
+from hub.store.models_consent import CONSENT_CHANNELS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,3 +154,5 @@ class ReceiptRecorder:
         for customer in (await session.execute(select(Customer).where(column == digest))).scalars():
             customer.preferences = {**(customer.preferences or {}), channel: enabled}
             customer.updated_at = now
+            if channel in CONSENT_CHANNELS:  # marketing consent follows (docs/consent.md)
+                await consent.follow_keyword(session, customer.id, channel, enabled, now)

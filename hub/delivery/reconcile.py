@@ -65,7 +65,8 @@ class Reconciler:
         recorded, else (parallel policy, or nothing recorded) every provider of the channel."""
         named = (notification.send_provider if notification.send_started_at is not None
                  else notification.provider)
-        return [named] if named else self.router.providers_for(notification.channel)
+        return [named] if named else self.router.providers_for(
+            notification.channel, getattr(notification, "category", None))
 
     async def reconcile(self, notification: Notification, message: OutboundMessage,
                         announce: Announce) -> RouteResult:

@@ -131,19 +131,23 @@ class Router:
         self.buckets = buckets or {}
         self._clock = clock
 
-    def providers_for(self, channel: str) -> list[str]:
-        """The provider names of a channel, in configured order."""
+    def providers_for(self, channel: str, category: str | None = None) -> list[str]:
+        """The provider names of a channel (for a category, when it has its own), in order."""
         route = self.channels.get(channel)
-        return list(route.providers) if route else []
+        if route is None:
+            return []
+        return list(((route.categories.get(category) if category else None) or route).providers)
 
     async def deliver(self, message: OutboundMessage, *, exclude: frozenset[str] = frozenset(),
                       announce: Announce | None = None) -> RouteResult:
         """Deliver ``message``; providers in ``exclude`` are not used (already tried);
         ``announce`` records each call's intent before it starts (module docstring)."""
-        route = self.channels.get(message.channel)
-        if route is None:
+        channel = self.channels.get(message.channel)
+        if channel is None:
             return RouteResult(status="failed",
                                error=f"no providers for channel {message.channel!r}")
+        # A category with its own route (promotional via Mandrill) replaces the provider list.
+        route = channel.categories.get(message.category) or channel
         providers = [p for p in route.providers if p not in exclude]
         if route.policy == "weighted" and providers:
             weights = [w for p, w in zip(route.providers, route.weights, strict=True)

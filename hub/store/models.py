@@ -203,6 +203,9 @@ class Notification(Base):
     inbox_event_id: Mapped[int | None] = mapped_column(BigInteger)
     stage: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(32))
+    #: transactional | promotional | internal (hub.categories): consent, routing, quiet hours.
+    category: Mapped[str] = mapped_column(String(16), default="transactional",
+                                          server_default="transactional")
     template: Mapped[str] = mapped_column(String(100))
     locale: Mapped[str | None] = mapped_column(String(35))
     recipient_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

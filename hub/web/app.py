@@ -16,6 +16,7 @@ from hub.web.keys import HUB
 from hub.web.metrics import METRICS, HubMetrics, metrics_view
 from hub.web.portal import setup_portal
 from hub.web.serverlog import install_bad_request_filter
+from hub.web.unsubscribe import setup_unsubscribe
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -46,3 +47,4 @@ def setup_routes(app: web.Application) -> None:
     setup_admin_api(app)
     setup_dashboard(app)
     setup_portal(app)
+    setup_unsubscribe(app)

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from hub.contract import (
     ConnectorSettings,
+    MessageRejected,
     OutboundMessage,
     ProviderUnavailable,
     RecipientRefused,
@@ -40,6 +41,8 @@ from hub.contract import (
 _PLAIN = re.compile(r"(?:[!-~]{1,76}(?: [!-~]{1,76})*)?")
 #: A display name written bare: atext words separated by single spaces (RFC 5322 3.2.3).
 _ATOMS = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?: [\w!#$%&'*+/=?^`{|}~-]+)*", re.ASCII)
+#: A header field name (RFC 5322 3.6.8: printable ASCII except the colon).
+_HEADER_NAME = re.compile(r"[!-9;-~]+")
 #: A display name that fits a quoted string: printable ASCII.
 _PRINTABLE = re.compile(r"[ -~]*")
 #: UTF-8 bytes per encoded word: "=?utf-8?b?" + 60 base64 characters + "?=" is 72 characters,
@@ -147,6 +150,7 @@ def email_bytes(message: OutboundMessage, provider: str) -> bytes:
         f"Date: {formatdate(usegmt=True)}",
         f"Message-ID: {make_msgid(idstring=message.message_id, domain='returnhub.local')}",
         _header("X-Returnhub-Message-Id", message.message_id),
+        *_extra_headers(message, provider),
         "MIME-Version: 1.0",
     ]
     if not message.html:
@@ -156,6 +160,19 @@ def email_bytes(message: OutboundMessage, provider: str) -> bytes:
     delimiter = f"--{boundary}\n".encode()
     return b"".join((_join(headers), b"\n", delimiter, _text_part("plain", message.text),
                      delimiter, _text_part("html", message.html), f"--{boundary}--\n".encode()))
+
+
+def _extra_headers(message: OutboundMessage, provider: str) -> list[str]:
+    """``message.headers`` written as given (List-Unsubscribe's URL must stay one readable
+    word, never RFC 2047-encoded): names are header tokens, values printable ASCII."""
+    lines = []
+    for name, value in message.headers.items():
+        refuse_line_breaks(provider, header=value)
+        if not _HEADER_NAME.fullmatch(name) or not _PRINTABLE.fullmatch(value):
+            raise MessageRejected(f"the header {name[:40]!r} is not plain ASCII",
+                                  provider=provider)
+        lines.append(f"{name}: {value}")
+    return lines
 
 
 def _mailbox(name: str | None, address: str) -> str:

@@ -47,8 +47,10 @@ def build_message(message: OutboundMessage, settings: MandrillSettings, provider
         body["text"] = message.text
     if message.html:
         body["html"] = message.html
-    if message.reply_to:
-        body["headers"] = {"Reply-To": message.reply_to}
+    headers = {"Reply-To": message.reply_to} if message.reply_to else {}
+    headers.update(message.headers)  # one-click unsubscribe (RFC 8058) on promotional mail
+    if headers:
+        body["headers"] = headers
     if settings.subaccount:
         body["subaccount"] = settings.subaccount
     return body

@@ -21,6 +21,10 @@ class SendGridSettings(HttpSinkSettings, SenderSettings):
         None, description="Subuser to send as (the On-Behalf-Of header), for a parent account key.")
     sandbox_mode: bool = Field(
         False, description="Ask SendGrid to validate without delivering (answers 200, no events).")
+    batch_window_ms: float = Field(
+        20, ge=0, le=1000, description="Promotional messages of the same content sent within "
+        "this window share one API call (one personalization each, up to 1,000); 0: one call "
+        "per message. Transactional messages never wait.")
     webhook_public_key: str | None = Field(
         None, description="Signed Event Webhook verification key (base64, from Settings → Mail "
         "Settings → Event Webhook). Without it status webhooks are refused.")

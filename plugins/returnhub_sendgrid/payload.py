@@ -70,6 +70,8 @@ def build_mail(message: OutboundMessage, settings: SendGridSettings, provider: s
         mail["mail_settings"] = {"sandbox_mode": {"enable": True}}
     if message.reply_to:
         mail["reply_to"] = {"email": message.reply_to}
+    if message.headers:  # one-click unsubscribe (RFC 8058) on promotional mail
+        mail["headers"] = dict(message.headers)
     return mail
 
 

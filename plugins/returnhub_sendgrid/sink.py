@@ -9,6 +9,7 @@ import orjson
 import sendgrid
 
 from hub.contract import HttpSink, SendResult, SignatureError, StatusTable
+from returnhub_sendgrid.batch import PersonalizationBatcher
 from returnhub_sendgrid.config import SendGridSettings
 from returnhub_sendgrid.errors import TABLE, describe_errors, reset_wait
 from returnhub_sendgrid.events import parse_events
@@ -50,6 +51,8 @@ class SendGridSink(HttpSink):
         }
         if config.on_behalf_of:
             self._headers["On-Behalf-Of"] = config.on_behalf_of
+        self._batcher = (PersonalizationBatcher(self._post, window=config.batch_window_ms / 1000)
+                         if config.batch_window_ms else None)
         self._verifier = (
             EventWebhookVerifier(config.webhook_public_key, config.webhook_tolerance_seconds)
             if config.webhook_public_key else None)
@@ -59,8 +62,22 @@ class SendGridSink(HttpSink):
         return (self.config.api_key.get_secret_value(),)
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """POST one message to /v3/mail/send; 202 gives the X-Message-Id."""
-        body = orjson.dumps(build_mail(message, self.config, self.name))
+        """POST one message to /v3/mail/send; 202 gives the X-Message-Id. A promotional
+        message waits up to ``batch_window_ms`` to share a call with others of the same
+        content (personalizations, :mod:`returnhub_sendgrid.batch`)."""
+        mail = build_mail(message, self.config, self.name)
+        if message.category == "promotional" and self._batcher is not None:
+            return await self._batcher.send(mail)
+        return await self._post(mail)
+
+    async def close(self) -> None:
+        """Send the promotional batches still collecting, then close as usual."""
+        if self._batcher is not None:
+            await self._batcher.close()
+        await super().close()
+
+    async def _post(self, mail: dict) -> SendResult:
+        body = orjson.dumps(mail)
         answer = await self.request("POST", self._url, data=body, headers=self._headers)
         if answer.status in (200, 202):
             return SendResult(provider_message_id=answer.headers.get("X-Message-Id"),

@@ -51,7 +51,10 @@ def build_email(message: OutboundMessage, settings: SmtpSettings, provider: str
     sender = fields.sender
     domain = settings.message_id_domain or sender.rpartition("@")[2] or "localhost"
     message_id = message_id_for(message.message_id, domain)
-    email = EmailMessage(policy=policy.SMTP)
+    # A List-Unsubscribe URL is one long word: folded at 78 it would be RFC 2047-encoded and
+    # unreadable to mail clients, so messages with extra headers fold at RFC 5322's 998.
+    email = EmailMessage(policy=policy.SMTP.clone(max_line_length=998) if message.headers
+                         else policy.SMTP)
     try:
         email["From"] = _address(provider, "sender", sender, fields.sender_name)
         email["To"] = _address(provider, "recipient", message.to)
@@ -61,6 +64,8 @@ def build_email(message: OutboundMessage, settings: SmtpSettings, provider: str
         email["Date"] = formatdate(usegmt=True)
         email["Message-ID"] = f"<{message_id}>"
         email[MESSAGE_ID_HEADER] = message.message_id
+        for name, value in message.headers.items():  # RFC 8058 on promotional mail
+            email[name] = value
     except ValueError:
         raise MessageRejected("a header value contains a line break", provider=provider) from None
     if message.text:

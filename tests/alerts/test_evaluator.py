@@ -268,3 +268,28 @@ async def test_overlapping_passes_of_one_node_notify_once(tmp_path, db_url, rece
         assert len(await alerts_of(hub)) == 1
     finally:
         await hub.stop()
+
+
+async def test_alert_email_takes_the_internal_category_route(tmp_path, db_url):
+    sinks = {"outbox": {"type": "file", "directory": str(tmp_path / "outbox")},
+             "ops": {"type": "file", "directory": str(tmp_path / "ops")}}
+    channels = {"email": {"providers": ["outbox"],
+                          "categories": {"internal": {"providers": ["ops"]}}},
+                "sms": {"providers": ["outbox"]}}
+    hub = Hub.build(make_settings(tmp_path, db_url, sinks=sinks, channels=channels, alerts={
+        "email": ["oncall@example.com"],
+        "rules": [{"name": "dead", "kind": "dead_letters", "threshold": 0}]}))
+    await hub.start(workers=False)
+    hub.build_workers()
+    try:
+        await hub.inbox.submit(events(1, "R-internal"), utcnow())
+        async with hub.sessionmaker() as session, session.begin():
+            await session.execute(update(InboxEvent).values(status="failed"))
+        await hub.alerts.run_once()
+        mails = [message_from_bytes(p.read_bytes(), policy=default)
+                 for p in (tmp_path / "ops").rglob("*") if p.is_file()]
+        assert [m["To"] for m in mails] == ["oncall@example.com"]
+        assert not (tmp_path / "outbox").exists() or not any(
+            p.is_file() for p in (tmp_path / "outbox").rglob("*"))
+    finally:
+        await hub.stop()

@@ -25,7 +25,7 @@ async def _tables(engine) -> set[str]:
 async def test_0013_adds_alerts_and_job_leases_and_reverses(db_url):
     engine = make_engine(db_url)
     try:
-        await upgrade(engine, "0010")
+        await upgrade(engine, "0011")
         assert not {"alerts", "job_leases"} & await _tables(engine)
         await upgrade(engine, "0013")
         assert {"alerts", "job_leases"} <= await _tables(engine)
@@ -36,7 +36,7 @@ async def test_0013_adds_alerts_and_job_leases_and_reverses(db_url):
         with pytest.raises(IntegrityError):  # a second open one is refused by the store
             async with engine.begin() as connection:
                 await connection.execute(text(INSERT), {"status": "open", "key": "r|inbox"})
-        await _downgrade(engine, "0010")
+        await _downgrade(engine, "0011")
         assert not {"alerts", "job_leases"} & await _tables(engine)
         await upgrade(engine, "0013")
     finally:

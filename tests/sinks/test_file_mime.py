@@ -224,3 +224,26 @@ async def test_fsync_and_sms_still_write(tmp_path) -> None:
     await instance.send(sms)
     assert instance.path_for(sms).read_bytes().startswith(b"{")
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_extra_headers_are_written_as_given_and_bad_ones_refused(tmp_path) -> None:
+    """List-Unsubscribe stays one readable word; a header with a line break is refused."""
+    import email as email_package
+    from email import policy as email_policy
+
+    from hub.errors import MessageRejected
+    from hub.messages import OutboundMessage
+    from returnhub_file.sink import email_bytes
+
+    link = "https://hub.example.com/u/" + "eyJjIjoxMjM0NSwiY2giOiJlbWFpbCJ9" * 3 + ".c2ln"
+    base = {"message_id": "m-1", "channel": "email", "to": "a@example.com", "subject": "Hi",
+            "text": "x", "from_address": "shop@example.com"}
+    raw = email_bytes(OutboundMessage(**base, headers={
+        "List-Unsubscribe": f"<{link}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}), "outbox")
+    parsed = email_package.message_from_bytes(raw, policy=email_policy.default)
+    assert parsed["List-Unsubscribe"] == f"<{link}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    for headers in ({"List-Unsubscribe": "<x>\r\nBcc: b@example.com"}, {"Bad:Name": "x"}):
+        with pytest.raises(MessageRejected):
+            email_bytes(OutboundMessage(**base, headers=headers), "outbox")

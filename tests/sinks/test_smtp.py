@@ -300,3 +300,17 @@ async def test_starttls_against_a_relay_without_it_is_misconfiguration(relay) ->
     sink = make_sink(relay.port, security="starttls")
     with pytest.raises(ProviderMisconfigured, match="STARTTLS or AUTH"):
         await sink.send(message())
+
+
+def test_list_unsubscribe_headers_stay_readable_on_the_wire() -> None:
+    """A long one-click URL is not folded into RFC 2047 words a mail client cannot read."""
+    from returnhub_smtp.message import build_email
+
+    link = "https://hub.example.com/u/" + "eyJjIjoxMjM0NSwiY2giOiJlbWFpbCJ9" * 3 + ".c2ln"
+    headers = {"List-Unsubscribe": f"<{link}>",
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    email, _, _ = build_email(message(headers=headers), SmtpSettings(host="mx"), "relay")
+    parsed = message_from_bytes(email.as_bytes(), policy=policy.default)
+    assert parsed["List-Unsubscribe"] == f"<{link}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert b"=?utf-8?" not in email.as_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import hub.store.models_consent  # noqa: F401  (its table joins Base.metadata)
 from hub.store import models_alerts  # noqa: F401  (its tables belong to the metadata)
 from hub.store.models import Base
 

@@ -12,6 +12,7 @@ from hub.web.admin import (
     audit,
     campaigns,
     connectors,
+    consent,
     customers,
     dead_letters,
     gdpr,
@@ -40,7 +41,8 @@ def endpoints() -> list[Endpoint]:
     return [*returns.router.endpoints, *notifications.router.endpoints,
             *dead_letters.router.endpoints, *connectors.router.endpoints,
             *rules.router.endpoints, *previews.router.endpoints,
-            *customers.router.endpoints, *gdpr.router.endpoints, *audit.router.endpoints,
+            *customers.router.endpoints, *consent.router.endpoints,
+            *gdpr.router.endpoints, *audit.router.endpoints,
             *alerts.router.endpoints, *campaigns.router.endpoints, *_meta.endpoints]
 
 

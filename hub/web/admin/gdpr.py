@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 
+from hub import consent
 from hub.processing.privacy import PrivacyHandler
 from hub.store.engine import utcnow
 from hub.store.models import (
@@ -99,7 +100,9 @@ async def export_customer(session: AsyncSession, hub: Hub, customer: Customer
         customer={**_row(customer), "email": _decrypt(hub, customer.email_enc),
                   "phone": _decrypt(hub, customer.phone_enc),
                   "name": _decrypt(hub, customer.name_enc),
-                  "attributes": hub.codec.decode_json(customer.attributes_enc)},
+                  "attributes": hub.codec.decode_json(customer.attributes_enc),
+                  "marketing_consent": [_row(c) for c in await consent.history(
+                      session, customer.id)]},
         returns=[{**_row(r), "details": hub.codec.decode_json(r.details_enc),
                   "timeline": [_row(t) for t in timeline if t.return_id == r.id],
                   "notifications": [notification_out(n) for n in notifications

@@ -22,6 +22,7 @@ from hub.store.models import PortalView, Return
 from hub.web.dashboard.pages import render_page
 from hub.web.keys import HUB
 from hub.web.metrics import metrics_of
+from hub.web.portal.consent import consent_choices, portal_consent
 from hub.web.portal.view import find_return, load_view, version_of
 
 if TYPE_CHECKING:
@@ -71,14 +72,16 @@ async def portal_page(request: web.Request) -> web.Response:
             if ret is None:
                 raise _Gone(404)
             view = await load_view(session, hub, ret, mark_read=True)
+            offers = await consent_choices(session, ret.customer_id)
             session.add(PortalView(return_id=ret.id, viewed_at=utcnow()))
     except _Gone as gone:
         return _gone_page(hub, gone.status)
     metrics = metrics_of(request.app)
     if metrics:
         metrics.portal_views.inc()
-    return render_page("portal.html", referrer="no-referrer", view=view,
-                       events_url=f"{request.path}/events")
+    return render_page("portal.html", referrer="no-referrer", view=view, offers=offers,
+                       events_url=f"{request.path}/events",
+                       consent_url=f"{request.path}/consent")
 
 
 def _sse(event: str, data: str, event_id: str | None = None) -> bytes:
@@ -154,3 +157,4 @@ def setup_portal(app: web.Application, *, poll_seconds: float = 2.0) -> None:
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/portal/r/{token}", portal_page)
     app.router.add_get("/portal/r/{token}/events", portal_events)
+    app.router.add_post("/portal/r/{token}/consent", portal_consent)
