@@ -128,7 +128,7 @@ class Notifier:
                 if kind == "webhook":
                     await self._post(self.settings.webhooks[int(index)], notice)
                 else:
-                    await self._send(kind, getattr(self.settings, kind)[int(index)], notice)
+                    await self._send(kind, int(index), notice)
             except NoticeFailed as exc:
                 errors.append(f"{name}: {exc}")
                 continue
@@ -154,20 +154,17 @@ class Notifier:
         except Exception as exc:
             raise NoticeFailed(type(exc).__name__) from None
 
-    async def _send(self, channel: str, to: str, notice: Notice) -> None:
+    async def _send(self, channel: str, index: int, notice: Notice) -> None:
         if self.router is None:
             raise NoticeFailed("no router (not a worker node)")
+        to = getattr(self.settings, channel)[index]
+        # The id names the destination by its place in the config, never by its address.
         message = OutboundMessage(
-            message_id=f"{notice.notice_id}_{channel}_{to_hash(to)}", channel=channel, to=to,
+            message_id=f"{notice.notice_id}_{channel}{index}", channel=channel, to=to,
             subject=notice.text[:150] if channel == "email" else None, text=notice.text,
             from_address=self.from_address if channel == "email" else None,
             from_name="Returnhub alerts", template="alert", category="internal")
         result = await self.router.deliver(message)
         if result.status != "sent":
             raise NoticeFailed(f"{result.status}")
-
-
-def to_hash(address: str) -> str:
-    """A short, stable, non-reversible tag of an address (message ids must not carry it)."""
-    return base64.b32encode(hmac_digest(b"returnhub-alert", address.encode())[:5]).decode()
 
