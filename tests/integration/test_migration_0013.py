@@ -22,13 +22,21 @@ async def _tables(engine) -> set[str]:
         return await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
 
 
+async def _receipt_indexes(engine) -> set[str]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda sync: {
+            index["name"] for index in inspect(sync).get_indexes("delivery_receipts")})
+
+
 async def test_0013_adds_alerts_and_job_leases_and_reverses(db_url):
     engine = make_engine(db_url)
     try:
         await upgrade(engine, "0011")
         assert not {"alerts", "job_leases"} & await _tables(engine)
+        assert "ix_receipts_received_at" not in await _receipt_indexes(engine)
         await upgrade(engine, "0013")
         assert {"alerts", "job_leases"} <= await _tables(engine)
+        assert "ix_receipts_received_at" in await _receipt_indexes(engine)
         async with engine.begin() as connection:
             for _ in range(2):  # resolved alerts of the same rule and subject: no key, no clash
                 await connection.execute(text(INSERT), {"status": "resolved", "key": None})
@@ -38,6 +46,7 @@ async def test_0013_adds_alerts_and_job_leases_and_reverses(db_url):
                 await connection.execute(text(INSERT), {"status": "open", "key": "r|inbox"})
         await _downgrade(engine, "0011")
         assert not {"alerts", "job_leases"} & await _tables(engine)
+        assert "ix_receipts_received_at" not in await _receipt_indexes(engine)
         await upgrade(engine, "0013")
     finally:
         await engine.dispose()

@@ -1,5 +1,6 @@
-"""Alerts: ``alerts`` (one open alert per rule and subject, the notice still owed) and
-``job_leases`` (one node at a time runs the alert evaluator).
+"""Alerts: ``alerts`` (one open alert per rule and subject, the notice still owed),
+``job_leases`` (one node at a time runs the alert evaluator) and an index on
+``delivery_receipts.received_at`` (the rate rules read a recent window).
 
 Revision ID: 0013
 Revises: 0011
@@ -43,6 +44,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_alerts_opened_at', 'alerts', ['opened_at'])
     op.create_index('ix_alerts_notice', 'alerts', ['notice'])
+    # The bounce and complaint rate rules read a recent window of receipts every pass.
+    op.create_index('ix_receipts_received_at', 'delivery_receipts', ['received_at'])
     op.create_table(
         'job_leases',
         sa.Column('name', sa.String(length=64), nullable=False),
@@ -54,6 +57,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('job_leases')
+    op.drop_index('ix_receipts_received_at', table_name='delivery_receipts')
     op.drop_index('ix_alerts_notice', table_name='alerts')
     op.drop_index('ix_alerts_opened_at', table_name='alerts')
     op.drop_table('alerts')
