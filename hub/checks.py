@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from hub.assembly import validate_connectors
 from hub.config import ConfigError
 from hub.content.verify import check_templates
-from hub.outbound_urls import refused_urls
+from hub.outbound_urls import refused_alert_webhooks, refused_urls
 from hub.plugins import collect_connectors, get_plugin_manager
 from hub.security import PiiCipher
 from hub.templates import OWN_TEXT_FILE, TemplateRenderer
@@ -51,6 +51,8 @@ def check_config(settings: Settings,
     except ConfigError as exc:
         problems.extend(exc.problems)
     problems.extend(refused_urls(specs, settings.security.outbound_allow, warn))
+    problems.extend(refused_alert_webhooks([str(h.url) for h in settings.alerts.webhooks],
+                                           settings.security.outbound_allow, warn))
     if settings.security.pii_keys:
         try:
             PiiCipher([k.get_secret_value() for k in settings.security.pii_keys], "check")

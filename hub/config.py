@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub.alerts.settings import AlertSettings
 from hub.campaigns.settings import CampaignSettings
 from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
 from hub.config_templates import TemplateLibrarySettings
@@ -318,6 +319,7 @@ class Settings(BaseSettings):
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="Evaluated in order "
                                       "on every event that moves a return.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -345,6 +347,7 @@ class Settings(BaseSettings):
                 if channel not in self.channels:
                     problems.append(f"notifications.stages.{stage}.channels: channel {channel!r} "
                                     f"has no [channels.{channel}] section")
+        problems += self.alerts.channel_problems(set(self.channels))
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -74,3 +74,22 @@ def refused_urls(specs: dict[str, ConnectorSpec], allow: list[str],
             if reason is not None:
                 problems.append(f"{path}: {reason}")
     return problems
+
+
+def refused_alert_webhooks(urls: list[str], allow: list[str],
+                           warn: Callable[[str], None] | None = None) -> list[str]:
+    """The same for the alert webhooks, as ``alerts.webhooks.<n>.url: why`` (the URL itself is
+    not repeated: a chat webhook's URL is its secret)."""
+    networks = parse_networks(allow)
+    problems = []
+    for n, url in enumerate(urls):
+        try:
+            reason = refused_reason(url, networks)
+        except OSError:
+            if warn is not None:
+                warn(f"alerts.webhooks.{n}.url: the host does not resolve here; not checked "
+                     "against the outbound guard")
+            continue
+        if reason is not None:
+            problems.append(f"alerts.webhooks.{n}.url: {reason}")
+    return problems

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from hub.alerts.evaluator import AlertEvaluator
+from hub.alerts.notify import Notifier
 from hub.assembly import validate_connectors
 from hub.campaigns.planner import CampaignPlanner
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
@@ -113,6 +115,8 @@ class Hub:
             for name, spec in self.specs.items()
             if isinstance(spec.policy, SourcePolicy) and spec.policy.rate_limit_per_second}
         self.processor: InboxProcessor | None = None
+        #: The alert evaluator of a worker node with ``[[alerts.rules]]`` (hub.alerts).
+        self.alerts: AlertEvaluator | None = None
         self.dispatcher: Dispatcher | None = None
         self.campaigns: CampaignPlanner | None = None
         self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)
@@ -200,6 +204,12 @@ class Hub:
             on_planned=self._wake_dispatcher)
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
                                     self.owner)
+        alerts = self.settings.alerts
+        if alerts.rules:
+            notifier = Notifier(alerts, self.http, router,
+                                self.settings.notifications.brand.from_email)
+            self.alerts = AlertEvaluator(alerts, self.sessionmaker, notifier, self.owner,
+                                         sorted(self.sources), self.public_url)
 
     def portal_link(self, source: str, reference: str, issued_at: datetime) -> str:
         """The signed link to a return's portal page, valid for ``portal.link_ttl_days`` from
@@ -213,6 +223,8 @@ class Hub:
                        asyncio.create_task(self._run_dispatcher(), name="dispatcher"),
                        asyncio.create_task(self.actions.run(), name="rule-actions"),
                        asyncio.create_task(self.campaigns.run(), name="campaign-planner")]
+        if self.alerts is not None:
+            self._tasks.append(asyncio.create_task(self.alerts.run(), name="alerts"))
 
     def _start_pollers(self) -> None:
         for name, source in self.sources.items():

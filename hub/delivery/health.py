@@ -51,11 +51,17 @@ class ProviderHealthBoard:
         now = utcnow()
         try:
             async with self.sessionmaker() as session, session.begin():
+                opened_at = None
+                if breaker.opened_at is not None:
+                    # A failed probe re-opens the breaker: the outage still began at the first
+                    # opening (alerts measure "open longer than N minutes" from it).
+                    prior = await session.get(ProviderHealth, breaker.name)
+                    opened_at = (prior.opened_at if prior is not None and prior.state != "closed"
+                                 and prior.opened_at is not None else now)
                 await session.merge(ProviderHealth(
                     provider=breaker.name, state=breaker.state,
                     consecutive_failures=breaker.failures, last_error=breaker.last_error,
-                    opened_at=now if breaker.opened_at is not None else None,
-                    updated_at=now, node=self.node))
+                    opened_at=opened_at, updated_at=now, node=self.node))
         except Exception as exc:
             log.warning("provider_health_write_failed", provider=breaker.name,
                         error=type(exc).__name__)

@@ -269,6 +269,7 @@ class DeliveryReceipt(Base):
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="uq_receipts_provider_event"),
         Index("ix_receipts_notification", "notification_id"),
+        Index("ix_receipts_received_at", "received_at"),  # alert rates (migration 0013)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -29,6 +29,7 @@ from sqlalchemy import case, func, literal_column, select
 from hub.logs import get_logger
 from hub.store.engine import utcnow
 from hub.store.models import InboxEvent, Notification, ProviderHealth
+from hub.store.models_alerts import Alert
 from hub.web.keys import HUB
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class Snapshot:
     inbox: dict[str, int] = field(default_factory=dict)
     dead_notifications: int = 0
     breakers: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: Open alerts by (rule, severity).
+    alerts_open: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 async def read_snapshot(hub: Hub) -> Snapshot:
@@ -166,6 +169,9 @@ async def _read(session: AsyncSession, snap: Snapshot) -> None:
         Notification).where(Notification.status.in_(("dead", "failed"))))).scalar_one())
     snap.breakers = {row.provider: (row.state, row.consecutive_failures) for row in
                      (await session.execute(select(ProviderHealth))).scalars()}
+    snap.alerts_open = {(rule, severity): int(n) for rule, severity, n in (await session.execute(
+        select(Alert.rule, Alert.severity, func.count()).where(Alert.status == "open")
+        .group_by(Alert.rule, Alert.severity))).all()}
 
 
 class _ScrapeCollector:
@@ -217,6 +223,11 @@ class _ScrapeCollector:
         dead.add_metric(["inbox"], snap.inbox.get("failed", 0))
         dead.add_metric(["notification"], snap.dead_notifications)
         yield dead
+        alerts = GaugeMetricFamily("returnhub_alerts_open", "Open alerts by rule and severity "
+                                   "(docs/alerts.md).", labels=["rule", "severity"])
+        for (rule, severity), count in sorted(snap.alerts_open.items()):
+            alerts.add_metric([rule, severity], count)
+        yield alerts
 
     def _breakers(self) -> Iterator[Any]:
         state = GaugeMetricFamily("returnhub_provider_breaker_state", "1 for each provider's "

@@ -18,11 +18,11 @@ async def _tables(engine) -> set[str]:
 async def test_0014_adds_template_revisions_and_reverses(db_url):
     engine = make_engine(db_url)
     try:
-        await upgrade(engine, "0012")
+        await upgrade(engine, "0013")
         assert "template_revisions" not in await _tables(engine)
         await upgrade(engine, "0014")
         assert "template_revisions" in await _tables(engine)
-        await _downgrade(engine, "0012")
+        await _downgrade(engine, "0013")
         assert "template_revisions" not in await _tables(engine)
         await upgrade(engine, "0014")
     finally:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
-import hub.store.models_consent  # noqa: F401  (its table joins Base.metadata)
-from hub.store import models_engagement  # noqa: F401 - registers its tables on Base
+# Tables defined outside models.py join Base.metadata when their module is imported.
+from hub.store import (  # noqa: F401
+    models_alerts,
+    models_consent,
+    models_engagement,
+    models_templates,
+)
 from hub.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from hub.web.admin import (
+    alerts,
     audit,
     campaigns,
     connectors,
@@ -45,7 +46,7 @@ def endpoints() -> list[Endpoint]:
             *templates.router.endpoints,
             *customers.router.endpoints, *consent.router.endpoints,
             *gdpr.router.endpoints, *audit.router.endpoints,
-            *campaigns.router.endpoints, *_meta.endpoints]
+            *alerts.router.endpoints, *campaigns.router.endpoints, *_meta.endpoints]
 
 
 @functools.lru_cache(maxsize=4)

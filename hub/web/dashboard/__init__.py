@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.web.dashboard.alerts import alerts_view
 from hub.web.dashboard.engagement_views import engagement_csv, engagement_page
 from hub.web.dashboard.matches import matches_page, resolve_form
 from hub.web.dashboard.pages import STATIC_DIR
@@ -20,6 +21,7 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_get("/admin", to_dashboard)
     app.router.add_get("/admin/", dashboard)
     app.router.add_get("/admin/templates", templates_page)
+    app.router.add_get("/admin/alerts", alerts_view)
     app.router.add_post("/admin/session", sign_in)
     app.router.add_post("/admin/session/end", sign_out)
     app.router.add_post("/admin/dead-letters/{kind}/{id}/replay", replay)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from hub.store.engine import utcnow
 from hub.store.models import Notification
+from hub.web.admin.alerts import count_open_alerts
 from hub.web.admin.connectors import list_connector_health
 from hub.web.admin.dead_letters import (
     DEAD_NOTIFICATION_STATUSES,
@@ -100,6 +101,7 @@ async def dashboard(request: web.Request) -> web.Response:
             session, scope, [Notification.status.in_(DEAD_NOTIFICATION_STATUSES)],
             DEAD_LETTERS_SHOWN, None)
         dead_inbox, _ = await dead_inbox_page(session, scope, DEAD_LETTERS_SHOWN, None)
+        open_alerts = await count_open_alerts(session)
         if request.query.get("q", "").strip() or request.query.get("return"):
             lookup = await _lookup(session, hub, scope, request.query.get("q", ""),
                                    request.query.get("return", ""))
@@ -109,7 +111,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "dashboard.html", token=token, stats=stats, days=days, windows=WINDOWS,
         chart=stats.series, lookup=lookup,
         dead_notifications=[notification(n, hub.cipher) for n in dead_notifications],
-        dead_inbox=dead_inbox, connectors=connectors,
+        dead_inbox=dead_inbox, connectors=connectors, open_alerts=open_alerts,
         can_replay=token.allows_scope("operate"), csrf=csrf_token(hub, raw) if raw else "",
         flash=FLASHES.get(request.query.get("flash", "")),
         store_name=hub.settings.notifications.brand.store_name)
