@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.web.dashboard.campaigns import campaign_action, campaigns_page
 from hub.web.dashboard.pages import STATIC_DIR
 from hub.web.dashboard.signin import sign_in, sign_out
 from hub.web.dashboard.views import dashboard, replay, to_dashboard
@@ -19,4 +20,6 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_post("/admin/session", sign_in)
     app.router.add_post("/admin/session/end", sign_out)
     app.router.add_post("/admin/dead-letters/{kind}/{id}/replay", replay)
+    app.router.add_get("/admin/campaigns", campaigns_page)
+    app.router.add_post("/admin/campaigns/{id}/{action}", campaign_action)
     app.router.add_static("/static/", STATIC_DIR, append_version=True)
