@@ -32,13 +32,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from hub.campaigns import service
-from hub.campaigns.seed import seed_customers
 from hub.config import Settings
 from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.security import generate_fernet_key
 from hub.store.engine import utcnow
 from hub.store.models import Notification, Return
+from hub.testing.campaign_seed import seed_customers
 from hub.testing.factories import event_payload
 from hub.testing.fake_sendgrid import FakeSendGrid
 

@@ -5,7 +5,7 @@ and watch the counts move on the page's own refresh."""
 from __future__ import annotations
 
 from hub.campaigns import service
-from hub.campaigns.seed import seed_customers
+from hub.testing.campaign_seed import seed_customers
 from tests.conftest import wait_for
 from tests.web.conftest import audit_actions, new_token
 

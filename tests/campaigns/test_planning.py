@@ -12,12 +12,12 @@ from sqlalchemy import select, update
 
 from hub.campaigns import planner as planner_module
 from hub.campaigns import service
-from hub.campaigns.seed import seed_customers
 from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign
+from hub.testing.campaign_seed import seed_customers
 from hub.testing.factories import event_payload
 
 #: "Refunded in the last 30 days for wrong size, no exchange", shoes only.
