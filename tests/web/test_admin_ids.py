@@ -22,7 +22,7 @@ ID_ROUTES = [(e.method, e.path) for e in endpoints() if e.path_model is IntId]
 
 
 def test_the_numeric_id_routes_are_found():
-    assert len(ID_ROUTES) == 7, ID_ROUTES  # returns x2, customers x4, inbox replay
+    assert len(ID_ROUTES) == 9, ID_ROUTES  # returns x2, customers x4, inbox replay, campaigns x2
 
 
 def cursor(*values) -> str:
