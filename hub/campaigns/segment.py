@@ -25,6 +25,7 @@ Example, "refunded in the last 30 days for wrong size, no exchange"::
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from datetime import datetime
 
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.store.codec import EventCodec
 
@@ -119,39 +120,59 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-async def scan(session: AsyncSession, segment: SegmentFilter, codec: EventCodec, *,
-               after: int, limit: int, now: datetime) -> tuple[list[Member], int | None]:
-    """One batch: the members among the next ``limit`` returns with an id above ``after``,
-    and the last return id read (None when there were no more returns)."""
+@dataclass(slots=True)
+class Batch:
+    """Returns read for one batch (with their customers and the states each reached)."""
+
+    rows: list[tuple[Any, Any]]
+    reached: dict[int, dict]
+    last: int | None
+
+
+async def read_batch(sessionmaker: async_sessionmaker, *, after: int, limit: int) -> Batch:
+    """The next ``limit`` returns with an id above ``after`` (``last`` None: no more), read in
+    a transaction of their own and released before any filter runs: on SQLite every
+    transaction holds the write lock (``BEGIN IMMEDIATE``), so CEL must run outside one."""
     returns, customers = Return.__table__, Customer.__table__
-    rows = (await session.execute(
-        select(returns, customers).select_from(
-            returns.outerjoin(customers, customers.c.id == returns.c.customer_id))
-        .where(returns.c.id > after).order_by(returns.c.id).limit(limit))).all()
-    if not rows:
-        return [], None
+    async with sessionmaker() as session, session.begin():
+        rows = (await session.execute(
+            select(returns, customers).select_from(
+                returns.outerjoin(customers, customers.c.id == returns.c.customer_id))
+            .where(returns.c.id > after).order_by(returns.c.id).limit(limit))).all()
+        if not rows:
+            return Batch([], {}, None)
+        reached = await _reached(session, [row[0] for row in rows])
     width = len(returns.c)
-    ids = [row[0] for row in rows]
-    reached = await _reached(session, ids)
+    pairs = [(_Row(returns.c.keys(), row[:width]),
+              _Row(customers.c.keys(), row[width:]) if row[width] is not None else None)
+             for row in rows]
+    return Batch(pairs, reached, pairs[-1][0].id)
+
+
+async def evaluate(segment: SegmentFilter, codec: EventCodec, batch: Batch,
+                   now: datetime) -> list[Member]:
+    """The batch's members (CPU only: the event loop gets a turn every 10 returns)."""
     members = []
-    for row in rows:
-        ret = _Row(returns.c.keys(), row[:width])
-        customer = _Row(customers.c.keys(), row[width:]) if row[width] is not None else None
+    for index, (ret, customer) in enumerate(batch.rows):
+        if index % 10 == 9:
+            await asyncio.sleep(0)
         details = codec.decode_json(ret.details_enc) or {}
-        variables = segment_variables(ret, customer, details, reached.get(ret.id, {}), now)
+        variables = segment_variables(ret, customer, details, batch.reached.get(ret.id, {}),
+                                      now)
         if segment.matches(variables)[0]:
             members.append(Member(ret, customer, variables))
-    return members, ids[-1]
+    return members
 
 
-async def members(session: AsyncSession, segment: SegmentFilter, codec: EventCodec, *,
-                  batch: int, now: datetime) -> AsyncIterator[Member]:
+async def members(sessionmaker: async_sessionmaker, segment: SegmentFilter, codec: EventCodec,
+                  *, batch: int, now: datetime) -> AsyncIterator[Member]:
     """Every member of the segment, read ``batch`` returns at a time (preview counts)."""
     after: int | None = 0
     while after is not None:
-        found, after = await scan(session, segment, codec, after=after, limit=batch, now=now)
-        for member in found:
+        read = await read_batch(sessionmaker, after=after, limit=batch)
+        for member in await evaluate(segment, codec, read, now):
             yield member
+        after = read.last
 
 
 async def _reached(session: AsyncSession, return_ids: list[int]) -> dict[int, dict]:

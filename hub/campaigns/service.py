@@ -171,17 +171,16 @@ async def preview(hub: Hub, campaign: Campaign, segment: Segment, *,
     preview shows the copy, not a customer's data."""
     consent = hub.settings.campaigns.consent_preference
     matched, customers, consenting, sample = 0, set(), set(), None
-    async with hub.sessionmaker() as session:
-        async for member in members(session, SegmentFilter(segment.filter), hub.codec,
-                                    batch=batch or hub.settings.campaigns.batch_size,
-                                    now=utcnow()):
-            matched += 1
-            if member.customer is None:
-                continue
-            customers.add(member.customer.id)
-            if member.variables["consent"].get(consent):
-                consenting.add(member.customer.id)
-                sample = sample or member.ret
+    async for member in members(hub.sessionmaker, SegmentFilter(segment.filter), hub.codec,
+                                batch=batch or hub.settings.campaigns.batch_size,
+                                now=utcnow()):
+        matched += 1
+        if member.customer is None:
+            continue
+        customers.add(member.customer.id)
+        if member.variables["consent"].get(consent):
+            consenting.add(member.customer.id)
+            sample = sample or member.ret
     rendered = {}
     if sample is not None:
         for channel in campaign.channels:

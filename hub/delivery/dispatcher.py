@@ -205,7 +205,7 @@ class Dispatcher:
             # Transactional first; campaign rows only in the slots left (hub.delivery.share).
             rows = await claim(session, Notification, ready=and_(ready, n.priority == 0),
                                limit=limit, **options)
-            spare = self.share.spare(limit - len(rows))
+            spare = self.share.spare(limit - len(rows), transactional_busy=len(rows))
             if spare:
                 rows += await claim(session, Notification, ready=and_(ready, n.priority > 0),
                                     limit=spare, **options)

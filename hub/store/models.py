@@ -195,6 +195,7 @@ class Notification(Base):
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_sent_at", "sent_at"),
         Index("ix_notifications_campaign", "campaign_id", "status"),
+        Index("ix_notifications_priority_claim", "priority", "status", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from hub.campaigns.seed import seed_customers
 from hub.runtime import Hub
+from hub.testing.campaign_seed import seed_customers
 from tests.campaigns.test_planning import FILTER
 from tests.web.conftest import audit_actions, bearer, new_token
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from hub.campaigns import service
-from hub.campaigns.seed import seed_customers
 from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Notification
+from hub.testing.campaign_seed import seed_customers
 from tests.conftest import wait_for
 from tests.delivery.conftest import free_port, provider_settings
 

@@ -12,12 +12,12 @@ from sqlalchemy import select, update
 
 from hub.campaigns import planner as planner_module
 from hub.campaigns import service
-from hub.campaigns.seed import seed_customers
 from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign
+from hub.testing.campaign_seed import seed_customers
 from hub.testing.factories import event_payload
 
 #: "Refunded in the last 30 days for wrong size, no exchange", shoes only.
@@ -97,15 +97,15 @@ async def test_a_planner_failing_mid_run_resumes_from_its_cursor(seeded: Hub,
                                                                  monkeypatch: pytest.MonkeyPatch):
     campaign = await make_campaign(seeded)
     await service.change(seeded, campaign.id, "launch")
-    real_scan, calls = planner_module.scan, []
+    real_read, calls = planner_module.read_batch, []
 
-    async def failing_scan(*args, **kwargs):  # noqa: ANN202
+    async def failing_read(*args, **kwargs):  # noqa: ANN202
         calls.append(kwargs["after"])
         if len(calls) == 3:
             raise ConnectionError("the database went away mid-batch")
-        return await real_scan(*args, **kwargs)
+        return await real_read(*args, **kwargs)
 
-    monkeypatch.setattr(planner_module, "scan", failing_scan)
+    monkeypatch.setattr(planner_module, "read_batch", failing_read)
     with pytest.raises(ConnectionError):
         await seeded.campaigns.plan_all(campaign.id)
     async with seeded.sessionmaker() as session:
@@ -173,6 +173,9 @@ async def test_transactional_rows_are_claimed_before_campaign_rows(seeded: Hub):
             Notification.id == transactional[0].id).values(return_id=shared_return))
     cap = seeded.dispatcher.share.cap
     claimed = await seeded.dispatcher.claim(len(transactional) + 20)
-    kinds = [bool(item.notification.campaign_id) for item in claimed]
-    assert kinds[:len(transactional)] == [False] * len(transactional)
-    assert kinds[len(transactional):] == [True] * min(cap, len(expected(4)))
+    # Transactional rows only: campaign rows wait while any is claimed or in flight.
+    assert [bool(item.notification.campaign_id) for item in claimed] == \
+        [False] * len(transactional)
+    claimed = await seeded.dispatcher.claim(20)  # nothing transactional left: spare capacity
+    assert [bool(item.notification.campaign_id) for item in claimed] == \
+        [True] * min(cap, len(expected(4)))

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.campaigns import service
-from hub.campaigns.seed import seed_customers
 from hub.config import load_settings
 from hub.runtime import Hub
 from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign
+from hub.testing.campaign_seed import seed_customers
 from tests.conftest import TEST_SECRET, make_settings, wait_for
 from tests.reliability.support import BIN, clean_env, records, start_fake, stop_all
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hub.web.dashboard.alerts import alerts_view
+from hub.web.dashboard.campaigns import campaign_action, campaigns_page
 from hub.web.dashboard.engagement_views import engagement_csv, engagement_page
 from hub.web.dashboard.matches import matches_page, resolve_form
 from hub.web.dashboard.pages import STATIC_DIR
@@ -29,4 +30,6 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_post("/admin/matches/{id}/resolve", resolve_form)
     app.router.add_get("/admin/engagement", engagement_page)
     app.router.add_get("/admin/engagement/{table}.csv", engagement_csv)
+    app.router.add_get("/admin/campaigns", campaigns_page)
+    app.router.add_post("/admin/campaigns/{id}/{action}", campaign_action)
     app.router.add_static("/static/", STATIC_DIR, append_version=True)

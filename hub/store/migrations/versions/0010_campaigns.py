@@ -60,10 +60,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('campaign_id', sa.BigInteger(), nullable=True))
         batch_op.create_index('ix_notifications_campaign', ['campaign_id', 'status'],
                               unique=False)
+        batch_op.create_index('ix_notifications_priority_claim',
+                              ['priority', 'status', 'next_attempt_at'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_priority_claim')
         batch_op.drop_index('ix_notifications_campaign')
         batch_op.drop_column('campaign_id')
         batch_op.drop_column('priority')
