@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from hub.campaigns.segment import SegmentFilter, evaluate, read_batch
+from hub.consent import consented
 from hub.logs import get_logger
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.engine import utcnow
@@ -122,7 +123,8 @@ class CampaignPlanner:
         batch = await read_batch(self.sessionmaker, after=snapshot.cursor,
                                  limit=self.settings.batch_size)
         members = await evaluate(self._filter(expression), self.codec, batch, now)
-        rows, excluded = self._rows(snapshot, members, now)  # decrypting: no lock held
+        consenting = await self._consenting(snapshot.channels, members)
+        rows, excluded = self._rows(snapshot, members, consenting, now)  # no lock held
         async with self.sessionmaker() as session, session.begin():
             campaign = (await session.execute(lock_for_update(session, select(Campaign).where(
                 Campaign.id == campaign_id)))).scalar_one()
@@ -148,10 +150,18 @@ class CampaignPlanner:
             compiled = self._filters[expression] = SegmentFilter(expression)
         return compiled
 
-    def _rows(self, campaign: Campaign, members: list[Member], now: datetime
-              ) -> tuple[list[dict], int]:
+    async def _consenting(self, channels: list[str], members: list[Member]
+                          ) -> dict[str, set[int]]:
+        """The members' customers with marketing consent, per channel (hub.consent: the record
+        kept with its source and time; the send-time check in delivery stays)."""
+        ids = [member.customer.id for member in members if member.customer is not None]
+        async with self.sessionmaker() as session:
+            return {channel: await consented(session, channel, ids) for channel in channels}
+
+    def _rows(self, campaign: Campaign, members: list[Member],
+              consenting: dict[str, set[int]], now: datetime) -> tuple[list[dict], int]:
         """Outbox rows for a batch's members, paced at the campaign's rate; and how many
-        members were left out (no consent, no address, opted out of the channel)."""
+        members were left out (no consent on the channel, no address, opted out of it)."""
         gap = 1.0 / campaign.rate_per_second
         clock = max(campaign.pace_at or now, now)
         rows, excluded, seen = [], 0, set()
@@ -160,11 +170,11 @@ class CampaignPlanner:
             if customer is None or customer.id in seen:
                 continue
             seen.add(customer.id)
-            if not member.variables["consent"].get(self.settings.consent_preference):
-                excluded += 1
-                continue
             contact = self._contact(customer)
             for channel in campaign.channels:
+                if customer.id not in consenting[channel]:
+                    excluded += 1
+                    continue
                 address = self.planner.addresses.address(
                     channel, contact.recipient(customer.identity))
                 if not address or contact.preferences.get(channel) is False:
@@ -200,6 +210,7 @@ class CampaignPlanner:
             "attempts": 0, "next_attempt_at": when, "event_received_at": now,
             "created_at": now, "expires_at": None, "tried_providers": [],
             "fallback_of": None, "priority": self.settings.priority,
+            "category": "promotional",
             "campaign_id": campaign.id,
         }
 

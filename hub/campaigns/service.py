@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from hub.campaigns.planner import CAMPAIGN_STAGE, set_status
 from hub.campaigns.segment import SegmentError, SegmentFilter, members
+from hub.consent import consented
 from hub.store.dialect import lock_for_update
 from hub.store.engine import utcnow
 from hub.store.models import Notification
@@ -166,21 +167,23 @@ async def progress(hub: Hub, campaign: Campaign) -> Progress:
 
 async def preview(hub: Hub, campaign: Campaign, segment: Segment, *,
                   batch: int | None = None) -> dict[str, Any]:
-    """The audience (segment members, consenting customers) and a sample rendering per channel
+    """The audience (segment members, customers with marketing consent on one of the campaign's
+    channels) and a sample rendering per channel
     for the first consenting member's return. The sample leaves the customer's name out: a
     preview shows the copy, not a customer's data."""
-    consent = hub.settings.campaigns.consent_preference
-    matched, customers, consenting, sample = 0, set(), set(), None
+    matched, customers, found = 0, set(), []
     async for member in members(hub.sessionmaker, SegmentFilter(segment.filter), hub.codec,
                                 batch=batch or hub.settings.campaigns.batch_size,
                                 now=utcnow()):
         matched += 1
-        if member.customer is None:
-            continue
-        customers.add(member.customer.id)
-        if member.variables["consent"].get(consent):
-            consenting.add(member.customer.id)
-            sample = sample or member.ret
+        if member.customer is not None:
+            customers.add(member.customer.id)
+            found.append(member)
+    consenting: set[int] = set()
+    async with hub.sessionmaker() as session:
+        for channel in campaign.channels:  # consent on any of the campaign's channels
+            consenting |= await consented(session, channel, customers)
+    sample = next((m.ret for m in found if m.customer.id in consenting), None)
     rendered = {}
     if sample is not None:
         for channel in campaign.channels:

@@ -19,6 +19,3 @@ class CampaignSettings(BaseModel):
                             "transaction; the planning cursor is saved with each batch.")
     poll_seconds: float = Field(1.0, gt=0, description="How often the campaign planner "
                                 "looks for running campaigns to plan.")
-    consent_preference: str = Field("marketing", min_length=1, max_length=64, description=
-                                    "The customer preference that must be true for a "
-                                    "promotional message (marketing consent).")

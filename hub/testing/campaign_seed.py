@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Return, TimelineEntry
+from hub.store.models_consent import MarketingConsent
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -37,10 +38,14 @@ async def seed_customers(sessionmaker: async_sessionmaker, codec: EventCodec, co
                 "email_enc": cipher.encrypt(f"customer{n}@example.com"),
                 "phone_enc": cipher.encrypt(f"+1415{2_000_000 + n % 7_000_000:07d}"),
                 "name_enc": cipher.encrypt(f"Customer {n}"), "locale": "en-US",
-                "preferences": {"marketing": n % consent_every == 0},
+                "preferences": {},
                 "created_at": now, "updated_at": now} for n in numbers])
             ids = dict((await session.execute(select(Customer.identity, Customer.id).where(
                 Customer.identity.in_([f"seed:{n}" for n in numbers])))).all())
+            await session.execute(insert(MarketingConsent), [{
+                "customer_id": ids[f"seed:{n}"], "channel": channel, "granted": True,
+                "source": "import", "recorded_at": now, "withdrawn_by_stop": False}
+                for n in numbers if n % consent_every == 0 for channel in ("email", "sms")])
             await session.execute(insert(Return), [{
                 "source": "shop", "external_id": f"SEED-{n}", "customer_reference": f"#S{n}",
                 "customer_id": ids[f"seed:{n}"],

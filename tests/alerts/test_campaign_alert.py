@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from hub.campaigns.seed import seed_customers
+from hub.testing.campaign_seed import seed_customers
 from hub.campaigns.service import change
 from hub.store.models import Notification
 from hub.store.models_alerts import Alert
