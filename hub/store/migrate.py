@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,14 +22,24 @@ def alembic_config() -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database to ``revision``."""
+    await _run(engine, command.upgrade, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the database back to ``revision`` (migration tests; operators restoring an older
+    release)."""
+    await _run(engine, command.downgrade, revision)
+
+
+async def _run(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
     config = alembic_config()
 
-    def _run(connection) -> None:  # noqa: ANN001
+    def _on(connection) -> None:  # noqa: ANN001
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
     async with engine.begin() as connection:
-        await connection.run_sync(_run)
+        await connection.run_sync(_on)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -4,27 +4,16 @@ to the old lengths so that it cannot fail."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import text
 
 from hub.store.engine import make_engine
-from hub.store.migrate import alembic_config, upgrade
+from hub.store.migrate import downgrade, upgrade
 
 _INSERT = text(
     "INSERT INTO returns (source, external_id, state, cycle, exception_flag, reason, "
     "refund_method, created_at, updated_at) VALUES ('shop', :ref, 'approved', 0, false, "
     ":reason, :method, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
 
-
-async def _downgrade(engine, revision: str) -> None:
-    config = alembic_config()
-
-    def _run(connection) -> None:  # noqa: ANN001
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
 
 
 async def _rows(engine) -> dict[str, tuple[str, str]]:
@@ -46,7 +35,7 @@ async def test_free_text_columns_hold_any_length_after_0006_and_survive_a_round_
                                          "method": long_method})
         assert await _rows(engine) == {"R-old": ("r" * 255, "m" * 64),
                                        "R-new": (long_reason, long_method)}
-        await _downgrade(engine, "0004")
+        await downgrade(engine, "0004")
         assert await _rows(engine) == {"R-old": ("r" * 255, "m" * 64),
                                        "R-new": (long_reason[:255], long_method[:64])}
         await upgrade(engine, "0006")

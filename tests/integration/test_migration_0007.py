@@ -4,27 +4,16 @@ them; on SQLite and PostgreSQL, and the downgrade drops the new tables."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, text
 
 from hub.store.engine import make_engine
-from hub.store.migrate import alembic_config, upgrade
+from hub.store.migrate import downgrade, upgrade
 
 _INSERT = text(
     "INSERT INTO returns (source, external_id, state, cycle, exception_flag, order_number, "
     "tracking_number, created_at, updated_at) VALUES (:source, :ref, 'approved', 0, false, "
     ":order, :tracking, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
 
-
-async def _downgrade(engine, revision: str) -> None:
-    config = alembic_config()
-
-    def _run(connection) -> None:  # noqa: ANN001
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
 
 
 async def test_existing_returns_get_their_references(db_url):
@@ -49,7 +38,7 @@ async def test_existing_returns_get_their_references(db_url):
             ("order_number", "#1001", ids["R-1"], ids["R-1"]),
             ("order_number", "#1001", ids["R-2"], ids["R-2"]),
             ("tracking_number", "1Z-A", 0, ids["RMA/1"])])
-        await _downgrade(engine, "0006")
+        await downgrade(engine, "0006")
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
         assert "return_references" not in tables and "match_decisions" not in tables

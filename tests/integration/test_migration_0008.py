@@ -7,8 +7,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, text
 
 from hub.store.engine import make_engine
-from hub.store.migrate import upgrade
-from tests.integration.test_migration_0006 import _downgrade
+from hub.store.migrate import downgrade, upgrade
 
 
 async def _columns(engine, table: str) -> set[str]:
@@ -31,7 +30,7 @@ async def test_0008_adds_the_reference_and_the_start_and_round_trips(db_url):
             row = (await conn.execute(text(
                 "SELECT cursor, started_at FROM source_cursors"))).one()
         assert tuple(row) == ("2025-03-12 08:15:31", None)
-        await _downgrade(engine, "0007")
+        await downgrade(engine, "0007")
         assert "customer_reference" not in await _columns(engine, "returns")
         assert "started_at" not in await _columns(engine, "source_cursors")
         await upgrade(engine, "0008")

@@ -3,22 +3,10 @@ upgrade and go on downgrade, on SQLite (batch mode) and PostgreSQL, keeping the 
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, text
 
 from hub.store.engine import make_engine
-from hub.store.migrate import alembic_config, upgrade
-
-
-async def _downgrade(engine, revision: str) -> None:
-    config = alembic_config()
-
-    def _run(connection) -> None:  # noqa: ANN001
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
+from hub.store.migrate import downgrade, upgrade
 
 
 async def _schema(engine) -> tuple[set[str], set[str]]:
@@ -49,7 +37,7 @@ async def test_0009_adds_plugin_state_and_customer_attributes_and_reverses(db_ur
         tables, columns = await _schema(engine)
         assert "plugin_state" in tables and "attributes_enc" in columns
         assert await _identities(engine) == ["shop:C-1"]
-        await _downgrade(engine, "0008")
+        await downgrade(engine, "0008")
         tables, columns = await _schema(engine)
         assert "plugin_state" not in tables and "attributes_enc" not in columns
         assert await _identities(engine) == ["shop:C-1"]

@@ -10,9 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from hub.store.engine import make_engine
-from hub.store.migrate import upgrade
+from hub.store.migrate import downgrade, upgrade
 from hub.store.models import Base
-from tests.integration.test_migration_0009 import _downgrade
 
 NOTIFICATION = (
     "INSERT INTO notifications (id, idempotency_key, return_id, stage, channel, template, "
@@ -56,7 +55,7 @@ async def test_0010_adds_campaigns_and_priorities_and_reverses(db_url):
                        if d[0] in ("add_table", "remove_table", "add_column", "remove_column",
                                    "add_index", "remove_index")]
         assert tables_only == []
-        await _downgrade(engine, "0009")
+        await downgrade(engine, "0009")
         tables, columns = await _schema(engine)
         assert not {"segments", "campaigns"} & tables and not {"priority", "campaign_id"} & \
             columns

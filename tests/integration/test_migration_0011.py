@@ -3,22 +3,10 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, text
 
 from hub.store.engine import make_engine
-from hub.store.migrate import alembic_config, upgrade
-
-
-async def _downgrade(engine, revision: str) -> None:
-    config = alembic_config()
-
-    def _run(connection) -> None:  # noqa: ANN001
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
+from hub.store.migrate import downgrade, upgrade
 
 
 async def _schema(engine) -> tuple[set[str], set[str]]:
@@ -55,7 +43,7 @@ async def test_0011_adds_category_and_consent_and_reverses(db_url):
             category = (await connection.execute(
                 text("SELECT category FROM notifications WHERE id = 'n-1'"))).scalar()
         assert category == "transactional"
-        await _downgrade(engine, "0009")
+        await downgrade(engine, "0009")
         tables, columns = await _schema(engine)
         assert "marketing_consents" not in tables and "category" not in columns
         await upgrade(engine, "0011")

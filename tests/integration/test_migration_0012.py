@@ -4,23 +4,11 @@ and PostgreSQL, and its one row per (notification, kind) is enforced by the data
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from hub.store.engine import make_engine
-from hub.store.migrate import alembic_config, upgrade
-
-
-async def _downgrade(engine, revision: str) -> None:
-    config = alembic_config()
-
-    def _run(connection) -> None:  # noqa: ANN001
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
+from hub.store.migrate import downgrade, upgrade
 
 
 async def _tables(engine) -> set[str]:
@@ -54,7 +42,7 @@ async def test_0012_adds_message_engagement_and_reverses(db_url):
         with pytest.raises(IntegrityError):
             async with engine.begin() as connection:
                 await connection.execute(text(ROW))
-        await _downgrade(engine, "0011")
+        await downgrade(engine, "0011")
         assert "message_engagement" not in await _tables(engine)
         await upgrade(engine, "0012")
     finally:

@@ -8,8 +8,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from hub.store.engine import make_engine
-from hub.store.migrate import upgrade
-from tests.integration.test_migration_0009 import _downgrade
+from hub.store.migrate import downgrade, upgrade
 
 INSERT = ("INSERT INTO alerts (rule, kind, subject, severity, status, open_key, summary, "
           "opened_at, last_seen_at, notice_done, notices_sent) VALUES ('r', 'dead_letters', "
@@ -44,7 +43,7 @@ async def test_0013_adds_alerts_and_job_leases_and_reverses(db_url):
         with pytest.raises(IntegrityError):  # a second open one is refused by the store
             async with engine.begin() as connection:
                 await connection.execute(text(INSERT), {"status": "open", "key": "r|inbox"})
-        await _downgrade(engine, "0012")
+        await downgrade(engine, "0012")
         assert not {"alerts", "job_leases"} & await _tables(engine)
         assert "ix_receipts_received_at" not in await _receipt_indexes(engine)
         await upgrade(engine, "0013")

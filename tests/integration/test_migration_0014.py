@@ -6,8 +6,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 
 from hub.store.engine import make_engine
-from hub.store.migrate import upgrade
-from tests.integration.test_migration_0009 import _downgrade
+from hub.store.migrate import downgrade, upgrade
 
 
 async def _tables(engine) -> set[str]:
@@ -22,7 +21,7 @@ async def test_0014_adds_template_revisions_and_reverses(db_url):
         assert "template_revisions" not in await _tables(engine)
         await upgrade(engine, "0014")
         assert "template_revisions" in await _tables(engine)
-        await _downgrade(engine, "0013")
+        await downgrade(engine, "0013")
         assert "template_revisions" not in await _tables(engine)
         await upgrade(engine, "0014")
     finally:
