@@ -465,6 +465,12 @@ class MatchDecision(Base):
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-# The campaign tables live apart (this module is long); imported here so that whoever reads
+# Some tables live in side modules (this one is long); imported here so that whoever reads
 # Base.metadata (migrations, key rotation, safe errors) sees every table.
-from hub.store import models_campaigns as _campaigns  # noqa: E402, F401
+from hub.store import (  # noqa: E402, F401
+    models_alerts,
+    models_campaigns,
+    models_consent,
+    models_engagement,
+    models_templates,
+)

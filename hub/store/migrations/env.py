@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from alembic import context
 
-# Tables defined outside models.py join Base.metadata when their module is imported.
-from hub.store import (  # noqa: F401
-    models_alerts,
-    models_consent,
-    models_engagement,
-    models_templates,
-)
 from hub.store.models import Base
 
 connection = context.config.attributes.get("connection")
