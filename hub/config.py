@@ -29,8 +29,8 @@ from hub.alerts.settings import AlertSettings
 from hub.campaigns.settings import CampaignSettings
 from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
 from hub.config_templates import TemplateLibrarySettings
+from hub.identity_settings import SourceIdentity
 from hub.notifiable import OnboardingSettings, StalenessSettings
-from hub.processing.identity_settings import SourceIdentity
 from hub.rules.model import RuleSettings
 
 #: Where the embedded default lives, relative to the working directory (the checkout).
@@ -208,7 +208,7 @@ PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
 class SourcePolicy(OnboardingSettings, SourceIdentity):
     """Core settings of a source, written in its own ``[sources.<name>]`` section (the
     onboarding ones: :class:`hub.notifiable.OnboardingSettings`; the return identity ones:
-    :class:`hub.processing.identity_settings.SourceIdentity`)."""
+    :class:`hub.identity_settings.SourceIdentity`)."""
 
     poll_interval_seconds: float | None = Field(
         None, gt=0, description="Poll the source this often (sources that implement poll); "

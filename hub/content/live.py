@@ -20,29 +20,38 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jinja2 import TemplateSyntaxError
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.content.verify import check_templates
 from hub.logs import get_logger
-from hub.store.engine import utcnow
 from hub.templates import TemplateRenderer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import datetime
 
     import pluggy
 
     from hub.config import Settings
     from hub.content.verify import TemplateReport
-    from hub.store.template_store import TemplateStore
     from hub.templates import RenderedMessage
 
 log = get_logger("hub.templates")
+
+
+class SavedTemplates(Protocol):
+    """Where templates saved through the admin API are kept (the store's ``TemplateStore``):
+    rendering reads them through this, and knows no database."""
+
+    async def fingerprint(self) -> tuple[int, int | None]:
+        """Changes with every save."""
+
+    async def current(self) -> dict[str, tuple[int, str]]:
+        """Every path's newest revision: {path: (revision id, source)}."""
 #: Operator files larger than this are refused (a template is a few kilobytes).
 MAX_TEMPLATE_BYTES = 256 * 1024
 #: Files modified this recently are also compared by content (see :func:`folder_fingerprint`).
@@ -126,7 +135,7 @@ class TemplateLibrary:
     ``has``, ``resolve``), always with the current one."""
 
     def __init__(self, settings: Settings, pm: pluggy.PluginManager | None,
-                 store: TemplateStore | None = None) -> None:
+                 store: SavedTemplates | None = None) -> None:
         self.settings = settings
         self.pm = pm
         self.store = store
@@ -218,7 +227,7 @@ class TemplateLibrary:
             self._refused(exc)
 
     def _refused(self, exc: TemplateRejected) -> None:
-        self.problem = Problem(exc.errors[0][:1000], len(exc.errors), utcnow())
+        self.problem = Problem(exc.errors[0][:1000], len(exc.errors), datetime.now(UTC))
         log.error("template_reload_refused", error=exc.errors[0][:1000],
                   errors=len(exc.errors))
 

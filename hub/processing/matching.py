@@ -1,7 +1,7 @@
 """Finding each claimed event's return through its references, for one batch of the applier.
 
 Runs before the batch's returns are loaded: reads the references the batch's events name and
-the returns holding them, decides with :func:`hub.processing.identity.decide`, merges returns
+the returns holding them, decides with :func:`hub.identity.decide`, merges returns
 found to be one, and says which return (a database id, or ``("new", n)`` for one the batch
 creates) each event applies to. Events it cannot place are parked (``parked``: waiting for
 their tracking number; ``ambiguous``: waiting for an operator, see the admin API's
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
 
-from hub.processing.identity import (
+from hub.identity import (
     SHARED_KINDS,
     IdentityRules,
     Match,

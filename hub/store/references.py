@@ -1,5 +1,5 @@
 """The store side of return identity: reading and writing ``return_references`` and
-``match_decisions``. The decisions themselves are :mod:`hub.processing.identity`'s."""
+``match_decisions``. The decisions themselves are :mod:`hub.identity`'s."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 
-from hub.processing.identity import OWN_ID, SHARED_KINDS, Reference
+from hub.identity import OWN_ID, SHARED_KINDS, Reference
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.models import MatchDecision, Return, ReturnReference, TimelineEntry
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from hub.testing.campaign_seed import seed_customers
 from hub.campaigns.service import change
 from hub.store.models import Notification
 from hub.store.models_alerts import Alert
+from hub.testing.campaign_seed import seed_customers
 from tests.alerts.receiver import ALERT_SECRET, AlertReceiver
 from tests.alerts.test_evaluator import started
 from tests.campaigns.test_planning import make_campaign

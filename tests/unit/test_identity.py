@@ -1,4 +1,4 @@
-"""The matching rule of hub/processing/identity.py (docs/architecture.md, "Return identity"):
+"""The matching rule of hub/identity.py (docs/architecture.md, "Return identity"):
 pure decisions over references, and the per-source settings that feed it."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import pytest
 from hub.assembly import validate_connectors
 from hub.config import ConfigError
 from hub.events import EventType, ReturnEvent, Tracking
-from hub.plugins import collect_connectors, get_plugin_manager
-from hub.processing.identity import (
+from hub.identity import (
     IdentityRules,
     Reference,
     conflict,
     decide,
     references_of,
 )
+from hub.plugins import collect_connectors, get_plugin_manager
 from tests.conftest import TEST_SECRET, make_settings
 
 ERP = IdentityRules(match=("order_number", "tracking_number"),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 from sqlalchemy import select, update
 
-from hub.processing.identity import OWN_ID, lookup_references
+from hub.identity import OWN_ID, lookup_references
 from hub.processing.matching import AMBIGUOUS, IdentityResolver
 from hub.store import references
 from hub.store.engine import utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from hub.processing.identity import (
+from hub.identity import (
     DEFAULT_FIELDS,
     DEFAULT_MATCH,
     OWN_ID,
