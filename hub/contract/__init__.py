@@ -76,7 +76,6 @@ from hub.messages import DeliveryStatus, OutboundMessage, SendResult, StatusUpda
 from hub.recipients import Recipient
 from hub.security import b64_hmac_matches, hex_hmac_matches, hmac_digest
 from hub.state import PluginState, StateError, StateUnavailable
-from hub.store.storable import check_storable
 from hub.tracking import TrackingSource
 from hub.wire import as_list, as_object, build, decimal, integer, money, reject, text, timestamp
 
@@ -92,7 +91,6 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "UCS2",
     "SegmentCount",
-    "check_storable",
     "count_segments",
     "encoding_of",
     "PRIVACY_EVENTS",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
+from hub.errors import RequestRejected
 from hub.logs import get_logger
 from hub.notifiable import OnboardingSettings
 from hub.processing.onboarding import HistoryFilter
@@ -22,11 +23,13 @@ from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.models import SourceCursor
+from hub.store.storable import check_storable
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from hub.connectors import Source
+    from hub.events import ReturnEvent
     from hub.store.inbox import InboxWriter
 
 log = get_logger("hub.poller")
@@ -120,6 +123,7 @@ class SourcePoller:
         return cursor, history
 
     async def _store(self, events: list, cursor: str | None) -> int:
+        events = [event for event in events if self._storable(event)]
         new = sum(await self.inbox.submit(events, utcnow())) if events else 0
         async with self.sessionmaker() as session, session.begin():
             await session.execute(update(SourceCursor).where(
@@ -127,6 +131,17 @@ class SourcePoller:
                 .values(cursor=cursor, updated_at=utcnow(), last_error=None)
                 .execution_options(synchronize_session=False))
         return new
+
+    def _storable(self, event: ReturnEvent) -> bool:
+        """Whether the inbox can hold ``event``. A polled record it would refuse is skipped and
+        named (its field), so that one bad record never holds the cursor and every later one."""
+        try:
+            check_storable(event)
+        except RequestRejected as exc:
+            log.warning("polled_event_skipped", source=self.source.name, field=exc.field,
+                        reason=exc.message)
+            return False
+        return True
 
     async def _release(self) -> None:
         async with self.sessionmaker() as session, session.begin():

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from hub.contract import RequestRejected, Source, check_storable, reject
+from hub.contract import RequestRejected, Source, reject
 from returnhub_erp.client import ErpClient
 from returnhub_erp.config import ErpSettings
 from returnhub_erp.cursor import is_before, latest
@@ -94,9 +94,6 @@ class ErpSource(Source):
         try:
             outcome = self.mapper.to_event(record, source=self.name,
                                            received_at=datetime.now(UTC))
-            if outcome.event is not None:
-                # What the inbox would refuse would hold the cursor, and every later record.
-                check_storable(outcome.event)
         except RequestRejected as exc:
             # One bad record must not block every later one: skip it and say which field.
             self.log.warning("erp_record_skipped", field=exc.field, reason=exc.message)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from hub.contract import EventType, RequestRejected, ReturnEvent, check_storable, timestamp
+from hub.contract import EventType, RequestRejected, ReturnEvent, timestamp
 from returnhub_shopify.enrichment import enrich_event
 from returnhub_shopify.queries import RETURN_HISTORY_QUERY, RETURN_QUERY
 
@@ -66,8 +66,6 @@ async def read_history(api: AdminApi, cursor: str | None, source: str, log: Any
                 if isinstance(node, dict):
                     try:
                         event = event_of_return(node, source=source, changed_at=changed_at)
-                        if event is not None:
-                            check_storable(event)
                     except RequestRejected as exc:  # one bad return must not hold the rest
                         log.warning("shopify_history_return_skipped", field=exc.field)
                         event = None

@@ -159,18 +159,6 @@ class TestPolling:
         assert skipped == [{"event": "erp_record_skipped", "field": "name", "connector": "odoo",
                             "reason": "name is required", "log_level": "warning"}]
 
-    async def test_a_record_the_store_cannot_hold_is_skipped_and_the_rest_still_flow(
-            self, make_context, http_session):
-        broken = odoo_records()
-        broken[1]["name"] = "RMA/" + "9" * 300  # longer than the inbox's return reference
-        async with FakeErp(broken, cursor_field="write_date", token=API_TOKEN) as erp:
-            source = polling_source(make_context, http_session, erp.url)
-            with capture_logs() as logs:
-                pairs = await drain(source, None)
-        assert [e.return_id for e, _ in pairs] == [r for r in ALL_MAPPED if r != "RMA/2025/0042"]
-        skipped = [entry for entry in logs if entry["event"] == "erp_record_skipped"]
-        assert [entry["field"] for entry in skipped] == ["return_id"]
-
     async def test_polled_and_webhook_copies_share_a_dedupe_key(self, make_context,
                                                                 http_session, erp):
         source = polling_source(make_context, http_session, erp.url)

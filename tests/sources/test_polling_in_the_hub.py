@@ -4,6 +4,7 @@ is stored twice."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from hub.runtime import Hub
 from hub.store.models import InboxEvent, SourceCursor
@@ -33,6 +34,8 @@ async def test_polling_resumes_from_the_saved_cursor(tmp_path):
         try:
             await wait_for(lambda: inbox_count(first), timeout=20)
             await wait_for(lambda: _equals(inbox_count(first), MAPPED), timeout=20)
+            # The cursor is saved just after the records' commit, in its own transaction.
+            await wait_for(lambda: _cursor_saved(first), timeout=20)
             async with first.sessionmaker() as session:
                 cursor = (await session.execute(select(SourceCursor))).scalar_one()
             assert cursor.cursor and cursor.last_error is None
@@ -57,3 +60,30 @@ async def test_polling_resumes_from_the_saved_cursor(tmp_path):
 
 async def _equals(value, expected) -> bool:
     return (await value) == expected
+
+
+async def test_a_polled_record_the_store_cannot_hold_is_skipped_and_the_rest_flow(tmp_path):
+    """The core, not each source, decides what the inbox can hold: a record past a column's
+    length is skipped and named, and the cursor moves on past it."""
+    records = load_fixture("erp/odoo_rma_page.json")["records"]
+    records[1] = {**records[1], "name": "RMA/" + "9" * 300}  # past the return reference column
+    async with FakeErp(records, cursor_field="write_date", token=API_TOKEN) as erp:
+        section = {**odoo_section(), "type": "erp", "base_url": erp.url,
+                   "poll_interval_seconds": 0.1, "start": "backfill"}
+        hub = Hub.build(make_settings(tmp_path, sources={"odoo": section}))
+        with capture_logs() as logs:
+            await hub.start()
+            try:
+                await wait_for(lambda: _cursor_saved(hub), timeout=20)
+                stored = await inbox_count(hub)
+            finally:
+                await hub.stop()
+    skipped = [entry for entry in logs if entry["event"] == "polled_event_skipped"]
+    assert [(entry["source"], entry["field"]) for entry in skipped] == [("odoo", "return_id")]
+    assert stored == MAPPED - 1
+
+
+async def _cursor_saved(hub: Hub) -> bool:
+    async with hub.sessionmaker() as session:
+        cursor = (await session.execute(select(SourceCursor))).scalar_one_or_none()
+    return cursor is not None and cursor.cursor is not None
