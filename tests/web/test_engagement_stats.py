@@ -45,6 +45,12 @@ def _event(name: str, notification: Notification, event_id: str, ts: int) -> dic
             "returnhub_message_id": notification.id, "email": "someone@example.com"}
 
 
+async def _customer_id(hub, reference: str) -> int:
+    async with hub.sessionmaker() as session:
+        return (await session.execute(select(Return.customer_id).where(
+            Return.external_id == reference))).scalar_one()
+
+
 async def _engagement(hub) -> dict[tuple[str, str], tuple[int, str]]:
     async with hub.sessionmaker() as session:
         rows = (await session.execute(select(MessageEngagement))).scalars()
@@ -57,6 +63,9 @@ async def test_opens_clicks_unsubscribes_and_spam_reports_are_recorded_once_per_
     requested = await _notification(hub, "EN-1", "requested", "email")
     approved = await _notification(hub, "EN-1", "approved", "email")
     ts = int(utcnow().timestamp())
+    async with hub.sessionmaker() as session, session.begin():  # the customer opted in
+        await consent.record(session, await _customer_id(hub, "EN-1"), "email", True, "api",
+                             utcnow())
 
     assert await _webhook(hub, _event("open", approved, "o1", ts),
                           _event("open", approved, "o2", ts + 60),
