@@ -176,11 +176,12 @@ async def test_an_sms_whose_call_had_started_is_reconciled_not_resent(tmp_path, 
         async def asked_again() -> bool:
             return (await rig.outcomes(row.id)).count("unknown") >= 3
         await wait_for(asked_again, timeout=60)
-        assert [n.status for n in await rig.rows()] == ["unknown"]
+        # Still undecided: "unknown", or "sending" while a worker holds it for the next ask.
+        assert [n.status for n in await rig.rows()] in (["unknown"], ["sending"])
         await rig.faults(reset=True)
 
         async def found() -> bool:
-            return [n.status for n in await rig.rows()] != ["unknown"]
+            return [n.status for n in await rig.rows()] not in (["unknown"], ["sending"])
         await wait_for(found, timeout=30)
         rows = await rig.rows()
         timeline = await rig.outcomes(row.id)
