@@ -67,7 +67,7 @@ def test_a_registered_plugin_object_with_a_wrong_range_is_refused():
         def returnhub_register_connectors(self, register):  # noqa: ANN001, ANN201
             pass
 
-    with pytest.raises(PluginError, match=r"API '<1' but this hub provides 1\.0\.0"):
+    with pytest.raises(PluginError, match=r"API '<1' but this hub provides 1\.1\.0"):
         get_plugin_manager(extra_plugins=[Old()], load_entry_points=False)
 
 
