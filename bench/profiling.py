@@ -31,7 +31,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("inbox processor (hub/processing/worker.py)", r"\(hub/processing/worker\.py"),
     ("  claim + decrypt events", r"^(?:\w+\.)?_claim \(hub/processing/worker\.py"),
     ("  applier (hub/processing/applier.py)", r"\(hub/processing/applier\.py"),
-    ("  planner (hub/delivery/planner.py)", r"\(hub/delivery/planner\.py"),
+    ("  planner (hub/domain/planner.py)", r"\(hub/domain/planner\.py"),
     ("dispatcher (hub/delivery/dispatcher.py)", r"\(hub/delivery/dispatcher\.py"),
     ("  claim (load rows)", r"^(?:\w+\.)?_?claim \(hub/delivery/dispatcher\.py"),
     ("  compose (context + templates)", r"^(?:\w+\.)?compose \(hub/delivery/dispatcher\.py"),

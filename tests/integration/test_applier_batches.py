@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from hub.events import ReturnEvent
-from hub.processing.applier import RowState
+from hub.store.batch_rows import RowState
 from hub.store.engine import utcnow
 from hub.store.models import Customer, InboxEvent, Notification, Return, TimelineEntry
 from hub.testing.factories import customer, event_payload
