@@ -39,10 +39,13 @@ def merge_customer(view: CustomerView, data: EventCustomer, now: datetime) -> Cu
     phone that breaks the shared rules (:mod:`hub.contact`) never replaces a stored one:
     ingress refuses such events, but one may come from enrichment or an older inbox row."""
     merged = replace(view, updated_at=now)
-    if data.email and is_email(data.email.strip()):
-        merged.email = data.email.strip()
-    if data.phone and phone_problem(data.phone) is None:
-        merged.phone = data.phone.strip()
+    # The stored value passed these rules already: checking it again (a phone number's parse
+    # is the slowest step of an event) would change nothing.
+    email, phone = (data.email or "").strip(), (data.phone or "").strip()
+    if email and email != view.email and is_email(email):
+        merged.email = email
+    if phone and phone != view.phone and phone_problem(data.phone) is None:
+        merged.phone = phone
     if data.name:
         merged.name = data.name
     if data.attributes:  # per name: an event naming one address keeps the others
