@@ -24,7 +24,7 @@ from hub.content.live import TemplateLibrary
 from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
-from hub.delivery.planner import Planner
+from hub.domain.planner import Planner
 from hub.delivery.promotional import PromotionalPolicy
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
@@ -45,7 +45,7 @@ from hub.processing.worker import InboxProcessor
 from hub.recipients import AddressBook
 from hub.rules import RuleEngine, RuleError
 from hub.rules.actions import ActionRunner
-from hub.rules.dryrun import RulesService
+from hub.processing.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.inbox import InboxWriter

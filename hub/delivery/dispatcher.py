@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.config import BrandSettings, WorkerSettings
-    from hub.delivery.planner import Planner
+    from hub.domain.planner import Planner
     from hub.delivery.promotional import PromotionalPolicy
     from hub.delivery.router import Router
     from hub.store.codec import EventCodec

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from hub.processing.customers import contact_of
+from hub.domain.customers import contact_of
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.models import Customer, Notification, Return, TimelineEntry
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from hub.delivery.planner import Planner
+    from hub.domain.planner import Planner
 
 #: Notification statuses after which the stage has not reached the customer on that channel.
 FAILED_FOR_GOOD = frozenset({"failed", "dead", "bounced"})

@@ -24,7 +24,7 @@ from hub.store.models_consent import CONSENT_CHANNELS
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from hub.delivery.planner import Planner
+    from hub.domain.planner import Planner
     from hub.messages import StatusUpdate
     from hub.store.codec import EventCodec
 

@@ -6,7 +6,7 @@ import html5lib
 
 from hub.config import Settings, WorkerSettings
 from hub.delivery.dispatcher import Claimed, Dispatcher
-from hub.delivery.planner import Planner
+from hub.domain.planner import Planner
 from hub.events import ReturnState
 from hub.security import PiiCipher, generate_fernet_key
 from hub.store.codec import EventCodec

@@ -18,7 +18,7 @@ from hub.delivery.dispatcher import Dispatcher, _Outcome
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.retry import backoff_delay
 from hub.delivery.router import AttemptRecord, Router, RouteResult
-from hub.delivery.timing import after_quiet_hours
+from hub.domain.timing import after_quiet_hours
 from hub.errors import RateLimited
 from hub.events import ReturnEvent
 from hub.runtime import Hub
