@@ -51,8 +51,6 @@ if TYPE_CHECKING:
     from hub.delivery.promotional import PromotionalPolicy
     from hub.delivery.router import Router
 
-__all__ = ["Claimed", "Dispatcher"]
-
 log = get_logger("hub.dispatcher")
 
 
