@@ -137,11 +137,22 @@ def test_a_receipt_that_came_first_stays():
     assert not bounced.plan_fallback  # the receipt planned it
 
 
-def test_the_outcome_module_is_pure():
-    tree = ast.parse(Path(hub.domain.outcome.__file__).read_text(encoding="utf-8"))
-    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    assert not {m for m in modules if m and m.split(".")[0] in ("sqlalchemy", "aiohttp")}
-    assert not {m for m in modules if m and m.startswith(
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports (parsed, so imports under TYPE_CHECKING count too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = {node.module for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and node.module}
+    return modules | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                      for alias in node.names}
+
+
+def test_the_outcome_decision_and_the_composer_are_pure():
+    """The outcome decision needs no database or HTTP; rendering never reaches the store."""
+    modules = imported_modules(Path(hub.domain.outcome.__file__))
+    assert not {m for m in modules if m.split(".")[0] in ("sqlalchemy", "aiohttp")}
+    assert not {m for m in modules if m.startswith(
         ("hub.store", "hub.delivery", "hub.processing", "hub.web"))}
+    content = Path(hub.domain.outcome.__file__).parents[1] / "content"
+    for name in ("composer.py", "context.py"):
+        assert not {m for m in imported_modules(content / name)
+                    if m.startswith(("hub.store", "hub.delivery", "sqlalchemy"))}, name
