@@ -38,7 +38,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("  planner (hub/domain/planner.py)", r"\(hub/domain/planner\.py"),
     ("dispatcher (hub/delivery/dispatcher.py)", r"\(hub/delivery/dispatcher\.py"),
     ("  claim (load rows)", r"^(?:\w+\.)?_?claim \(hub/delivery/dispatcher\.py"),
-    ("  compose (context + templates)", r"^(?:\w+\.)?compose \(hub/delivery/dispatcher\.py"),
+    ("  compose (context + templates)", r"^(?:\w+\.)?compose \(hub/content/composer\.py"),
     ("  router + sink.send", r"^(?:\w+\.)?deliver \(hub/delivery/router\.py"),
     ("    file sink (returnhub_file)", r"\(returnhub_file/"),
     ("    sendgrid sink (returnhub_sendgrid)", r"\(returnhub_sendgrid/"),

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hub.domain.customers import contact_of
+from hub.domain.outcome import FAILED_FOR_GOOD
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.models import Customer, Notification, Return, TimelineEntry
 
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
 
     from hub.domain.planner import Planner
 
-#: Notification statuses after which the stage has not reached the customer on that channel.
-FAILED_FOR_GOOD = frozenset({"failed", "dead", "bounced"})
+__all__ = ["FAILED_FOR_GOOD", "plan_fallback"]
 
 
 async def plan_fallback(session: AsyncSession, planner: Planner, notification: Notification,

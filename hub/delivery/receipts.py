@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select
 from hub import consent
 from hub.delivery.engagement import record_engagement
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
+from hub.domain.outcome import STATUS_RANK
 from hub.messages import DeliveryStatus
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEntry
@@ -42,10 +43,6 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.RESUBSCRIBED: ("delivered", 3),
     DeliveryStatus.REPLIED: ("sent", 0),  # names no message: never moves one
 }
-#: How far along each notification status is: nothing moves a notification to a lower rank.
-STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
-                "bounced": 4, "failed": 4, "dead": 4, "skipped": 4, "expired": 4,
-                "superseded": 4}
 #: Channel whose preference an unsubscribe receipt turns off, by provider channel.
 _UNSUBSCRIBE_CHANNEL = {"sms": "sms", "email": "email"}
 
