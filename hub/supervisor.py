@@ -1,6 +1,6 @@
 """``returnhub serve`` on several cores: one parent, N child processes on one port.
 
-The parent validates the configuration and migrates the database once, then starts N
+The parent migrates the database once (its configuration was read already), then starts N
 ``returnhub serve --processes 1`` children that each bind the same address with
 ``SO_REUSEPORT`` (the kernel spreads connections over them) and run ingress and workers. It
 prints the one ``listening`` line when every child listens. Children die with the parent,
@@ -11,7 +11,6 @@ for the service manager to restart the whole (docs/operations.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import select
@@ -66,27 +65,21 @@ def _reserve_port(host: str) -> socket.socket:
     return sock
 
 
-def _migrate(settings: Settings) -> None:
-    """Build the hub once (validates config and plugins) and migrate, before any child runs."""
-    from hub.runtime import Hub
-    from hub.store.migrate import upgrade
-
-    hub = Hub.build(settings)
-
-    async def run() -> None:
-        try:
-            await upgrade(hub.engine)
-        finally:
-            await hub.engine.dispose()
-
-    asyncio.run(run())
+def _migrate(config: str | None) -> int:
+    """Migrate once, before any child runs, in a short-lived ``returnhub db upgrade`` (the
+    supervisor itself never loads the hub: it stays small); its exit code."""
+    argv = [sys.executable, "-m", "hub.cli", *(["--config", config] if config else []),
+            "db", "upgrade"]
+    return subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode
 
 
 def supervise(settings: Settings, processes: int, *, config: str | None,
               workers: bool) -> int:
     """Run ``processes`` serve children until a signal (exit 0) or until one dies (exit
     non-zero after stopping the others)."""
-    _migrate(settings)
+    migrated = _migrate(config)
+    if migrated != 0:
+        return migrated
     host = settings.server.host
     reserved = _reserve_port(host) if settings.server.port == 0 else None
     port = reserved.getsockname()[1] if reserved else settings.server.port
