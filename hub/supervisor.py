@@ -98,6 +98,8 @@ def supervise(settings: Settings, processes: int, *, config: str | None,
             "serve", "--host", host, "--port", str(port), "--processes", "1",
             "--child-of", str(os.getpid()), "--ready-fd", str(ready_w),
             *([] if workers else ["--no-workers"])]
+    # Started from this (the main) thread: PR_SET_PDEATHSIG fires when the creating *thread*
+    # ends, so a helper thread here would kill the children early.
     children = [subprocess.Popen(argv, pass_fds=(ready_w,)) for _ in range(processes)]
     os.close(ready_w)
     try:
