@@ -65,7 +65,7 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted.")
     processes: int | Literal["auto"] = Field(
         "auto", description="Processes `serve` runs on the one port, each with ingress and "
-        "workers: 0 or \"auto\" = one per core (one on SQLite), 1 = a single process.")
+        "workers: 0 or \"auto\" = one per core, 1 = a single process.")
 
     def base_url(self) -> str:
         """The public URL without a trailing slash."""

@@ -43,14 +43,14 @@ def cores() -> int:
 
 def resolve_processes(setting: int | str, override: int | None, database_url: str) -> int:
     """How many processes ``serve`` runs: ``--processes`` if given, else ``server.processes``;
-    0 or "auto" means one per core on PostgreSQL and one on SQLite (docs/performance.md:
-    SQLite's single writer lock makes more processes slower, not faster)."""
+    0 or "auto" means one per core, on SQLite too (docs/performance.md, *Processes*), except
+    an in-memory SQLite database, which a second process could not see."""
     value = setting if override is None else override
     if isinstance(value, int) and value < 0:
         raise ConfigError([f"server.processes: must be 0, \"auto\" or a positive count, "
                            f"not {value}"])
     if value in (0, "auto"):
-        return 1 if is_sqlite(database_url) else cores()
+        return 1 if is_sqlite(database_url) and ":memory:" in database_url else cores()
     return int(value)
 
 

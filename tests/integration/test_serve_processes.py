@@ -28,7 +28,8 @@ POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1/test"
 def test_process_count_resolution():
     assert resolve_processes("auto", None, POSTGRES) == cores()
     assert resolve_processes(0, None, POSTGRES) == cores()
-    assert resolve_processes("auto", None, SQLITE) == 1  # SQLite's default (docs/performance.md)
+    assert resolve_processes("auto", None, SQLITE) == cores()  # docs/performance.md
+    assert resolve_processes("auto", None, "sqlite+aiosqlite:///:memory:") == 1
     assert resolve_processes("auto", 3, SQLITE) == 3  # --processes wins over the setting
     assert resolve_processes(2, None, SQLITE) == 2
     assert resolve_processes(4, 1, POSTGRES) == 1
