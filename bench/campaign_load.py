@@ -54,6 +54,17 @@ class PhaseResult:
     p95_ms: float
     max_ms: float
     campaign_sent: int
+    #: Received -> planned in the outbox (the inbox side of the wait).
+    planned_p50_ms: float = 0.0
+    planned_p95_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class Wait:
+    """One transactional message's time to notify, and the part of it until it was planned."""
+
+    total: float
+    planned: float
 
 
 @dataclass(slots=True)
@@ -94,10 +105,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def transactional_phase(hub: Hub, prefix: str, events: int, per_second: float,
-                              campaign_id: int | None, limit_seconds: float = 60
-                              ) -> PhaseResult:
-    """Submit ``events`` approvals at ``per_second``; wait until each one's email is sent."""
+async def transactional_waits(hub: Hub, prefix: str, events: int, per_second: float,
+                              limit_seconds: float = 120) -> list[Wait]:
+    """Submit ``events`` approvals at ``per_second``; wait until each one's email is sent;
+    each one's time to notify (received -> provider accepted), in milliseconds."""
     started = time.monotonic()
     for n in range(events):
         event = ReturnEvent.model_validate({
@@ -107,7 +118,8 @@ async def transactional_phase(hub: Hub, prefix: str, events: int, per_second: fl
         # Open-loop load: the next event arrives on schedule, however the hub is doing.
         await asyncio.sleep(max(0.0, started + (n + 1) / per_second - time.monotonic()))
     notifications, returns = Notification.__table__.c, Return.__table__.c
-    mine = (select(notifications.event_received_at, notifications.sent_at)
+    mine = (select(notifications.event_received_at, notifications.sent_at,
+                   notifications.created_at)
             .join_from(Notification.__table__, Return.__table__,
                        returns.id == notifications.return_id)
             .where(returns.external_id.like(f"{prefix}-%"), notifications.campaign_id.is_(None)))
@@ -115,16 +127,26 @@ async def transactional_phase(hub: Hub, prefix: str, events: int, per_second: fl
     while True:
         async with hub.sessionmaker() as session:
             rows = (await session.execute(mine)).all()
-        if len(rows) == events and all(sent is not None for _, sent in rows):
+        if len(rows) == events and all(sent is not None for _, sent, _ in rows):
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{prefix}: {sum(s is not None for _, s in rows)} of {events} "
+            raise TimeoutError(f"{prefix}: {sum(s is not None for _, s, _ in rows)} of {events} "
                                "transactional emails sent")
         await asyncio.sleep(0.1)
-    waits = [(sent - received).total_seconds() * 1000 for received, sent in rows]
-    return PhaseResult(events=events, p50_ms=round(percentile(waits, 0.5), 1),
-                       p95_ms=round(percentile(waits, 0.95), 1), max_ms=round(max(waits), 1),
-                       campaign_sent=await sent_count(hub, campaign_id) if campaign_id else 0)
+    return [Wait(total=(sent - received).total_seconds() * 1000,
+                 planned=(planned - received).total_seconds() * 1000)
+            for received, sent, planned in rows]
+
+
+def phase_result(waits: list[Wait], campaign_sent: int) -> PhaseResult:
+    """One side's figures from its pooled times to notify."""
+    totals = [w.total for w in waits]
+    planned = [w.planned for w in waits]
+    return PhaseResult(events=len(waits), p50_ms=round(percentile(totals, 0.5), 1),
+                       p95_ms=round(percentile(totals, 0.95), 1), max_ms=round(max(totals), 1),
+                       campaign_sent=campaign_sent,
+                       planned_p50_ms=round(percentile(planned, 0.5), 1),
+                       planned_p95_ms=round(percentile(planned, 0.95), 1))
 
 
 async def sent_count(hub: Hub, campaign_id: int) -> int:
@@ -137,8 +159,12 @@ async def sent_count(hub: Hub, campaign_id: int) -> int:
 
 async def measure(db_url: str, data: Path, *, recipients: int, events: int, per_second: float,
                   campaign_rate: float = 50.0, latency: float = 0.01, concurrency: int = 32,
-                  finish: bool = False) -> Result:
-    """Run both phases on a fresh database at ``db_url`` (see the module docstring)."""
+                  finish: bool = False, rounds: int = 1) -> Result:
+    """Run both phases on a fresh database at ``db_url`` (see the module docstring).
+
+    With ``rounds`` > 1 the phases alternate (without, with, without, with...: the campaign
+    is paused between its phases), ``events`` approvals each, and each side's figures pool
+    its rounds: whatever else the machine does drifts over both sides alike."""
     async with FakeSendGrid() as sendgrid:
         sendgrid.set_latency(latency)
         hub = Hub.build(settings(data, db_url, sendgrid, concurrency))
@@ -146,13 +172,23 @@ async def measure(db_url: str, data: Path, *, recipients: int, events: int, per_
         try:
             await seed_customers(hub.sessionmaker, hub.codec, recipients, consent_every=2)
             audience = recipients // 2
-            baseline = await transactional_phase(hub, "base", events, per_second, None)
             await service.create_segment(hub, "bench", FILTER)
             campaign = await service.create_campaign(
                 hub, name="bench", segment="bench", template="campaigns/exchange_offer",
                 channels=["email"], rate_per_second=campaign_rate, start_at=None)
-            await service.change(hub, campaign.id, "launch")
-            loaded = await transactional_phase(hub, "load", events, per_second, campaign.id)
+            alone: list[Wait] = []
+            beside: list[Wait] = []
+            sent_beside = 0
+            for round_no in range(rounds):
+                if round_no:
+                    await service.change(hub, campaign.id, "pause")
+                alone += await transactional_waits(hub, f"base{round_no}", events, per_second)
+                before = await sent_count(hub, campaign.id)
+                await service.change(hub, campaign.id, "resume" if round_no else "launch")
+                beside += await transactional_waits(hub, f"load{round_no}", events, per_second)
+                sent_beside += await sent_count(hub, campaign.id) - before
+            baseline = phase_result(alone, 0)
+            loaded = phase_result(beside, sent_beside)
             result = Result(recipients=recipients, audience=audience, baseline=baseline,
                             with_campaign=loaded,
                             ratio_p95=round(loaded.p95_ms / baseline.p95_ms, 3))
@@ -218,7 +254,7 @@ async def _main(args: argparse.Namespace) -> None:
             result = await measure(url, data / "data", recipients=args.recipients,
                                    events=args.events, per_second=args.per_second,
                                    campaign_rate=args.campaign_rate, latency=args.latency,
-                                   finish=args.finish)
+                                   finish=args.finish, rounds=args.rounds)
         finally:
             if name:
                 await _drop_postgres(name)
@@ -236,6 +272,9 @@ def main() -> None:
                         help="the campaign's send rate, messages per second")
     parser.add_argument("--latency", type=float, default=0.01,
                         help="the fake SendGrid's latency per call, seconds")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the phases this many times (the campaign paused "
+                             "between its phases); each side pools its rounds")
     parser.add_argument("--finish", action="store_true",
                         help="wait for the whole campaign and count duplicates")
     asyncio.run(_main(parser.parse_args()))

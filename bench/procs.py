@@ -87,8 +87,10 @@ class Managed:
     def cpu_seconds(self) -> float:
         """User + system CPU time so far (the last value read once it has exited)."""
         if self.process is not None and self.process.returncode is None:
-            # Not reaped yet: /proc has it even when it has just exited (a zombie).
-            user, system = process_cpu_split(self.pid)
+            # Not reaped yet: /proc has it even when it has just exited (a zombie). A
+            # multi-process ``serve`` counts its children too (hub.supervisor).
+            splits = [process_cpu_split(pid) for pid in process_tree(self.pid)]
+            user, system = sum(u for u, _ in splits), sum(s for _, s in splits)
             if user or system:
                 self._cpu, self._sys = user + system, system
         return self._cpu
@@ -115,14 +117,23 @@ class Managed:
         return self._sys
 
     def read_peak_rss(self) -> int | None:
-        """VmHWM (peak resident set, kB) from /proc; None when not readable."""
+        """VmHWM (peak resident set, kB) from /proc, summed over the process and its
+        children; None when not readable."""
         try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except (OSError, ProcessError):
+            tree = process_tree(self.pid)
+        except ProcessError:
             return None
-        match = re.search(r"^VmHWM:\s+(\d+)\s+kB", status, re.MULTILINE)
-        if match:
-            self.peak_rss_kb = int(match.group(1))
+        peaks = []
+        for pid in tree:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"^VmHWM:\s+(\d+)\s+kB", status, re.MULTILINE)
+            if match:
+                peaks.append(int(match.group(1)))
+        if peaks:
+            self.peak_rss_kb = sum(peaks)
         return self.peak_rss_kb
 
     def stop(self, timeout: float = 20.0) -> int | None:
@@ -142,6 +153,25 @@ class Managed:
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/<pid>/task/<tid>/children)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                pending += [int(c) for c in
+                            Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+            except OSError:
+                continue
+    return found
 
 
 def process_cpu_split(pid: int) -> tuple[float, float]:

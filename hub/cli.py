@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -68,9 +67,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, *, ingress: bool = True) -> int:
-    """Run the server (and, unless --no-workers, the workers)."""
+    """Run the server (and, unless --no-workers, the workers): in one process, or in
+    ``server.processes`` processes on one port (hub.supervisor)."""
     from hub.logs import configure_logging
+    from hub.serve import die_with_parent, serve_process
+    from hub.supervisor import resolve_processes, supervise
 
+    child_of = getattr(args, "child_of", None)
+    if child_of is not None:
+        die_with_parent(child_of)
     settings = _settings(args)
     if getattr(args, "host", None):
         settings.server.host = args.host
@@ -78,43 +83,14 @@ def cmd_serve(args: argparse.Namespace, *, ingress: bool = True) -> int:
         settings.server.port = args.port
     configure_logging(settings.logging.format, settings.logging.level)
     workers = not getattr(args, "no_workers", False)
-    asyncio.run(_serve(settings, ingress=ingress, workers=workers))
+    processes = 1 if not ingress else resolve_processes(
+        settings.server.processes, getattr(args, "processes", None), settings.database_url)
+    if processes > 1:
+        return supervise(settings, processes, config=args.config, workers=workers)
+    asyncio.run(serve_process(settings, ingress=ingress, workers=workers,
+                              migrate=child_of is None, reuse_port=child_of is not None,
+                              ready_fd=getattr(args, "ready_fd", None)))
     return 0
-
-
-async def _serve(settings: Settings, *, ingress: bool, workers: bool) -> None:
-    from aiohttp import web
-
-    from hub.logs import get_logger
-    from hub.runtime import Hub
-    from hub.web.app import create_app
-
-    log = get_logger("hub.cli")
-    hub = Hub.build(settings)
-    await hub.start(workers=workers, ingress=ingress)
-    runner = None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        if ingress:
-            runner = web.AppRunner(create_app(hub), access_log=None, handle_signals=False)
-            await runner.setup()
-            site = web.TCPSite(runner, settings.server.host, settings.server.port,
-                               backlog=1024, reuse_address=True)
-            await site.start()
-            port = runner.addresses[0][1] if runner.addresses else settings.server.port
-            log.info("listening", url=f"http://{settings.server.host}:{port}",
-                     public_url=hub.public_url)
-            # One line a script can wait for, whatever the log format.
-            print(f"returnhub listening on http://{settings.server.host}:{port}", flush=True)
-        await stop.wait()
-    finally:
-        log.info("shutting_down")
-        if runner is not None:
-            await runner.cleanup()
-        await hub.stop()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -268,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-workers", action="store_true", help="ingress only")
+    serve.add_argument("--processes", type=int, help="processes on the one port, each with "
+                       "ingress and workers (0: one per core; default: server.processes)")
+    serve.add_argument("--child-of", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a worker-only node")

@@ -67,6 +67,9 @@ class ServerSettings(_Section):
         None, description="Base URL platforms and providers reach the hub at; signature schemes "
         "that sign the URL (Twilio, Mandrill) need it exact. Default: http://host:port.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted.")
+    processes: int | Literal["auto"] = Field(
+        "auto", description="Processes `serve` runs on the one port, each with ingress and "
+        "workers: 0 or \"auto\" = one per core, 1 = a single process.")
 
     def base_url(self) -> str:
         """The public URL without a trailing slash."""

@@ -106,3 +106,42 @@ async def follow_keyword(session: AsyncSession, customer_id: int, channel: str,
         return
     if not state.granted and state.withdrawn_by_stop:
         await record(session, customer_id, channel, True, source, now)
+
+
+class ConsentBatch:
+    """:func:`record` and :func:`follow_keyword` for many customers at once, in memory: the
+    states are read beforehand in one query and the new records written afterwards in one
+    insert (a batch of provider receipts); later changes in the batch see earlier ones."""
+
+    def __init__(self, states: dict[tuple[int, str], tuple[bool, bool]], now: datetime) -> None:
+        #: (customer, channel) → (granted, withdrawn by a STOP); absent: never recorded.
+        self.states = dict(states)
+        self.now = now
+        #: The ``marketing_consents`` rows to insert, in order.
+        self.rows: list[dict] = []
+
+    def record(self, customer_id: int, channel: str, granted: bool, source: str, *,
+               by_stop: bool = False) -> bool:
+        """As :func:`record`."""
+        if channel not in CONSENT_CHANNELS:
+            raise ValueError(f"unknown consent channel {channel!r}")
+        if source not in CONSENT_SOURCES:
+            raise ValueError(f"unknown consent source {source!r}")
+        if self.states.get((customer_id, channel), (False, False))[0] == granted:
+            return False
+        stop = by_stop and not granted
+        self.states[(customer_id, channel)] = (granted, stop)
+        self.rows.append({"customer_id": customer_id, "channel": channel, "granted": granted,
+                          "source": source, "recorded_at": self.now,
+                          "withdrawn_by_stop": stop})
+        return True
+
+    def follow_keyword(self, customer_id: int, channel: str, enabled: bool) -> None:
+        """As :func:`follow_keyword`."""
+        source = "sms_keyword" if channel == "sms" else "unsubscribe"
+        granted, by_stop = self.states.get((customer_id, channel), (False, False))
+        if not enabled:
+            if granted:
+                self.record(customer_id, channel, False, source, by_stop=True)
+        elif not granted and by_stop:
+            self.record(customer_id, channel, True, source)

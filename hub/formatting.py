@@ -7,16 +7,20 @@ template never prints ``None``.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from babel.core import UnknownLocaleError
+from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal
 
 
-def _locale(locale: str | None) -> str:
-    return (locale or "en").replace("-", "_")
+@functools.lru_cache(maxsize=512)
+def _locale(locale: str | None) -> Locale:
+    """The parsed Babel locale (parsing costs more than formatting; locales come from
+    customer data, hence the bounded cache). Raises UnknownLocaleError or ValueError."""
+    return Locale.parse((locale or "en").replace("-", "_"))
 
 
 def _decimal(amount: Decimal | float | int | str) -> Decimal | None:
@@ -34,10 +38,17 @@ def format_money(amount: Decimal | float | str | None, currency: str | None,
     value = _decimal(amount)
     if value is None:
         return ""
+    return _money(str(value), currency, locale)
+
+
+@functools.lru_cache(maxsize=1024)
+def _money(value: str, currency: str, locale: str | None) -> str:
+    """Cached: a message formats the same amount in its HTML and its text part."""
+    number = Decimal(value)
     try:
-        return format_currency(value, currency, locale=_locale(locale))
+        return format_currency(number, currency, locale=_locale(locale))
     except (UnknownLocaleError, ValueError):
-        return f"{currency} {value:.2f}"
+        return f"{currency} {number:.2f}"
 
 
 def as_date(value: date | datetime | str | None) -> date | datetime | None:

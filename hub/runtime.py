@@ -20,11 +20,12 @@ from hub.alerts.notify import Notifier
 from hub.assembly import validate_connectors
 from hub.campaigns.planner import CampaignPlanner
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
+from hub.content.composer import Composer
 from hub.content.live import TemplateLibrary
 from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
-from hub.delivery.planner import Planner
+from hub.domain.planner import Planner
 from hub.delivery.promotional import PromotionalPolicy
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
@@ -45,7 +46,7 @@ from hub.processing.worker import InboxProcessor
 from hub.recipients import AddressBook
 from hub.rules import RuleEngine, RuleError
 from hub.rules.actions import ActionRunner
-from hub.rules.dryrun import RulesService
+from hub.processing.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.inbox import InboxWriter
@@ -118,6 +119,7 @@ class Hub:
         #: The alert evaluator of a worker node with ``[[alerts.rules]]`` (hub.alerts).
         self.alerts: AlertEvaluator | None = None
         self.dispatcher: Dispatcher | None = None
+        self.composer: Composer | None = None
         self.campaigns: CampaignPlanner | None = None
         self.inbox = InboxWriter(self.sessionmaker, self.codec, on_new=self._wake_processor)
         self._tasks: list[asyncio.Task] = []
@@ -185,14 +187,16 @@ class Hub:
         router = Router(self.sinks, self.settings.channels, timeout=worker.send_timeout_seconds,
                         public_url=self.public_url, breakers=self.health.breakers,
                         buckets=buckets)
-        self.dispatcher = Dispatcher(self.sessionmaker, self.codec, self.renderer, router,
-                                     self.planner, self.settings.notifications.brand, worker,
-                                     self.owner, campaign_share=self.settings.campaigns.share)
+        promotional = PromotionalPolicy(
+            self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
+        self.composer = Composer(self.renderer, self.settings.notifications, self.codec,
+                                 portal_link=self.portal_link, promotional=promotional)
+        self.dispatcher = Dispatcher(self.sessionmaker, self.composer, router, self.planner,
+                                     worker, self.owner,
+                                     campaign_share=self.settings.campaigns.share)
         self.campaigns = CampaignPlanner(self.sessionmaker, self.codec, self.planner,
                                          self.settings.campaigns)
-        self.dispatcher.portal_link = self.portal_link
-        self.dispatcher.promotional = PromotionalPolicy(
-            self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
+        self.dispatcher.promotional = promotional
         self.dispatcher.before_render = self.templates.refresh
         self.processor = InboxProcessor(
             self.sessionmaker, self.codec,

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from hub.delivery.dispatcher import Claimed
 from hub.local_payload import read_events
 from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, Return, TimelineEntry
+from hub.store.outbox import Claimed
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -49,7 +49,7 @@ async def simulate(settings: Settings, payload: str, *, source: str | None = Non
             if not claimed:
                 lines.append("nothing would be sent (no stage reached, or no channel configured)")
             for item in claimed:
-                message = hub.dispatcher.compose(item)
+                message = hub.composer.compose(item)
                 providers = hub.dispatcher.router.providers_for(message.channel)
                 held = item.notification.next_attempt_at
                 lines.append(f"--- {message.channel} via {' → '.join(providers)} "

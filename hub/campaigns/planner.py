@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from hub.campaigns.segment import Member
     from hub.campaigns.settings import CampaignSettings
-    from hub.delivery.planner import Planner
+    from hub.domain.planner import Planner
     from hub.store.codec import EventCodec
 
 log = get_logger("hub.campaigns")
@@ -185,7 +185,7 @@ class CampaignPlanner:
         return rows, excluded
 
     def _contact(self, customer: object):  # noqa: ANN202
-        from hub.delivery.planner import Contact
+        from hub.domain.planner import Contact
 
         cipher = self.codec.cipher
         attributes = self.codec.decode_json(customer.attributes_enc) or {}

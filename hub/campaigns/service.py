@@ -195,7 +195,7 @@ async def preview(hub: Hub, campaign: Campaign, segment: Segment, *,
 
 def _render(hub: Hub, campaign: Campaign, channel: str, ret: Any) -> dict[str, Any]:
     from hub.content.brand import brand_for
-    from hub.delivery.context import build_context
+    from hub.content.context import build_context
     from hub.templates import TemplateRenderError
 
     settings = hub.settings.notifications

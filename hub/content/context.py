@@ -1,6 +1,6 @@
 """The shape of the context every template sees, built in one place.
 
-:func:`hub.delivery.context.build_context` (real messages) and :mod:`hub.content.samples`
+:func:`build_context` (real messages, from the database rows) and :mod:`hub.content.samples`
 (previews and checks) both call :func:`make_context`, so a template that renders in a preview
 sees exactly the keys it will see in production. Every key is documented in
 ``docs/templates.md``; optional values are ``None`` (never missing), so
@@ -8,13 +8,18 @@ sees exactly the keys it will see in production. Every key is documented in
 
 Text that comes from customers or sources is cleaned (:func:`~hub.content.text.clean_text`:
 no bidi or control characters) and links are kept only when they are http(s).
+
+A return's encrypted ``details_enc`` JSON holds ``items`` and, when the applier stores them,
+``estimated_delivery``, ``dropoff`` (``code``, ``url``, ``expires_at``), ``decline_note``,
+``exception`` (``status``, ``message``) and ``exchange`` (``carrier``, ``tracking_number``,
+``tracking_url``, ``order_number``); see ``docs/templates.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.content.locales import language_of
 from hub.content.qr import qr_context
@@ -25,6 +30,17 @@ if TYPE_CHECKING:
     from hub.config import BrandSettings
     from hub.events import ReturnEvent
 
+
+class Codec(Protocol):
+    """Reads the encrypted columns a context needs (:class:`hub.store.codec.EventCodec`)."""
+
+    @property
+    def cipher(self) -> Any:
+        """The PII cipher (``decrypt(token) -> str | None``)."""
+
+    def decode_json(self, token: bytes | None) -> Any:
+        """The decrypted JSON value of ``token`` (None for None)."""
+
 #: Fields of ``return`` taken as they are from the return row (plus ``items`` and the notes).
 RETURN_FIELDS = ("reference", "customer_reference", "order_number", "state", "reason",
                  "currency", "order_total", "refund_amount", "refund_method", "carrier",
@@ -32,6 +48,8 @@ RETURN_FIELDS = ("reference", "customer_reference", "order_number", "state", "re
 #: Keys of a return's stored details (``returns.details_enc``) that templates use.
 DETAIL_KEYS = ("items", "estimated_delivery", "dropoff", "decline_note", "exception",
                "exchange")
+#: Return row attributes by context name (the rest share their name).
+_COLUMNS = {"reference": "external_id"}
 
 
 #: Keys of ``ReturnEvent.extra`` carrying the carrier's words about an exception, in order.
@@ -107,10 +125,12 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
                  store: str | None, brand: BrandSettings, customer_name: str | None,
                  ret: Mapping[str, Any], details: Mapping[str, Any] | None,
                  portal_url: str | None, category: str = "transactional",
-                 unsubscribe_url: str | None = None) -> dict[str, Any]:
+                 unsubscribe_url: str | None = None,
+                 brand_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template context. ``ret`` holds :data:`RETURN_FIELDS`; ``details`` is the return's
     decrypted details (:data:`DETAIL_KEYS`, all optional). Money stays a number plus a
-    currency so templates format it per locale with the ``money`` filter."""
+    currency so templates format it per locale with the ``money`` filter. ``brand_values``:
+    ``brand.model_dump()`` already made (a caller rendering many messages in one brand)."""
     details = details or {}
     name = clean_text(customer_name)
     # What the customer knows the return by (Shopify's #1001-R1, an RMA number), else the id.
@@ -145,7 +165,7 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
         "language": language_of(locale),
         "message_id": message_id,
         "store": store,
-        "brand": brand.model_dump(),
+        "brand": dict(brand_values) if brand_values is not None else brand.model_dump(),
         "customer": {"name": name, "first_name": first_name(name)},
         "return": {
             "reference": reference,
@@ -179,3 +199,21 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
         "exception": exception,
         "portal_url": safe_url(portal_url),
     }
+
+
+def build_context(*, notification: Any, ret: Any, customer: Any | None, brand: BrandSettings,
+                  codec: Codec, portal_url: str | None = None,
+                  unsubscribe_url: str | None = None,
+                  brand_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a template may use, from a notification's, its return's and its customer's
+    rows (ORM entities or snapshots). ``brand`` is the store's merged brand
+    (:func:`hub.content.brand.brand_for`)."""
+    name = codec.cipher.decrypt(customer.name_enc) if customer else None
+    details = codec.decode_json(ret.details_enc) or {}
+    fields = {field: getattr(ret, _COLUMNS.get(field, field), None) for field in RETURN_FIELDS}
+    return make_context(
+        stage=notification.stage, channel=notification.channel, locale=notification.locale,
+        message_id=notification.id, store=ret.source, brand=brand, customer_name=name,
+        ret=fields, details=details if isinstance(details, dict) else {},
+        portal_url=portal_url, category=getattr(notification, "category", None) or
+        "transactional", unsubscribe_url=unsubscribe_url, brand_values=brand_values)

@@ -109,6 +109,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, *, limits: RenderLimits = DEFAULT_LIMITS, **options: Any) -> None:
         super().__init__(**options)
         self.limits = limits
+        #: Loaded templates by resolved name (see :meth:`get_template`).
+        self._loaded: dict[str, Any] = {}
         self.finalize = self._finalize
         self.globals["range"] = self._range
         for name in _DROPPED_GLOBALS:
@@ -122,14 +124,27 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def get_template(self, name: Any, parent: str | None = None,
                      globals: Any = None) -> Any:  # noqa: A002 (Jinja's signature)
         """Load a template; the time spent loading and compiling it (first use only) does not
-        count against the render's deadline, so a cold process under load is not a hang."""
+        count against the render's deadline, so a cold process under load is not a hang.
+
+        Templates are never reloaded (``auto_reload`` is off: a change is a new environment),
+        so a loaded one is kept by its resolved name and found again without Jinja's cache."""
+        plain = globals is None and isinstance(name, str)
+        if plain:
+            name = name if parent is None else self.join_path(name, parent)
+            loaded = self._loaded.get(name)
+            if loaded is not None:
+                return loaded
+            parent = None
         started = clock()
         try:
-            return super().get_template(name, parent, globals)
+            template = super().get_template(name, parent, globals)
         finally:
             spent = current()
             if spent is not None:
                 spent.extend(clock() - started)
+        if plain and not self.auto_reload:
+            self._loaded[name] = template
+        return template
 
     # -- hooks the compiled templates call ------------------------------------------------
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from hub.processing.customers import contact_of
+from hub.domain.customers import contact_of
+from hub.domain.outcome import FAILED_FOR_GOOD
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.models import Customer, Notification, Return, TimelineEntry
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from hub.delivery.planner import Planner
+    from hub.domain.planner import Planner
 
-#: Notification statuses after which the stage has not reached the customer on that channel.
-FAILED_FOR_GOOD = frozenset({"failed", "dead", "bounced"})
+__all__ = ["FAILED_FOR_GOOD", "plan_fallback"]
 
 
 async def plan_fallback(session: AsyncSession, planner: Planner, notification: Notification,

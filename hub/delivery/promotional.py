@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from hub import consent
 from hub.categories import Category
 from hub.delivery.router import RouteResult
-from hub.delivery.timing import after_quiet_hours
+from hub.domain.timing import after_quiet_hours
 from hub.unsubscribe_links import unsubscribe_url
 
 if TYPE_CHECKING:

@@ -3,6 +3,10 @@
 A receipt is matched to its notification by our own message id (echoed back by the provider)
 or by the provider's message id. Repeated receipts are ignored; a later receipt never moves a
 notification back (a "deferred" arriving after "delivered" changes nothing).
+
+A batch (one status webhook) is read and written with a constant number of statements
+(:mod:`hub.store.receipts_repo`), whatever its size: the notifications it names, the receipts,
+then what the new receipts change, worked out here in memory in the batch's order.
 """
 
 from __future__ import annotations
@@ -11,22 +15,21 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select
-
-from hub import consent
-from hub.delivery.engagement import record_engagement
+from hub.consent import ConsentBatch
+from hub.delivery.engagement import CONSENT_SOURCE, ENGAGEMENT_KIND, EngagementTally, replied_to
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
+from hub.domain.outcome import STATUS_RANK
 from hub.messages import DeliveryStatus
-from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
-from hub.store.models import Customer, DeliveryReceipt, Notification, TimelineEntry
+from hub.store import receipts_repo as repo
 from hub.store.models_consent import CONSENT_CHANNELS
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from hub.delivery.planner import Planner
+    from hub.domain.planner import Planner
     from hub.messages import StatusUpdate
     from hub.store.codec import EventCodec
+    from hub.store.receipts_repo import Target
 
 #: Notification status a receipt moves to, and how final it is (higher wins).
 _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
@@ -42,10 +45,6 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.RESUBSCRIBED: ("delivered", 3),
     DeliveryStatus.REPLIED: ("sent", 0),  # names no message: never moves one
 }
-#: How far along each notification status is: nothing moves a notification to a lower rank.
-STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 3,
-                "bounced": 4, "failed": 4, "dead": 4, "skipped": 4, "expired": 4,
-                "superseded": 4}
 #: Channel whose preference an unsubscribe receipt turns off, by provider channel.
 _UNSUBSCRIBE_CHANNEL = {"sms": "sms", "email": "email"}
 
@@ -69,94 +68,165 @@ class ReceiptRecorder:
     async def record(self, session: AsyncSession, provider: str, channel: str,
                      updates: list[StatusUpdate], now: datetime) -> int:
         """Record ``updates`` from ``provider``; returns how many were new."""
-        await self._lock_targets(session, provider, updates)
-        new = 0
-        for update in updates:
-            event_id = receipt_event_id(update)
-            notification = await self._find(session, provider, update)
-            inserted = await session.execute(
-                insert_ignoring_conflicts(session, DeliveryReceipt.__table__, "provider",
-                                          "event_id").values(
-                    provider=provider, event_id=event_id,
-                    notification_id=notification.id if notification else None,
-                    provider_message_id=update.provider_message_id,
-                    status=update.status.value, reason=update.reason or None,
-                    occurred_at=update.occurred_at, received_at=now,
-                    raw_enc=self.codec.encode_json(update.raw)))
-            if not inserted.rowcount:
-                continue  # a repeat of a receipt we already have
-            new += 1
-            await record_engagement(session, provider, channel, notification, update, now,
-                                    self.codec.cipher)
-            if update.status in (DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED) \
-                    and update.recipient:
-                await self._set_preference(
-                    session, _UNSUBSCRIBE_CHANNEL.get(channel, channel), update.recipient,
-                    update.status is DeliveryStatus.RESUBSCRIBED, now)
-            if notification is not None and self._advance(session, notification, update, now):
-                if notification.status in FAILED_FOR_GOOD:
-                    await plan_fallback(session, self.planner, notification,
-                                        notification.last_error or notification.status, now)
-        return new
+        targets = await repo.lock_targets(
+            session, provider, {u.message_id for u in updates if u.message_id},
+            {u.provider_message_id for u in updates if u.provider_message_id})
+        by_id = {t.id: t for t in targets}
+        by_provider_id: dict[str, Target] = {}
+        for target in targets:
+            if target.provider == provider and target.provider_message_id:
+                by_provider_id.setdefault(target.provider_message_id, target)
+        found = [self._find(by_id, by_provider_id, u) for u in updates]
+        fresh = await self._insert(session, provider, updates, found, now)
+        batch = _Batch(self.codec, provider, channel, now)
+        await batch.read(session, [(u, t) for u, t, new in zip(updates, found, fresh,
+                                                              strict=True) if new])
+        for update, target, new in zip(updates, found, fresh, strict=True):
+            if new:
+                batch.apply(update, target)
+        await batch.write(session)
+        for target in batch.moved.values():
+            if target.status in FAILED_FOR_GOOD:
+                await plan_fallback(session, self.planner, target,
+                                    target.last_error or target.status, now)
+        return sum(fresh)
 
-    async def _lock_targets(self, session: AsyncSession, provider: str,
-                            updates: list[StatusUpdate]) -> None:
-        """Load (and on PostgreSQL lock) every notification the batch may name, in id order:
-        the order a worker's outcome writer locks them in. Locking them one by one in the
-        provider's order deadlocked against it (a batch of receipts for messages whose
-        outcomes were still being written)."""
-        ids = {u.message_id for u in updates if u.message_id}
-        provider_ids = {u.provider_message_id for u in updates if u.provider_message_id}
-        named = []
-        if ids:
-            named.append(Notification.id.in_(ids))
-        if provider_ids:
-            named.append(and_(Notification.provider == provider,
-                              Notification.provider_message_id.in_(provider_ids)))
-        if named:
-            query = select(Notification).where(or_(*named)).order_by(Notification.id)
-            await session.execute(lock_for_update(session, query))
-
-    async def _find(self, session: AsyncSession, provider: str,
-                    update: StatusUpdate) -> Notification | None:
-        if update.message_id:
-            found = await session.get(Notification, update.message_id)
-            if found is not None:
-                return found
+    @staticmethod
+    def _find(by_id: dict[str, Target], by_provider_id: dict[str, Target],
+              update: StatusUpdate) -> Target | None:
+        if update.message_id and update.message_id in by_id:
+            return by_id[update.message_id]
         if update.provider_message_id:
-            return (await session.execute(select(Notification).where(
-                Notification.provider == provider,
-                Notification.provider_message_id == update.provider_message_id).limit(1))
-            ).scalar_one_or_none()
+            return by_provider_id.get(update.provider_message_id)
         return None
 
-    def _advance(self, session: AsyncSession, notification: Notification, update: StatusUpdate,
-                 now: datetime) -> bool:
-        """Move the notification forward; False when the receipt changes nothing."""
-        target, rank = _RECEIPT_STATE[update.status]
-        if rank <= STATUS_RANK.get(notification.status, 0):
-            return False
-        notification.status = target
-        notification.receipt_due_at = None
-        if target == "delivered":
-            notification.delivered_at = update.occurred_at
-        if target in ("bounced", "failed"):
-            notification.last_error = f"{update.status.value}: {update.reason}"[:500]
-        session.add(TimelineEntry(
-            return_id=notification.return_id, kind="notification", outcome=target,
-            notification_id=notification.id,
-            detail={"channel": notification.channel, "receipt": update.status.value,
-                    **({"reason": update.reason[:200]} if update.reason else {})},
-            occurred_at=update.occurred_at, recorded_at=now))
-        return True
+    async def _insert(self, session: AsyncSession, provider: str, updates: list[StatusUpdate],
+                      found: list[Target | None], now: datetime) -> list[bool]:
+        """Store the receipts; for each update, whether it was new (the first of its event id
+        in the batch, and not stored before)."""
+        rows: dict[str, dict] = {}
+        for update, target in zip(updates, found, strict=True):
+            event_id = receipt_event_id(update)
+            if event_id not in rows:
+                rows[event_id] = {
+                    "provider": provider, "event_id": event_id,
+                    "notification_id": target.id if target else None,
+                    "provider_message_id": update.provider_message_id,
+                    "status": update.status.value, "reason": update.reason or None,
+                    "occurred_at": update.occurred_at, "received_at": now,
+                    "raw_enc": self.codec.encode_json(update.raw)}
+        stored = await repo.insert_receipts(session, list(rows.values()))
+        fresh = []
+        for update in updates:
+            event_id = receipt_event_id(update)
+            fresh.append(event_id in stored)
+            stored.discard(event_id)
+        return fresh
 
-    async def _set_preference(self, session: AsyncSession, channel: str, address: str,
-                              enabled: bool, now: datetime) -> None:
-        """Opt every customer with this address in or out of ``channel``."""
-        digest = self.codec.cipher.lookup_hash(address)
-        column = Customer.phone_hash if channel == "sms" else Customer.email_hash
-        for customer in (await session.execute(select(Customer).where(column == digest))).scalars():
-            customer.preferences = {**(customer.preferences or {}), channel: enabled}
-            customer.updated_at = now
-            if channel in CONSENT_CHANNELS:  # marketing consent follows (docs/consent.md)
-                await consent.follow_keyword(session, customer.id, channel, enabled, now)
+
+class _Batch:
+    """What a batch's new receipts change: read up front, applied in order, written at once."""
+
+    def __init__(self, codec: EventCodec, provider: str, channel: str, now: datetime) -> None:
+        self.codec = codec
+        self.provider = provider
+        self.channel = channel
+        #: The channel whose preference an unsubscribe receipt turns off.
+        self.pref_channel = _UNSUBSCRIBE_CHANNEL.get(channel, channel)
+        self.now = now
+        self.moved: dict[str, Target] = {}
+        self.timeline: list[dict] = []
+        self.tally = EngagementTally()
+        self.sent: list[tuple[str, str, datetime]] = []
+        self.customer_of_return: dict[int, int] = {}
+        self.customers: dict[str, list[int]] = {}
+        self.preferences: dict[int, dict] = {}
+        self.changed_preferences: dict[int, dict] = {}
+        self.consent = ConsentBatch({}, now)
+
+    async def read(self, session: AsyncSession,
+                   new: list[tuple[StatusUpdate, Target | None]]) -> None:
+        """Everything the new receipts may need: the messages replies answer, the customers
+        of the messages unsubscribed from, the customers with an unsubscribing address and
+        those customers' consent."""
+        lookup = self.codec.cipher.lookup_hash
+        replies = [u for u, t in new if t is None and u.status is DeliveryStatus.REPLIED
+                   and u.recipient]
+        if replies:
+            self.sent = await repo.last_sent_to(
+                session, self.provider, self.channel,
+                {lookup(u.recipient) for u in replies}, max(u.occurred_at for u in replies))
+        withdrawing = {t.return_id for u, t in new if t is not None
+                       and ENGAGEMENT_KIND.get(u.status) in CONSENT_SOURCE}
+        self.customer_of_return = await repo.customers_of_returns(session, withdrawing)
+        addresses = {lookup(u.recipient) for u, _ in new if u.recipient and u.status in (
+            DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED)}
+        for customer_id, digest, preferences in await repo.customers_by_hash(
+                session, self.pref_channel, addresses):
+            self.customers.setdefault(digest, []).append(customer_id)
+            self.preferences[customer_id] = preferences
+        ids = set(self.customer_of_return.values()) | set(self.preferences)
+        channels = {t.channel for _, t in new if t is not None} | {self.pref_channel}
+        self.consent = ConsentBatch(
+            await repo.consent_states(session, ids, channels & set(CONSENT_CHANNELS)), self.now)
+
+    def apply(self, update: StatusUpdate, target: Target | None) -> None:
+        """One new receipt, in the batch's order."""
+        self._engagement(update, target)
+        if update.status in (DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.RESUBSCRIBED) \
+                and update.recipient:
+            enabled = update.status is DeliveryStatus.RESUBSCRIBED
+            for customer_id in self.customers.get(
+                    self.codec.cipher.lookup_hash(update.recipient), []):
+                preferences = {**self.preferences[customer_id], self.pref_channel: enabled}
+                self.preferences[customer_id] = self.changed_preferences[customer_id] = \
+                    preferences
+                if self.pref_channel in CONSENT_CHANNELS:  # docs/consent.md
+                    self.consent.follow_keyword(customer_id, self.pref_channel, enabled)
+        if target is not None:
+            self._advance(target, update)
+
+    def _engagement(self, update: StatusUpdate, target: Target | None) -> None:
+        kind = ENGAGEMENT_KIND.get(update.status)
+        if kind is None:
+            return
+        notification_id = target.id if target is not None else None
+        if notification_id is None and kind == "reply" and update.recipient:
+            notification_id = replied_to(self.sent,
+                                         self.codec.cipher.lookup_hash(update.recipient),
+                                         update.occurred_at)
+        if notification_id is None:
+            return
+        self.tally.add(notification_id, kind, update.occurred_at)
+        if kind in CONSENT_SOURCE and target is not None \
+                and target.channel in CONSENT_CHANNELS:
+            customer_id = self.customer_of_return.get(target.return_id)
+            if customer_id is not None:
+                self.consent.record(customer_id, target.channel, False, CONSENT_SOURCE[kind])
+
+    def _advance(self, target: Target, update: StatusUpdate) -> None:
+        """Move the notification forward, unless the receipt changes nothing."""
+        status, rank = _RECEIPT_STATE[update.status]
+        if rank <= STATUS_RANK.get(target.status, 0):
+            return
+        target.status = status
+        target.receipt_due_at = None
+        if status == "delivered":
+            target.delivered_at = update.occurred_at
+        if status in ("bounced", "failed"):
+            target.last_error = f"{update.status.value}: {update.reason}"[:500]
+        self.moved[target.id] = target
+        self.timeline.append({
+            "return_id": target.return_id, "kind": "notification", "outcome": status,
+            "notification_id": target.id,
+            "detail": {"channel": target.channel, "receipt": update.status.value,
+                       **({"reason": update.reason[:200]} if update.reason else {})},
+            "occurred_at": update.occurred_at, "recorded_at": self.now})
+
+    async def write(self, session: AsyncSession) -> None:
+        """Write what the batch changed."""
+        await repo.write_targets(session, self.moved.values())
+        await repo.timeline(session, self.timeline)
+        await repo.add_engagement(session, self.provider, self.tally.counts)
+        await repo.write_preferences(session, list(self.changed_preferences.items()), self.now)
+        await repo.consents(session, self.consent.rows)

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select, update
 
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
-from hub.processing.customers import customer_identity
+from hub.domain.customers import customer_identity
 from hub.store.models import (
     Customer,
     DeliveryReceipt,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from sqlalchemy import and_, or_, select, update
 
-from hub.delivery.retry import backoff_delay
+from hub.domain.retry import backoff_delay
 from hub.errors import PermanentError, TransientError
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger

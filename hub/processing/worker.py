@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, update
 
 from hub.connectors import Source
-from hub.delivery.retry import backoff_delay
+from hub.domain.retry import backoff_delay
 from hub.events import PRIVACY_EVENTS
 from hub.logs import get_logger
 from hub.processing.applier import ClaimedEvent

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hub.events import ReturnEvent
-    from hub.store.models import Return
+    from hub.domain.views import ReturnView
 
 
 def normalize_reason(reason: str | None) -> str | None:
@@ -43,7 +43,7 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def rule_variables(event: ReturnEvent, ret: Return | None, *, state: str | None,
+def rule_variables(event: ReturnEvent, ret: ReturnView | None, *, state: str | None,
                    stage: str | None, items: list[dict], tags: list[str]) -> dict[str, Any]:
     """The activation for ``event`` applied to ``ret`` (which may be None: a dry run on a new
     return). ``items`` are the return's items as stored (dicts)."""

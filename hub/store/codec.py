@@ -32,3 +32,42 @@ class EventCodec:
     def decode_json(self, token: bytes | None) -> Any:
         """The value back from :meth:`encode_json`."""
         return None if token is None else jsonutil.loads(self.cipher.decrypt_bytes(token))
+
+
+class RecentPlaintexts:
+    """The PII cipher, remembering for one batch the plaintext of each token it made or
+    opened: the applier reads back details and contact data it encrypted moments earlier,
+    and a remembered token costs no Fernet decryption. Forgotten by :meth:`clear`."""
+
+    def __init__(self, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+        self._plain: dict[bytes, bytes] = {}
+
+    def clear(self) -> None:
+        """Forget every plaintext (no PII is kept between batches)."""
+        self._plain.clear()
+
+    def encrypt(self, plaintext: str | bytes | None) -> bytes | None:
+        """Like :meth:`PiiCipher.encrypt`."""
+        token = self._cipher.encrypt(plaintext)
+        if token is not None:
+            self._plain[token] = plaintext.encode() if isinstance(plaintext, str) else plaintext
+        return token
+
+    def decrypt_bytes(self, token: bytes | None) -> bytes | None:
+        """Like :meth:`PiiCipher.decrypt_bytes`."""
+        if token is None:
+            return None
+        plain = self._plain.get(token)
+        if plain is None:
+            plain = self._plain[token] = self._cipher.decrypt_bytes(token)
+        return plain
+
+    def decrypt(self, token: bytes | None) -> str | None:
+        """Like :meth:`PiiCipher.decrypt`."""
+        data = self.decrypt_bytes(token)
+        return None if data is None else data.decode()
+
+    def lookup_hash(self, value: str | None) -> str | None:
+        """Like :meth:`PiiCipher.lookup_hash`."""
+        return self._cipher.lookup_hash(value)

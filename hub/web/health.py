@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 from sqlalchemy import text
 
@@ -10,8 +12,8 @@ from hub.web.keys import HUB
 
 
 async def healthz(_request: web.Request) -> web.Response:
-    """Liveness: the process answers."""
-    return web.json_response({"status": "ok"})
+    """Liveness: the process answers (``pid``: which one, when ``serve`` runs several)."""
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -1,17 +1,17 @@
-"""Helpers shared by the content tests: stages, languages, a composing dispatcher."""
+"""Helpers shared by the content tests: stages, languages, a composer."""
 
 from __future__ import annotations
 
 import html5lib
 
-from hub.config import Settings, WorkerSettings
-from hub.delivery.dispatcher import Claimed, Dispatcher
-from hub.delivery.planner import Planner
+from hub.config import Settings
+from hub.content.composer import Composer
 from hub.events import ReturnState
 from hub.security import PiiCipher, generate_fernet_key
 from hub.store.codec import EventCodec
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, Return
+from hub.store.outbox import Claimed
 from hub.templates import TemplateRenderer
 
 #: Every stage that notifies a customer (each state a return can reach, and a carrier
@@ -27,28 +27,27 @@ def strict_html(html: str) -> None:
     html5lib.HTMLParser(strict=True).parse(html)
 
 
-def make_dispatcher(settings: Settings, renderer: TemplateRenderer | None = None,
-                    portal: bool = True) -> Dispatcher:
-    """A dispatcher good for :meth:`Dispatcher.compose` (no database, no sinks)."""
+def make_composer(settings: Settings, renderer: TemplateRenderer | None = None,
+                  portal: bool = True) -> Composer:
+    """A composer with a fresh cipher (no database, no sinks)."""
     cipher = PiiCipher([generate_fernet_key()], "lookup-key")
-    dispatcher = Dispatcher(None, EventCodec(cipher), renderer or TemplateRenderer(), None,
-                            Planner(settings.notifications, cipher),
-                            settings.notifications.brand, WorkerSettings(), "test")
+    composer = Composer(renderer or TemplateRenderer(), settings.notifications,
+                        EventCodec(cipher))
     if portal:
-        dispatcher.portal_link = lambda source, ref, issued_at=None: (
+        composer.portal_link = lambda source, ref, issued_at=None: (
             f"https://hub.example/portal/r/{source}.{ref}")
-    return dispatcher
+    return composer
 
 
-def claimed(dispatcher: Dispatcher, *, stage: str = "approved", channel: str = "email",
+def claimed(composer: Composer, *, stage: str = "approved", channel: str = "email",
             source: str = "shop", locale: str = "en-US", name: str | None = "Jane Doe",
             details: dict | None = None, to: str = "jane@example.com", **fields) -> Claimed:
     """A claimed notification of a return as the database would hand it to ``compose``."""
-    cipher = dispatcher.codec.cipher
+    cipher = composer.codec.cipher
     now = utcnow()
     ret = Return(id=1, source=source, external_id=fields.pop("external_id", "R-1001"),
                  state=stage, cycle=0, exception_flag=False, created_at=now, updated_at=now,
-                 details_enc=dispatcher.codec.encode_json(details) if details else None,
+                 details_enc=composer.codec.encode_json(details) if details else None,
                  **fields)
     customer = Customer(id=1, name_enc=cipher.encrypt(name)) if name else None
     notification = Notification(id="n-1", idempotency_key="k", return_id=1, stage=stage,

@@ -1,11 +1,11 @@
 """Brand and voice per store: the default brand merged with notifications.brands[<source>],
-passed by Dispatcher.compose to every template and to the sender fields."""
+passed by Composer.compose to every template and to the sender fields."""
 
 from __future__ import annotations
 
 from hub.config import BrandOverride, BrandSettings, Settings
 from hub.content.brand import brand_for, merge_brand
-from tests.content.support import claimed, make_dispatcher
+from tests.content.support import claimed, make_composer
 
 SETTINGS = Settings(notifications={
     "brand": {"store_name": "Demo Store", "from_email": "returns@demo.example",
@@ -34,32 +34,32 @@ def test_unsafe_brand_values_are_neutralised():
 
 
 def test_compose_uses_the_store_brand():
-    dispatcher = make_dispatcher(SETTINGS)
-    eu = dispatcher.compose(claimed(dispatcher, source="eu_shop", locale="de-DE"))
+    composer = make_composer(SETTINGS)
+    eu = composer.compose(claimed(composer, source="eu_shop", locale="de-DE"))
     assert eu.from_name == "Demo EU Returns" and eu.from_address == "returns@demo.example"
     assert eu.reply_to == "help@demo.example"
     assert 'src="https://cdn.demo.example/eu.png"' in eu.html and "#0a7d32" in eu.html
     assert "Bis bald, Ihr Demo-Team" in eu.text and "Bis bald, Ihr Demo-Team" in eu.html
     assert "zu Ihrer Retoure bei Demo Europe" in eu.text
 
-    default = dispatcher.compose(claimed(dispatcher, source="shop"))
+    default = composer.compose(claimed(composer, source="shop"))
     assert default.from_name == "Demo Store" and "Demo Europe" not in default.text
     assert "The Demo team" in default.text and "#1f6feb" in default.html
     assert "https://hub.example/portal/r/shop.R-1001" in default.text
 
 
 def test_compose_sms_uses_the_store_name():
-    dispatcher = make_dispatcher(SETTINGS)
-    sms = dispatcher.compose(claimed(dispatcher, source="eu_shop", channel="sms",
+    composer = make_composer(SETTINGS)
+    sms = composer.compose(claimed(composer, source="eu_shop", channel="sms",
                                      to="+4915112345678"))
     assert sms.text.startswith("Demo Europe: your return R-1001 is approved.")
     assert sms.subject is None and sms.html is None
 
 
 def test_the_builtin_sign_off_is_translated_but_a_configured_one_is_kept():
-    dispatcher = make_dispatcher(Settings())
-    french = dispatcher.compose(claimed(dispatcher, locale="fr-FR"))
+    composer = make_composer(Settings())
+    french = composer.compose(claimed(composer, locale="fr-FR"))
     assert "L'équipe des retours" in french.text and "The returns team" not in french.text
-    branded = make_dispatcher(SETTINGS)
+    branded = make_composer(SETTINGS)
     german = branded.compose(claimed(branded, locale="de-DE"))
     assert "The Demo team" in german.text

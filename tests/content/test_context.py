@@ -6,16 +6,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from hub.config import Settings
+from hub.content.context import build_context
 from hub.content.samples import sample_context
-from hub.delivery.context import build_context
-from tests.content.support import claimed, make_dispatcher
+from tests.content.support import claimed, make_composer
 
 
 def context_of(**kw):
-    dispatcher = make_dispatcher(Settings())
-    item = claimed(dispatcher, **kw)
+    composer = make_composer(Settings())
+    item = claimed(composer, **kw)
     return build_context(notification=item.notification, ret=item.ret, customer=item.customer,
-                         brand=Settings().notifications.brand, codec=dispatcher.codec,
+                         brand=Settings().notifications.brand, codec=composer.codec,
                          portal_url="https://hub.example/portal/r/x")
 
 

@@ -12,7 +12,7 @@ import pytest
 from hub.config import Settings
 from returnhub_smtp.config import SmtpSettings
 from returnhub_smtp.message import build_email
-from tests.content.support import claimed, make_dispatcher
+from tests.content.support import claimed, make_composer
 
 VECTORS = json.loads((Path(__file__).resolve().parents[3] / "shared/reference/vectors/"
                       "header_injection.json").read_text()) \
@@ -42,11 +42,11 @@ def test_data_in_the_subject_stays_on_one_line(tmp_path, value, where):
         "{{ return.reference }} {{ customer.name }} {{ return.reason }} approved")
     from hub.templates import TemplateRenderer
 
-    dispatcher = make_dispatcher(Settings(), TemplateRenderer(operator_dir=tmp_path))
+    composer = make_composer(Settings(), TemplateRenderer(operator_dir=tmp_path))
     fields = {"external_id": value} if where == "reference" else \
         {"reason": value} if where == "reason" else {}
-    item = claimed(dispatcher, name=value if where == "customer" else "Jane", **fields)
-    message = dispatcher.compose(item)
+    item = claimed(composer, name=value if where == "customer" else "Jane", **fields)
+    message = composer.compose(item)
     assert "\r" not in message.subject and "\n" not in message.subject
     headers = serialized_headers(message)
     assert "bcc" not in headers and headers.count("subject") == 1
@@ -56,17 +56,17 @@ def test_data_in_the_subject_stays_on_one_line(tmp_path, value, where):
 def test_a_store_display_name_cannot_add_a_header(value):
     settings = Settings(notifications={"brands": {"evil": {"from_name": value,
                                                            "store_name": value}}})
-    dispatcher = make_dispatcher(settings)
-    message = dispatcher.compose(claimed(dispatcher, source="evil"))
+    composer = make_composer(settings)
+    message = composer.compose(claimed(composer, source="evil"))
     assert "\n" not in message.from_name and "\r" not in message.from_name
     assert "bcc" not in serialized_headers(message)
 
 
 def test_bidi_controls_are_removed_from_sms_and_email():
     value = next(c["value"] for c in CASES if c["field"] == "SMS body")
-    dispatcher = make_dispatcher(Settings())
+    composer = make_composer(Settings())
     for channel in ("sms", "email"):
-        message = dispatcher.compose(claimed(dispatcher, channel=channel, external_id=value,
+        message = composer.compose(claimed(composer, channel=channel, external_id=value,
                                              name=value, to="+14155550100"))
         for text in (message.text, message.subject or "", message.html or ""):
             assert not any(0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069

@@ -7,7 +7,7 @@ import re
 
 from hub.config import Settings
 from hub.content.qr import qr_context, qr_png_data_uri
-from tests.content.support import claimed, make_dispatcher
+from tests.content.support import claimed, make_composer
 
 SETTINGS = Settings()
 LABEL = "https://labels.example.com/returns/R-1001/label.pdf"
@@ -34,15 +34,15 @@ def test_dropoff_code_wins_over_the_label():
 
 
 def test_email_embeds_the_qr_of_the_dropoff_code_from_the_details():
-    dispatcher = make_dispatcher(SETTINGS)
-    item = claimed(dispatcher, stage="label_created", label_url=LABEL,
+    composer = make_composer(SETTINGS)
+    item = claimed(composer, stage="label_created", label_url=LABEL,
                    details={"dropoff": {"code": "HR7F3K2Q", "url": "https://qr.example/HR7F3K2Q",
                                         "expires_at": "2026-12-08T00:00:00+00:00"}})
-    message = dispatcher.compose(item)
+    message = composer.compose(item)
     assert png_of(message.html).startswith(b"\x89PNG\r\n\x1a\n")
     assert qr_png_data_uri("HR7F3K2Q")[0] in message.html
     assert "HR7F3K2Q" in message.text and "December 8, 2026" in message.text
-    sms = dispatcher.compose(claimed(dispatcher, stage="label_created", channel="sms",
+    sms = composer.compose(claimed(composer, stage="label_created", channel="sms",
                                      label_url=LABEL, to="+14155550100",
                                      details={"dropoff": {"code": "HR7F3K2Q",
                                                           "url": "https://qr.example/HR7F3K2Q"}}))
@@ -50,34 +50,34 @@ def test_email_embeds_the_qr_of_the_dropoff_code_from_the_details():
 
 
 def test_without_a_code_the_qr_encodes_the_label_url():
-    dispatcher = make_dispatcher(SETTINGS)
-    message = dispatcher.compose(claimed(dispatcher, stage="approved", label_url=LABEL))
+    composer = make_composer(SETTINGS)
+    message = composer.compose(claimed(composer, stage="approved", label_url=LABEL))
     assert qr_png_data_uri(LABEL)[0] in message.html
-    sms = dispatcher.compose(claimed(dispatcher, stage="approved", channel="sms",
+    sms = composer.compose(claimed(composer, stage="approved", channel="sms",
                                      label_url=LABEL, to="+14155550100"))
     assert f"Label: {LABEL}" in sms.text
 
 
 def test_the_image_is_made_only_when_a_template_prints_it():
     qr_png_data_uri.cache_clear()
-    dispatcher = make_dispatcher(SETTINGS)
-    dispatcher.compose(claimed(dispatcher, stage="in_transit", label_url=LABEL + "?lazy"))
+    composer = make_composer(SETTINGS)
+    composer.compose(claimed(composer, stage="in_transit", label_url=LABEL + "?lazy"))
     assert qr_png_data_uri.cache_info().misses == 0  # in_transit has no QR block
-    dispatcher.compose(claimed(dispatcher, stage="approved", label_url=LABEL + "?lazy"))
-    dispatcher.compose(claimed(dispatcher, stage="label_created", label_url=LABEL + "?lazy"))
+    composer.compose(claimed(composer, stage="approved", label_url=LABEL + "?lazy"))
+    composer.compose(claimed(composer, stage="label_created", label_url=LABEL + "?lazy"))
     assert qr_png_data_uri.cache_info().misses == 1  # made once, shared by both emails
 
 
 def test_no_qr_without_label_or_code():
-    dispatcher = make_dispatcher(SETTINGS)
-    message = dispatcher.compose(claimed(dispatcher, stage="approved"))
+    composer = make_composer(SETTINGS)
+    message = composer.compose(claimed(composer, stage="approved"))
     assert "qr-image" not in message.html and "data:image" not in message.html
     assert "We will email your return label shortly." in message.text
 
 
 def test_only_http_links_reach_a_message():
-    dispatcher = make_dispatcher(SETTINGS)
-    message = dispatcher.compose(claimed(dispatcher, stage="label_created",
+    composer = make_composer(SETTINGS)
+    message = composer.compose(claimed(composer, stage="label_created",
                                          label_url="javascript:alert(1)",
                                          tracking_url="data:text/html,x"))
     assert "javascript:" not in message.html and "data:text" not in message.html

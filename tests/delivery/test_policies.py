@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from hub.config import QuietHours, WorkerSettings
 from hub.delivery.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from hub.delivery.dispatcher import Dispatcher, _Outcome
 from hub.delivery.ratelimit import TokenBucket
-from hub.delivery.retry import backoff_delay
 from hub.delivery.router import AttemptRecord, Router, RouteResult
-from hub.delivery.timing import after_quiet_hours
+from hub.domain.outcome import RetryPolicy, next_values
+from hub.domain.retry import backoff_delay
+from hub.domain.timing import after_quiet_hours
 from hub.errors import RateLimited
 from hub.events import ReturnEvent
 from hub.runtime import Hub
@@ -172,9 +172,9 @@ WORKER = WorkerSettings(max_attempts=6, retry_base_seconds=2, retry_max_seconds=
 def test_retry_schedule_properties(outcomes, expires_in, retry_after):
     """Over any failure sequence: attempts never exceed the cap, delays stay within the
     backoff bounds (Retry-After as a floor), and nothing is scheduled after its expiry."""
-    dispatcher = Dispatcher.__new__(Dispatcher)
-    dispatcher.settings = WORKER
-    dispatcher.router = SimpleNamespace(channels={}, sinks={})
+    policy = RetryPolicy(max_attempts=WORKER.max_attempts,
+                         base_seconds=WORKER.retry_base_seconds,
+                         cap_seconds=WORKER.retry_max_seconds)
     now = datetime(2026, 11, 24, tzinfo=UTC)
     state = SimpleNamespace(attempts=0, provider=None, provider_message_id=None,
                             tried_providers=[], channel="email", status="pending",
@@ -186,7 +186,7 @@ def test_retry_schedule_properties(outcomes, expires_in, retry_after):
         result = RouteResult(status="retry" if kind.startswith("retry") else kind,
                              attempts=[record],
                              retry_after=retry_after if kind == "retry_after" else None)
-        values = dispatcher._next_state(_Outcome(state, result, now))
+        values = next_values(state, result, now, policy=policy)
         assert values["attempts"] <= WORKER.max_attempts
         state.attempts, state.status = values["attempts"], values["status"]
         if values["status"] == "pending":

@@ -126,8 +126,8 @@ async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, pro
             await session.execute(update(Notification).where(
                 Notification.id == taken.notification.id).values(lease_owner="other-node"))
         router, announce = hub.dispatcher.router, hub.dispatcher.intents.record
-        kept = await router.deliver(hub.dispatcher.compose(mine), announce=announce)
-        lost = await router.deliver(hub.dispatcher.compose(taken), announce=announce)
+        kept = await router.deliver(hub.composer.compose(mine), announce=announce)
+        lost = await router.deliver(hub.composer.compose(taken), announce=announce)
         rows = {n.id: n for n in (await notifications_list(hub))}
     assert kept.status == "sent" and lost.status == "retry" and not lost.attempts
     assert "the lease ran out before the send started" in lost.error

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from hub.events import ReturnEvent
-from hub.processing.applier import RowState
+from hub.store.batch_rows import RowState
 from hub.store.engine import utcnow
 from hub.store.models import Customer, InboxEvent, Notification, Return, TimelineEntry
 from hub.testing.factories import customer, event_payload
@@ -152,3 +152,24 @@ def test_a_row_writes_back_only_the_columns_that_changed():
     assert row.changes() == {}
     new = RowState({"id": None, "state": "requested"}, new=True)
     assert new.is_new and new.insert_values() == {"state": "requested"}
+
+
+async def test_a_batch_decides_each_event_as_it_would_alone(hub):
+    # Each event is decided with the return and customer as they stand after it: the event's
+    # timeline entry names the state it reached and its messages the contact known by then,
+    # not what a later event of the same batch brought (as when the batch is retried event by
+    # event after a poison event).
+    await apply_together(
+        hub,
+        event_payload("return.approved", "R-alone", minutes=1, customer={"id": "C-alone"}),
+        event_payload("return.label_created", "R-alone", minutes=2,
+                      customer={"id": "C-alone", "email": "alone@example.com"}))
+    entries = [(t.event_type, t.to_state) for t in await rows(hub, TimelineEntry)
+               if t.kind == "event"]
+    assert entries == [("return.approved", "approved"),
+                       ("return.label_created", "label_created")]
+    skipped = {(t.detail["stage"], t.detail["channel"]) for t in await rows(hub, TimelineEntry)
+               if t.kind == "notification" and t.outcome == "skipped"}
+    assert skipped == {("approved", "email"), ("approved", "sms")}
+    assert [(n.stage, n.channel) for n in await rows(hub, Notification)] == [
+        ("label_created", "email")]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from hub.config import NotificationSettings
 from hub.connectors import Sink
-from hub.delivery.planner import Contact, Planner
+from hub.domain.planner import Contact, Planner
 from hub.recipients import AddressBook, Recipient, declaration_problems
 from hub.security import PiiCipher, generate_fernet_key
 

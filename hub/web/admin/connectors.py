@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy import select
 
-from hub.delivery.context import build_context
+from hub.content.context import build_context
 from hub.errors import DeliveryError
 from hub.messages import OutboundMessage
 from hub.store.engine import utcnow

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 
-from hub.processing.applier import REGION_KEYS
+from hub.domain.fields import REGION_KEYS
 from hub.store.models import InboxEvent, Return
 from hub.tokens import token_allows_any
 from hub.web.admin.errors import not_found

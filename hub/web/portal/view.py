@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
-from hub.delivery.context import first_name
+from hub.content.context import first_name
 from hub.formatting import format_date, format_money
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, PortalMessage, Return, TimelineEntry

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.config import QuietHours
+if TYPE_CHECKING:
+    from hub.config import QuietHours
 
 
 def _zone(name: str | None, default: str) -> ZoneInfo:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from hub.delivery.timing import after_quiet_hours
+from hub.domain.timing import after_quiet_hours
 from hub.recipients import AddressBook, Recipient
 
 if TYPE_CHECKING:

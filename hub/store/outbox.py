@@ -1,0 +1,249 @@
+"""The outbox table as the dispatcher uses it: claims, coalescing, outcome writes.
+
+A claim leases the notifications that need work now (see :mod:`hub.delivery.dispatcher` for
+what each status needs): transactional ones first, campaign ones only in the slots the caller's
+share allows, never a later stage of a return while an earlier one on the same channel is
+unfinished. Outcomes are written in groups: the rows this worker still leases get their next
+columns (one executemany per set of columns), an attempt log and a timeline entry each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, exists, inspect, or_, select, update
+
+from hub.store.claims import claim
+from hub.store.dialect import lock_for_update
+from hub.store.engine import utcnow
+from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
+    from sqlalchemy import Update
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A claimed notification with what rendering needs, and the status it was claimed from.
+
+    The outbox fills ``notification``, ``ret`` and ``customer`` with read-only snapshots of
+    the rows (every column as an attribute, see :class:`_Snapshot`) rather than ORM entities;
+    anything that only reads their columns takes either."""
+
+    notification: Notification
+    ret: Return
+    customer: Customer | None
+    prior_status: str
+    superseded_by: str | None = None
+
+
+@dataclass(slots=True)
+class Written:
+    """One outcome to write: the notification's next columns, the status its send reached
+    (the timeline's), the provider calls made and when it finished."""
+
+    notification: Any
+    values: dict[str, Any]
+    reported: str
+    attempts: Sequence[Any]
+    finished_at: datetime
+
+
+class _Snapshot:
+    """Reads one model's columns out of a Core row as attributes named like the model's."""
+
+    def __init__(self, model: type) -> None:
+        attributes = inspect(model).column_attrs
+        self.keys = tuple(attribute.key for attribute in attributes)
+        self.columns = tuple(attribute.columns[0] for attribute in attributes)
+        self.id_at = self.keys.index("id")
+
+    def read(self, values: tuple) -> SimpleNamespace:
+        """The snapshot of one row's values, in :attr:`columns` order."""
+        return SimpleNamespace(**dict(zip(self.keys, values, strict=True)))
+
+
+_NOTIFICATION = _Snapshot(Notification)
+_RETURN = _Snapshot(Return)
+_CUSTOMER = _Snapshot(Customer)
+
+
+class Outbox:
+    """The dispatcher's reads and writes of the outbox, leased as ``owner``."""
+
+    def __init__(self, sessionmaker: async_sessionmaker, owner: str,
+                 lease_seconds: float) -> None:
+        self.sessionmaker = sessionmaker
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        #: Outcome UPDATE statements by the columns they set (built once, reused).
+        self._updates: dict[tuple[str, ...], Update] = {}
+
+    async def claim(self, limit: int, *, spare: Callable[[int, int], int],
+                    coalescible: Callable[[Any], bool] | None = None) -> list[Claimed]:
+        """Lease up to ``limit`` notifications that need work now. ``spare(free, busy)``: how
+        many campaign rows may fill the ``free`` slots left after ``busy`` transactional ones.
+        ``coalescible``: which pending notifications a later one of the same return, channel
+        and recipient may supersede (None: coalescing is off)."""
+        now = utcnow()
+        n = Notification.__table__.c  # Core columns: no ORM statement layer on this hot path
+        lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
+        ready = and_(or_(
+            and_(n.status.in_(("pending", "unknown")), n.next_attempt_at <= now, lease_free),
+            and_(n.status == "sent", n.receipt_due_at <= now, lease_free),
+            and_(n.status == "sending", n.lease_until < now),
+        ), ~_EARLIER_UNFINISHED)
+        options = {"order_by": n.next_attempt_at, "owner": self.owner, "now": now,
+                   "lease_seconds": self.lease_seconds, "values": {"status": "sending"},
+                   "columns": (n.id, n.status, n.send_started_at)}
+        async with self.sessionmaker() as session, session.begin():
+            rows = await claim(session, Notification, ready=and_(ready, n.priority == 0),
+                               limit=limit, **options)
+            campaign = spare(limit - len(rows), len(rows))
+            if campaign:
+                rows += await claim(session, Notification, ready=and_(ready, n.priority > 0),
+                                    limit=campaign, **options)
+            if not rows:
+                return []
+            # A crashed worker's row without a send intent never reached a provider.
+            prior = {id_: "pending" if status == "sending" and started is None else status
+                     for id_, status, started in rows}
+            loaded = await load_claimed(session, list(prior))
+            newer = {}
+            if coalescible is not None:
+                newer = await superseding(session, [
+                    n for n, _, _ in loaded if prior[n.id] == "pending" and coalescible(n)])
+        return [Claimed(notification, ret, customer, prior[notification.id],
+                        newer.get(notification.id))
+                for notification, ret, customer in loaded]
+
+    async def still_leased(self, session: AsyncSession, ids: list[str]) -> dict[str, str]:
+        """Which of ``ids`` this worker still leases, with their status now: after its lease
+        ran out a row belongs to whichever worker claimed it next. Locked on PostgreSQL, so that
+        no claim takes one over before this transaction writes it."""
+        table = Notification.__table__
+        query = (select(table.c.id, table.c.status)
+                 .where(table.c.id.in_(ids), table.c.lease_owner == self.owner)
+                 .order_by(table.c.id))  # lock in one order
+        return dict((await session.execute(lock_for_update(session, query))).all())
+
+    async def write(self, session: AsyncSession, written: list[Written]) -> None:
+        """Write outcomes of rows this worker leases (see :meth:`still_leased`): their
+        columns, one attempt row per provider call and a timeline entry each."""
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for item in written:
+            params = {f"new_{key}": value for key, value in item.values.items()}
+            params["old_id"] = item.notification.id
+            groups.setdefault(tuple(sorted(item.values)), []).append(params)
+        for keys, params in groups.items():  # sent, retry, failed... set different columns
+            await session.execute(self._update_statement(keys), params)
+        attempts = [_attempt_row(item.notification.id, item.values["attempts"], record)
+                    for item in written for record in item.attempts]
+        if attempts:
+            await session.execute(DeliveryAttempt.__table__.insert(), attempts)
+        if written:
+            await session.execute(TimelineEntry.__table__.insert(),
+                                  [_timeline_row(item) for item in written])
+
+    def _update_statement(self, keys: tuple[str, ...]) -> Update:
+        statement = self._updates.get(keys)
+        if statement is None:
+            table = Notification.__table__
+            # Typed binds: the UTC datetime and JSON columns convert their values.
+            statement = (update(table)
+                         .where(table.c.id == bindparam("old_id", type_=table.c.id.type),
+                                table.c.lease_owner == self.owner)
+                         .values({key: bindparam(f"new_{key}", type_=table.c[key].type)
+                                  for key in keys}))
+            self._updates[keys] = statement
+        return statement
+
+
+async def superseding(session: AsyncSession, candidates: list[Any]) -> dict[str, str]:
+    """Coalescing: of the pending ``candidates``, those a later notification of the same
+    return, channel and recipient supersedes, with the id of the one that does."""
+    if not candidates:
+        return {}
+    table = Notification.__table__
+    others = (await session.execute(select(
+        table.c.id, table.c.return_id, table.c.channel, table.c.recipient_hash,
+        table.c.created_at).where(
+        table.c.return_id.in_({n.return_id for n in candidates}),
+        table.c.status.notin_(("superseded", "skipped")),
+        table.c.campaign_id.is_(None)))).all()
+    superseded = {}
+    for notification in candidates:
+        for other in others:
+            if (other.id != notification.id and other.return_id == notification.return_id
+                    and other.channel == notification.channel
+                    and other.recipient_hash == notification.recipient_hash
+                    and other.created_at > notification.created_at):
+                superseded[notification.id] = other.id
+                break
+    return superseded
+
+
+async def load_claimed(session: AsyncSession, ids: list[str]) -> list[tuple]:
+    """(notification, return, customer or None) snapshots of the notifications ``ids``, in that
+    order, in one query."""
+    notifications, returns = Notification.__table__, Return.__table__
+    customers = Customer.__table__
+    query = (select(*_NOTIFICATION.columns, *_RETURN.columns, *_CUSTOMER.columns)
+             .select_from(notifications.join(returns, returns.c.id == notifications.c.return_id)
+                          .outerjoin(customers, customers.c.id == returns.c.customer_id))
+             .where(notifications.c.id.in_(ids)))
+    ends = (len(_NOTIFICATION.columns), len(_NOTIFICATION.columns) + len(_RETURN.columns))
+    loaded = {}
+    for row in (await session.execute(query)).all():
+        notification = _NOTIFICATION.read(row[:ends[0]])
+        customer = row[ends[1]:]
+        loaded[notification.id] = (notification, _RETURN.read(row[ends[0]:ends[1]]),
+                                   _CUSTOMER.read(customer) if customer[_CUSTOMER.id_at] is not None
+                                   else None)  # no customer row: the outer join gave NULLs
+    return [loaded[id_] for id_ in ids if id_ in loaded]
+
+
+def _earlier_unfinished():  # noqa: ANN202
+    """An earlier stage of the same return on the same channel is still on its way: the later
+    one waits, so stages never arrive out of order, whichever worker holds which."""
+    later = Notification.__table__.c
+    earlier = Notification.__table__.alias("earlier").c
+    return exists().where(
+        earlier.return_id == later.return_id,
+        earlier.channel == later.channel,
+        earlier.priority == later.priority,  # a campaign message never holds back a stage
+        earlier.status.in_(("pending", "sending", "unknown")),
+        or_(earlier.created_at < later.created_at,
+            and_(earlier.created_at == later.created_at,
+                 earlier.inbox_event_id < later.inbox_event_id)))
+
+
+#: Built once: it has no parameters, and claims are frequent.
+_EARLIER_UNFINISHED = _earlier_unfinished()
+
+
+def _timeline_row(item: Written) -> dict:
+    notification, values = item.notification, item.values
+    return {
+        "return_id": notification.return_id, "kind": "notification",
+        "outcome": item.reported, "event_type": None, "from_state": None,
+        "to_state": None, "inbox_event_id": notification.inbox_event_id,
+        "notification_id": notification.id,
+        "detail": {"channel": notification.channel, "stage": notification.stage,
+                   "provider": values["provider"],
+                   **({"error": values["last_error"]} if values.get("last_error") else {})},
+        "occurred_at": item.finished_at, "recorded_at": item.finished_at,
+    }
+
+
+def _attempt_row(notification_id: str, attempt_no: int, record: Any) -> dict:
+    return {"notification_id": notification_id, "attempt_no": attempt_no,
+            "provider": record.provider, "outcome": record.outcome,
+            "provider_message_id": record.provider_message_id, "error": record.error,
+            "started_at": record.started_at, "duration_ms": round(record.duration_ms, 3)}

@@ -1,0 +1,211 @@
+"""The statements of recording a batch of provider status receipts (hub/delivery/receipts.py).
+
+Core statements only, each for the whole batch: a status webhook of N updates reads and writes
+with a constant number of statements, whatever N is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
+
+from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
+from hub.store.models import (
+    Customer,
+    DeliveryReceipt,
+    Notification,
+    Return,
+    TimelineEntry,
+    UtcDateTime,
+)
+from hub.store.models_consent import MarketingConsent
+from hub.store.models_engagement import MessageEngagement
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(slots=True)
+class Target:
+    """A notification a receipt may name: the columns receipts read and move."""
+
+    id: str
+    provider: str | None
+    provider_message_id: str | None
+    status: str
+    channel: str
+    stage: str
+    return_id: int
+    inbox_event_id: int | None
+    event_received_at: datetime
+    last_error: str | None
+    delivered_at: datetime | None
+    receipt_due_at: datetime | None
+
+
+#: Rows per multi-row INSERT: 500 x 9 columns stays far below PostgreSQL's 32,767 parameters.
+_CHUNK = 500
+_TARGET_COLUMNS = [Notification.__table__.c[name] for name in Target.__slots__]
+
+
+async def lock_targets(session: AsyncSession, provider: str, ids: set[str],
+                       provider_ids: set[str]) -> list[Target]:
+    """Load (and on PostgreSQL lock) every notification the batch may name, in id order: the
+    order a worker's outcome writer locks them in (locking them in the provider's order
+    deadlocked against it)."""
+    table = Notification.__table__.c
+    named = []
+    if ids:
+        named.append(table.id.in_(ids))
+    if provider_ids:
+        named.append(and_(table.provider == provider, table.provider_message_id.in_(provider_ids)))
+    if not named:
+        return []
+    query = select(*_TARGET_COLUMNS).where(or_(*named)).order_by(table.id)
+    rows = await session.execute(lock_for_update(session, query))
+    return [Target(**row._mapping) for row in rows]
+
+
+async def insert_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert receipts (one provider's, distinct event ids); the event ids that were new (a
+    provider's repeat of a receipt already stored inserts nothing)."""
+    if not rows:
+        return set()
+    table = DeliveryReceipt.__table__
+    stored: set[str] = set()
+    for chunk in _chunks(rows):
+        statement = insert_ignoring_conflicts(session, table, "provider", "event_id")
+        result = await session.execute(statement.values(chunk).returning(table.c.event_id))
+        stored.update(result.scalars())
+    return stored
+
+
+def _chunks(rows: list[Any]) -> Iterable[list[Any]]:
+    """``rows`` in slices that keep one statement's parameters under the drivers' limits."""
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start:start + _CHUNK]
+
+
+async def last_sent_to(session: AsyncSession, provider: str, channel: str,
+                       hashes: set[str], until: datetime) -> list[tuple[str, str, datetime]]:
+    """(recipient hash, notification id, sent at) of what ``provider`` sent ``hashes`` on
+    ``channel`` up to ``until``, newest first: a reply counts for the last one before it."""
+    if not hashes:
+        return []
+    table = Notification.__table__.c
+    rows = await session.execute(
+        select(table.recipient_hash, table.id, table.sent_at).where(
+            table.recipient_hash.in_(hashes), table.channel == channel,
+            table.provider == provider, table.sent_at <= until)
+        .order_by(table.sent_at.desc()))
+    return [tuple(row) for row in rows]
+
+
+async def customers_of_returns(session: AsyncSession, return_ids: set[int]) -> dict[int, int]:
+    """Return id → customer id (returns without a customer are left out)."""
+    if not return_ids:
+        return {}
+    table = Return.__table__.c
+    rows = await session.execute(select(table.id, table.customer_id).where(
+        table.id.in_(return_ids), table.customer_id.is_not(None)))
+    return {row.id: row.customer_id for row in rows}
+
+
+async def customers_by_hash(session: AsyncSession, channel: str, hashes: set[str]
+                            ) -> list[tuple[int, str, dict]]:
+    """(customer id, address hash, preferences) of every customer with one of ``hashes`` as
+    their phone (``sms``) or email address."""
+    if not hashes:
+        return []
+    table = Customer.__table__.c
+    column = table.phone_hash if channel == "sms" else table.email_hash
+    rows = await session.execute(select(table.id, column, table.preferences)
+                                 .where(column.in_(hashes)).order_by(table.id))
+    return [(row[0], row[1], dict(row[2] or {})) for row in rows]
+
+
+async def consent_states(session: AsyncSession, customer_ids: set[int],
+                         channels: set[str]) -> dict[tuple[int, str], tuple[bool, bool]]:
+    """(customer, channel) → (granted, withdrawn by a STOP) of the newest consent records;
+    pairs never recorded are left out (not granted)."""
+    if not customer_ids or not channels:
+        return {}
+    table = MarketingConsent.__table__.c
+    newest = (select(func.max(table.id)).where(table.customer_id.in_(customer_ids),
+                                               table.channel.in_(channels))
+              .group_by(table.customer_id, table.channel))
+    rows = await session.execute(select(table.customer_id, table.channel, table.granted,
+                                        table.withdrawn_by_stop).where(table.id.in_(newest)))
+    return {(row.customer_id, row.channel): (bool(row.granted), bool(row.withdrawn_by_stop))
+            for row in rows}
+
+
+async def write_targets(session: AsyncSession, targets: Iterable[Target]) -> None:
+    """Write the moved notifications' status, times and error (one executemany)."""
+    params = [{"b_id": t.id, "status": t.status, "receipt_due_at": t.receipt_due_at,
+               "delivered_at": t.delivered_at, "last_error": t.last_error} for t in targets]
+    if params:
+        table = Notification.__table__
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")), params)
+
+
+async def insert_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (the same keys each) into ``table`` in one statement, if any."""
+    if rows:
+        await session.execute(table.__table__.insert(), rows)
+
+
+async def timeline(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Add timeline entries."""
+    await insert_rows(session, TimelineEntry, rows)
+
+
+async def consents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Add marketing consent records."""
+    await insert_rows(session, MarketingConsent, rows)
+
+
+async def write_preferences(session: AsyncSession, rows: list[tuple[int, dict]],
+                            now: datetime) -> None:
+    """Set customers' channel preferences (one executemany)."""
+    if rows:
+        table = Customer.__table__
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")),
+                              [{"b_id": cid, "preferences": prefs, "updated_at": now}
+                               for cid, prefs in rows])
+
+
+async def add_engagement(session: AsyncSession, provider: str,
+                         tally: dict[tuple[str, str], tuple[int, datetime, datetime]]) -> None:
+    """Count engagement: ``tally`` maps (notification id, kind) to (events, first, last).
+    New pairs are inserted; the others' counts and times move in one statement each, so
+    concurrent webhook batches about one message never lose a count."""
+    if not tally:
+        return
+    table = MessageEngagement.__table__
+    inserted: set[tuple[str, str]] = set()
+    for chunk in _chunks([{"notification_id": nid, "kind": kind, "provider": provider,
+                           "first_at": first, "last_at": last, "events": events}
+                          for (nid, kind), (events, first, last) in tally.items()]):
+        statement = insert_ignoring_conflicts(session, table, "notification_id", "kind")
+        inserted.update(map(tuple, await session.execute(
+            statement.values(chunk).returning(table.c.notification_id, table.c.kind))))
+    rest = [{"b_nid": nid, "b_kind": kind, "b_events": events, "b_first": first,
+             "b_last": last}
+            for (nid, kind), (events, first, last) in tally.items()
+            if (nid, kind) not in inserted]
+    if rest:
+        c = table.c
+        first_at = bindparam("b_first", type_=UtcDateTime())
+        last_at = bindparam("b_last", type_=UtcDateTime())
+        await session.execute(
+            update(table).where(c.notification_id == bindparam("b_nid"),
+                                c.kind == bindparam("b_kind"))
+            .values(events=c.events + bindparam("b_events"),
+                    first_at=case((c.first_at > first_at, first_at), else_=c.first_at),
+                    last_at=case((c.last_at < last_at, last_at), else_=c.last_at)), rest)

@@ -1,0 +1,105 @@
+"""A status webhook batch is recorded with a constant number of statements, whatever its size,
+with every receipt's effect: statuses moved by rank, timeline entries, engagement counted once
+per provider event, repeats (in the batch and across batches) ignored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+
+from hub.events import ReturnEvent
+from hub.messages import DeliveryStatus, StatusUpdate
+from hub.runtime import Hub
+from hub.store.engine import utcnow
+from hub.store.models import DeliveryReceipt, Notification, TimelineEntry
+from hub.store.models_engagement import MessageEngagement
+from hub.testing.factories import event_payload
+from tests.conftest import make_settings
+
+
+def _event(return_id: str) -> ReturnEvent:
+    return ReturnEvent.model_validate({**event_payload("return.approved", return_id),
+                                       "source": "shop", "source_event_id": f"{return_id}-a"})
+
+
+async def _sent(hub: Hub, count: int) -> list[str]:
+    await hub.inbox.submit([_event(f"R-rcpt-{n}") for n in range(count)], utcnow())
+    await hub.drain()
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(select(Notification.id).where(
+            Notification.channel == "email", Notification.status == "sent")
+            .order_by(Notification.id))).scalars())
+
+
+def _updates(ids: list[str], tag: str) -> list[StatusUpdate]:
+    at = utcnow()
+    updates = []
+    for n, message_id in enumerate(ids):
+        updates += [
+            StatusUpdate(DeliveryStatus.DELIVERED, at, message_id=message_id,
+                         event_id=f"{tag}-d-{n}"),
+            StatusUpdate(DeliveryStatus.OPENED, at + timedelta(seconds=1),
+                         message_id=message_id, event_id=f"{tag}-o-{n}"),
+            StatusUpdate(DeliveryStatus.OPENED, at + timedelta(seconds=2),
+                         message_id=message_id, event_id=f"{tag}-o2-{n}"),
+            # A repeat inside the batch, and a later "deferred" that moves nothing back.
+            StatusUpdate(DeliveryStatus.OPENED, at + timedelta(seconds=2),
+                         message_id=message_id, event_id=f"{tag}-o2-{n}"),
+            StatusUpdate(DeliveryStatus.DEFERRED, at + timedelta(seconds=3),
+                         message_id=message_id, event_id=f"{tag}-df-{n}")]
+    return updates
+
+
+async def _record(hub: Hub, updates: list[StatusUpdate]) -> tuple[int, int]:
+    """(new receipts, statements executed) of one batch."""
+    statements = 0
+
+    def count(*_args) -> None:
+        nonlocal statements
+        statements += 1
+
+    sa_event.listen(hub.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with hub.sessionmaker() as session, session.begin():
+            new = await hub.receipts.record(session, "outbox", "email", updates, utcnow())
+    finally:
+        sa_event.remove(hub.engine.sync_engine, "before_cursor_execute", count)
+    return new, statements
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(tmp_path, db_url):
+    hub = Hub.build(make_settings(tmp_path, db_url))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    try:
+        ids = await _sent(hub, 24)
+        assert len(ids) == 24
+        small_new, small = await _record(hub, _updates(ids[:2], "small"))
+        large_new, large = await _record(hub, _updates(ids[2:], "large"))
+        assert (small_new, large_new) == (2 * 4, 22 * 4)  # the in-batch repeat is not new
+        assert small == large, (small, large)
+        assert 3 <= small <= 8
+        repeat_new, _ = await _record(hub, _updates(ids[2:], "large"))
+        assert repeat_new == 0  # a redelivered batch changes nothing
+        async with hub.sessionmaker() as session:
+            statuses = set((await session.execute(select(Notification.status).where(
+                Notification.id.in_(ids)))).scalars())
+            delivered_at = (await session.execute(select(func.count()).where(
+                Notification.id.in_(ids), Notification.delivered_at.is_not(None),
+                Notification.receipt_due_at.is_(None)))).scalar_one()
+            opens = {row.notification_id: (row.events, row.first_at < row.last_at)
+                     for row in (await session.execute(select(MessageEngagement))).scalars()}
+            moved = (await session.execute(select(func.count()).select_from(TimelineEntry)
+                     .where(TimelineEntry.outcome == "delivered"))).scalar_one()
+            receipts = (await session.execute(select(func.count()).select_from(
+                DeliveryReceipt))).scalar_one()
+        assert statuses == {"delivered"}
+        assert delivered_at == 24
+        assert opens == {message_id: (2, True) for message_id in ids}
+        assert moved == 24  # one timeline entry per move; the "deferred" moved nothing
+        assert receipts == 24 * 4
+    finally:
+        await hub.stop()
