@@ -14,23 +14,31 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.alerts.settings import AlertSettings
 from hub.campaigns.settings import CampaignSettings
-from hub.config_routing import CategoryName, CategoryRoute, route_provider_lists  # noqa: TC001
+from hub.config_connectors import (  # noqa: F401 (re-exported: hub.config is the import path)
+    PROVIDER_POLICY_KEYS,
+    SOURCE_POLICY_KEYS,
+    ProviderPolicy,
+    SourcePolicy,
+)
+from hub.config_notifications import (  # noqa: F401 (re-exported)
+    BrandOverride,
+    BrandSettings,
+    NotificationSettings,
+    QuietHours,
+    StageSettings,
+)
+from hub.config_routing import (  # noqa: F401 (re-exported)
+    CategoryRoute,
+    ChannelSettings,
+    route_provider_lists,
+)
+from hub.config_section import Section as _Section
 from hub.config_templates import TemplateLibrarySettings
-from hub.identity_settings import SourceIdentity
-from hub.notifiable import OnboardingSettings, StalenessSettings
 from hub.rules.model import RuleSettings
 
 #: Where the embedded default lives, relative to the working directory (the checkout).
@@ -48,10 +56,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
         self.problems = problems
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ServerSettings(_Section):
@@ -153,151 +157,6 @@ class PluginSettings(_Section):
 
     disabled: list[str] = Field(default_factory=list,
                                 description="Entry-point names not to load.")
-
-
-class ChannelSettings(_Section):
-    """How one channel reaches its providers."""
-
-    providers: list[str] = Field(min_length=1, description="Sink instance names, in order.")
-    policy: Literal["failover", "parallel", "weighted"] = Field(
-        "failover", description="failover: in order, next on a failure another provider could "
-        "survive; parallel: all at once; weighted: one picked by weight, the rest as failover.")
-    weights: list[float] | None = Field(
-        None, description="Traffic share per provider (weighted policy), e.g. [90, 10].")
-    receipt_deadline_seconds: float | None = Field(
-        None, gt=0, description="Fail over to the next provider (or fallback channel) when a "
-        "provider accepted a message but no delivery receipt came within this time.")
-    reconcile_seconds: float = Field(
-        300, gt=0, description="How long an unknown outcome waits for the provider's receipt "
-        "before it is reconciled (email: sent again; SMS: never sent twice).")
-    reconcile_window_seconds: float = Field(
-        86400, gt=0, description="How long after its send started an unknown outcome keeps "
-        "being reconciled while the provider cannot say (its message list is down): it stays "
-        "unknown and is asked about again, with backoff up to worker.retry_max_seconds. After "
-        "it, an SMS is failed (never sent twice; the stage falls back) and an email is sent "
-        "again.")
-    categories: dict[CategoryName, CategoryRoute] = Field(
-        default_factory=dict, description="Providers per message category (transactional, "
-        "promotional, internal); a category not listed uses the channel's providers.")
-
-    @model_validator(mode="after")
-    def _weights_match(self) -> ChannelSettings:
-        if self.policy == "weighted":
-            if not self.weights or len(self.weights) != len(self.providers):
-                raise ValueError("weights: one weight per provider is required by the weighted "
-                                 "policy")
-            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-                raise ValueError("weights: must be non-negative with a positive sum")
-        elif self.weights is not None:
-            raise ValueError("weights: only the weighted policy uses weights")
-        return self
-
-
-class ProviderPolicy(_Section):
-    """Per-provider delivery limits, written in the sink's own section (``[sinks.<name>]``)."""
-
-    rate_limit_per_second: float | None = Field(
-        None, gt=0, description="Most messages per second this process sends through it.")
-    breaker_failure_threshold: int = Field(
-        5, ge=1, description="Consecutive failures that open the circuit breaker.")
-    breaker_cooldown_seconds: float = Field(
-        30, gt=0, description="How long an open breaker waits before one probe (half-open).")
-
-
-#: Keys of ``[sinks.<name>]`` read by the core into :class:`ProviderPolicy`, not by the sink.
-PROVIDER_POLICY_KEYS = frozenset(ProviderPolicy.model_fields)
-
-
-class SourcePolicy(OnboardingSettings, SourceIdentity):
-    """Core settings of a source, written in its own ``[sources.<name>]`` section (the
-    onboarding ones: :class:`hub.notifiable.OnboardingSettings`; the return identity ones:
-    :class:`hub.identity_settings.SourceIdentity`)."""
-
-    poll_interval_seconds: float | None = Field(
-        None, gt=0, description="Poll the source this often (sources that implement poll); "
-        "unset: the source is not polled.")
-    rate_limit_per_second: float | None = Field(
-        None, gt=0, description="Most webhooks per second accepted from this source (per "
-        "process); more are answered 429 with Retry-After.")
-    rate_limit_burst: float | None = Field(
-        None, gt=0, description="Webhooks accepted in a burst above the rate (default: one "
-        "second's worth).")
-
-
-#: Keys of ``[sources.<name>]`` read by the core into :class:`SourcePolicy`.
-SOURCE_POLICY_KEYS = frozenset(SourcePolicy.model_fields)
-
-
-class StageSettings(_Section):
-    """Who is told when a return reaches a stage."""
-
-    channels: list[str] = Field(default_factory=list, description="Channels to notify on.")
-    template: str | None = Field(None, description="Template folder; default: the stage name.")
-    fallback: list[str] = Field(
-        default_factory=list, description="Channels to try, in order, when a notification of "
-        "this stage fails for good or bounces (e.g. [\"sms\", \"portal\"]).")
-    urgent: bool = Field(False, description="Sent during quiet hours and never coalesced.")
-    category: CategoryName = Field("transactional", description="internal for messages to "
-                                   "the team or IT; routes by [channels.<c>.categories].")
-    expires_after_seconds: float | None = Field(
-        None, gt=0, description="Never send this stage's messages later than this after the "
-        "event (a \"label ready\" SMS is useless after a day).")
-
-
-class QuietHours(_Section):
-    """Hours in the customer's time zone when non-urgent messages are held."""
-
-    start: str = Field("21:00", pattern=r"^\d\d:\d\d$", description="HH:MM, local time.")
-    end: str = Field("08:00", pattern=r"^\d\d:\d\d$", description="HH:MM, local time.")
-
-
-class BrandSettings(_Section):
-    """The store's voice in every message."""
-
-    store_name: str = "Our Store"
-    from_email: str = "returns@example.com"
-    from_name: str | None = None
-    support_email: str | None = None
-    logo_url: str | None = None
-    primary_color: str = "#1f6feb"
-    sign_off: str = "The returns team"
-    postal_address: str | None = Field(None, description="Sender's postal address, in every "
-                                       "promotional email's footer.")
-
-
-class BrandOverride(_Section):
-    """A store's brand: any field set here replaces the default brand's for that store."""
-
-    store_name: str | None = None
-    from_email: str | None = None
-    from_name: str | None = None
-    support_email: str | None = None
-    logo_url: str | None = None
-    primary_color: str | None = None
-    sign_off: str | None = None
-    postal_address: str | None = None
-
-
-class NotificationSettings(StalenessSettings):
-    """What the planner sends, and how it looks."""
-
-    stages: dict[str, StageSettings] = Field(default_factory=dict)
-    brand: BrandSettings = Field(default_factory=BrandSettings)
-    brands: dict[str, BrandOverride] = Field(
-        default_factory=dict, description="Per-store brand overrides, keyed by source name "
-        "(a store is the source its returns come from).")
-    sms_max_segments: int = Field(
-        3, ge=1, description="Longest SMS allowed, in segments; longer templates fail "
-        "`returnhub check` and the preview.")
-    default_locale: str = Field("en", description="Locale of customers whose locale is unknown.")
-    default_timezone: str = Field("UTC", description="Time zone of customers whose zone is "
-                                  "unknown (IANA name), for quiet hours.")
-    quiet_hours: QuietHours | None = Field(None, description="Hold non-urgent messages.")
-    coalesce_seconds: float = Field(
-        0, ge=0, description="Hold non-urgent messages this long; when a later stage of the "
-        "same return arrives meanwhile, only the latest is sent.")
-    templates_dir: Path | None = Field(
-        None, description="Operator templates; a file here overrides the bundled one by path.")
 
 
 class Settings(BaseSettings):

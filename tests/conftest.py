@@ -10,9 +10,11 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -129,10 +131,12 @@ def signed_headers(body: bytes, msg_id: str | None = None, *, secret: str = TEST
             "content-type": "application/json"}
 
 
-@pytest.fixture
-async def hub(tmp_path: Path, db_url: str) -> AsyncIterator[Hub]:
-    """A started hub whose workers do not run by themselves: tests call ``hub.drain()``."""
-    instance = Hub.build(make_settings(tmp_path, db_url))
+@asynccontextmanager
+async def started_hub(settings: Settings, pm: pluggy.PluginManager | None = None
+                      ) -> AsyncIterator[Hub]:
+    """A started hub whose workers do not run by themselves (tests call ``hub.drain()``),
+    stopped on leaving."""
+    instance = Hub.build(settings, pm)
     await instance.start(workers=False)
     instance.build_workers()
     await instance.dispatcher.start()
@@ -140,6 +144,20 @@ async def hub(tmp_path: Path, db_url: str) -> AsyncIterator[Hub]:
         yield instance
     finally:
         await instance.stop()
+
+
+@pytest.fixture
+def hub_settings(tmp_path: Path, db_url: str) -> Settings:
+    """The settings of the ``hub`` fixture: a test module overrides this fixture to run the
+    shared ``hub`` and ``client`` on other settings."""
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+async def hub(hub_settings: Settings) -> AsyncIterator[Hub]:
+    """A started hub whose workers do not run by themselves: tests call ``hub.drain()``."""
+    async with started_hub(hub_settings) as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from hub.contract.status import (
     parse_batch,
     reason_text,
 )
+from hub.contract.tracking import CarrierTrackingSource
 from hub.errors import (
     DeliveryError,
     MessageRejected,
@@ -82,7 +83,7 @@ from hub.wire import as_list, as_object, build, decimal, integer, money, reject,
 #: The version of this contract (semantic versioning). An installed plugin declares the range it
 #: supports in its entry-point module (``RETURNHUB_API = ">=1.0,<2"``); the hub refuses to load
 #: one without a range or whose range excludes this version, naming both (hub/plugin_api.py).
-PLUGIN_API_VERSION = "1.0.0"
+PLUGIN_API_VERSION = "1.1.0"
 
 __all__ = [
     "GSM7",
@@ -121,6 +122,7 @@ __all__ = [
     "Source",
     "StatusUpdate",
     "TrackingSource",
+    "CarrierTrackingSource",
     "TransientError",
     "Tracking",
     "as_list",

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base, BigId, UtcDateTime
+from hub.store.models_base import Base, BigId, UtcDateTime
 
 
 class Alert(Base):

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base, BigId, UtcDateTime
+from hub.store.models_base import Base, BigId, UtcDateTime
 
 #: A campaign's states; ``draft`` and ``scheduled`` plan nothing yet.
 CAMPAIGN_STATES = ("draft", "scheduled", "running", "paused", "cancelled", "done")

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base, BigId, UtcDateTime
+from hub.store.models_base import Base, BigId, UtcDateTime
 
 #: Where a consent change came from.
 CONSENT_SOURCES: tuple[str, ...] = ("api", "portal", "import", "sms_keyword", "unsubscribe",

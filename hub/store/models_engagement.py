@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base, BigId, Notification, UtcDateTime
+from hub.store.models_base import Base, BigId, UtcDateTime
+from hub.store.models_delivery import Notification
 
 
 class MessageEngagement(Base):

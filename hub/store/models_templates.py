@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.store.models import Base, BigId, UtcDateTime
+from hub.store.models_base import Base, BigId, UtcDateTime
 
 
 class TemplateRevision(Base):

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import contextlib
 import math
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,155 +31,17 @@ from hub.testing.fakes_common import (
     base_argument_parser,
     run_fake,
 )
+from hub.testing.sendgrid_mail import (  # noqa: F401 (validate_mail: re-exported)
+    STATUS_MESSAGES,
+    error_entry,
+    errors_response,
+    new_message_id,
+    validate_mail,
+)
 
 #: Headers of the signed Event Webhook.
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-
-#: Messages SendGrid uses for the failures the fake can inject.
-_STATUS_MESSAGES = {
-    400: "Bad Request",
-    401: "The provided authorization grant is invalid, expired, or revoked",
-    403: "The from address does not match a verified Sender Identity.",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
-_MAX_RECIPIENTS = 1000
-
-
-def _error(message: str, field: str | None = None, help_: str | None = None) -> dict[str, Any]:
-    return {"message": message, "field": field, "help": help_}
-
-
-def errors_response(status: int, errors: list[dict[str, Any]],
-                    headers: dict[str, str] | None = None) -> web.Response:
-    """A SendGrid error answer: ``{"errors": [{message, field, help}, ...]}``."""
-    return web.Response(status=status, body=orjson.dumps({"errors": errors}),
-                        content_type="application/json", headers=headers)
-
-
-def new_message_id() -> str:
-    """A 22-character URL-safe id shaped like SendGrid's ``X-Message-Id``."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
-
-
-def validate_mail(body: Any, verified_senders: set[str] | None = None
-                  ) -> tuple[int, list[dict[str, Any]]]:
-    """Check a v3 mail/send body the way SendGrid does; returns (status, errors)."""
-    if not isinstance(body, dict):
-        return 400, [_error("Bad Request")]
-    errors: list[dict[str, Any]] = []
-    personalizations = body.get("personalizations")
-    seen: set[str] = set()
-    if not isinstance(personalizations, list) or not personalizations:
-        errors.append(_error("The personalizations field is required and must have at least "
-                             "one personalization.", "personalizations"))
-        personalizations = []
-    elif len(personalizations) > _MAX_RECIPIENTS:
-        errors.append(_error("The personalizations field may not contain more than 1000 "
-                             "personalizations.", "personalizations"))
-    for index, item in enumerate(personalizations):
-        path = f"personalizations.{index}"
-        if not isinstance(item, dict) or not isinstance(item.get("to"), list) or not item["to"]:
-            errors.append(_error("The to array is required for all personalization objects, "
-                                 "and must have at least one email object with a valid email "
-                                 "address.", f"{path}.to"))
-            continue
-        for kind in ("to", "cc", "bcc"):
-            for position, address in enumerate(item.get(kind) or []):
-                email = address.get("email") if isinstance(address, dict) else None
-                if not isinstance(email, str) or "@" not in email:
-                    errors.append(_error("Does not contain a valid address.",
-                                         f"{path}.{kind}.{position}.email"))
-                    continue
-                if email.lower() in seen:
-                    errors.append(_error("Each email address in the personalization block "
-                                         "should be unique between to, cc, and bcc.",
-                                         f"{path}.{kind}.{position}.email"))
-                seen.add(email.lower())
-                name = address.get("name")
-                if isinstance(name, str) and (";" in name or "," in name):
-                    errors.append(_error("The name may not contain ; or ,",
-                                         f"{path}.{kind}.{position}.name"))
-        for mapping in ("custom_args", "headers", "substitutions"):
-            if mapping in item:
-                errors.extend(_string_mapping_errors(item[mapping], f"{path}.{mapping}"))
-    if len(seen) > _MAX_RECIPIENTS:
-        errors.append(_error("The total number of recipients must be no more than 1000.",
-                             "personalizations"))
-    sender = body.get("from")
-    sender_email = sender.get("email") if isinstance(sender, dict) else None
-    if not isinstance(sender_email, str) or "@" not in sender_email:
-        errors.append(_error("The from object must be provided for every email send. It is an "
-                             "object that requires the email parameter, but may also contain "
-                             "a name parameter.", "from.email"))
-    elif not sender_email.isascii():
-        errors.append(_error("Unicode is not supported in the from field.", "from.email"))
-    has_template = bool(body.get("template_id"))
-    if not has_template and not body.get("subject") and not (
-            personalizations and all(isinstance(p, dict) and p.get("subject")
-                                     for p in personalizations)):
-        errors.append(_error("The subject is required. You can get around this requirement if "
-                             "you use a template with a subject defined or if every "
-                             "personalization has a subject defined.", "subject"))
-    errors.extend(_content_errors(body.get("content"), has_template))
-    for mapping in ("custom_args", "headers"):
-        if mapping in body:
-            errors.extend(_string_mapping_errors(body[mapping], mapping))
-    if "reply_to" in body and "reply_to_list" in body:
-        errors.append(_error("The reply_to and reply_to_list fields are mutually exclusive.",
-                             "reply_to"))
-    categories = body.get("categories")
-    if categories is not None and (not isinstance(categories, list) or len(categories) > 10
-                                   or not all(isinstance(c, str) for c in categories)):
-        errors.append(_error("The categories field must be an array of at most 10 strings.",
-                             "categories"))
-    if errors:
-        return 400, errors
-    if verified_senders is not None and sender_email.lower() not in verified_senders:
-        return 403, [_error(_STATUS_MESSAGES[403], "from",
-                            "https://sendgrid.com/docs/for-developers/sending-email/"
-                            "sender-identity/")]
-    return 202, []
-
-
-def _content_errors(content: Any, has_template: bool) -> list[dict[str, Any]]:
-    if content is None:
-        return [] if has_template else [_error(
-            "Unless a valid template_id is provided, the content parameter is required. There "
-            "must be at least one defined content block. We typically suggest both text/plain "
-            "and text/html blocks are included, but only one block is required.", "content")]
-    if not isinstance(content, list) or not content:
-        return [_error("The content parameter must be an array with at least one item.",
-                       "content")]
-    errors = []
-    types = []
-    for index, block in enumerate(content):
-        value = block.get("value") if isinstance(block, dict) else None
-        if not isinstance(value, str) or not value:
-            errors.append(_error("The content value must be a string at least one character "
-                                 "in length.", f"content.{index}.value"))
-        types.append(block.get("type") if isinstance(block, dict) else None)
-    if "text/plain" in types and "text/html" in types and (
-            types.index("text/plain") > types.index("text/html")):
-        errors.append(_error("If present, text/plain content must be first, followed by "
-                             "text/html, followed by any other content.", "content"))
-    return errors
-
-
-def _string_mapping_errors(value: Any, field: str) -> list[dict[str, Any]]:
-    if not isinstance(value, dict):
-        return [_error(f"Invalid type. Expected: object, given: {type(value).__name__}.", field)]
-    if not all(isinstance(v, str) for v in value.values()):
-        # What SendGrid really answers for a non-string value: no field, no help.
-        return [_error("Bad Request")]
-    if field.endswith("custom_args") and len(orjson.dumps(value)) >= 10_000:
-        return [_error("The total size of custom arguments must be less than 10000 bytes.",
-                       field)]
-    return []
-
 
 @dataclass(slots=True)
 class StatusFeed:
@@ -234,12 +95,12 @@ class FakeSendGrid(FakeProvider):
 
     def error_response(self, status: int) -> web.Response:
         """SendGrid's errors array with its usual message for ``status``."""
-        return errors_response(status, [_error(_STATUS_MESSAGES.get(status, "error"))])
+        return errors_response(status, [error_entry(STATUS_MESSAGES.get(status, "error"))])
 
     def rate_limit_response(self, retry_after: float) -> web.Response:
         """429 with ``X-RateLimit-*`` headers; Reset is a unix time in whole seconds."""
         reset = math.ceil(time.time() + retry_after)
-        return errors_response(429, [_error("too many requests")], headers={
+        return errors_response(429, [error_entry("too many requests")], headers={
             "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(reset)})
 
@@ -248,16 +109,17 @@ class FakeSendGrid(FakeProvider):
         auth = request.headers.get("Authorization", "")
         scheme, _, key = auth.partition(" ")
         if scheme != "Bearer" or not key.strip():
-            return errors_response(401, [_error("authorization required")])
+            return errors_response(401, [error_entry("authorization required")])
         if self.api_key is not None and key != self.api_key:
-            return errors_response(401, [_error(_STATUS_MESSAGES[401])])
+            return errors_response(401, [error_entry(STATUS_MESSAGES[401])])
         accept = request.headers.get("Accept", "")
         if "application/json" not in accept and "*/*" not in accept:
-            return errors_response(406, [_error("Not Acceptable: use Accept: application/json")])
+            return errors_response(
+                406, [error_entry("Not Acceptable: use Accept: application/json")])
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return errors_response(400, [_error("Bad Request", None, "http://sendgrid.com/docs/"
+            return errors_response(400, [error_entry("Bad Request", None, "http://sendgrid.com/docs/"
                                                 "API_Reference/Web_API_v3/Mail/errors.html")])
         status, errors = validate_mail(body, self.verified_senders)
         if errors:

@@ -6,7 +6,7 @@ from hub.contract import hookimpl
 from returnhub_shippo.source import ShippoSource
 
 #: The plugin API versions this plugin works with (checked by the hub at load).
-RETURNHUB_API = ">=1.0,<2"
+RETURNHUB_API = ">=1.1,<2"
 
 __all__ = ["ShippoSource"]
 

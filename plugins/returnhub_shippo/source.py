@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from hub.contract import TrackingSource
+from hub.contract import CarrierTrackingSource
 from returnhub_shippo.config import ShippoSettings
 from returnhub_shippo.signature import sign_headers, verify_webhook
 from returnhub_shippo.track import track_events
 
-if TYPE_CHECKING:
-    from datetime import datetime
 
-    from hub.contract import InboundRequest, ReturnEvent
-
-
-class ShippoSource(TrackingSource):
+class ShippoSource(CarrierTrackingSource):
     """Shippo tracking webhooks (``track_updated``) as carrier events.
 
     Events carry no return id: the core matches them to a return by ``tracking.number``.
@@ -27,15 +20,6 @@ class ShippoSource(TrackingSource):
     carrier = "shippo"
     Config = ShippoSettings
 
-    def check(self, request: InboundRequest) -> None:
-        """The carrier's signature check."""
-        verify_webhook(request, self.settings)
-
-    def headers_for(self, body: bytes) -> dict[str, str]:
-        """The carrier's signature headers."""
-        return sign_headers(body, self.settings)
-
-    def events_of(self, payload: dict[str, Any], received_at: datetime
-                  ) -> tuple[list[ReturnEvent], str | None]:
-        """The carrier's status vocabulary mapped onto the hub's events."""
-        return track_events(payload, source=self.name)
+    verify_webhook = staticmethod(verify_webhook)
+    sign_headers = staticmethod(sign_headers)
+    carrier_events = staticmethod(track_events)

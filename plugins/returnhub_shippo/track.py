@@ -40,8 +40,10 @@ def _estimate(track: dict[str, Any]) -> datetime | None:
         return None
 
 
-def track_events(envelope: dict[str, Any], *, source: str) -> tuple[list[ReturnEvent], str | None]:
-    """The hub events for one Shippo webhook, and the unmapped status if any."""
+def track_events(envelope: dict[str, Any], *, source: str, received_at: datetime | None = None
+                 ) -> tuple[list[ReturnEvent], str | None]:
+    """The hub events for one Shippo webhook, and the unmapped status if any (``received_at``
+    is unused: a Shippo status carries its own date)."""
     kind = text(envelope, "event", "event", required=True)
     if kind != "track_updated":
         return [], None

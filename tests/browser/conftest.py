@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.runtime import Hub
 from hub.web.app import create_app
 from hub.web.portal import POLL_SECONDS
+from tests.conftest import started_hub
 from tests.web.conftest import portal_settings
 
 #: The system Chromium (``make test`` installs it with apt-get when missing and root).
@@ -72,17 +73,11 @@ async def phone(browser: Any) -> AsyncIterator[Any]:
 async def served(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[Hub, TestClient, str]]:
     """A hub with the portal channel, served on a local port: (hub, client, base URL).
     Workers are driven by ``hub.drain()``."""
-    hub = Hub.build(portal_settings(tmp_path, db_url))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    app = create_app(hub)
-    app[POLL_SECONDS] = 0.2
-    try:
+    async with started_hub(portal_settings(tmp_path, db_url)) as hub:
+        app = create_app(hub)
+        app[POLL_SECONDS] = 0.2
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             yield hub, client, str(client.make_url("")).rstrip("/")
-    finally:
-        await hub.stop()
 
 
 def assert_screenshot(path: Path) -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import DeliveryAttempt, Notification, TimelineEntry
-from tests.conftest import wait_for
+from tests.conftest import started_hub, wait_for
 from tests.delivery.conftest import free_port, message_id_of, provider_settings, start_hub, stop_hub
 from tests.delivery.test_switching import events
 
@@ -119,11 +118,7 @@ async def test_an_sms_stays_unknown_while_the_list_is_down_then_is_found(tmp_pat
 async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, providers, db_url):
     """The intent is written only for a row this worker still leases: another worker took the
     row over, so this one must not call Twilio (no intent, no call)."""
-    hub = Hub.build(sms_settings(tmp_path, providers, db_url))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
+    async with started_hub(sms_settings(tmp_path, providers, db_url)) as hub:
         await hub.inbox.submit(events(2, "R-lease"), utcnow())
         await hub.processor.drain()
         mine, taken = await hub.dispatcher.claim(10)
@@ -134,8 +129,6 @@ async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, pro
         kept = await router.deliver(hub.composer.compose(mine), announce=announce)
         lost = await router.deliver(hub.composer.compose(taken), announce=announce)
         rows = {n.id: n for n in (await notifications_list(hub))}
-    finally:
-        await hub.stop()
     assert kept.status == "sent" and lost.status == "retry" and not lost.attempts
     assert "the lease ran out before the send started" in lost.error
     assert [message_id_of(r) for r in providers.twilio.records] == [mine.notification.id]
@@ -168,11 +161,7 @@ async def test_a_worker_killed_between_its_intent_and_the_call_leaves_an_sms_sen
         tmp_path, providers, db_url):
     """The state such a kill leaves (``sending``, an intent, the lease run out, nothing at
     Twilio): the SMS waits for a receipt, Twilio's list says it never came, it is sent once."""
-    hub = Hub.build(sms_settings(tmp_path, providers, db_url))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
+    async with started_hub(sms_settings(tmp_path, providers, db_url)) as hub:
         await hub.inbox.submit(events(1, "R-intent"), utcnow())
         await hub.processor.drain()
         now = utcnow()
@@ -187,7 +176,5 @@ async def test_a_worker_killed_between_its_intent_and_the_call_leaves_an_sms_sen
         await wait_for(sent, timeout=15)
         row = (await notifications(hub))["sms"]
         outcomes = await timeline_outcomes(hub, row.id)
-    finally:
-        await hub.stop()
     assert [message_id_of(r) for r in providers.twilio.records] == [row.id]
     assert outcomes[-2:] == ["unknown", "sent"]  # reconciled first, then sent

@@ -19,12 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from hub.runtime import Hub
 from hub.store.models import InboxEvent, Notification, Return, TimelineEntry
 from hub.testing.fake_shopify import DEFAULT_SHOP, DEFAULT_TOKEN, FakeShopifyAdmin, return_node
 from hub.testing.signing import body_bytes, easypost_signature, erp_signature, shopify_webhook
 from hub.web.app import create_app
-from tests.conftest import create_pg_database, drop_pg_database, make_settings
+from tests.conftest import create_pg_database, drop_pg_database, make_settings, started_hub
 from tests.sources.conftest import load_fixture
 
 SHOPIFY_SECRET = "shpss_identity_test"
@@ -100,11 +99,7 @@ async def run(db_url: str, order: list[int], drain_after: list[bool]) -> dict:
     with TemporaryDirectory() as scratch:
         async with FakeShopifyAdmin() as fake:
             fake.add_return(return_node(9994378))
-            hub = Hub.build(identity_settings(Path(scratch), db_url, fake.url))
-            await hub.start(workers=False)
-            hub.build_workers()
-            await hub.dispatcher.start()
-            try:
+            async with started_hub(identity_settings(Path(scratch), db_url, fake.url)) as hub:
                 async with TestClient(TestServer(create_app(hub))) as client:
                     for index, drain in zip(order, drain_after, strict=True):
                         response = await DELIVERIES[index](client)
@@ -127,8 +122,6 @@ async def run(db_url: str, order: list[int], drain_after: list[bool]) -> dict:
                         select(InboxEvent.status))).scalars())
                 return {"returns": returns, "sent": Counter(sent), "files": len(outbox),
                         "sources": sources, "unsourced": unsourced, "inbox": statuses}
-            finally:
-                await hub.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

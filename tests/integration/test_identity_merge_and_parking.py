@@ -29,7 +29,7 @@ from hub.store.models import (
 from hub.testing.factories import customer, event_payload
 from hub.web.app import create_app
 from hub.web.auth import csrf_token
-from tests.conftest import TEST_SECRET, make_settings, signed_headers
+from tests.conftest import TEST_SECRET, make_settings, signed_headers, started_hub
 from tests.web.conftest import bearer, new_token
 
 JANE = customer(1)
@@ -42,15 +42,9 @@ async def two_systems(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[Hub, T
     settings = make_settings(tmp_path, db_url, sources={
         "wms": {"type": "standard_webhooks", "secret": TEST_SECRET,
                 "match": ["order_number", "tracking_number"]}})
-    hub = Hub.build(settings)
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
+    async with started_hub(settings) as hub:
         async with TestClient(TestServer(create_app(hub))) as client:
             yield hub, client
-    finally:
-        await hub.stop()
 
 
 async def send(client: TestClient, source: str, event_type: str, return_id: str, minute: int,

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from hub.events import ReturnEvent
-from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Notification, Return, TimelineEntry
 from hub.testing.factories import event_payload
-from tests.conftest import TEST_SECRET, make_settings
+from tests.conftest import TEST_SECRET, make_settings, started_hub
 
 
 def _event(days_old: float, **fields) -> ReturnEvent:
@@ -49,11 +48,7 @@ async def test_the_dry_run_withholds_what_the_pipeline_withholds(hub):
 async def test_a_source_can_name_returns_by_their_order_number(tmp_path, db_url):
     settings = make_settings(tmp_path, db_url, sources={"shop": {
         "type": "standard_webhooks", "secret": TEST_SECRET, "customer_reference": "order_name"}})
-    hub = Hub.build(settings)
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
+    async with started_hub(settings) as hub:
         event = _event(0, order_number="#5001", customer_reference="RMA-77")
         await hub.inbox.submit([event], utcnow())
         await hub.drain()
@@ -63,5 +58,3 @@ async def test_a_source_can_name_returns_by_their_order_number(tmp_path, db_url)
         [mail] = (tmp_path / "outbox").glob("*.eml")
         message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
         assert "#5001" in message["Subject"] and event.return_id not in message["Subject"]
-    finally:
-        await hub.stop()

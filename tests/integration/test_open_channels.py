@@ -22,7 +22,7 @@ from hub.runtime import Hub
 from hub.store.models import Notification, TimelineEntry
 from hub.testing.factories import event_payload
 from hub.web.app import create_app
-from tests.conftest import make_settings, signed_headers
+from tests.conftest import make_settings, signed_headers, started_hub
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "slack_channel"
 SLACK_ID = "U024BE7LH"
@@ -75,16 +75,10 @@ def slack_settings(tmp_path, db_url, webhook_url: str, **overrides: Any):
 
 @pytest.fixture
 async def slack_hub(tmp_path, db_url, slack, slack_plugin):
-    hub = Hub.build(slack_settings(tmp_path, db_url, slack.url),
-                    get_plugin_manager(extra_plugins=[slack_plugin]))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
+    async with started_hub(slack_settings(tmp_path, db_url, slack.url),
+                           get_plugin_manager(extra_plugins=[slack_plugin])) as hub:
         async with TestClient(TestServer(create_app(hub))) as client:
             yield hub, client
-    finally:
-        await hub.stop()
 
 
 async def post_event(client, payload: dict[str, Any]):
@@ -162,17 +156,11 @@ async def test_an_operator_template_for_the_channel_wins_over_the_email_text(
     (templates / "slack.txt.j2").write_text(":white_check_mark: {{ return.reference }} approved\n")
     settings = slack_settings(tmp_path, db_url, slack.url, notifications={
         "stages": STAGES, "templates_dir": str(tmp_path / "templates")})
-    hub = Hub.build(settings, get_plugin_manager(extra_plugins=[slack_plugin]))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
+    async with started_hub(settings, get_plugin_manager(extra_plugins=[slack_plugin])) as hub:
         async with TestClient(TestServer(create_app(hub))) as client:
             await post_event(client, with_slack_id(event_payload("return.approved", "R-SL-5"),
                                                    SLACK_ID))
             await hub.drain()
-    finally:
-        await hub.stop()
     assert [post["text"] for post in slack.posts] == [":white_check_mark: R-SL-5 approved"]
 
 

@@ -23,8 +23,8 @@ def install_plugin(site: Path, name: str, api: str | None) -> None:
             "@hookimpl\ndef returnhub_register_connectors(register):\n    pass\n")
 
 
-def test_the_hub_provides_1_0_0():
-    assert PLUGIN_API_VERSION == "1.0.0"
+def test_the_hub_provides_1_1_0():
+    assert PLUGIN_API_VERSION == "1.1.0"
 
 
 @pytest.mark.parametrize("declared", [">=1.0,<2", "~=1.0", ">=1", "==1.*"])
@@ -37,7 +37,7 @@ def test_a_range_excluding_the_version_names_plugin_range_and_version():
     problem = api_problem("future", SimpleNamespace(RETURNHUB_API=">=2.0,<3"), None,
                           required=True)
     assert problem is not None
-    assert "'future'" in problem and "'>=2.0,<3'" in problem and "1.0.0" in problem
+    assert "'future'" in problem and "'>=2.0,<3'" in problem and "1.1.0" in problem
 
 
 @pytest.mark.parametrize("declared", ["1.0 or later", "", 2, "=>1.0"])
@@ -67,7 +67,7 @@ def test_a_registered_plugin_object_with_a_wrong_range_is_refused():
         def returnhub_register_connectors(self, register):  # noqa: ANN001, ANN201
             pass
 
-    with pytest.raises(PluginError, match=r"API '<1' but this hub provides 1\.0\.0"):
+    with pytest.raises(PluginError, match=r"API '<1' but this hub provides 1\.1\.0"):
         get_plugin_manager(extra_plugins=[Old()], load_entry_points=False)
 
 
@@ -82,7 +82,7 @@ def test_an_installed_plugin_for_another_api_stops_check_and_serve(tmp_path):
         result = run_cli("--config", str(config), *command, site=site, cwd=tmp_path)
         assert result.returncode == 2, (command, result.stdout, result.stderr)
         assert ("plugin 'future' (returnhub-future 0.1) supports plugin API '>=2.0,<3' but "
-                "this hub provides 1.0.0") in result.stderr
+                "this hub provides 1.1.0") in result.stderr
         assert "plugin 'legacy' (returnhub-legacy 0.1) declares no plugin API range" \
             in result.stderr
         assert "'current'" not in result.stderr

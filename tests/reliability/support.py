@@ -1,16 +1,20 @@
 """Process helpers for the reliability suites: fake providers and hub nodes as child
-processes, and reading what the fakes accepted."""
+processes, reading what the fakes accepted, and the SMS crash tests' rig."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from hub.config import load_settings
+from hub.runtime import Hub
+from tests.conftest import TEST_SECRET, make_settings
 from tests.delivery.conftest import message_id_of
 from tests.reliability.chaos_counts import Copy
 
@@ -114,3 +118,88 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def sms_hub_config(tmp_path: Path, db_url: str, twilio_url: str, *, worker: str = "",
+                   sink: str = "", channel: str = "", extra: str = "") -> Path:
+    """A hub config that texts every approval through the fake Twilio at ``twilio_url``, with
+    short leases and retries; ``worker``, ``sink`` and ``channel`` are TOML lines added to
+    those sections, ``extra`` whole sections added at the end."""
+    config = tmp_path / "hub.toml"
+    config.write_text(f"""
+data_dir = "{tmp_path / 'data'}"
+[database]
+url = "{db_url}"
+[logging]
+format = "json"
+level = "INFO"
+[security]
+pii_keys = ["{make_settings(tmp_path).security.pii_keys[0].get_secret_value()}"]
+lookup_key = "crash-lookup-key"
+outbound_allow = ["127.0.0.0/8"]
+[worker]
+lease_seconds = 2
+idle_poll_seconds = 0.05
+retry_base_seconds = 0.1
+retry_max_seconds = 1
+{worker}
+[sources.shop]
+type = "standard_webhooks"
+secret = "{TEST_SECRET}"
+[sinks.tw]
+type = "twilio_sms"
+account_sid = "AC{'0' * 32}"
+auth_token = "fake-token"
+from_number = "+15005550006"
+base_url = "{twilio_url}"
+{sink}
+[channels.sms]
+providers = ["tw"]
+reconcile_seconds = 0.5
+{channel}
+[notifications.stages.approved]
+channels = ["sms"]
+{extra}
+""")
+    return config
+
+
+def kill(process: subprocess.Popen) -> None:
+    """``kill -9`` a process and reap it."""
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+class SmsRig:
+    """The fake Twilio as its own process, the test's own hub (it plans; it never sends) and
+    ``returnhub worker`` processes, all on one config (:func:`sms_hub_config`)."""
+
+    def __init__(self, tmp_path: Path, db_url: str, **config: str) -> None:
+        self.logs, self.record = tmp_path / "logs.txt", tmp_path / "tw.jsonl"
+        self.fake, announcement = start_fake("fake_twilio", self.record, self.logs)
+        self.fake_url = announcement["url"]
+        self.config = sms_hub_config(tmp_path, db_url, self.fake_url, **config)
+        self.processes: list[subprocess.Popen] = [self.fake]
+        self.hub: Hub | None = None
+
+    async def start_hub(self) -> Hub:
+        """Migrate the database (as the CLI does) and start the test's hub without workers."""
+        subprocess.run([str(BIN / "returnhub"), "--config", str(self.config), "db", "upgrade"],
+                       check=True, capture_output=True, timeout=60, env=clean_env())
+        self.hub = Hub.build(load_settings(self.config))
+        await self.hub.start(workers=False, migrate=False)
+        return self.hub
+
+    def worker(self) -> subprocess.Popen:
+        """Start one more ``returnhub worker`` process."""
+        process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(self.config),
+                                    "worker"], stdout=subprocess.DEVNULL,
+                                   stderr=self.logs.open("a"), env=clean_env())
+        self.processes.append(process)
+        return process
+
+    async def close(self) -> None:
+        """Stop every process, then the test's hub."""
+        stop_all(self.processes)
+        if self.hub is not None:
+            await self.hub.stop()

@@ -5,95 +5,33 @@ customer with exactly one message, and nobody without consent with any."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from hub.campaigns import service
-from hub.config import load_settings
-from hub.runtime import Hub
 from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign
 from hub.testing.campaign_seed import seed_customers
-from tests.conftest import TEST_SECRET, make_settings, wait_for
-from tests.reliability.support import BIN, clean_env, records, start_fake, stop_all
+from tests.conftest import wait_for
+from tests.reliability.support import SmsRig, kill, records
 
 CUSTOMERS = 600  # every second one consents: 300 texts
 
 
-def write_config(tmp_path: Path, db_url: str, twilio_url: str) -> Path:
-    config = tmp_path / "hub.toml"
-    config.write_text(f"""
-data_dir = "{tmp_path / 'data'}"
-[database]
-url = "{db_url}"
-[logging]
-format = "json"
-level = "INFO"
-[security]
-pii_keys = ["{make_settings(tmp_path).security.pii_keys[0].get_secret_value()}"]
-lookup_key = "campaign-crash-lookup-key"
-outbound_allow = ["127.0.0.0/8"]
-[worker]
-lease_seconds = 2
-idle_poll_seconds = 0.05
-retry_base_seconds = 0.1
-retry_max_seconds = 1
-[campaigns]
-batch_size = 5
-poll_seconds = 0.05
-[sources.shop]
-type = "standard_webhooks"
-secret = "{TEST_SECRET}"
-[sinks.tw]
-type = "twilio_sms"
-account_sid = "AC{'0' * 32}"
-auth_token = "fake-token"
-from_number = "+15005550006"
-base_url = "{twilio_url}"
-rate_limit_per_second = 80
-[channels.sms]
-providers = ["tw"]
-reconcile_seconds = 0.5
-[notifications.stages.approved]
-channels = ["sms"]
-""")
-    return config
-
-
-def kill(process: subprocess.Popen) -> None:
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(10)
-
-
 @pytest.mark.slow
 async def test_a_campaign_killed_mid_plan_and_mid_send_reaches_everyone_once(tmp_path, db_url):
-    logs, record = tmp_path / "logs.txt", tmp_path / "tw.jsonl"
-    fake, announcement = start_fake("fake_twilio", record, logs)
-    processes, hub = [fake], None
-    config = write_config(tmp_path, db_url, announcement["url"])
-
-    def worker() -> subprocess.Popen:
-        process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(config), "worker"],
-                                   stdout=subprocess.DEVNULL, stderr=logs.open("a"),
-                                   env=clean_env())
-        processes.append(process)
-        return process
+    rig = SmsRig(tmp_path, db_url, sink="rate_limit_per_second = 80",
+                 extra="[campaigns]\nbatch_size = 5\npoll_seconds = 0.05")
+    record, worker = rig.record, rig.worker
 
     async def campaign_row() -> Campaign:
         async with hub.sessionmaker() as session:
             return await session.get(Campaign, campaign.id, populate_existing=True)
 
     try:
-        subprocess.run([str(BIN / "returnhub"), "--config", str(config), "db", "upgrade"],
-                       check=True, capture_output=True, timeout=60, env=clean_env())
-        hub = Hub.build(load_settings(config))
-        await hub.start(workers=False, migrate=False)
+        hub = await rig.start_hub()
         await seed_customers(hub.sessionmaker, hub.codec, CUSTOMERS, consent_every=2)
         await service.create_segment(hub, "everyone", 'state in ["refunded", '
                                      '"exchange_shipped"]')
@@ -125,9 +63,7 @@ async def test_a_campaign_killed_mid_plan_and_mid_send_reaches_everyone_once(tmp
             statuses = Counter((await session.execute(select(Notification.status).where(
                 Notification.campaign_id == campaign.id))).scalars())
     finally:
-        stop_all(processes)
-        if hub is not None:
-            await hub.stop()
+        await rig.close()
     texts = Counter(r["request"]["To"] for r in records(record))
     consenting = {f"+1415{2_000_000 + n:07d}" for n in range(2, CUSTOMERS + 1, 2)}
     print(f"\ncursor at the first kill: {mid_plan}; texts accepted at the second kill: "

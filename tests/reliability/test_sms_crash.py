@@ -6,95 +6,37 @@ once it does."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 
-from hub.config import load_settings
 from hub.events import ReturnEvent
-from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Notification, TimelineEntry
 from hub.testing.factories import event_payload
-from tests.conftest import TEST_SECRET, make_settings, wait_for
-from tests.reliability.support import BIN, clean_env, message_counts, start_fake, stop_all
+from tests.conftest import wait_for
+from tests.reliability.support import SmsRig, kill, message_counts
 
 
-def write_config(tmp_path: Path, db_url: str, twilio_url: str, *, rate: float | None,
-                 window: float) -> Path:
-    config = tmp_path / "hub.toml"
-    config.write_text(f"""
-data_dir = "{tmp_path / 'data'}"
-[database]
-url = "{db_url}"
-[logging]
-format = "json"
-level = "INFO"
-[security]
-pii_keys = ["{make_settings(tmp_path).security.pii_keys[0].get_secret_value()}"]
-lookup_key = "crash-lookup-key"
-outbound_allow = ["127.0.0.0/8"]
-[worker]
-lease_seconds = 2
-idle_poll_seconds = 0.05
-retry_base_seconds = 0.1
-retry_max_seconds = 1
-send_timeout_seconds = 30
-[sources.shop]
-type = "standard_webhooks"
-secret = "{TEST_SECRET}"
-[sinks.tw]
-type = "twilio_sms"
-account_sid = "AC{'0' * 32}"
-auth_token = "fake-token"
-from_number = "+15005550006"
-base_url = "{twilio_url}"
-{f"rate_limit_per_second = {rate}" if rate else ""}
-[channels.sms]
-providers = ["tw"]
-reconcile_seconds = 0.5
-reconcile_window_seconds = {window}
-[notifications.stages.approved]
-channels = ["sms"]
-""")
-    return config
+class Rig(SmsRig):
+    """The SMS crash rig, with the faults of the fake Twilio and what the database holds."""
 
-
-class Rig:
-    """The fake Twilio process, the test's own hub (it plans; it never sends) and workers."""
-
-    def __init__(self, tmp_path: Path, db_url: str, **options) -> None:
-        self.tmp_path, self.logs = tmp_path, tmp_path / "logs.txt"
-        self.record = tmp_path / "tw.jsonl"
-        self.fake, announcement = start_fake("fake_twilio", self.record, self.logs)
-        self.fake_url = announcement["url"]
-        self.config = write_config(tmp_path, db_url, self.fake_url, **options)
-        self.processes: list[subprocess.Popen] = [self.fake]
-        self.hub: Hub | None = None
+    def __init__(self, tmp_path: Path, db_url: str, *, rate: float | None,
+                 window: float) -> None:
+        super().__init__(tmp_path, db_url, worker="send_timeout_seconds = 30",
+                         sink=f"rate_limit_per_second = {rate}" if rate else "",
+                         channel=f"reconcile_window_seconds = {window}")
 
     async def plan(self, count: int) -> None:
         """Apply ``count`` approvals in this process: ``count`` SMS are planned, pending."""
-        subprocess.run([str(BIN / "returnhub"), "--config", str(self.config), "db", "upgrade"],
-                       check=True, capture_output=True, timeout=60, env=clean_env())
-        self.hub = Hub.build(load_settings(self.config))
-        await self.hub.start(workers=False, migrate=False)
+        await self.start_hub()
         self.hub.build_workers()
         await self.hub.inbox.submit([ReturnEvent.model_validate({
             **event_payload("return.approved", f"R-crash-{n}"), "source": "shop",
             "source_event_id": f"crash-{n}"}) for n in range(count)], utcnow())
         await self.hub.processor.drain()
-
-    def worker(self) -> subprocess.Popen:
-        process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(self.config),
-                                    "worker"], stdout=subprocess.DEVNULL,
-                                   stderr=self.logs.open("a"), env=clean_env())
-        self.processes.append(process)
-        return process
 
     async def faults(self, **wanted) -> None:
         async with aiohttp.ClientSession() as session, session.post(
@@ -110,16 +52,6 @@ class Rig:
             return list((await session.execute(select(TimelineEntry.outcome).where(
                 TimelineEntry.notification_id == notification_id)
                 .order_by(TimelineEntry.id))).scalars())
-
-    async def close(self) -> None:
-        stop_all(self.processes)
-        if self.hub is not None:
-            await self.hub.stop()
-
-
-def kill(process: subprocess.Popen) -> None:
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(10)
 
 
 @pytest.mark.slow

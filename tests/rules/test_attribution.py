@@ -15,7 +15,7 @@ from hub.runtime import Hub
 from hub.store.models import Return, RuleAction, TimelineEntry
 from hub.testing.factories import event_payload
 from hub.web.app import create_app
-from tests.conftest import make_settings, signed_headers
+from tests.conftest import make_settings, signed_headers, started_hub
 
 RULES = [
     {"name": "tag-and-tell", "when": 'stage == "requested"',
@@ -27,14 +27,8 @@ RULES = [
 
 @pytest.fixture
 async def hub_with_rules(tmp_path: Path, db_url: str) -> AsyncIterator[Hub]:
-    instance = Hub.build(make_settings(tmp_path, db_url, rules=RULES))
-    await instance.start(workers=False)
-    instance.build_workers()
-    await instance.dispatcher.start()
-    try:
+    async with started_hub(make_settings(tmp_path, db_url, rules=RULES)) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 async def test_the_approving_rule_is_credited_with_the_approval(hub_with_rules):

@@ -17,7 +17,7 @@ from hub.testing.factories import event_payload
 from hub.testing.fake_sendgrid import FakeSendGrid
 from hub.testing.fake_twilio import FakeTwilio
 from hub.web.app import create_app
-from tests.conftest import make_settings, signed_headers
+from tests.conftest import make_settings, signed_headers, started_hub
 
 from .support import free_port
 
@@ -40,15 +40,9 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Hub, TestClient, FakeSe
                            "auth_token": "hub-test-token", "from_number": "+15005550006",
                            "base_url": twilio.url}},
             channels={"email": {"providers": ["mail"]}, "sms": {"providers": ["sms"]}})
-        hub = Hub.build(settings)
-        await hub.start(workers=False)
-        hub.build_workers()
-        await hub.dispatcher.start()
-        try:
+        async with started_hub(settings) as hub:
             async with TestClient(TestServer(create_app(hub), port=port)) as client:
                 yield hub, client, sendgrid, twilio
-        finally:
-            await hub.stop()
 
 
 async def notifications(hub: Hub) -> dict[str, Notification]:

@@ -73,6 +73,31 @@ channels = ["sms"]
     assert "notifications.stages.approved.channels: channel 'sms'" in text
 
 
+@pytest.mark.parametrize(("route", "message"), [
+    ('policy = "weighted"', "one weight per provider is required by the weighted policy"),
+    ('policy = "weighted"\nweights = [1, -1]', "must be non-negative with a positive sum"),
+    ("weights = [1, 1]", "only the weighted policy uses weights"),
+])
+@pytest.mark.parametrize("section", ["channels.email", "channels.email.categories.promotional"])
+def test_weights_are_checked_on_a_channel_and_on_a_category_route(tmp_path, section, route,
+                                                                  message):
+    channel = "" if section == "channels.email" else '[channels.email]\nproviders = ["a"]'
+    path = write(tmp_path, f"""
+[sinks.a]
+type = "file"
+[sinks.b]
+type = "file"
+{channel}
+[{section}]
+providers = ["a", "b"]
+{route}
+""")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert any(p.startswith(f"{section}: weights: {message}") for p in error.value.problems), \
+        error.value.problems
+
+
 def test_env_overrides_file_and_reaches_connector_settings(tmp_path, monkeypatch):
     path = write(tmp_path, """
 [server]

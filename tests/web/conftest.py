@@ -18,7 +18,7 @@ from hub.testing.factories import event_payload
 from hub.tokens import create_token
 from hub.web.app import create_app
 from hub.web.portal import POLL_SECONDS
-from tests.conftest import make_settings, signed_headers
+from tests.conftest import make_settings, signed_headers, started_hub
 
 
 async def new_token(hub: Hub, name: str = "ops", scope: str = "admin", *,
@@ -83,14 +83,8 @@ def portal_settings(tmp_path: Path, db_url: str):
 @pytest.fixture
 async def portal_hub(tmp_path: Path, db_url: str) -> AsyncIterator[Hub]:
     """A started hub (workers driven by ``drain``) with the portal channel."""
-    instance = Hub.build(portal_settings(tmp_path, db_url))
-    await instance.start(workers=False)
-    instance.build_workers()
-    await instance.dispatcher.start()
-    try:
+    async with started_hub(portal_settings(tmp_path, db_url)) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 @pytest.fixture

@@ -2,82 +2,50 @@
 
 Request models forbid unknown fields: a misspelt filter or an attempt to set a field that is not
 writable is a 422 naming it, never silently ignored.
+
+This module holds the models of returns, notifications, dead letters and the audit log; the
+others live in ``schemas_*`` modules by topic and are re-exported here, so that
+``from hub.web.admin.schemas import X`` names every model.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import ConfigDict, Field
 
 from hub.events import ReturnState
 from hub.web.admin.ids import RowId
-
-T = TypeVar("T")
-
-
-class Strict(BaseModel):
-    """A request model: unknown fields are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    """A response model."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
-# --- common ---------------------------------------------------------------------------------
-
-class PageQuery(Strict):
-    """Keyset pagination: pass ``next_cursor`` of one page as ``cursor`` to get the next."""
-
-    limit: int = Field(50, ge=1, le=200, description="Items per page (at most 200).")
-    cursor: str | None = Field(None, max_length=500, description="``next_cursor`` of the "
-                               "previous page.")
-
-
-class Page(Out, Generic[T]):
-    """One page of results."""
-
-    items: list[T]
-    next_cursor: str | None = Field(None, description="Cursor of the next page; null on the "
-                                    "last page.")
-
-
-class IntId(Strict):
-    """A path naming an object by its numeric id."""
-
-    id: RowId
-
-
-class StrId(Strict):
-    """A path naming an object by its string id."""
-
-    id: str = Field(min_length=1, max_length=64, description="The hub's id of the object.")
-
-
-class NameParam(Strict):
-    """A path naming a connector."""
-
-    name: str = Field(min_length=1, max_length=100, description="The connector instance name.")
-
-
-class ErrorBody(Out):
-    """What went wrong."""
-
-    code: str = Field(description="Machine-readable reason, e.g. ``unknown_field``.")
-    message: str = Field(description="For a human; names fields and ids, never customer data.")
-    field: str | None = Field(None, description="The offending field or parameter, if one.")
-
-
-class ErrorResponse(Out):
-    """Every error answer."""
-
-    error: ErrorBody
-
+from hub.web.admin.schemas_base import (  # noqa: F401 (re-exported)
+    ErrorBody,
+    ErrorResponse,
+    IntId,
+    NameParam,
+    Out,
+    Page,
+    PageQuery,
+    Strict,
+    StrId,
+    T,
+)
+from hub.web.admin.schemas_connectors import (  # noqa: F401 (re-exported)
+    BreakerOut,
+    ConnectorList,
+    ConnectorOut,
+    FreeForm,
+    PreviewQuery,
+    TestSendBody,
+    TestSendResult,
+)
+from hub.web.admin.schemas_customers import (  # noqa: F401 (re-exported)
+    CustomerExport,
+    CustomerList,
+    CustomerOut,
+    CustomerSearchBody,
+    ErasedOut,
+    PreferencesBody,
+)
 
 # --- returns --------------------------------------------------------------------------------
 
@@ -273,133 +241,6 @@ class ReplayResult(Out):
     kind: Literal["inbox", "notification"]
     id: str
     status: str = Field(description="The status it is back in (pending).")
-
-
-# --- connectors -----------------------------------------------------------------------------
-
-class BreakerOut(Out):
-    """A provider's circuit breaker."""
-
-    state: str = Field(description="closed | open | half_open")
-    consecutive_failures: int
-    last_error: str | None = None
-    retry_in_seconds: float | None = Field(None, description="This process only: time until "
-                                           "an open breaker lets a probe through.")
-    updated_at: datetime | None = Field(None, description="Shared view: when a node last "
-                                        "changed it.")
-    node: str | None = Field(None, description="Shared view: the node that changed it.")
-
-
-class ConnectorOut(Out):
-    """A configured connector and its health."""
-
-    name: str
-    kind: Literal["source", "sink"]
-    type: str
-    channels: list[str]
-    webhooks: bool = Field(description="Accepts webhooks at /webhooks/{name}.")
-    health: dict[str, Any] = Field(description="The connector's own health report.")
-    breaker: BreakerOut | None = Field(None, description="This process's breaker (sinks).")
-    shared_breaker: BreakerOut | None = Field(
-        None, description="The breaker state last written by any node (provider_health).")
-
-
-class ConnectorList(Out):
-    """Every configured connector."""
-
-    items: list[ConnectorOut]
-
-
-class TestSendBody(Strict):
-    """A sample message to send through one sink."""
-
-    to: str = Field(min_length=3, max_length=320, description="Address (email or E.164 phone).")
-    channel: str | None = Field(None, max_length=32, description="Default: the sink's first "
-                                "channel.")
-    stage: str = Field("approved", max_length=64, description="Which stage's templates.")
-    locale: str | None = Field(None, max_length=35)
-
-
-class TestSendResult(Out):
-    """What the provider said."""
-
-    message_id: str = Field(description="A fresh id, never reused.")
-    status: str
-    provider_message_id: str | None
-    detail: str
-
-
-# --- rules and templates --------------------------------------------------------------------
-
-class FreeForm(RootModel[dict[str, Any]]):
-    """A JSON object whose shape belongs to another component (rules, template preview)."""
-
-
-class PreviewQuery(Strict):
-    """Which template to preview."""
-
-    stage: str = Field(max_length=64)
-    channel: str = Field(max_length=32)
-    locale: str | None = Field(None, max_length=35)
-
-
-# --- customers ------------------------------------------------------------------------------
-
-class CustomerSearchBody(Strict):
-    """Find customers by email or phone (through the keyed hash). Exactly one."""
-
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=40)
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> CustomerSearchBody:
-        if bool(self.email) == bool(self.phone):
-            raise ValueError("give exactly one of email or phone")
-        return self
-
-
-class CustomerOut(Out):
-    """A customer, contact details masked."""
-
-    id: int
-    email: str | None = Field(description="Masked.")
-    phone: str | None = Field(description="Masked.")
-    locale: str | None
-    timezone: str | None
-    preferences: dict[str, Any] = Field(description='Channel opt-ins, e.g. {"sms": false}.')
-    returns: int = Field(description="How many returns the hub holds for them.")
-    created_at: datetime
-    updated_at: datetime
-
-
-class CustomerList(Out):
-    """Customers found."""
-
-    items: list[CustomerOut]
-
-
-class PreferencesBody(Strict):
-    """Channel opt-ins to change; channels not named keep their setting."""
-
-    channels: dict[str, bool] = Field(min_length=1, description='e.g. {"sms": false, '
-                                      '"email": true}; names are configured channels.')
-
-
-class ErasedOut(Out):
-    """What an erasure did."""
-
-    customer_id: int
-    returns_touched: int
-
-
-class CustomerExport(Out):
-    """Everything the hub holds about one customer, decrypted (GDPR art. 15 / 20)."""
-
-    exported_at: datetime
-    customer: dict[str, Any]
-    returns: list[dict[str, Any]]
-    inbox_events: list[dict[str, Any]]
-    portal_messages: list[dict[str, Any]]
 
 
 # --- audit ----------------------------------------------------------------------------------
