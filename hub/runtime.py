@@ -45,7 +45,7 @@ from hub.processing.privacy import PrivacyHandler
 from hub.processing.worker import InboxProcessor
 from hub.recipients import AddressBook
 from hub.rules import RuleEngine, RuleError
-from hub.rules.actions import ActionRunner
+from hub.processing.upstream_actions import ActionRunner
 from hub.processing.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
