@@ -104,9 +104,10 @@ class Dispatcher:
     async def run(self) -> None:
         """Claim and deliver until cancelled."""
         while True:
+            # Cleared before the claim: a wake-up that comes during it is not lost.
+            self.wake.clear()
             claimed = await self.claim_and_start()
             if not claimed:
-                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.idle_poll_seconds):
                         await self.wake.wait()
@@ -131,8 +132,14 @@ class Dispatcher:
             task.add_done_callback(self._inflight.discard)
             if item.notification.priority:
                 self.share.take()
-                task.add_done_callback(self.share.release)
+                task.add_done_callback(self._campaign_slot_freed)
         return len(batch)
+
+    def _campaign_slot_freed(self, _task: asyncio.Task) -> None:
+        """A campaign send finished: its slot may take the next due campaign message now,
+        rather than at the next idle poll (which capped a campaign at share / poll interval)."""
+        self.share.release()
+        self.wake.set()
 
     async def drain(self) -> None:
         """Deliver until nothing is due and nothing is in flight (tests, ``simulate``)."""

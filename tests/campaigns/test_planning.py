@@ -5,6 +5,8 @@ ones in the dispatcher's claim."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -179,3 +181,26 @@ async def test_transactional_rows_are_claimed_before_campaign_rows(seeded: Hub):
     claimed = await seeded.dispatcher.claim(20)  # nothing transactional left: spare capacity
     assert [bool(item.notification.campaign_id) for item in claimed] == \
         [True] * min(cap, len(expected(4)))
+
+
+async def test_a_freed_campaign_slot_takes_the_next_message_at_once(seeded: Hub):
+    """A campaign send that finishes wakes the dispatcher: with one campaign slot and an idle
+    poll of a minute, the old loop sent one message a minute."""
+    campaign = await make_campaign(seeded, rate=1_000_000)
+    await service.change(seeded, campaign.id, "launch")
+    await seeded.campaigns.plan_all(campaign.id)
+    seeded.dispatcher.share.cap = 1
+    seeded.dispatcher.settings.idle_poll_seconds = 60
+    runner = asyncio.create_task(seeded.dispatcher.run())
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                rows = await campaign_rows(seeded, campaign.id)
+                if rows and all(row.status == "sent" for row in rows):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert len(rows) == len(expected(4)) > 1
