@@ -55,6 +55,7 @@ class Measurement:
     receipt_eps: float = 0.0
     workers: int | None = None    #: worker processes (layout split); None: one process
     peak_rss_mb: float | None = None
+    largest_rss_mb: float | None = None  #: the peak of its largest single process
     cpu_ms_per_event: float | None = None  #: the relay's or hub's CPU time ÷ acked events
     cpu_kernel_share: float | None = None  #: the part of that CPU time spent in the kernel
     main_thread_share: float | None = None  #: the part spent by the event-loop thread(s)

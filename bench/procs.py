@@ -35,6 +35,8 @@ class Managed:
         self.process: subprocess.Popen | None = None
         #: VmHWM read just before the process was stopped (kB), if it was read.
         self.peak_rss_kb: int | None = None
+        #: The peak of its largest single process (the target is per process).
+        self.largest_rss_kb: int | None = None
         self._cpu = 0.0
         self._sys = 0.0
 
@@ -134,6 +136,7 @@ class Managed:
                 peaks.append(int(match.group(1)))
         if peaks:
             self.peak_rss_kb = sum(peaks)
+            self.largest_rss_kb = max(peaks)
         return self.peak_rss_kb
 
     def stop(self, timeout: float = 20.0) -> int | None:

@@ -24,7 +24,7 @@ def format_table(meta: dict[str, Any], results: list[Measurement],
     """Header, one row per measurement, the hub/floor ratios, then notes and errors."""
     header = ("config", "ingest ev/s", "e2e ev/s", "receipt ev/s", "ack p50/p99 ms",
               "deliver p50/p99 ms", "receipt p50/p99 ms", "CPU ms/ev", "kernel", "loop",
-              "peak RSS MB", "acked", "delivered", "receipts", "dup", "missing")
+              "peak RSS MB (sum/largest)", "acked", "delivered", "receipts", "dup", "missing")
     rows = []
     for r in results:
         if r.error:
@@ -36,7 +36,7 @@ def format_table(meta: dict[str, Any], results: list[Measurement],
                      _num(r.cpu_ms_per_event, 2),
                      "-" if r.cpu_kernel_share is None else f"{r.cpu_kernel_share:.0%}",
                      "-" if r.main_thread_share is None else f"{r.main_thread_share:.0%}",
-                     _num(r.peak_rss_mb, 1),
+                     f"{_num(r.peak_rss_mb, 1)} / {_num(r.largest_rss_mb, 1)}",
                      f"{r.acked:,}", f"{r.delivered:,}", f"{r.receipts:,}", str(r.duplicates),
                      str(r.missing)))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]

@@ -257,6 +257,8 @@ def _resources(result: Measurement, programs: list[Managed], group: ProcessGroup
     they are flagged)."""
     peaks = [program.read_peak_rss() for program in programs]
     result.peak_rss_mb = round(sum(peaks) / 1024, 1) if all(peaks) else None
+    largest = [program.largest_rss_kb for program in programs]
+    result.largest_rss_mb = round(max(largest) / 1024, 1) if all(largest) else None
     if acked:
         # start-up (imports, migrations) excluded
         used = sum(program.cpu_seconds() for program in programs) - cpu_at_ready
@@ -306,6 +308,10 @@ def _wait_recorded(db_url: str, expected: int, hub: Managed, timeout: float = 60
 
 def _hub_env(ctx: Context, work: Path, sink: str, tree: str | None) -> dict[str, str]:
     env = {**os.environ}
+    if ctx.args.profile:
+        # py-spy samples one process: a profiled hub runs as one (its per-event cost is the
+        # same; --hub-env can still say otherwise).
+        env["RETURNHUB_SERVER__PROCESSES"] = "1"
     for item in ctx.args.hub_env:
         key, _, value = item.partition("=")
         env[key] = value
