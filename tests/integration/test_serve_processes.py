@@ -85,7 +85,8 @@ def _alive(pid: int) -> bool:
 
 
 async def _serve(config: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(config), "serve"],
+    process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(config), "serve",
+                                "--processes", "2"],
                                stdout=subprocess.PIPE, stderr=log.open("a"), text=True)
     line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 60)
     match = re.search(r"listening on (http://\S+) \((\d+) processes\)", line)
@@ -189,7 +190,8 @@ def test_each_process_gets_its_share_of_the_rate_limits(tmp_path):
 def test_a_broken_configuration_stops_serve_before_it_migrates(tmp_path):
     config = _config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
     config.write_text(config.read_text().replace('type = "file"', 'type = "no-such-sink"'))
-    done = subprocess.run([str(BIN / "returnhub"), "--config", str(config), "serve"],
+    done = subprocess.run([str(BIN / "returnhub"), "--config", str(config), "serve",
+                           "--processes", "2"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0
     # The shared database was left alone: not created, so not migrated.
