@@ -207,7 +207,10 @@ def _start_hub(ctx: Context, group: ProcessGroup, config: Path, work: Path, sink
     """Start the hub's process(es); returns them (ingress first) and the ingress URL."""
     env = _hub_env(ctx, work, sink, tree)
     command = [sys.executable, "-m", "hub.cli", "--config", str(config)]
-    serve = ["serve"] if layout == "one" else ["serve", "--no-workers"]
+    # split: one ingress process beside the worker processes, as in the runs before `serve`
+    # used every core (comparable with them).
+    serve = ["serve"] if layout == "one" else ["serve", "--no-workers", *(
+        ["--processes", "1"] if _knows_processes(tree) else [])]
     hub = group.start("hub", [*command, *serve], cwd=work, env=env)
     base = hub.wait_for_line(r"returnhub listening on (http://\S+)", timeout=90).group(1)
     programs = [hub]
@@ -306,9 +309,16 @@ def _wait_recorded(db_url: str, expected: int, hub: Managed, timeout: float = 60
         time.sleep(0.2)
 
 
+def _knows_processes(tree: str | None) -> bool:
+    """Whether the hub in ``tree`` (None: the installed one) has ``server.processes`` (older
+    commits refuse the setting)."""
+    config = Path(tree).resolve() if tree else ROOT
+    return "processes" in (config / "hub" / "config.py").read_text(encoding="utf-8")
+
+
 def _hub_env(ctx: Context, work: Path, sink: str, tree: str | None) -> dict[str, str]:
     env = {**os.environ}
-    if ctx.args.profile:
+    if ctx.args.profile and _knows_processes(tree):
         # py-spy samples one process: a profiled hub runs as one (its per-event cost is the
         # same; --hub-env can still say otherwise).
         env["RETURNHUB_SERVER__PROCESSES"] = "1"

@@ -70,13 +70,17 @@ def cmd_serve(args: argparse.Namespace, *, ingress: bool = True) -> int:
     """Run the server (and, unless --no-workers, the workers): in one process, or in
     ``server.processes`` processes on one port (hub.supervisor)."""
     from hub.logs import configure_logging
-    from hub.serve import die_with_parent, serve_process
+    from hub.serve import die_with_parent, prepare_node, serve_process, share_rate_limits
     from hub.supervisor import resolve_processes, supervise
 
     child_of = getattr(args, "child_of", None)
     if child_of is not None:
         die_with_parent(child_of)
     settings = _settings(args)
+    if getattr(args, "prepare_only", False):
+        asyncio.run(prepare_node(settings))
+        return 0
+    share_rate_limits(settings, getattr(args, "siblings", 1))
     if getattr(args, "host", None):
         settings.server.host = args.host
     if getattr(args, "port", None) is not None:
@@ -248,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "ingress and workers (0: one per core; default: server.processes)")
     serve.add_argument("--child-of", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--siblings", type=int, default=1, help=argparse.SUPPRESS)
+    serve.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a worker-only node")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -67,9 +67,11 @@ class ServerSettings(_Section):
         None, description="Base URL platforms and providers reach the hub at; signature schemes "
         "that sign the URL (Twilio, Mandrill) need it exact. Default: http://host:port.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted.")
-    processes: int | Literal["auto"] = Field(
+    processes: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
         "auto", description="Processes `serve` runs on the one port, each with ingress and "
-        "workers: 0 or \"auto\" = one per core, 1 = a single process.")
+        "workers: 0 or \"auto\" = one per core (capped by a container's CPU quota), 1 = a "
+        "single process. Rate limits of sources and sinks are for the hub: each process gets "
+        "its share.")
 
     def base_url(self) -> str:
         """The public URL without a trailing slash."""

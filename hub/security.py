@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -117,12 +118,25 @@ def generate_fernet_key() -> str:
 
 
 def ensure_secret_file(path: Path, make: callable = lambda: secrets.token_urlsafe(32)) -> str:
-    """Read a secret file, creating it (mode 0600) with ``make()`` when missing."""
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
+    """Read a secret file, creating it (mode 0600) with ``make()`` when missing.
+
+    Several processes may start at once (``serve`` on every core): the file appears whole or
+    not at all (written beside it, then linked into place), the first one linked wins, and
+    an empty file is refused rather than used as a key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(make() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first: use its
+                os.link(scratch, path)
+        finally:
+            scratch.unlink(missing_ok=True)
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ValueError(f"{path} is empty: delete it to have a new secret made, or fill it")
     return value

@@ -33,6 +33,20 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+async def prepare_node(settings: Settings) -> None:
+    """What a multi-process ``serve`` does once before its children start: build the hub
+    (validating plugins, connectors and rules, and making any generated keys), then migrate
+    the database. Raises ConfigError / PluginError as ``serve`` would."""
+    from hub.runtime import Hub
+    from hub.store.migrate import upgrade
+
+    hub = Hub.build(settings)
+    try:
+        await upgrade(hub.engine)
+    finally:
+        await hub.engine.dispose()
+
+
 async def serve_process(settings: Settings, *, ingress: bool, workers: bool,
                         migrate: bool = True, reuse_port: bool = False,
                         ready_fd: int | None = None) -> None:
@@ -75,3 +89,21 @@ async def serve_process(settings: Settings, *, ingress: bool, workers: bool,
         if runner is not None:
             await runner.cleanup()
         await hub.stop()
+
+
+#: Connector settings that are a rate for the whole hub, shared out among its processes.
+SHARED_RATES = ("rate_limit_per_second", "rate_limit_burst")
+
+
+def share_rate_limits(settings: Settings, processes: int) -> None:
+    """Give one of ``processes`` serve processes its part of every configured rate limit
+    (``[sources.*]`` and ``[sinks.*]`` ``rate_limit_per_second`` and ``rate_limit_burst``):
+    the limits an operator writes are for the hub on this host, and the kernel spreads
+    webhooks evenly over the processes."""
+    if processes <= 1:
+        return
+    for sections in (settings.sources, settings.sinks):
+        for body in sections.values():
+            for key in SHARED_RATES:
+                if isinstance(body.get(key), int | float) and body[key]:
+                    body[key] = body[key] / processes

@@ -12,12 +12,14 @@ for the service manager to restart the whole (docs/operations.md).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hub.config import ConfigError
@@ -34,11 +36,38 @@ STOP_TIMEOUT_SECONDS = 60.0
 
 
 def cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on: the CPUs it is pinned to, capped by a cgroup CPU
+    quota (a container limited to 2 CPUs on a 32-core host gets 2)."""
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(count, math.ceil(quota))) if quota else count
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs the cgroup may use (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``); None when
+    unlimited or unknown."""
+    with contextlib.suppress(OSError, ValueError):
+        quota, *period = (root / "cpu.max").read_text().split()
+        if quota != "max":
+            return int(quota) / int(period[0] if period else 100_000)
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        if quota > 0 and period > 0:
+            return quota / period
+    return None
+
+
+def in_memory_sqlite(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (a second process could not see it)."""
+    if not is_sqlite(url):
+        return False
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return not path or path.startswith(":memory:") or "mode=memory" in url
 
 
 def resolve_processes(setting: int | str, override: int | None, database_url: str) -> int:
@@ -50,7 +79,7 @@ def resolve_processes(setting: int | str, override: int | None, database_url: st
         raise ConfigError([f"server.processes: must be 0, \"auto\" or a positive count, "
                            f"not {value}"])
     if value in (0, "auto"):
-        return 1 if is_sqlite(database_url) and ":memory:" in database_url else cores()
+        return 1 if in_memory_sqlite(database_url) else cores()
     return int(value)
 
 
@@ -65,11 +94,15 @@ def _reserve_port(host: str) -> socket.socket:
     return sock
 
 
-def _migrate(config: str | None) -> int:
-    """Migrate once, before any child runs, in a short-lived ``returnhub db upgrade`` (the
-    supervisor itself never loads the hub: it stays small); its exit code."""
+def _prepare(config: str | None) -> int:
+    """Before any child runs, in a short-lived ``returnhub serve --prepare-only``
+    (:func:`hub.serve.prepare_node`; the supervisor never loads the hub, so it stays small):
+    build the hub as a single-process ``serve`` would (a broken sink or rule stops here,
+    before the shared database is migrated), which makes the embedded default's generated
+    keys once (children starting together would race for them), then migrate once. Its exit
+    code."""
     argv = [sys.executable, "-m", "hub.cli", *(["--config", config] if config else []),
-            "db", "upgrade"]
+            "serve", "--prepare-only"]
     return subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode
 
 
@@ -77,9 +110,9 @@ def supervise(settings: Settings, processes: int, *, config: str | None,
               workers: bool) -> int:
     """Run ``processes`` serve children until a signal (exit 0) or until one dies (exit
     non-zero after stopping the others)."""
-    migrated = _migrate(config)
-    if migrated != 0:
-        return migrated
+    prepared = _prepare(config)
+    if prepared != 0:
+        return prepared
     host = settings.server.host
     reserved = _reserve_port(host) if settings.server.port == 0 else None
     port = reserved.getsockname()[1] if reserved else settings.server.port
@@ -97,6 +130,7 @@ def supervise(settings: Settings, processes: int, *, config: str | None,
     argv = [sys.executable, "-m", "hub.cli", *(["--config", config] if config else []),
             "serve", "--host", host, "--port", str(port), "--processes", "1",
             "--child-of", str(os.getpid()), "--ready-fd", str(ready_w),
+            "--siblings", str(processes),
             *([] if workers else ["--no-workers"])]
     # Started from this (the main) thread: PR_SET_PDEATHSIG fires when the creating *thread*
     # ends, so a helper thread here would kill the children early.

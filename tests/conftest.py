@@ -32,6 +32,10 @@ pytest_plugins = ["hub.contract.testing.pytest_plugin"]
 TEST_SECRET = "whsec_" + base64.b64encode(b"returnhub-tests-signing-key-0001").decode()
 PG_ADMIN_DSN = os.environ.get("RETURNHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# A `serve` the tests start runs one process unless the test asks for more (`--processes N`:
+# tests/integration/test_serve_processes.py): a multi-process start-up costs a hub's imports
+# per core, and the suite starts dozens of hubs on a two-core machine within CI's time.
+os.environ.setdefault("RETURNHUB_SERVER__PROCESSES", "1")
 
 
 def _postgres_reachable() -> bool:

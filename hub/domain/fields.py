@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from hub.content.context import details_from_event
+from hub.domain.details import details_from_event
 from hub.references import pick_reference
 
 if TYPE_CHECKING:

@@ -61,7 +61,7 @@ def test_samples_have_the_same_shape_as_real_contexts():
 def test_details_from_event_maps_what_sources_send():
     from datetime import UTC
 
-    from hub.content.context import details_from_event
+    from hub.domain.details import details_from_event
     from hub.events import EventType, ReturnEvent, Tracking
 
     event = ReturnEvent(type=EventType.LABEL_CREATED, return_id="R-1", tracking=Tracking(

@@ -15,8 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.config import ConfigError
-from hub.supervisor import cores, resolve_processes
+from hub.config import ConfigError, load_settings
+from hub.serve import share_rate_limits
+from hub.supervisor import cgroup_cpu_quota, cores, resolve_processes
 from hub.testing.factories import event_payload
 from tests.conftest import TEST_SECRET, signed_headers, wait_for
 
@@ -30,6 +31,8 @@ def test_process_count_resolution():
     assert resolve_processes(0, None, POSTGRES) == cores()
     assert resolve_processes("auto", None, SQLITE) == cores()  # docs/performance.md
     assert resolve_processes("auto", None, "sqlite+aiosqlite:///:memory:") == 1
+    assert resolve_processes("auto", None, "sqlite+aiosqlite://") == 1  # empty path: memory
+    assert resolve_processes("auto", None, "sqlite+aiosqlite:///file:m?mode=memory&uri=true") == 1
     assert resolve_processes("auto", 3, SQLITE) == 3  # --processes wins over the setting
     assert resolve_processes(2, None, SQLITE) == 2
     assert resolve_processes(4, 1, POSTGRES) == 1
@@ -82,7 +85,8 @@ def _alive(pid: int) -> bool:
 
 
 async def _serve(config: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(config), "serve"],
+    process = subprocess.Popen([str(BIN / "returnhub"), "--config", str(config), "serve",
+                                "--processes", "2"],
                                stdout=subprocess.PIPE, stderr=log.open("a"), text=True)
     line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 60)
     match = re.search(r"listening on (http://\S+) \((\d+) processes\)", line)
@@ -155,3 +159,40 @@ async def test_a_child_that_dies_stops_the_others(tmp_path, db_url):
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_a_container_cpu_quota_caps_the_cores(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 2.0
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+
+
+def test_each_process_gets_its_share_of_the_rate_limits(tmp_path):
+    settings = load_settings(_config(tmp_path, SQLITE))
+    settings.sources["shop"]["rate_limit_per_second"] = 100
+    settings.sources["shop"]["rate_limit_burst"] = 40
+    settings.sinks["outbox"]["rate_limit_per_second"] = 10
+    share_rate_limits(settings, 4)
+    assert settings.sources["shop"]["rate_limit_per_second"] == 25
+    assert settings.sources["shop"]["rate_limit_burst"] == 10
+    assert settings.sinks["outbox"]["rate_limit_per_second"] == 2.5
+    assert "rate_limit_per_second" not in settings.sinks.get("missing", {})
+
+
+def test_a_broken_configuration_stops_serve_before_it_migrates(tmp_path):
+    config = _config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    config.write_text(config.read_text().replace('type = "file"', 'type = "no-such-sink"'))
+    done = subprocess.run([str(BIN / "returnhub"), "--config", str(config), "serve",
+                           "--processes", "2"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    # The shared database was left alone: not created, so not migrated.
+    assert not (tmp_path / "hub.db").exists()

@@ -11,7 +11,8 @@ HUB = Path(__file__).resolve().parents[2] / "hub"
 PURE = [*sorted((HUB / "domain").glob("*.py")),
         *(HUB / "rules" / name for name in ("context.py", "engine.py", "model.py")),
         HUB / "notifiable.py", HUB / "events.py"]
-FORBIDDEN = ("sqlalchemy", "aiohttp", "hub.store", "hub.web", "hub.processing", "hub.delivery")
+FORBIDDEN = ("sqlalchemy", "aiohttp", "hub.store", "hub.web", "hub.processing", "hub.delivery",
+             "hub.content")
 
 
 def imports(path: Path) -> list[str]:
