@@ -69,7 +69,7 @@ LEASE_SECONDS = 3
 #: the run's timing falls), or after LOOKUPS_DOWN_SECONDS_AT_MOST in any case.
 LOOKUPS_DOWN_SECONDS = 5.0
 LOOKUPS_REFUSED_AT_LEAST = 10
-LOOKUPS_DOWN_SECONDS_AT_MOST = 60.0
+LOOKUPS_DOWN_SECONDS_AT_MOST = 120.0
 #: Texts per phone number: more than one page (100) of Twilio's list per number.
 SMS_PER_NUMBER = 250
 
