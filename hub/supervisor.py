@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from hub.config import ConfigError
 from hub.logs import get_logger
-from hub.store.engine import is_sqlite
+from hub.store.engine import in_memory_sqlite
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -60,14 +60,6 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         if quota > 0 and period > 0:
             return quota / period
     return None
-
-
-def in_memory_sqlite(url: str) -> bool:
-    """Whether ``url`` is an in-memory SQLite database (a second process could not see it)."""
-    if not is_sqlite(url):
-        return False
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    return not path or path.startswith(":memory:") or "mode=memory" in url
 
 
 def resolve_processes(setting: int | str, override: int | None, database_url: str) -> int:

@@ -19,14 +19,27 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_path(url: str) -> str:
+    """The file path of a SQLite URL ("" when it names none)."""
+    return url.split(":///", 1)[1] if ":///" in url else ""
+
+
+def in_memory_sqlite(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (no file: a second process or
+    connection pool could not see it)."""
+    if not is_sqlite(url):
+        return False
+    path = sqlite_path(url)
+    return not path or path.startswith(":memory:") or "mode=memory" in url
+
+
 def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
                 echo: bool = False) -> AsyncEngine:
     """Create the engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` so that
     concurrent writers queue on the lock instead of failing a read-to-write upgrade."""
     if is_sqlite(url):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not in_memory_sqlite(url):
+            Path(sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, pool_size=4, max_overflow=0,
                                      connect_args={"timeout": 60})
 
