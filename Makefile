@@ -35,7 +35,8 @@ check: $(STAMP)
 	$(BIN)/returnhub check
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py --install-wrk
 
 clean:
 	rm -rf $(VENV) data/ .pytest_cache
