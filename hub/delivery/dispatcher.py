@@ -10,7 +10,9 @@ What a claimed notification needs depends on how it was left:
   :mod:`hub.delivery.intent`) no provider call had started: it is simply pending. With one,
   idempotent sinks resend, SMS waits for a receipt like an unknown outcome, email is resent.
 
-Claims are leases (see :mod:`hub.store.claims`). Sends run concurrently up to
+Claims are leases (see :mod:`hub.store.claims`). Notifications this process has just planned
+come first, in memory, leased to it when they were written (:mod:`hub.store.handoff`); the
+claim is for the rest. Sends run concurrently up to
 ``worker.concurrency``; outcomes are written back with group commit, and a notification that
 failed for good plans its fallback channel in the same transaction.
 
@@ -36,7 +38,8 @@ from hub.logs import get_logger
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.group_commit import GroupCommitter
-from hub.store.outbox import Claimed, Outbox, Written
+from hub.store.handoff import Handoff
+from hub.store.outbox import Claimed, Outbox, Written, planned_snapshot
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
@@ -47,9 +50,9 @@ if TYPE_CHECKING:
 
     from hub.config import WorkerSettings
     from hub.content.composer import Composer
-    from hub.domain.planner import Planner
     from hub.delivery.promotional import PromotionalPolicy
     from hub.delivery.router import Router
+    from hub.domain.planner import Planner
 
 log = get_logger("hub.dispatcher")
 
@@ -88,6 +91,11 @@ class Dispatcher:
             sessionmaker, self._write_outcomes, name="outcomes")
         self.intents = IntentRecorder(sessionmaker, owner)
         self.reconciler = Reconciler(router, settings)
+        #: Notifications planned in this process, leased to it when written.
+        self.handoff: Handoff[Claimed] = Handoff(owner, settings.lease_seconds,
+                                                 capacity=4 * settings.concurrency)
+        #: Notifications this dispatcher took through claims (the rest came handed off).
+        self.claimed = 0
 
     async def start(self) -> None:
         """Start the outcome and send-intent writers."""
@@ -121,7 +129,8 @@ class Dispatcher:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         try:
-            batch = await self.claim(min(free, self.settings.batch_size))
+            batch = (self.handoff.take(free, utcnow())
+                     or await self.claim(min(free, self.settings.batch_size)))
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=safe_error(exc)[:300])
             await asyncio.sleep(self.settings.idle_poll_seconds)
@@ -154,10 +163,18 @@ class Dispatcher:
         """Lease up to ``limit`` notifications that need work now (see the module docstring):
         transactional first, campaign rows only in the slots left (hub.delivery.share)."""
         coalescing = self._coalescible if self.planner.settings.coalesce_seconds else None
-        return await self.outbox.claim(limit, spare=self._spare, coalescible=coalescing)
+        claimed = await self.outbox.claim(limit, spare=self._spare, coalescible=coalescing)
+        self.claimed += len(claimed)
+        return claimed
 
     def _spare(self, free: int, transactional_busy: int) -> int:
         return self.share.spare(free, transactional_busy=transactional_busy)
+
+    def takes_planned(self, row: dict[str, Any]) -> bool:
+        """Whether a notification planned in this process may come to it in memory: not one
+        that coalescing may supersede (only a claim looks for the later stage that does)."""
+        return (not self.planner.settings.coalesce_seconds
+                or not self._coalescible(planned_snapshot(row)))
 
     def _coalescible(self, notification: Any) -> bool:
         """Whether a later stage may supersede this pending notification (not a fallback, not

@@ -72,6 +72,27 @@ class _Snapshot:
 _NOTIFICATION = _Snapshot(Notification)
 _RETURN = _Snapshot(Return)
 _CUSTOMER = _Snapshot(Customer)
+#: The columns of a planned row that the planner leaves to their defaults.
+_PLANNED_DEFAULTS = {**dict.fromkeys(_NOTIFICATION.keys), "category": "transactional",
+                     "priority": 0, "attempts": 0, "tried_providers": []}
+
+
+def planned_snapshot(row: dict[str, Any]) -> SimpleNamespace:
+    """The snapshot a claim would read of the notification inserted with ``row``."""
+    return SimpleNamespace(**{**_PLANNED_DEFAULTS, **row})
+
+
+async def unfinished_channels(session: AsyncSession, return_ids: set[int]
+                              ) -> set[tuple[int, str]]:
+    """The (return, channel) pairs of ``return_ids`` with a transactional notification still
+    on its way: a notification planned now for one of them must wait its turn (the claim's
+    ordering rule, :func:`_earlier_unfinished`)."""
+    table = Notification.__table__
+    rows = await session.execute(
+        select(table.c.return_id, table.c.channel).distinct().where(
+            table.c.return_id.in_(return_ids), table.c.priority == 0,
+            table.c.status.in_(("pending", "sending", "unknown"))))
+    return {(return_id, channel) for return_id, channel in rows}
 
 
 class Outbox:
