@@ -267,6 +267,8 @@ class Hub:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.inbox.stop()
+        if self.processor is not None:  # after the inbox's last commit: nothing more comes
+            await self.processor.release_handed()
         await self.health.flush()
         await run_shutdown(self.pm)
         for connector in reversed(self._started_connectors):

@@ -103,11 +103,17 @@ class Dispatcher:
         await self.intents.start()
 
     async def stop(self) -> None:
-        """Wait for sends in flight, write their outcomes, stop."""
+        """Wait for sends in flight, write their outcomes, give back the hand-offs not
+        started, stop."""
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         await self.intents.stop()
         await self._results.stop()
+        queued = self.handoff.take_all()
+        try:
+            await self.outbox.release([item.notification.id for item in queued])
+        except Exception as exc:  # their leases run out instead
+            log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
 
     async def run(self) -> None:
         """Claim and deliver until cancelled."""

@@ -16,7 +16,7 @@ from hub.logs import get_logger
 from hub.store.claims import claim
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
-from hub.store.inbox import ClaimedEvent
+from hub.store.inbox import ClaimedEvent, release
 from hub.store.models import InboxEvent
 
 if TYPE_CHECKING:
@@ -73,6 +73,17 @@ class InboxProcessor:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.idle_poll_seconds):
                         await self.wake.wait()
+
+    async def release_handed(self) -> None:
+        """Give back the leases of the events handed off but not processed (on stop)."""
+        if self.handoff is None:
+            return
+        queued = self.handoff.take_all()
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await release(session, [item.inbox_id for item in queued], self.owner)
+        except Exception as exc:  # their leases run out instead
+            log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
 
     async def drain(self) -> None:
         """Process until nothing is ready (tests, ``simulate``)."""

@@ -66,3 +66,10 @@ class Handoff(Generic[T]):
                 continue
             taken.append(item)
         return taken
+
+    def take_all(self) -> list[T]:
+        """Empty the queue (a stopping worker gives its rows back, see the stores'
+        ``release``)."""
+        items = [item for _, item in self._queue]
+        self._queue.clear()
+        return items

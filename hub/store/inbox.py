@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 
 from hub.errors import RequestRejected
 from hub.logs import get_logger
@@ -129,6 +129,15 @@ class InboxWriter:
                 if self._on_new is not None:
                     self._on_new()  # the commit's wake-up may have found the queue empty
         return [inbox_id is not None for inbox_id in ids]
+
+
+async def release(session: AsyncSession, ids: list[int], owner: str) -> None:
+    """Give back the leases ``owner`` holds on the inbox rows ``ids`` (a stopping worker's
+    queued hand-offs): any worker may claim them at once."""
+    if ids:
+        await session.execute(update(_INBOX).where(
+            _INBOX.c.id.in_(ids), _INBOX.c.lease_owner == owner, _INBOX.c.status == "pending",
+        ).values(lease_owner=None, lease_until=None))
 
 
 def _any_new(results: list[list[int | None]]) -> bool:

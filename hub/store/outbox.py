@@ -144,6 +144,18 @@ class Outbox:
                         newer.get(notification.id))
                 for notification, ret, customer in loaded]
 
+    async def release(self, ids: list[str]) -> None:
+        """Give back this worker's leases on the notifications ``ids`` that no provider call
+        has started for (a stopping worker's queued hand-offs): pending again, for anyone."""
+        if not ids:
+            return
+        table = Notification.__table__
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(update(table).where(
+                table.c.id.in_(ids), table.c.lease_owner == self.owner,
+                table.c.status == "sending", table.c.send_started_at.is_(None),
+            ).values(status="pending", lease_owner=None, lease_until=None))
+
     async def still_leased(self, session: AsyncSession, ids: list[str]) -> dict[str, str]:
         """Which of ``ids`` this worker still leases, with their status now: after its lease
         ran out a row belongs to whichever worker claimed it next. Locked on PostgreSQL, so that

@@ -72,7 +72,32 @@ async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
     assert {n.status for n in await notifications(hub)} == {"sent"}
 
 
-async def test_rows_handed_to_a_process_that_stops_are_taken_by_the_next_once_leased_out(
+async def test_a_stopping_process_gives_back_what_it_was_handed(tmp_path, db_url):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.web.app import create_app
+
+    # Leases far longer than the test: the next process must not have to wait them out.
+    settings = make_settings(tmp_path, db_url, worker={"lease_seconds": 300})
+    async with started_hub(settings) as first, \
+            TestClient(TestServer(create_app(first))) as client:
+        assert await post_event(client, event_payload("return.approved", "R-4")) == 202
+        await first.processor.drain()  # planned and leased to this dispatcher, never sent
+        assert first.dispatcher.handoff.handed == 2
+        assert await post_event(client, event_payload("return.approved", "R-5")) == 202
+        assert first.processor.handoff.queued == 1  # stored, never applied
+    async with started_hub(settings) as second:
+        await second.drain()
+
+        # R-5's event is claimed; R-4's two messages are claimed, R-5's come handed off.
+        assert (second.processor.claimed, second.dispatcher.claimed) == (1, 2)
+        assert second.dispatcher.handoff.handed == 2
+        sent = await notifications(second)
+        assert len(sent) == 4 and {n.status for n in sent} == {"sent"}
+        assert all(n.attempts == 1 for n in sent)
+
+
+async def test_rows_handed_to_a_process_that_dies_are_taken_once_their_lease_runs_out(
         tmp_path, db_url):
     from aiohttp.test_utils import TestClient, TestServer
 
@@ -81,9 +106,10 @@ async def test_rows_handed_to_a_process_that_stops_are_taken_by_the_next_once_le
     settings = make_settings(tmp_path, db_url, worker={"lease_seconds": 1})
     async with started_hub(settings) as first, \
             TestClient(TestServer(create_app(first))) as client:
-        assert await post_event(client, event_payload("return.approved", "R-4")) == 202
-        await first.processor.drain()  # planned and leased to this dispatcher, never sent
-        assert first.dispatcher.handoff.handed == 2
+        assert await post_event(client, event_payload("return.approved", "R-6")) == 202
+        await first.processor.drain()
+        # Dies: what it was handed is never worked on nor given back.
+        first.dispatcher.handoff.take_all()
     async with started_hub(settings) as second:
         async def delivered() -> bool:
             await second.drain()
