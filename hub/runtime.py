@@ -211,7 +211,8 @@ class Hub:
             self.sessionmaker, self.codec, applier, PrivacyHandler(self.codec), self.sources,
             worker, self.owner, on_planned=self._wake_dispatcher)
         self.processor.handoff = self.inbox.handoff = Handoff(
-            self.owner, worker.lease_seconds, capacity=4 * worker.batch_size)
+            self.owner, worker.lease_seconds, capacity=4 * worker.batch_size,
+            claim_interval=worker.idle_poll_seconds)
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
                                     self.owner)
         alerts = self.settings.alerts

@@ -92,8 +92,9 @@ class Dispatcher:
         self.intents = IntentRecorder(sessionmaker, owner)
         self.reconciler = Reconciler(router, settings)
         #: Notifications planned in this process, leased to it when written.
-        self.handoff: Handoff[Claimed] = Handoff(owner, settings.lease_seconds,
-                                                 capacity=4 * settings.concurrency)
+        self.handoff: Handoff[Claimed] = Handoff(
+            owner, settings.lease_seconds, capacity=4 * settings.concurrency,
+            claim_interval=settings.idle_poll_seconds)
         #: Notifications this dispatcher took through claims (the rest came handed off).
         self.claimed = 0
 
@@ -135,8 +136,9 @@ class Dispatcher:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         try:
-            batch = (self.handoff.take(free, utcnow())
-                     or await self.claim(min(free, self.settings.batch_size)))
+            batch = (await self.claim(min(free, self.settings.batch_size))
+                     if self.handoff.claim_is_due() else [])
+            batch += self.handoff.take(free - len(batch), utcnow())
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=safe_error(exc)[:300])
             await asyncio.sleep(self.settings.idle_poll_seconds)

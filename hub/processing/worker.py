@@ -93,10 +93,11 @@ class InboxProcessor:
     async def run_once(self) -> int:
         """Take one batch (handed off in memory, else claimed) and process it; returns how
         many events it had."""
-        handoff, broken = self.handoff, []
-        items = handoff.take(self.settings.batch_size, utcnow()) if handoff is not None else []
-        if not items:
+        handoff, items, broken = self.handoff, [], []
+        if handoff is None or handoff.claim_is_due():
             items, broken = await self._claim()
+        if handoff is not None:
+            items += handoff.take(self.settings.batch_size - len(items), utcnow())
         for inbox_id, error in broken:
             await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)
         ready = [item for item in await self._enrich_all(items) if item is not None]

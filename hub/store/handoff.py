@@ -10,10 +10,15 @@ runs here), rows of a worker that died (its leases run out), retries and other n
 A handed-off row that waits in the queue until its lease is half gone is dropped from the
 queue, not worked on: once its lease runs out, a claim takes it (this or another worker), so a
 lease is never worked on near its end.
+
+While rows are queued the worker still claims, at most once per ``claim_interval``: the rows
+only a claim reaches (a backlog written unleased when the queue was full, retries, recovery,
+other nodes' rows) keep moving however steady the hand-offs are.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -26,12 +31,16 @@ class Handoff(Generic[T]):
 
     :param capacity: rows the queue may hold; beyond it, new rows are written unleased and
         reach the worker through its claims (so a backlog stays in the database, not in memory).
+    :param claim_interval: seconds between the worker's claims while rows are queued.
     """
 
-    def __init__(self, owner: str, lease_seconds: float, capacity: int) -> None:
+    def __init__(self, owner: str, lease_seconds: float, capacity: int,
+                 claim_interval: float) -> None:
         self.owner = owner
         self.lease = timedelta(seconds=lease_seconds)
         self.capacity = capacity
+        self.claim_interval = claim_interval
+        self._next_claim = 0.0
         self._queue: deque[tuple[datetime, T]] = deque()
         #: Rows handed off, and rows dropped from the queue because their lease ran low.
         self.handed = 0
@@ -48,6 +57,15 @@ class Handoff(Generic[T]):
         if len(self._queue) + count > self.capacity:
             return None
         return now + self.lease
+
+    def claim_is_due(self) -> bool:
+        """Whether the worker should claim from the store now: whenever nothing is queued,
+        else once per ``claim_interval``."""
+        now = time.monotonic()
+        if self._queue and now < self._next_claim:
+            return False
+        self._next_claim = now + self.claim_interval
+        return True
 
     def put(self, items: list[tuple[datetime, T]]) -> None:
         """Queue committed rows, each with the lease end written on it."""

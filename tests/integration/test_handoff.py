@@ -4,6 +4,7 @@ memory, leased to it at insert; the claims take everything else, in the same ord
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -123,7 +124,7 @@ async def test_rows_handed_to_a_process_that_dies_are_taken_once_their_lease_run
 
 def test_a_row_whose_lease_is_half_gone_is_dropped_not_worked_on():
     now = utcnow()
-    handoff: Handoff[str] = Handoff("node-a", lease_seconds=10, capacity=3)
+    handoff: Handoff[str] = Handoff("node-a", lease_seconds=10, capacity=3, claim_interval=60)
     lease = handoff.lease_for(2, now)
     assert lease == now + timedelta(seconds=10)
     handoff.put([(lease, "a"), (now + timedelta(seconds=4), "stale"), (lease, "b")])
@@ -132,3 +133,16 @@ def test_a_row_whose_lease_is_half_gone_is_dropped_not_worked_on():
     assert handoff.take(5, now) == ["a", "b"]
     assert (handoff.handed, handoff.dropped) == (3, 1)
     assert handoff.lease_for(3, now) is not None
+
+
+def test_rows_queued_in_memory_never_keep_the_claims_away_for_long():
+    handoff: Handoff[str] = Handoff("node-a", lease_seconds=10, capacity=3, claim_interval=0.2)
+    assert handoff.claim_is_due()  # nothing queued: claim
+    handoff.put([(utcnow() + timedelta(seconds=10), "a")])
+    assert not handoff.claim_is_due()  # queued rows first...
+    deadline = time.monotonic() + 5
+    while not handoff.claim_is_due():  # ...but a claim comes due again within the interval
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert handoff.take(1, utcnow()) == ["a"]
+    assert handoff.claim_is_due()  # and at once when the queue is empty
