@@ -61,6 +61,23 @@ async def test_a_later_stage_waits_for_the_earlier_one_still_on_its_way(hub, cli
     assert emails[0].sent_at <= emails[1].sent_at
 
 
+async def test_a_batch_of_handed_and_waiting_rows_leaves_none_stuck(hub, client):
+    # One batch: the approval's email waits behind the request's (same return and channel),
+    # its SMS is first in line. Rows leased and not leased go in one INSERT.
+    assert await post_event(client, event_payload("return.requested", "R-7")) == 202
+    assert await post_event(client, event_payload("return.approved", "R-7")) == 202
+    await hub.processor.drain()
+    assert hub.dispatcher.handoff.handed == 2  # the request's email and the approval's SMS
+
+    await hub.dispatcher.drain()
+
+    sent = await notifications(hub)
+    assert sorted((n.stage, n.channel) for n in sent) == [
+        ("approved", "email"), ("approved", "sms"), ("requested", "email")]
+    assert {(n.status, n.attempts, n.lease_owner) for n in sent} == {("sent", 1, None)}
+    assert hub.dispatcher.claimed == 1
+
+
 async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
     hub.processor.handoff.capacity = 0
     hub.dispatcher.handoff.capacity = 0
