@@ -152,6 +152,10 @@ class WorkerSettings(_Section):
     event_max_attempts: int = Field(10, ge=1, description="Tries to apply an inbox event before "
                                     "it is parked as failed.")
     send_timeout_seconds: float = Field(15.0, gt=0, description="Longest wait for a provider.")
+    recovery_share: float = Field(
+        0.25, gt=0, le=1, description="Share of `concurrency` that recovery work (reconciling an "
+        "unknown outcome, failing over a missing receipt, a dead worker's sends) may hold "
+        "ahead of the pending backlog; beyond it, it waits behind due pending messages.")
 
 
 class PluginSettings(_Section):

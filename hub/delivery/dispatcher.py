@@ -10,6 +10,9 @@ What a claimed notification needs depends on how it was left:
   :mod:`hub.delivery.intent`) no provider call had started: it is simply pending. With one,
   idempotent sinks resend, SMS waits for a receipt like an unknown outcome, email is resent.
 
+The last three are recovery work: up to ``worker.recovery_share`` of the send slots take it
+ahead of the pending backlog (:mod:`hub.delivery.share`).
+
 Claims are leases (see :mod:`hub.store.claims`). Notifications this process has just planned
 come first, in memory, leased to it when they were written (:mod:`hub.store.handoff`); the
 claim is for the rest. Sends run concurrently up to
@@ -32,7 +35,7 @@ from hub.delivery.fallback import plan_fallback
 from hub.delivery.intent import IntentRecorder
 from hub.delivery.reconcile import Reconciler
 from hub.delivery.router import RouteResult
-from hub.delivery.share import CampaignShare
+from hub.delivery.share import CampaignShare, RecoveryShare
 from hub.domain.outcome import DEFAULT_RECONCILE_SECONDS, Decision, RetryPolicy, Timing, decide
 from hub.logs import get_logger
 from hub.store.engine import utcnow
@@ -78,6 +81,7 @@ class Dispatcher:
         self.owner = owner
         self.wake = asyncio.Event()
         self.share = CampaignShare(settings.concurrency, campaign_share)
+        self.recovery = RecoveryShare(settings.concurrency, settings.recovery_share)
         self.outbox = Outbox(sessionmaker, owner, settings.lease_seconds)
         self.policy = RetryPolicy(max_attempts=settings.max_attempts,
                                   base_seconds=settings.retry_base_seconds,
@@ -150,6 +154,9 @@ class Dispatcher:
             if item.notification.priority:
                 self.share.take()
                 task.add_done_callback(self._campaign_slot_freed)
+            if item.prior_status != "pending":
+                self.recovery.take()
+                task.add_done_callback(self.recovery.release)
         return len(batch)
 
     def _campaign_slot_freed(self, _task: asyncio.Task) -> None:
@@ -169,9 +176,12 @@ class Dispatcher:
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` notifications that need work now (see the module docstring):
-        transactional first, campaign rows only in the slots left (hub.delivery.share)."""
+        transactional first, campaign rows only in the slots left; in each, recovery work
+        within its share ahead of pending rows (hub.delivery.share)."""
         coalescing = self._coalescible if self.planner.settings.coalesce_seconds else None
-        claimed = await self.outbox.claim(limit, spare=self._spare, coalescible=coalescing)
+        claimed = await self.outbox.claim(limit, spare=self._spare,
+                                          ahead=self.recovery.ahead(limit),
+                                          coalescible=coalescing)
         self.claimed += len(claimed)
         return claimed
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Table, select, update
+from sqlalchemy import CompoundSelect, Select, Table, func, select, union_all, update
 
 from hub.store.dialect import claim_style, lock_skip_locked
 
@@ -27,11 +27,16 @@ _ORDER = "claimed_order"
 
 async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool],
                 order_by: Any, limit: int, owner: str, lease_seconds: float, now: datetime,
-                values: dict[str, Any] | None = None, columns: tuple[Any, ...] | None = None
+                values: dict[str, Any] | None = None, columns: tuple[Any, ...] | None = None,
+                rank: Any = None, ahead: tuple[ColumnElement[bool], int] | None = None
                 ) -> list[Any]:
     """Lease up to ``limit`` rows of ``model`` matching ``ready`` to ``owner``; return their ids
     (or, with ``columns``, the first of which is the id, those columns of each row as they
     were before the claim), in ``order_by`` order (a non-null column, ascending).
+
+    Which rows: those first by ``rank`` (an expression, ascending), then ``order_by``. With
+    ``ahead`` (a condition narrower than ``ready``, and a count), up to that many rows matching
+    it come first, in ``order_by`` order, whatever their rank; still one statement.
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers take
     different rows; on SQLite the write transaction is exclusive already.
@@ -41,8 +46,14 @@ async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool]
                **(values or {})}
     # Labelled apart from the table's own names: SQLite renders RETURNING unqualified.
     wanted = [column.label(f"claimed_{n}") for n, column in enumerate(columns or (table.c.id,))]
-    candidates = (select(*wanted, order_by.label(_ORDER)).where(ready).order_by(order_by)
-                  .limit(limit))
+    ordered = (order_by,) if rank is None else (rank, order_by)
+    candidates: Select | CompoundSelect
+    if ahead is not None and min(ahead[1], limit) > 0:
+        candidates = _ahead_then_rest(session, table, wanted, order_by, ordered, ready,
+                                      ahead[0], min(ahead[1], limit), limit)
+    else:
+        candidates = lock_skip_locked(session, select(*wanted, order_by.label(_ORDER))
+                                      .where(ready).order_by(*ordered).limit(limit))
     style = claim_style(session)
     if style == "update_from":
         rows = await _update_from(session, table, candidates, changes)
@@ -54,19 +65,38 @@ async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool]
     return [tuple(row[:-1]) for row in rows] if columns else [row[0] for row in rows]
 
 
-async def _update_from(session: AsyncSession, table: Table, candidates: Select,
-                       changes: dict[str, Any]) -> list[Row]:
+def _ahead_then_rest(session: AsyncSession, table: Table, wanted: list[Any], order_by: Any,
+                     ordered: tuple[Any, ...], ready: ColumnElement[bool],
+                     ahead: ColumnElement[bool], first: int, limit: int) -> CompoundSelect:
+    """``WITH ahead AS MATERIALIZED (SELECT ... WHERE ahead LIMIT first) SELECT * FROM ahead
+    UNION ALL SELECT * FROM (SELECT ... WHERE ready AND id NOT IN ahead LIMIT limit - count
+    of ahead)``. Each part locks its own rows and states its whole condition on the table it
+    locks, so that PostgreSQL rechecks it on a row another worker claimed meanwhile."""
+    picked = lock_skip_locked(session, select(*wanted, order_by.label(_ORDER)).where(ahead)
+                              .order_by(order_by).limit(first)).cte("ahead")
+    picked = picked.prefix_with("MATERIALIZED")  # read three times: computed (and locked) once
+    left = limit - select(func.count()).select_from(picked).scalar_subquery()
+    # A subquery, not a bare member: SQLite takes no ORDER BY or LIMIT on a compound's member.
+    rest = lock_skip_locked(session, select(*wanted, order_by.label(_ORDER)).where(
+        ready, table.c.id.notin_(select(picked.c[0]))).order_by(*ordered).limit(left)
+    ).subquery("rest")
+    return union_all(select(*picked.c), select(*rest.c))
+
+
+async def _update_from(session: AsyncSession, table: Table,
+                       candidates: Select | CompoundSelect, changes: dict[str, Any]) -> list[Row]:
     """``UPDATE t SET ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) AS c WHERE t.id = c.id
     RETURNING c.*``: the subquery's columns are the rows as they were before the update."""
-    claimed = lock_skip_locked(session, candidates).subquery("claimed")
+    claimed = candidates.subquery("claimed")
     prior = list(claimed.c)
     statement = (update(table).where(table.c.id == prior[0]).values(changes)
                  .returning(*prior).execution_options(**_NO_SYNC))
     return list((await session.execute(statement)).all())
 
 
-async def _update_with_cte(session: AsyncSession, table: Table, candidates: Select,
-                           changes: dict[str, Any]) -> list[Row]:
+async def _update_with_cte(session: AsyncSession, table: Table,
+                           candidates: Select | CompoundSelect, changes: dict[str, Any]
+                           ) -> list[Row]:
     """SQLite's RETURNING sees only the updated table, as updated: the prior values are read
     back from a materialized CTE, computed once before any row changes (the UPDATE's WHERE
     needs it first)."""
@@ -79,9 +109,10 @@ async def _update_with_cte(session: AsyncSession, table: Table, candidates: Sele
     return list((await session.execute(statement)).all())
 
 
-async def _select_then_update(session: AsyncSession, table: Table, candidates: Select,
-                              changes: dict[str, Any]) -> list[Row]:
-    rows = list((await session.execute(lock_skip_locked(session, candidates))).all())
+async def _select_then_update(session: AsyncSession, table: Table,
+                              candidates: Select | CompoundSelect, changes: dict[str, Any]
+                              ) -> list[Row]:
+    rows = list((await session.execute(candidates)).all())
     if rows:
         await session.execute(
             update(table).where(table.c.id.in_([row[0] for row in rows])).values(changes)

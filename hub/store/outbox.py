@@ -3,8 +3,11 @@
 A claim leases the notifications that need work now (see :mod:`hub.delivery.dispatcher` for
 what each status needs): transactional ones first, campaign ones only in the slots the caller's
 share allows, never a later stage of a return while an earlier one on the same channel is
-unfinished. Outcomes are written in groups: the rows this worker still leases get their next
-columns (one executemany per set of columns), an attempt log and a timeline entry each.
+unfinished. Within each, recovery rows (``unknown``, ``sent`` past their receipt deadline,
+``sending`` with an expired lease) up to the caller's ``ahead`` come first, then pending rows
+by due time, then the other recovery rows (hub.delivery.share: ``RecoveryShare``). Outcomes
+are written in groups: the rows this worker still leases get their next columns (one
+executemany per set of columns), an attempt log and a timeline entry each.
 """
 
 from __future__ import annotations
@@ -106,29 +109,37 @@ class Outbox:
         #: Outcome UPDATE statements by the columns they set (built once, reused).
         self._updates: dict[tuple[str, ...], Update] = {}
 
-    async def claim(self, limit: int, *, spare: Callable[[int, int], int],
+    async def claim(self, limit: int, *, spare: Callable[[int, int], int], ahead: int = 0,
                     coalescible: Callable[[Any], bool] | None = None) -> list[Claimed]:
         """Lease up to ``limit`` notifications that need work now. ``spare(free, busy)``: how
         many campaign rows may fill the ``free`` slots left after ``busy`` transactional ones.
-        ``coalescible``: which pending notifications a later one of the same return, channel
-        and recipient may supersede (None: coalescing is off)."""
+        ``ahead``: how many recovery rows (an unknown outcome to reconcile, a receipt overdue,
+        a dead worker's lease) may be taken before pending ones; the rest of the claim takes
+        pending rows first, then recovery rows. ``coalescible``: which pending notifications a
+        later one of the same return, channel and recipient may supersede (None: coalescing
+        is off)."""
         now = utcnow()
         n = Notification.__table__.c  # Core columns: no ORM statement layer on this hot path
         lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
-        ready = and_(or_(
-            and_(n.status.in_(("pending", "unknown")), n.next_attempt_at <= now, lease_free),
+        recovering = or_(
+            and_(n.status == "unknown", n.next_attempt_at <= now, lease_free),
             and_(n.status == "sent", n.receipt_due_at <= now, lease_free),
-            and_(n.status == "sending", n.lease_until < now),
-        ), ~_EARLIER_UNFINISHED)
-        options = {"order_by": n.next_attempt_at, "owner": self.owner, "now": now,
-                   "lease_seconds": self.lease_seconds, "values": {"status": "sending"},
-                   "columns": (n.id, n.status, n.send_started_at)}
+            and_(n.status == "sending", n.lease_until < now))
+        ready = and_(or_(and_(n.status == "pending", n.next_attempt_at <= now, lease_free),
+                         recovering), ~_EARLIER_UNFINISHED)
+        recovery_ready = and_(recovering, ~_EARLIER_UNFINISHED)
+        options = {"order_by": n.next_attempt_at, "rank": n.status != "pending",
+                   "owner": self.owner, "now": now, "lease_seconds": self.lease_seconds,
+                   "values": {"status": "sending"}, "columns": (n.id, n.status, n.send_started_at)}
         async with self.sessionmaker() as session, session.begin():
             rows = await claim(session, Notification, ready=and_(ready, n.priority == 0),
+                               ahead=(and_(recovery_ready, n.priority == 0), ahead),
                                limit=limit, **options)
             campaign = spare(limit - len(rows), len(rows))
             if campaign:
+                ahead -= sum(1 for _, status, _ in rows if status != "pending")
                 rows += await claim(session, Notification, ready=and_(ready, n.priority > 0),
+                                    ahead=(and_(recovery_ready, n.priority > 0), ahead),
                                     limit=campaign, **options)
             if not rows:
                 return []

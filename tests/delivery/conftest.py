@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from hub.runtime import Hub
+from hub.store import claims
 from hub.testing.fake_mandrill import FakeMandrill
 from hub.testing.fake_sendgrid import FakeSendGrid
 from hub.testing.fake_twilio import FakeTwilio
@@ -21,6 +22,16 @@ from hub.web.app import create_app
 from tests.conftest import make_settings
 
 TWILIO_FROM = "+15005550006"
+#: Every way a claim can be written; each is run on each backend that can take it.
+CLAIM_STYLES = ["native", "two_statements"]
+
+
+@pytest.fixture(params=CLAIM_STYLES)
+def claim_style(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The backend's one-statement claim, or the two-statement fallback forced."""
+    if request.param == "two_statements":
+        monkeypatch.setattr(claims, "claim_style", lambda session: "two_statements")
+    return request.param
 
 
 def free_port() -> int:

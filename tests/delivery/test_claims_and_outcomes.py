@@ -21,21 +21,10 @@ from hub.store.models import DeliveryAttempt, InboxEvent, Notification, Timeline
 from hub.testing.factories import event_payload
 from tests.conftest import claims_only, make_settings, started_hub
 
-#: Every way a claim can be written; each is run on each backend that can take it.
-STYLES = ["native", "two_statements"]
-
 
 def event(return_id: str) -> ReturnEvent:
     return ReturnEvent.model_validate({**event_payload("return.approved", return_id),
                                        "source": "shop", "source_event_id": f"{return_id}-ev"})
-
-
-@pytest.fixture(params=STYLES)
-def claim_style(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The backend's one-statement claim, or the two-statement fallback forced."""
-    if request.param == "two_statements":
-        monkeypatch.setattr(claims, "claim_style", lambda session: "two_statements")
-    return request.param
 
 
 @pytest.fixture

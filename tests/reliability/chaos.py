@@ -66,10 +66,12 @@ ANSWER_LOSS_RATE = 0.03
 LEASE_SECONDS = 3
 #: Twilio's list goes down at the second step and comes back once it has been down this many
 #: seconds and has refused this many lookups (so that reconciles do meet the outage however
-#: the run's timing falls), or after LOOKUPS_DOWN_SECONDS_AT_MOST in any case.
+#: the run's timing falls), or after LOOKUPS_DOWN_SECONDS_AT_MOST in any case: 60 s, since
+#: reconciles are claimed ahead of the texts queued first (worker.recovery_share); 120 s while
+#: they came due only after that backlog.
 LOOKUPS_DOWN_SECONDS = 5.0
 LOOKUPS_REFUSED_AT_LEAST = 10
-LOOKUPS_DOWN_SECONDS_AT_MOST = 120.0
+LOOKUPS_DOWN_SECONDS_AT_MOST = 60.0
 #: Texts per phone number: more than one page (100) of Twilio's list per number.
 SMS_PER_NUMBER = 250
 
