@@ -25,11 +25,11 @@ from hub.content.live import TemplateLibrary
 from hub.context import ConnectorContext
 from hub.delivery.dispatcher import Dispatcher
 from hub.delivery.health import ProviderHealthBoard
-from hub.domain.planner import Planner
 from hub.delivery.promotional import PromotionalPolicy
 from hub.delivery.ratelimit import TokenBucket
 from hub.delivery.receipts import ReceiptRecorder
 from hub.delivery.router import Router
+from hub.domain.planner import Planner
 from hub.keys import load_cipher, load_portal_key
 from hub.logs import get_logger
 from hub.netguard import guarded_session, parse_networks
@@ -39,16 +39,17 @@ from hub.plugins import PluginError, collect_connectors, get_plugin_manager
 from hub.portal.sink import PortalSink
 from hub.portal_links import portal_url
 from hub.processing.applier import BatchApplier
+from hub.processing.dryrun import RulesService
 from hub.processing.matching import IdentityResolver
 from hub.processing.poller import SourcePoller
 from hub.processing.privacy import PrivacyHandler
+from hub.processing.upstream_actions import ActionRunner
 from hub.processing.worker import InboxProcessor
 from hub.recipients import AddressBook
 from hub.rules import RuleEngine, RuleError
-from hub.processing.upstream_actions import ActionRunner
-from hub.processing.dryrun import RulesService
 from hub.store.codec import EventCodec
 from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.handoff import Handoff
 from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
 from hub.store.plugin_state import DatabaseState, namespace_of
@@ -198,14 +199,20 @@ class Hub:
                                          self.settings.campaigns)
         self.dispatcher.promotional = promotional
         self.dispatcher.before_render = self.templates.refresh
+        applier = BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate,
+                               identity=IdentityResolver({
+                                   name: spec.policy.identity_rules()
+                                   for name, spec in self.specs.items()
+                                   if isinstance(spec.policy, SourcePolicy)}))
+        # What this process stores and plans, it works on from memory (hub.store.handoff).
+        applier.dispatch, applier.dispatchable = (self.dispatcher.handoff,
+                                                  self.dispatcher.takes_planned)
         self.processor = InboxProcessor(
-            self.sessionmaker, self.codec,
-            BatchApplier(self.codec, self.planner, self.rules.engine, gate=self.gate,
-                         identity=IdentityResolver({
-                             name: spec.policy.identity_rules() for name, spec in self.specs.items()
-                             if isinstance(spec.policy, SourcePolicy)})),
-            PrivacyHandler(self.codec), self.sources, worker, self.owner,
-            on_planned=self._wake_dispatcher)
+            self.sessionmaker, self.codec, applier, PrivacyHandler(self.codec), self.sources,
+            worker, self.owner, on_planned=self._wake_dispatcher)
+        self.processor.handoff = self.inbox.handoff = Handoff(
+            self.owner, worker.lease_seconds, capacity=4 * worker.batch_size,
+            claim_interval=worker.idle_poll_seconds)
         self.actions = ActionRunner(self.sessionmaker, self.sources, self.http, worker,
                                     self.owner)
         alerts = self.settings.alerts
@@ -261,6 +268,8 @@ class Hub:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.inbox.stop()
+        if self.processor is not None:  # after the inbox's last commit: nothing more comes
+            await self.processor.release_handed()
         await self.health.flush()
         await run_shutdown(self.pm)
         for connector in reversed(self._started_connectors):

@@ -150,6 +150,14 @@ async def started_hub(settings: Settings, pm: pluggy.PluginManager | None = None
         await instance.stop()
 
 
+def claims_only(hub: Hub) -> Hub:
+    """Leave every row to the claims, with no in-memory hand-off (hub.store.handoff): for
+    tests of the claims themselves (the hand-offs have tests/integration/test_handoff.py)."""
+    hub.processor.handoff.capacity = 0
+    hub.dispatcher.handoff.capacity = 0
+    return hub
+
+
 @pytest.fixture
 def hub_settings(tmp_path: Path, db_url: str) -> Settings:
     """The settings of the ``hub`` fixture: a test module overrides this fixture to run the

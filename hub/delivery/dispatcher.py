@@ -13,7 +13,9 @@ What a claimed notification needs depends on how it was left:
 The last three are recovery work: up to ``worker.recovery_share`` of the send slots take it
 ahead of the pending backlog (:mod:`hub.delivery.share`).
 
-Claims are leases (see :mod:`hub.store.claims`). Sends run concurrently up to
+Claims are leases (see :mod:`hub.store.claims`). Notifications this process has just planned
+come first, in memory, leased to it when they were written (:mod:`hub.store.handoff`); the
+claim is for the rest. Sends run concurrently up to
 ``worker.concurrency``; outcomes are written back with group commit, and a notification that
 failed for good plans its fallback channel in the same transaction.
 
@@ -39,7 +41,8 @@ from hub.logs import get_logger
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.group_commit import GroupCommitter
-from hub.store.outbox import Claimed, Outbox, Written
+from hub.store.handoff import Handoff
+from hub.store.outbox import Claimed, Outbox, Written, planned_snapshot
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
@@ -50,9 +53,9 @@ if TYPE_CHECKING:
 
     from hub.config import WorkerSettings
     from hub.content.composer import Composer
-    from hub.domain.planner import Planner
     from hub.delivery.promotional import PromotionalPolicy
     from hub.delivery.router import Router
+    from hub.domain.planner import Planner
 
 log = get_logger("hub.dispatcher")
 
@@ -92,6 +95,12 @@ class Dispatcher:
             sessionmaker, self._write_outcomes, name="outcomes")
         self.intents = IntentRecorder(sessionmaker, owner)
         self.reconciler = Reconciler(router, settings)
+        #: Notifications planned in this process, leased to it when written.
+        self.handoff: Handoff[Claimed] = Handoff(
+            owner, settings.lease_seconds, capacity=4 * settings.concurrency,
+            claim_interval=settings.idle_poll_seconds)
+        #: Notifications this dispatcher took through claims (the rest came handed off).
+        self.claimed = 0
 
     async def start(self) -> None:
         """Start the outcome and send-intent writers."""
@@ -99,11 +108,17 @@ class Dispatcher:
         await self.intents.start()
 
     async def stop(self) -> None:
-        """Wait for sends in flight, write their outcomes, stop."""
+        """Wait for sends in flight, write their outcomes, give back the hand-offs not
+        started, stop."""
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         await self.intents.stop()
         await self._results.stop()
+        queued = self.handoff.take_all()
+        try:
+            await self.outbox.release([item.notification.id for item in queued])
+        except Exception as exc:  # their leases run out instead
+            log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
 
     async def run(self) -> None:
         """Claim and deliver until cancelled."""
@@ -125,7 +140,9 @@ class Dispatcher:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         try:
-            batch = await self.claim(min(free, self.settings.batch_size))
+            batch = (await self.claim(min(free, self.settings.batch_size))
+                     if self.handoff.claim_is_due() else [])
+            batch += self.handoff.take(free - len(batch), utcnow())
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=safe_error(exc)[:300])
             await asyncio.sleep(self.settings.idle_poll_seconds)
@@ -162,11 +179,20 @@ class Dispatcher:
         transactional first, campaign rows only in the slots left; in each, recovery work
         within its share ahead of pending rows (hub.delivery.share)."""
         coalescing = self._coalescible if self.planner.settings.coalesce_seconds else None
-        return await self.outbox.claim(limit, spare=self._spare,
-                                       ahead=self.recovery.ahead(limit), coalescible=coalescing)
+        claimed = await self.outbox.claim(limit, spare=self._spare,
+                                          ahead=self.recovery.ahead(limit),
+                                          coalescible=coalescing)
+        self.claimed += len(claimed)
+        return claimed
 
     def _spare(self, free: int, transactional_busy: int) -> int:
         return self.share.spare(free, transactional_busy=transactional_busy)
+
+    def takes_planned(self, row: dict[str, Any]) -> bool:
+        """Whether a notification planned in this process may come to it in memory: not one
+        that coalescing may supersede (only a claim looks for the later stage that does)."""
+        return (not self.planner.settings.coalesce_seconds
+                or not self._coalescible(planned_snapshot(row)))
 
     def _coalescible(self, notification: Any) -> bool:
         """Whether a later stage may supersede this pending notification (not a fallback, not

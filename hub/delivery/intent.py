@@ -7,8 +7,11 @@ row is simply pending and is sent normally once its lease runs out. Writes are g
 intents of every send that is about to start while the previous group commits go into one
 transaction (one statement per provider), so a batch of 64 sends costs one or two commits.
 
-Sinks that deduplicate by message id (``Sink.idempotent``) need no intent: sending them again
-is harmless (see :class:`hub.delivery.router.Router`).
+Every provider call needs one, even to a sink that deduplicates by message id
+(``Sink.idempotent``, which a crash could not make send twice): the intent is also where a
+worker finds out that a message it holds was called off (a merge of two returns skips one of
+two twins and clears its lease, :mod:`hub.store.merging`), whether it claimed the message or
+was handed it in memory.
 """
 
 from __future__ import annotations

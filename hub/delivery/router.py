@@ -7,8 +7,10 @@ because the first provider may have sent the message and a second send could be 
 Providers whose circuit breaker is open are skipped without waiting for their timeouts.
 
 With ``announce`` (the dispatcher's :class:`hub.delivery.intent.IntentRecorder`), a send
-intent is committed right before each call to a provider that does not deduplicate, after the
-provider's rate limit let it through; a call whose intent cannot be recorded does not start.
+intent is committed right before each provider call, after the provider's rate limit let it
+through; a call whose intent cannot be recorded (its worker's lease is gone: it ran out, or a
+merge called the message off) does not start. Sinks that deduplicate by message id get one
+too: what it guards against there is a message called off, not a second call.
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ class Router:
         if not allowed:
             return RouteResult(status="retry", error="every provider's circuit breaker is open",
                                retry_after=min(self.breakers[p].retry_in() for p in providers))
-        if announce is not None and not all(type(self.sinks[p]).idempotent for p in allowed):
+        if announce is not None:
             await _announce(announce, message.message_id, None)  # one intent: all of them
         sent = await asyncio.gather(*(self._send_one(p, message, None) for p in allowed))
         result = RouteResult(status="retry", attempts=[record for record, _ in sent])
@@ -228,7 +230,7 @@ class Router:
         bucket = self.buckets.get(provider)
         if bucket is not None:
             await bucket.acquire()
-        if announce is not None and not type(sink).idempotent:
+        if announce is not None:
             await _announce(announce, message.message_id, provider)
         started, clock = utcnow(), self._clock()
         exc: DeliveryError | None = None

@@ -130,6 +130,10 @@ class Planner:
                 "recipient_hash": recipient_hash,
                 "status": "pending",
                 "attempts": 0,
+                # Every row names the same columns: an executemany INSERT takes its columns
+                # from the first row and would drop a later row's lease.
+                "lease_owner": None,
+                "lease_until": None,
                 "next_attempt_at": release,
                 "event_received_at": event_received_at,
                 "created_at": now,

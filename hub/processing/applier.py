@@ -8,6 +8,11 @@ timeline, outbox rows, upstream actions); the store loads and writes the batch
 (:mod:`hub.store.returns_repo`). A carrier event whose tracking number no return has yet is
 *parked* and applied when a return with that number arrives; an ambiguous match waits for an
 operator.
+
+Notifications that are due at once and first in line for their return and channel are written
+leased to this process's dispatcher and handed to it in memory after the commit
+(:mod:`hub.store.handoff`), with the return and customer rows the batch holds: the dispatcher
+sends them without claiming them and reading them back.
 """
 
 from __future__ import annotations
@@ -21,28 +26,20 @@ from hub.domain.effects import effects_of
 from hub.notifiable import NoticeGate
 from hub.processing.matching import IdentityResolver
 from hub.store.codec import EventCodec, RecentPlaintexts
+from hub.store.inbox import ClaimedEvent
+from hub.store.outbox import Claimed, planned_snapshot, unfinished_channels
 from hub.store.returns_repo import ReturnsBatch, write_batch
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
     from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from hub.domain.decide import Decided
     from hub.domain.planner import Planner
-    from hub.events import ReturnEvent
     from hub.rules.engine import RuleEngine
-
-
-@dataclass(slots=True)
-class ClaimedEvent:
-    """An inbox row claimed by a worker, decrypted."""
-
-    inbox_id: int
-    event: ReturnEvent
-    received_at: datetime
-    attempts: int
+    from hub.store.handoff import Handoff
 
 
 @dataclass(slots=True)
@@ -57,6 +54,8 @@ class ApplyReport:
     timeline: list[dict] = field(default_factory=list)
     #: Upstream actions and help-desk webhooks decided by rules.
     actions: list[dict] = field(default_factory=list)
+    #: Notifications leased to the local dispatcher, for it once the batch has committed.
+    handed: list[tuple[datetime, Claimed]] = field(default_factory=list)
 
 
 class BatchApplier:
@@ -76,6 +75,9 @@ class BatchApplier:
         self._plaintexts = RecentPlaintexts(codec.cipher)
         #: ``codec`` over the remembering cipher, for the returns' encrypted details.
         self._details = EventCodec(self._plaintexts)
+        #: The local dispatcher's hand-off, and which planned rows it may take in memory.
+        self.dispatch: Handoff[Claimed] | None = None
+        self.dispatchable: Callable[[dict], bool] = lambda _row: True
 
     async def apply(self, session: AsyncSession, items: list[ClaimedEvent],
                     now: datetime) -> ApplyReport:
@@ -118,8 +120,41 @@ class BatchApplier:
             report.timeline += effects.timeline
             report.notifications += effects.notifications
             report.actions += effects.actions
-        await write_batch(session, notifications=report.notifications,
-                          timeline=report.timeline, actions=report.actions, done=report.done,
-                          parked=report.parked, unmatchable=report.unmatchable,
-                          new_tracking=new_tracking, now=now)
+        leased = await self._lease_for_dispatch(session, report.notifications, now)
+        inserted = await write_batch(
+            session, notifications=report.notifications, timeline=report.timeline,
+            actions=report.actions, done=report.done, parked=report.parked,
+            unmatchable=report.unmatchable, new_tracking=new_tracking, now=now)
+        for row in leased:
+            if row["id"] in inserted:  # not a duplicate of a message planned before
+                ret, customer = batch.saved_rows(row["return_id"])
+                report.handed.append((row["lease_until"], Claimed(
+                    planned_snapshot(row), ret, customer, prior_status="pending")))
         return report
+
+    async def _lease_for_dispatch(self, session: AsyncSession, notifications: list[dict],
+                                  now: datetime) -> list[dict]:
+        """Lease to the local dispatcher the planned rows it may take in memory: due now and
+        first in line for their return and channel (none earlier unfinished, in the store or
+        in this batch), as its claim would have leased them."""
+        handoff = self.dispatch
+        due = [row for row in notifications
+               if row["next_attempt_at"] <= now and self.dispatchable(row)]
+        lease_until = handoff.lease_for(len(due), now) if handoff is not None and due else None
+        if lease_until is None:
+            return []
+        busy = await unfinished_channels(session, {row["return_id"] for row in due})
+        due_ids = {row["id"] for row in due}
+        leased = []
+        for row in notifications:  # in planning order: an earlier one holds back a later one
+            key = (row["return_id"], row["channel"])
+            if key not in busy and row["id"] in due_ids:
+                row.update(status="sending", lease_owner=handoff.owner, lease_until=lease_until)
+                leased.append(row)
+            busy.add(key)
+        return leased
+
+    def hand_off(self, report: ApplyReport) -> None:
+        """After the batch's commit: give its leased notifications to the local dispatcher."""
+        if report.handed and self.dispatch is not None:
+            self.dispatch.put(report.handed)

@@ -13,10 +13,10 @@ from hub.connectors import Source
 from hub.domain.retry import backoff_delay
 from hub.events import PRIVACY_EVENTS
 from hub.logs import get_logger
-from hub.processing.applier import ClaimedEvent
 from hub.store.claims import claim
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
+from hub.store.inbox import ClaimedEvent, release
 from hub.store.models import InboxEvent
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hub.processing.applier import BatchApplier
     from hub.processing.privacy import PrivacyHandler
     from hub.store.codec import EventCodec
+    from hub.store.handoff import Handoff
 
 log = get_logger("hub.inbox_processor")
 
@@ -53,6 +54,10 @@ class InboxProcessor:
         self.owner = owner
         self.on_planned = on_planned
         self.wake = asyncio.Event()
+        #: Events this process just stored, leased to it at insert (see hub.store.handoff).
+        self.handoff: Handoff[ClaimedEvent] | None = None
+        #: Events this processor took through claims (the rest came handed off).
+        self.claimed = 0
 
     async def run(self) -> None:
         """Process until cancelled; sleeps until woken or ``idle_poll_seconds`` pass."""
@@ -69,14 +74,30 @@ class InboxProcessor:
                     async with asyncio.timeout(self.settings.idle_poll_seconds):
                         await self.wake.wait()
 
+    async def release_handed(self) -> None:
+        """Give back the leases of the events handed off but not processed (on stop)."""
+        if self.handoff is None:
+            return
+        queued = self.handoff.take_all()
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await release(session, [item.inbox_id for item in queued], self.owner)
+        except Exception as exc:  # their leases run out instead
+            log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
+
     async def drain(self) -> None:
         """Process until nothing is ready (tests, ``simulate``)."""
         while await self.run_once():
             pass
 
     async def run_once(self) -> int:
-        """Claim one batch and process it; returns how many events were claimed."""
-        items, broken = await self._claim()
+        """Take one batch (handed off in memory, else claimed) and process it; returns how
+        many events it had."""
+        handoff, items, broken = self.handoff, [], []
+        if handoff is None or handoff.claim_is_due():
+            items, broken = await self._claim()
+        if handoff is not None:
+            items += handoff.take(self.settings.batch_size - len(items), utcnow())
         for inbox_id, error in broken:
             await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)
         ready = [item for item in await self._enrich_all(items) if item is not None]
@@ -98,6 +119,7 @@ class InboxProcessor:
                                limit=self.settings.batch_size, owner=self.owner,
                                lease_seconds=self.settings.lease_seconds, now=now,
                                columns=_CLAIMED_COLUMNS)
+        self.claimed += len(rows)
         items, broken = [], []
         for inbox_id, payload_enc, received_at, attempts in rows:
             try:
@@ -136,6 +158,7 @@ class InboxProcessor:
             for item in items:  # isolate the event that breaks the batch
                 await self._apply([item])
             return
+        self.applier.hand_off(report)
         if report.notifications and self.on_planned is not None:
             self.on_planned()
 

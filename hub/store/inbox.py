@@ -12,10 +12,11 @@ it. Any other failure (the database is down) propagates: the caller answers 503.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 
 from hub.errors import RequestRejected
 from hub.logs import get_logger
@@ -32,11 +33,23 @@ if TYPE_CHECKING:
 
     from hub.events import ReturnEvent
     from hub.store.codec import EventCodec
+    from hub.store.handoff import Handoff
 
 log = get_logger("hub.inbox")
 
 #: Keys per IN (...) lookup; stays under SQLite's bound-parameter limit.
 _LOOKUP_CHUNK = 400
+_INBOX = InboxEvent.__table__
+
+
+@dataclass(slots=True)
+class ClaimedEvent:
+    """An inbox row leased to a worker, decrypted (claimed, or handed off at insert)."""
+
+    inbox_id: int
+    event: ReturnEvent
+    received_at: datetime
+    attempts: int
 
 
 class InboxWriter:
@@ -48,9 +61,12 @@ class InboxWriter:
     def __init__(self, sessionmaker: async_sessionmaker, codec: EventCodec,
                  on_new: Callable[[], None] | None = None) -> None:
         self._codec = codec
-        self._committer: GroupCommitter[list[dict], list[bool]] = GroupCommitter(
+        self._on_new = on_new
+        self._committer: GroupCommitter[list[dict], list[int | None]] = GroupCommitter(
             sessionmaker, _write_rows, name="inbox", size_of=len,
-            after_commit=(lambda results: on_new() if on_new and any(map(any, results)) else None))
+            after_commit=(lambda results: on_new() if on_new and _any_new(results) else None))
+        #: The local inbox processor's hand-off (set where one runs in this process).
+        self.handoff: Handoff[ClaimedEvent] | None = None
 
     @property
     def committer(self) -> GroupCommitter[list[dict], list[bool]]:
@@ -65,8 +81,11 @@ class InboxWriter:
         """Commit what is queued, then stop."""
         await self._committer.stop()
 
-    def rows_for(self, events: list[ReturnEvent], received_at: datetime) -> list[dict]:
-        """Inbox rows (payload encrypted) for the events of one request."""
+    def rows_for(self, events: list[ReturnEvent], received_at: datetime,
+                 lease_until: datetime | None = None) -> list[dict]:
+        """Inbox rows (payload encrypted) for the events of one request; with
+        ``lease_until``, leased to the local processor."""
+        owner = self.handoff.owner if lease_until is not None and self.handoff else None
         return [{
             "source": event.source,
             "source_event_id": event.source_event_id,
@@ -79,6 +98,8 @@ class InboxWriter:
             "payload_enc": self._codec.encode(event),
             "status": "pending",
             "attempts": 0,
+            "lease_owner": owner,
+            "lease_until": lease_until if owner else None,
         } for event in events]
 
     async def submit(self, events: list[ReturnEvent], received_at: datetime) -> list[bool]:
@@ -90,17 +111,43 @@ class InboxWriter:
             return []
         for event in events:
             check_storable(event)
+        handoff = self.handoff
+        lease_until = handoff.lease_for(len(events), received_at) if handoff is not None else None
         try:
-            return await self._committer.submit(self.rows_for(events, received_at))
+            ids = await self._committer.submit(self.rows_for(events, received_at, lease_until))
         except Exception as exc:
             if not is_refusal(exc):
                 raise
             log.warning("inbox_event_refused", source=events[0].source, error=safe_error(exc))
             raise RequestRejected("the database refused this event; it cannot be stored",
                                   code="unstorable_event") from None
+        if lease_until is not None and handoff is not None:
+            handed = [(lease_until, ClaimedEvent(inbox_id, event, received_at, 0))
+                      for inbox_id, event in zip(ids, events, strict=True) if inbox_id]
+            if handed:
+                handoff.put(handed)
+                if self._on_new is not None:
+                    self._on_new()  # the commit's wake-up may have found the queue empty
+        return [inbox_id is not None for inbox_id in ids]
 
 
-async def _write_rows(session: AsyncSession, requests: list[list[dict]]) -> list[list[bool]]:
+async def release(session: AsyncSession, ids: list[int], owner: str) -> None:
+    """Give back the leases ``owner`` holds on the inbox rows ``ids`` (a stopping worker's
+    queued hand-offs): any worker may claim them at once."""
+    if ids:
+        await session.execute(update(_INBOX).where(
+            _INBOX.c.id.in_(ids), _INBOX.c.lease_owner == owner, _INBOX.c.status == "pending",
+        ).values(lease_owner=None, lease_until=None))
+
+
+def _any_new(results: list[list[int | None]]) -> bool:
+    return any(inbox_id is not None for ids in results for inbox_id in ids)
+
+
+async def _write_rows(session: AsyncSession, requests: list[list[dict]]
+                      ) -> list[list[int | None]]:
+    """Insert the requests' new rows; for each row, its id if it was inserted, None if the
+    delivery was already in the inbox."""
     keys = [(row["source"], row["source_event_id"]) for rows in requests for row in rows]
     existing: set[tuple[str, str]] = set()
     for start in range(0, len(keys), _LOOKUP_CHUNK):
@@ -109,21 +156,23 @@ async def _write_rows(session: AsyncSession, requests: list[list[dict]]) -> list
                 tuple_(InboxEvent.source, InboxEvent.source_event_id).in_(
                     keys[start:start + _LOOKUP_CHUNK])))
         existing.update((source, event_id) for source, event_id in found)
-    results: list[list[bool]] = []
     new_rows = []
     for rows in requests:
-        flags = []
         for row in rows:
             key = (row["source"], row["source_event_id"])
-            is_new = key not in existing
-            if is_new:
+            if key not in existing:
                 existing.add(key)  # the same delivery twice in one group: the second is old
                 new_rows.append(row)
-            flags.append(is_new)
-        results.append(flags)
+    inserted: dict[tuple[str, str], int] = {}
     if new_rows:
         # Another node may insert the same delivery concurrently; the unique key decides and
-        # both answer 2xx.
-        await session.execute(insert_ignoring_conflicts(
-            session, InboxEvent.__table__, "source", "source_event_id"), new_rows)
+        # both answer 2xx. Rows come back in any order: matched by their key.
+        result = await session.execute(
+            insert_ignoring_conflicts(session, _INBOX, "source", "source_event_id").returning(
+                _INBOX.c.id, _INBOX.c.source, _INBOX.c.source_event_id), new_rows)
+        inserted = {(source, event_id): inbox_id for inbox_id, source, event_id in result}
+    results: list[list[int | None]] = []
+    for rows in requests:
+        results.append([inserted.pop((row["source"], row["source_event_id"]), None)
+                        for row in rows])
     return results

@@ -3,15 +3,15 @@ timeline, notifications, rule actions, portal views and references; the other ro
 
 Nothing is sent twice: notification and rule-action idempotency keys start with the return's
 id, so the absorbed ones are re-keyed onto the kept return; where the kept return already has
-the same key (the same stage, channel and recipient, planned from each side), the one still
-pending is skipped and the other keeps the history.
+the same key (the same stage, channel and recipient, planned from each side), one that no
+provider call has started for is skipped and the other keeps the history.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, literal, select, update
 
 from hub.events import STATE_RANK, ReturnState
 from hub.store import references
@@ -62,6 +62,13 @@ async def merge(session: AsyncSession, keep_id: int, gone_id: int, now: datetime
                 "external_id": gone["external_id"], **why}))
 
 
+def _not_started(status: str, send_started_at: Any) -> bool:
+    """Whether a row can still be called off: pending, or taken by a worker (claimed or handed
+    off) that has not recorded a send intent. Clearing its lease stops that worker: the intent
+    it must record before the provider call needs the lease (hub.delivery.intent)."""
+    return status == "pending" or (status == "sending" and send_started_at is None)
+
+
 def merged_values(keep: Any, gone: Any, now: datetime) -> dict[str, Any]:
     """The kept return's new columns: the further state, the higher cycle, the newest event
     time, and the other's values where the kept one has none."""
@@ -87,25 +94,29 @@ def _rank(state: str | None) -> int:
 async def _rekey(session: AsyncSession, table: Table, keep_id: int, gone_id: int, *,
                  skip_status: str) -> None:
     """Move ``gone_id``'s rows of ``table`` to ``keep_id``, their ``<return id>:`` key prefix
-    with them; of two rows then sharing a key, a pending one is skipped."""
-    kept = {key: (row_id, status) for row_id, key, status in (await session.execute(
-        select(table.c.id, table.c.idempotency_key, table.c.status)
-        .where(table.c.return_id == keep_id))).all()}
-    moving = (await session.execute(select(table.c.id, table.c.idempotency_key, table.c.status)
+    with them; of two rows then sharing a key, one not started yet is skipped (see
+    :func:`_not_started`), its lease cleared so that no provider call starts for it."""
+    started = table.c.get("send_started_at")
+    columns = (table.c.id, table.c.idempotency_key, table.c.status,
+               started if started is not None else literal(None))
+    kept = {key: (row_id, _not_started(status, began)) for row_id, key, status, began in (
+        await session.execute(select(*columns).where(table.c.return_id == keep_id))).all()}
+    moving = (await session.execute(select(*columns)
                                     .where(table.c.return_id == gone_id))).all()
     prefix = f"{gone_id}:"
-    for row_id, key, status in moving:
+    cancelled = {"status": skip_status, "lease_owner": None, "lease_until": None}
+    for row_id, key, status, began in moving:
         new_key = f"{keep_id}:{key[len(prefix):]}" if key.startswith(prefix) else key
         values: dict[str, Any] = {"return_id": keep_id, "idempotency_key": new_key}
         twin = kept.get(new_key)
         if twin is not None:
             values["idempotency_key"] = f"merged:{key}"[:255]
-            twin_id, twin_status = twin
-            if status == "pending":
-                values["status"] = skip_status
-                values["last_error"] = f"merged into return {keep_id}, which had it already"
-            elif twin_status == "pending":
+            twin_id, twin_not_started = twin
+            if _not_started(status, began):
+                values.update(cancelled,
+                              last_error=f"merged into return {keep_id}, which had it already")
+            elif twin_not_started:
                 await session.execute(update(table).where(table.c.id == twin_id).values(
-                    status=skip_status,
+                    **cancelled,
                     last_error=f"return {gone_id}, merged into this one, had it already"))
         await session.execute(update(table).where(table.c.id == row_id).values(**values))

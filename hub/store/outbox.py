@@ -75,6 +75,27 @@ class _Snapshot:
 _NOTIFICATION = _Snapshot(Notification)
 _RETURN = _Snapshot(Return)
 _CUSTOMER = _Snapshot(Customer)
+#: The columns of a planned row that the planner leaves to their defaults.
+_PLANNED_DEFAULTS = {**dict.fromkeys(_NOTIFICATION.keys), "category": "transactional",
+                     "priority": 0, "attempts": 0, "tried_providers": []}
+
+
+def planned_snapshot(row: dict[str, Any]) -> SimpleNamespace:
+    """The snapshot a claim would read of the notification inserted with ``row``."""
+    return SimpleNamespace(**{**_PLANNED_DEFAULTS, **row})
+
+
+async def unfinished_channels(session: AsyncSession, return_ids: set[int]
+                              ) -> set[tuple[int, str]]:
+    """The (return, channel) pairs of ``return_ids`` with a transactional notification still
+    on its way: a notification planned now for one of them must wait its turn (the claim's
+    ordering rule, :func:`_earlier_unfinished`)."""
+    table = Notification.__table__
+    rows = await session.execute(
+        select(table.c.return_id, table.c.channel).distinct().where(
+            table.c.return_id.in_(return_ids), table.c.priority == 0,
+            table.c.status.in_(("pending", "sending", "unknown"))))
+    return {(return_id, channel) for return_id, channel in rows}
 
 
 class Outbox:
@@ -133,6 +154,18 @@ class Outbox:
         return [Claimed(notification, ret, customer, prior[notification.id],
                         newer.get(notification.id))
                 for notification, ret, customer in loaded]
+
+    async def release(self, ids: list[str]) -> None:
+        """Give back this worker's leases on the notifications ``ids`` that no provider call
+        has started for (a stopping worker's queued hand-offs): pending again, for anyone."""
+        if not ids:
+            return
+        table = Notification.__table__
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(update(table).where(
+                table.c.id.in_(ids), table.c.lease_owner == self.owner,
+                table.c.status == "sending", table.c.send_started_at.is_(None),
+            ).values(status="pending", lease_owner=None, lease_until=None))
 
     async def still_leased(self, session: AsyncSession, ids: list[str]) -> dict[str, str]:
         """Which of ``ids`` this worker still leases, with their status now: after its lease

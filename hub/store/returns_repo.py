@@ -87,6 +87,7 @@ class ReturnsBatch:
         self._customer_rows: dict[Any, RowState] = {}  # by identity and by id
         self._customers: dict[str, tuple[CustomerView | None, CustomerView]] = {}
         self._owner: dict[Hashable, str] = {}  # target -> its customer's identity
+        self._saved: tuple[dict[int, RowState], dict[int, RowState]] = ({}, {})  # by id
 
     async def load(self, session: AsyncSession, return_ids: set[int],
                    identities: set[str]) -> None:
@@ -155,7 +156,16 @@ class ReturnsBatch:
             if owner is not None:
                 row.customer_id = customers[owner].id
         await save_rows(session, _RETURNS, unique(self._rows.values()), ("source", "external_id"))
+        self._saved = ({row.id: row for row in self._rows.values()},
+                       {row.id: row for row in self._customer_rows.values()})
         return {target: row.id for target, row in self._rows.items()}
+
+    def saved_rows(self, return_id: int) -> tuple[RowState, RowState | None]:
+        """After :meth:`save`: the return ``return_id``'s row and its customer's, every column
+        as it is now stored (what a claim of one of its notifications would read)."""
+        returns, customers = self._saved
+        ret = returns[return_id]
+        return ret, customers.get(ret.customer_id) if ret.customer_id is not None else None
 
     def _return_row(self, target: Hashable, loaded: ReturnView | None,
                     view: ReturnView) -> RowState:
@@ -193,13 +203,16 @@ class ReturnsBatch:
 async def write_batch(session: AsyncSession, *, notifications: list[dict],
                       timeline: list[dict], actions: list[dict], done: list[int],
                       parked: list[int], unmatchable: dict[int, str],
-                      new_tracking: Iterable[str], now: datetime) -> None:
+                      new_tracking: Iterable[str], now: datetime) -> set[str]:
     """Insert the batch's outbox rows, timeline and upstream actions (a duplicate idempotency
     key is skipped), mark its inbox rows, and unpark carrier scans waiting for a tracking
-    number the batch made known."""
+    number the batch made known. Returns the ids of the outbox rows inserted."""
+    inserted: set[str] = set()
     if notifications:
-        await session.execute(insert_ignoring_duplicates(session, Notification.__table__),
-                              notifications)
+        table = Notification.__table__
+        result = await session.execute(
+            insert_ignoring_duplicates(session, table).returning(table.c.id), notifications)
+        inserted.update(result.scalars())
     if timeline:
         await session.execute(_INSERT_TIMELINE, timeline)
     if actions:
@@ -217,3 +230,4 @@ async def write_batch(session: AsyncSession, *, notifications: list[dict],
     if numbers:
         # Carrier scans that arrived before their return can be applied now.
         await session.execute(_INBOX_UNPARKED, {"numbers": numbers, "now": now})
+    return inserted

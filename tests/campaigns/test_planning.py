@@ -21,6 +21,7 @@ from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign
 from hub.testing.campaign_seed import seed_customers
 from hub.testing.factories import event_payload
+from tests.conftest import claims_only
 
 #: "Refunded in the last 30 days for wrong size, no exchange", shoes only.
 FILTER = ('"refunded" in stages && days_since.refunded <= 30.0 && reason == "wrong_size" '
@@ -166,6 +167,7 @@ async def test_transactional_rows_are_claimed_before_campaign_rows(seeded: Hub):
     events = [ReturnEvent.model_validate({**event_payload("return.approved", f"T-{n}"),
                                           "source": "shop", "source_event_id": f"T-{n}"})
               for n in range(3)]
+    claims_only(seeded)
     await seeded.inbox.submit(events, utcnow())
     await seeded.processor.drain()
     async with seeded.sessionmaker() as session, session.begin():

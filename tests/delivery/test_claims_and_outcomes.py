@@ -19,7 +19,7 @@ from hub.store import claims
 from hub.store.engine import utcnow
 from hub.store.models import DeliveryAttempt, InboxEvent, Notification, TimelineEntry
 from hub.testing.factories import event_payload
-from tests.conftest import make_settings, started_hub
+from tests.conftest import claims_only, make_settings, started_hub
 
 
 def event(return_id: str) -> ReturnEvent:
@@ -32,6 +32,7 @@ async def planned(tmp_path: Path, db_url: str) -> AsyncIterator[Hub]:
     """A hub with three returns' email notifications planned (one each), nothing sent."""
     async with started_hub(make_settings(tmp_path, db_url, notifications={"stages": {
         "approved": {"channels": ["email"], "fallback": ["sms"]}}})) as hub:
+        claims_only(hub)
         await hub.inbox.submit([event(f"R-{n}") for n in range(3)], utcnow())
         await hub.processor.drain()
         yield hub

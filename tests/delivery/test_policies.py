@@ -25,7 +25,7 @@ from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Notification
 from hub.testing.factories import customer, event_payload
-from tests.conftest import make_settings
+from tests.conftest import claims_only, make_settings
 
 
 def event(return_id: str, event_type: str = "return.approved", **extra) -> ReturnEvent:
@@ -213,6 +213,7 @@ async def test_stages_of_one_return_go_out_in_order(tmp_path):
     hub = await started(tmp_path, notifications={"stages": {
         "approved": {"channels": ["email"]}, "label_created": {"channels": ["email"]}}})
     try:
+        claims_only(hub)
         same = customer(11)
         await hub.inbox.submit([event("R-ord", "return.approved", minutes=1, customer=same),
                                 event("R-ord", "return.label_created", minutes=2,

@@ -13,7 +13,7 @@ import pytest
 
 from hub.runtime import Hub
 from hub.store.engine import utcnow
-from tests.conftest import make_settings, started_hub
+from tests.conftest import claims_only, make_settings, started_hub
 from tests.delivery.test_claims_and_outcomes import event, rows, set_rows
 
 
@@ -24,6 +24,7 @@ async def twelve(tmp_path: Path, db_url: str) -> AsyncIterator[Hub]:
     async with started_hub(make_settings(
             tmp_path, db_url, worker={"concurrency": 4, "recovery_share": 0.5},
             notifications={"stages": {"approved": {"channels": ["email"]}}})) as hub:
+        claims_only(hub)
         await hub.inbox.submit([event(f"R-{n}") for n in range(12)], utcnow())
         await hub.processor.drain()
         yield hub

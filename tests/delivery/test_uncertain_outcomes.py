@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from hub.store.engine import utcnow
 from hub.store.models import DeliveryAttempt, Notification, TimelineEntry
-from tests.conftest import started_hub, wait_for
+from tests.conftest import claims_only, started_hub, wait_for
 from tests.delivery.conftest import free_port, message_id_of, provider_settings, start_hub, stop_hub
 from tests.delivery.test_switching import events
 
@@ -119,6 +119,7 @@ async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, pro
     """The intent is written only for a row this worker still leases: another worker took the
     row over, so this one must not call Twilio (no intent, no call)."""
     async with started_hub(sms_settings(tmp_path, providers, db_url)) as hub:
+        claims_only(hub)
         await hub.inbox.submit(events(2, "R-lease"), utcnow())
         await hub.processor.drain()
         mine, taken = await hub.dispatcher.claim(10)

@@ -118,7 +118,8 @@ async def test_a_stage_both_sides_planned_is_sent_once_after_the_merge(two_syste
                tracking={"number": "1Z-TWICE"})
     await send(client, "wms", "return.approved", "W-7", 2, order_number="WH-7")
     await hub.processor.drain()  # both approvals planned, nothing sent yet
-    assert len(await rows(hub, Notification, Notification.status == "pending")) == 4
+    planned = await rows(hub, Notification)
+    assert len(planned) == 4 and not any(n.send_started_at or n.sent_at for n in planned)
     await send(client, "wms", "return.updated", "W-7", 3, order_number="WH-7",
                tracking={"number": "1Z-TWICE"})
     await hub.drain()

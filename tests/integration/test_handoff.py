@@ -1,0 +1,165 @@
+"""In-memory hand-offs (hub.store.handoff): what a process stores and plans, it works on from
+memory, leased to it at insert; the claims take everything else, in the same order."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from hub.store.engine import utcnow
+from hub.store.handoff import Handoff
+from hub.store.models import InboxEvent, Notification
+from hub.testing.factories import event_payload
+from tests.conftest import make_settings, signed_headers, started_hub, wait_for
+
+
+async def post_event(client, payload: dict) -> int:
+    body = json.dumps(payload).encode()
+    response = await client.post("/webhooks/shop", data=body, headers=signed_headers(body))
+    return response.status
+
+
+async def notifications(hub) -> list:
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(
+            select(Notification).order_by(Notification.sent_at))).scalars())
+
+
+async def test_a_fresh_event_reaches_the_provider_without_a_claim(hub, client):
+    assert await post_event(client, event_payload("return.approved", "R-1")) == 202
+
+    await hub.drain()
+
+    sent = await notifications(hub)
+    assert sorted(n.channel for n in sent) == ["email", "sms"]
+    assert {n.status for n in sent} == {"sent"}
+    # Stored by ingress and planned by the applier in this process: neither read back.
+    assert (hub.processor.handoff.handed, hub.processor.claimed) == (1, 0)
+    assert (hub.dispatcher.handoff.handed, hub.dispatcher.claimed) == (2, 0)
+    async with hub.sessionmaker() as session:
+        inbox = (await session.execute(select(InboxEvent))).scalar_one()
+    assert inbox.status == "done"
+
+
+async def test_a_later_stage_waits_for_the_earlier_one_still_on_its_way(hub, client):
+    assert await post_event(client, event_payload("return.approved", "R-2")) == 202
+    await hub.processor.drain()  # approved: email and SMS handed to the dispatcher, not sent
+    assert await post_event(client, event_payload("return.label_created", "R-2")) == 202
+    await hub.processor.drain()
+
+    # The label email is not handed off while the approval email is unfinished...
+    assert hub.dispatcher.handoff.handed == 2
+    await hub.dispatcher.drain()
+
+    # ...so the claim sends it, after the approval.
+    assert hub.dispatcher.claimed == 1
+    emails = [n for n in await notifications(hub) if n.channel == "email"]
+    assert [n.stage for n in emails] == ["approved", "label_created"]
+    assert emails[0].sent_at <= emails[1].sent_at
+
+
+async def test_a_batch_of_handed_and_waiting_rows_leaves_none_stuck(hub, client):
+    # One batch: the approval's email waits behind the request's (same return and channel),
+    # its SMS is first in line. Rows leased and not leased go in one INSERT.
+    assert await post_event(client, event_payload("return.requested", "R-7")) == 202
+    assert await post_event(client, event_payload("return.approved", "R-7")) == 202
+    await hub.processor.drain()
+    assert hub.dispatcher.handoff.handed == 2  # the request's email and the approval's SMS
+
+    await hub.dispatcher.drain()
+
+    sent = await notifications(hub)
+    assert sorted((n.stage, n.channel) for n in sent) == [
+        ("approved", "email"), ("approved", "sms"), ("requested", "email")]
+    assert {(n.status, n.attempts, n.lease_owner) for n in sent} == {("sent", 1, None)}
+    assert hub.dispatcher.claimed == 1
+
+
+async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
+    hub.processor.handoff.capacity = 0
+    hub.dispatcher.handoff.capacity = 0
+    assert await post_event(client, event_payload("return.approved", "R-3")) == 202
+
+    await hub.drain()
+
+    assert (hub.processor.handoff.handed, hub.processor.claimed) == (0, 1)
+    assert (hub.dispatcher.handoff.handed, hub.dispatcher.claimed) == (0, 2)
+    assert {n.status for n in await notifications(hub)} == {"sent"}
+
+
+async def test_a_stopping_process_gives_back_what_it_was_handed(tmp_path, db_url):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.web.app import create_app
+
+    # Leases far longer than the test: the next process must not have to wait them out.
+    settings = make_settings(tmp_path, db_url, worker={"lease_seconds": 300})
+    async with started_hub(settings) as first, \
+            TestClient(TestServer(create_app(first))) as client:
+        assert await post_event(client, event_payload("return.approved", "R-4")) == 202
+        await first.processor.drain()  # planned and leased to this dispatcher, never sent
+        assert first.dispatcher.handoff.handed == 2
+        assert await post_event(client, event_payload("return.approved", "R-5")) == 202
+        assert first.processor.handoff.queued == 1  # stored, never applied
+    async with started_hub(settings) as second:
+        await second.drain()
+
+        # R-5's event is claimed; R-4's two messages are claimed, R-5's come handed off.
+        assert (second.processor.claimed, second.dispatcher.claimed) == (1, 2)
+        assert second.dispatcher.handoff.handed == 2
+        sent = await notifications(second)
+        assert len(sent) == 4 and {n.status for n in sent} == {"sent"}
+        assert all(n.attempts == 1 for n in sent)
+
+
+async def test_rows_handed_to_a_process_that_dies_are_taken_once_their_lease_runs_out(
+        tmp_path, db_url):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.web.app import create_app
+
+    settings = make_settings(tmp_path, db_url, worker={"lease_seconds": 1})
+    async with started_hub(settings) as first, \
+            TestClient(TestServer(create_app(first))) as client:
+        assert await post_event(client, event_payload("return.approved", "R-6")) == 202
+        await first.processor.drain()
+        # Dies: what it was handed is never worked on nor given back.
+        first.dispatcher.handoff.take_all()
+    async with started_hub(settings) as second:
+        async def delivered() -> bool:
+            await second.drain()
+            return {n.status for n in await notifications(second)} == {"sent"}
+
+        await wait_for(delivered, timeout=10)
+        assert second.dispatcher.claimed == 2
+        sent = await notifications(second)
+        assert len(sent) == 2 and all(n.attempts == 1 for n in sent)
+
+
+def test_a_row_whose_lease_is_half_gone_is_dropped_not_worked_on():
+    now = utcnow()
+    handoff: Handoff[str] = Handoff("node-a", lease_seconds=10, capacity=3, claim_interval=60)
+    lease = handoff.lease_for(2, now)
+    assert lease == now + timedelta(seconds=10)
+    handoff.put([(lease, "a"), (now + timedelta(seconds=4), "stale"), (lease, "b")])
+
+    assert handoff.lease_for(1, now) is None  # full
+    assert handoff.take(5, now) == ["a", "b"]
+    assert (handoff.handed, handoff.dropped) == (3, 1)
+    assert handoff.lease_for(3, now) is not None
+
+
+def test_rows_queued_in_memory_never_keep_the_claims_away_for_long():
+    handoff: Handoff[str] = Handoff("node-a", lease_seconds=10, capacity=3, claim_interval=0.2)
+    assert handoff.claim_is_due()  # nothing queued: claim
+    handoff.put([(utcnow() + timedelta(seconds=10), "a")])
+    assert not handoff.claim_is_due()  # queued rows first...
+    deadline = time.monotonic() + 5
+    while not handoff.claim_is_due():  # ...but a claim comes due again within the interval
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert handoff.take(1, utcnow()) == ["a"]
+    assert handoff.claim_is_due()  # and at once when the queue is empty
