@@ -19,13 +19,16 @@ run: $(STAMP)
 
 # Two phases, both always run; the target fails when either does. First every test not marked
 # `serial`, on PYTEST_WORKERS processes (pytest-xdist): the suite mostly waits (subprocesses,
-# fsyncs, local fakes), so two workers nearly halve its time on two cores. Then the `serial`
-# tests alone: the chaos runs restart the PostgreSQL server every other test shares.
+# fsyncs, local fakes), so two workers nearly halve its time on two cores. Work stealing, not
+# xdist's default chunks: a chunk of slow integration tests kept one worker busy minutes after
+# the other had finished. Then the `serial` tests alone: the chaos runs restart the PostgreSQL
+# server every other test shares.
 PYTEST_WORKERS ?= 2
 test: $(STAMP) browser-deps
 	@status=0; \
 	echo "== make test, phase 1 of 2: all but the serial tests, on $(PYTEST_WORKERS) workers"; \
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not serial" || status=1; \
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m "not serial" \
+		|| status=1; \
 	echo "== make test, phase 2 of 2: the serial tests, alone"; \
 	$(BIN)/python -m pytest -q -m serial || status=1; \
 	exit $$status
