@@ -30,8 +30,7 @@ from hub.web.admin.routing import MAX_BODY_BYTES as ADMIN_LIMIT
 from hub.web.app import create_app
 from hub.web.auth import SESSION_COOKIE, csrf_token
 from hub.web.body import FORM_MAX_BYTES
-from tests.conftest import (create_pg_database, drop_pg_database, make_settings,
-                            signed_headers)
+from tests.conftest import create_pg_database, drop_pg_database, make_settings, signed_headers
 from tests.web.conftest import new_token
 
 PUBLIC = "http://hub.test"
