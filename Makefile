@@ -17,8 +17,21 @@ run: $(STAMP)
 	$(BIN)/returnhub init
 	$(BIN)/returnhub serve
 
+# Two phases, both always run; the target fails when either does. First every test not marked
+# `serial`, on PYTEST_WORKERS processes (pytest-xdist): the suite mostly waits (subprocesses,
+# fsyncs, local fakes), so two workers nearly halve its time on two cores. Work stealing, not
+# xdist's default chunks: a chunk of slow integration tests kept one worker busy minutes after
+# the other had finished. Then the `serial` tests alone: the chaos runs restart the PostgreSQL
+# server every other test shares.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -q
+	@status=0; \
+	echo "== make test, phase 1 of 2: all but the serial tests, on $(PYTEST_WORKERS) workers"; \
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m "not serial" \
+		|| status=1; \
+	echo "== make test, phase 2 of 2: the serial tests, alone"; \
+	$(BIN)/python -m pytest -q -m serial || status=1; \
+	exit $$status
 
 # The browser tests drive Debian's Chromium (Playwright downloads no browser here). Installed
 # when missing and we are root; otherwise a no-op (the tests then skip, or fail when CI=true).

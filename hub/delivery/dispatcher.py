@@ -168,11 +168,17 @@ class Dispatcher:
     async def drain(self) -> None:
         """Deliver until nothing is due and nothing is in flight (tests, ``simulate``)."""
         while True:
+            # A send that finishes while a claim runs can free the next stage of its return
+            # (stages go out in order) after the claim looked: only a claim that started with
+            # nothing in flight and found nothing means the outbox is drained.
+            busy = bool(self._inflight)
             started = await self.claim_and_start()
-            if not started and not self._inflight:
-                return
-            if not started:
+            if started:
+                continue
+            if self._inflight:
                 await asyncio.wait(self._inflight)
+            elif not busy:
+                return
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` notifications that need work now (see the module docstring):

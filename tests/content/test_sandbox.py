@@ -5,6 +5,7 @@ names the template and never the data."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.config import Settings
-from hub.content.limits import RenderLimits
+from hub.content.limits import RenderLimits, RenderTimeout, budget, tick
 from hub.content.samples import sample_context
 from hub.templates import TemplateRenderer, TemplateRenderError
 
@@ -163,3 +164,30 @@ def test_a_missing_key_taken_from_data_is_not_quoted(tmp_path):
 def test_syntax_errors_name_the_file_and_line(tmp_path):
     error, _ = stopped(tmp_path, "ok\n{% if %}")
     assert error.error == "TemplateSyntaxError" and "(line 2)" in str(error)
+
+
+def spin(seconds: float) -> None:
+    """Use ``seconds`` of this thread's CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_a_garbage_collection_during_a_render_is_not_the_templates_time():
+    """A full collection of a large process takes over a second of CPU (1.2 s seen in a test
+    worker), and whichever render triggers it must not time out for it; the template's own
+    CPU time still counts."""
+    def slow_collection(phase: str, _info: dict) -> None:
+        if phase == "start":
+            spin(0.3)
+
+    gc.callbacks.append(slow_collection)
+    try:
+        with budget(RenderLimits(max_seconds=0.2)):
+            gc.collect()
+            tick()
+            spin(0.3)
+            with pytest.raises(RenderTimeout):
+                tick()
+    finally:
+        gc.callbacks.remove(slow_collection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,15 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory) -> Path:
-    """The example distribution installed with pip into its own site folder."""
+    """The example distribution installed with pip into its own site folder. pip builds in the
+    source tree (build/, *.egg-info), so it builds a copy: test workers never share one."""
     site = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
+    source = shutil.copytree(PLUGIN_SRC, build / PLUGIN_SRC.name,
+                             ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(PLUGIN_SRC)],
+         "--target", str(site), str(source)],
         check=True, cwd=build, env={**os.environ, "PIP_NO_INPUT": "1"}, timeout=180)
     assert (site / "returnhub_example").is_dir()
     return site

@@ -14,6 +14,11 @@ from tests.reliability.chaos_counts import summary
 EVENTS = int(os.environ.get("RETURNHUB_CHAOS_EVENTS", "1000"))
 
 
+# Runs alone, after the rest of the suite (`make test`'s serial phase): it restarts the
+# PostgreSQL server that every other test shares.
+pytestmark = pytest.mark.serial
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_chaos_loses_nothing(tmp_path):

@@ -99,6 +99,11 @@ channels = ["email", "sms"]
     return config
 
 
+# Runs alone, after the rest of the suite (`make test`'s serial phase): it must not meet the
+# chaos run's PostgreSQL restart, and its kills and budget assume the machine to itself.
+pytestmark = pytest.mark.serial
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_workers_killed_at_random_lose_nothing_and_never_text_twice(tmp_path):
