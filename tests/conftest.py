@@ -80,17 +80,25 @@ async def drop_pg_database(name: str) -> None:
         await connection.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database URL: a SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+@asynccontextmanager
+async def database_url(backend: str, folder: Path) -> AsyncIterator[str]:
+    """A database URL for ``backend``: a SQLite file in ``folder``, or a new PostgreSQL
+    database dropped on leaving."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'hub.db'}"
         return
     name = await create_pg_database()
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     finally:
         await drop_pg_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database URL: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    async with database_url(request.param, tmp_path) as url:
+        yield url
 
 
 def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: Any) -> Settings:

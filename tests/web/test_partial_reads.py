@@ -30,7 +30,7 @@ from hub.web.admin.routing import MAX_BODY_BYTES as ADMIN_LIMIT
 from hub.web.app import create_app
 from hub.web.auth import SESSION_COOKIE, csrf_token
 from hub.web.body import FORM_MAX_BYTES
-from tests.conftest import create_pg_database, drop_pg_database, make_settings, signed_headers
+from tests.conftest import database_url, make_settings, signed_headers
 from tests.web.conftest import new_token
 
 PUBLIC = "http://hub.test"
@@ -79,14 +79,8 @@ def fakes() -> tuple[FakeSendGrid, FakeTwilio]:
 async def module_db_url(request: pytest.FixtureRequest,
                         tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """The module's database: a SQLite file, or a new PostgreSQL database dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('partial') / 'hub.db'}"
-        return
-    name = await create_pg_database()
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await drop_pg_database(name)
+    async with database_url(request.param, tmp_path_factory.mktemp("partial")) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
