@@ -140,9 +140,12 @@ class Dispatcher:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         try:
-            batch = (await self.claim(min(free, self.settings.batch_size))
-                     if self.handoff.claim_is_due() else [])
+            limit = min(free, self.settings.batch_size)
+            claimed = self.handoff.claim_is_due()
+            batch = await self.claim(limit) if claimed else []
             batch += self.handoff.take(free - len(batch), utcnow())
+            if not batch and not claimed:  # all it held had gone stale: nothing means claimed
+                batch = await self.claim(limit)
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=safe_error(exc)[:300])
             await asyncio.sleep(self.settings.idle_poll_seconds)

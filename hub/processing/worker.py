@@ -94,10 +94,13 @@ class InboxProcessor:
         """Take one batch (handed off in memory, else claimed) and process it; returns how
         many events it had."""
         handoff, items, broken = self.handoff, [], []
-        if handoff is None or handoff.claim_is_due():
+        claimed = handoff is None or handoff.claim_is_due()
+        if claimed:
             items, broken = await self._claim()
         if handoff is not None:
             items += handoff.take(self.settings.batch_size - len(items), utcnow())
+        if not items and not broken and not claimed:  # all it held had gone stale
+            items, broken = await self._claim()
         for inbox_id, error in broken:
             await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)
         ready = [item for item in await self._enrich_all(items) if item is not None]
