@@ -144,7 +144,10 @@ class Dispatcher:
             claimed = self.handoff.claim_is_due()
             batch = await self.claim(limit) if claimed else []
             batch += self.handoff.take(free - len(batch), utcnow())
-            if not batch and not claimed:  # all it held had gone stale: nothing means claimed
+            stale = self.handoff.take_stale()
+            if stale:  # waited half their lease in the queue: back to the claims, at once
+                await self.outbox.release([item.notification.id for item in stale])
+            if not batch and (stale or not claimed):  # "nothing" must mean a claim found none
                 batch = await self.claim(limit)
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=safe_error(exc)[:300])

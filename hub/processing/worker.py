@@ -97,9 +97,14 @@ class InboxProcessor:
         claimed = handoff is None or handoff.claim_is_due()
         if claimed:
             items, broken = await self._claim()
+        stale = []
         if handoff is not None:
             items += handoff.take(self.settings.batch_size - len(items), utcnow())
-        if not items and not broken and not claimed:  # all it held had gone stale
+            stale = handoff.take_stale()
+        if stale:  # waited half their lease in the queue: back to the claims, at once
+            async with self.sessionmaker() as session, session.begin():
+                await release(session, [item.inbox_id for item in stale], self.owner)
+        if not items and not broken and (stale or not claimed):  # "nothing": a claim found none
             items, broken = await self._claim()
         for inbox_id, error in broken:
             await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)

@@ -7,9 +7,9 @@ it needs from memory once the writing transaction has committed. The claim stays
 everything else: rows written without a lease (the local queue was full, or no local worker
 runs here), rows of a worker that died (its leases run out), retries and other nodes' rows.
 
-A handed-off row that waits in the queue until its lease is half gone is dropped from the
-queue, not worked on: once its lease runs out, a claim takes it (this or another worker), so a
-lease is never worked on near its end.
+A handed-off row that waits in the queue until its lease is half gone is taken out of the
+queue, not worked on: the worker gives its lease back (:meth:`Handoff.take_stale`) and a claim
+takes it at once, so a lease is never worked on near its end and the row does not wait for it.
 
 While rows are queued the worker still claims, at most once per ``claim_interval``: the rows
 only a claim reaches (a backlog written unleased when the queue was full, retries, recovery,
@@ -42,6 +42,7 @@ class Handoff(Generic[T]):
         self.claim_interval = claim_interval
         self._next_claim = 0.0
         self._queue: deque[tuple[datetime, T]] = deque()
+        self._stale: list[T] = []
         #: Rows handed off, and rows dropped from the queue because their lease ran low.
         self.handed = 0
         self.dropped = 0
@@ -74,20 +75,26 @@ class Handoff(Generic[T]):
 
     def take(self, limit: int, now: datetime) -> list[T]:
         """Up to ``limit`` queued rows whose lease has at least half its time left; rows past
-        that are dropped (their lease runs out and a claim takes them)."""
+        that are set aside for :meth:`take_stale`."""
         taken: list[T] = []
         fresh_until = now + self.lease / 2
         while self._queue and len(taken) < limit:
             lease_until, item = self._queue.popleft()
             if lease_until < fresh_until:
                 self.dropped += 1
+                self._stale.append(item)
                 continue
             taken.append(item)
         return taken
 
+    def take_stale(self) -> list[T]:
+        """The rows :meth:`take` set aside: the worker gives their leases back."""
+        stale, self._stale = self._stale, []
+        return stale
+
     def take_all(self) -> list[T]:
         """Empty the queue (a stopping worker gives its rows back, see the stores'
         ``release``)."""
-        items = [item for _, item in self._queue]
+        items = [item for _, item in self._queue] + self.take_stale()
         self._queue.clear()
         return items

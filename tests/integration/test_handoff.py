@@ -78,6 +78,28 @@ async def test_a_batch_of_handed_and_waiting_rows_leaves_none_stuck(hub, client)
     assert hub.dispatcher.claimed == 1
 
 
+async def test_rows_that_waited_half_their_lease_go_back_to_the_claims_at_once(
+        tmp_path, db_url):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.web.app import create_app
+
+    settings = make_settings(tmp_path, db_url, worker={"lease_seconds": 2})
+    async with started_hub(settings) as hub, TestClient(TestServer(create_app(hub))) as client:
+        assert await post_event(client, event_payload("return.approved", "R-8")) == 202
+        await hub.processor.drain()
+        assert hub.dispatcher.handoff.handed == 2
+        # The dispatcher comes to them only once half their 2 s lease is gone...
+        half_gone = max(n.created_at for n in await notifications(hub)) + timedelta(seconds=1.1)
+        await wait_for(lambda: utcnow() > half_gone, timeout=5)
+        await hub.dispatcher.drain()
+
+        # ...so it gives their leases back and claims them at once, not after the lease.
+        assert (hub.dispatcher.handoff.dropped, hub.dispatcher.claimed) == (2, 2)
+        sent = await notifications(hub)
+        assert {(n.status, n.attempts) for n in sent} == {("sent", 1)} and len(sent) == 2
+
+
 async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
     hub.processor.handoff.capacity = 0
     hub.dispatcher.handoff.capacity = 0
@@ -149,6 +171,8 @@ def test_a_row_whose_lease_is_half_gone_is_dropped_not_worked_on():
     assert handoff.lease_for(1, now) is None  # full
     assert handoff.take(5, now) == ["a", "b"]
     assert (handoff.handed, handoff.dropped) == (3, 1)
+    assert handoff.take_stale() == ["stale"]  # its lease is given back
+    assert handoff.take_stale() == []
     assert handoff.lease_for(3, now) is not None
 
 
