@@ -116,7 +116,7 @@ class Dispatcher:
         await self._results.stop()
         queued = self.handoff.take_all()
         try:
-            await self.outbox.release([item.notification.id for item in queued])
+            await self.outbox.release([(lease, item.notification.id) for lease, item in queued])
         except Exception as exc:  # their leases run out instead
             log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
 
@@ -140,13 +140,18 @@ class Dispatcher:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return 1
         try:
-            limit = min(free, self.settings.batch_size)
+            # The queue's rows first (at least half the free slots), then a claim when one is
+            # due: a steady backlog of claims must not leave queued rows to go stale.
+            now, limit = utcnow(), min(free, self.settings.batch_size)
+            batch = self.handoff.take(max(1, free // 2), now)
             claimed = self.handoff.claim_is_due()
-            batch = await self.claim(limit) if claimed else []
-            batch += self.handoff.take(free - len(batch), utcnow())
+            if claimed and len(batch) < free:
+                batch += await self.claim(min(free - len(batch), limit))
+            batch += self.handoff.take(free - len(batch), now)
             stale = self.handoff.take_stale()
             if stale:  # waited half their lease in the queue: back to the claims, at once
-                await self.outbox.release([item.notification.id for item in stale])
+                await self.outbox.release([(lease, item.notification.id)
+                                           for lease, item in stale])
             if not batch and (stale or not claimed):  # "nothing" must mean a claim found none
                 batch = await self.claim(limit)
         except Exception as exc:  # database outage: keep the loop alive, try again soon

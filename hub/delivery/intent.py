@@ -63,7 +63,9 @@ class IntentRecorder:
         recorded: set[str] = set()
         for provider, ids in by_provider.items():
             result = await session.execute(
-                update(table).where(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner)
+                # No recipient: erased since the worker read the row (a privacy request).
+                update(table).where(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
+                                    table.c.recipient_enc.is_not(None))
                 .values(send_started_at=now, send_provider=provider).returning(table.c.id))
             recorded.update(result.scalars())
         return [notification_id in recorded for notification_id, _ in items]

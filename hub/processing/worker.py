@@ -81,7 +81,7 @@ class InboxProcessor:
         queued = self.handoff.take_all()
         try:
             async with self.sessionmaker() as session, session.begin():
-                await release(session, [item.inbox_id for item in queued], self.owner)
+                await release(session, [(lease, item.inbox_id) for lease, item in queued])
         except Exception as exc:  # their leases run out instead
             log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
 
@@ -93,19 +93,21 @@ class InboxProcessor:
     async def run_once(self) -> int:
         """Take one batch (handed off in memory, else claimed) and process it; returns how
         many events it had."""
-        handoff, items, broken = self.handoff, [], []
+        handoff, items, broken, stale = self.handoff, [], [], []
         claimed = handoff is None or handoff.claim_is_due()
         if claimed:
             items, broken = await self._claim()
-        stale = []
         if handoff is not None:
             items += handoff.take(self.settings.batch_size - len(items), utcnow())
             stale = handoff.take_stale()
         if stale:  # waited half their lease in the queue: back to the claims, at once
             async with self.sessionmaker() as session, session.begin():
-                await release(session, [item.inbox_id for item in stale], self.owner)
+                await release(session, [(lease, item.inbox_id) for lease, item in stale])
         if not items and not broken and (stale or not claimed):  # "nothing": a claim found none
             items, broken = await self._claim()
+        # In id order, claimed and handed alike: a return's events are applied, and their
+        # stages planned, in the order they were stored.
+        items.sort(key=lambda item: item.inbox_id)
         for inbox_id, error in broken:
             await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)
         ready = [item for item in await self._enrich_all(items) if item is not None]

@@ -42,7 +42,7 @@ class Handoff(Generic[T]):
         self.claim_interval = claim_interval
         self._next_claim = 0.0
         self._queue: deque[tuple[datetime, T]] = deque()
-        self._stale: list[T] = []
+        self._stale: list[tuple[datetime, T]] = []
         #: Rows handed off, and rows dropped from the queue because their lease ran low.
         self.handed = 0
         self.dropped = 0
@@ -82,19 +82,20 @@ class Handoff(Generic[T]):
             lease_until, item = self._queue.popleft()
             if lease_until < fresh_until:
                 self.dropped += 1
-                self._stale.append(item)
+                self._stale.append((lease_until, item))
                 continue
             taken.append(item)
         return taken
 
-    def take_stale(self) -> list[T]:
-        """The rows :meth:`take` set aside: the worker gives their leases back."""
+    def take_stale(self) -> list[tuple[datetime, T]]:
+        """The rows :meth:`take` set aside, with the lease end written on each: the worker
+        gives back the leases that still end then (a claim that took a row over after its
+        lease ran out wrote another end)."""
         stale, self._stale = self._stale, []
         return stale
 
-    def take_all(self) -> list[T]:
-        """Empty the queue (a stopping worker gives its rows back, see the stores'
-        ``release``)."""
-        items = [item for _, item in self._queue] + self.take_stale()
+    def take_all(self) -> list[tuple[datetime, T]]:
+        """Empty the queue, rows with their lease ends (a stopping worker gives them back)."""
+        items = [*self._queue, *self.take_stale()]
         self._queue.clear()
         return items

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 
 from hub.errors import RequestRejected
 from hub.logs import get_logger
@@ -131,13 +131,20 @@ class InboxWriter:
         return [inbox_id is not None for inbox_id in ids]
 
 
-async def release(session: AsyncSession, ids: list[int], owner: str) -> None:
-    """Give back the leases ``owner`` holds on the inbox rows ``ids`` (a stopping worker's
-    queued hand-offs): any worker may claim them at once."""
-    if ids:
-        await session.execute(update(_INBOX).where(
-            _INBOX.c.id.in_(ids), _INBOX.c.lease_owner == owner, _INBOX.c.status == "pending",
-        ).values(lease_owner=None, lease_until=None))
+async def release(session: AsyncSession, leases: list[tuple[datetime, int]]) -> None:
+    """Give back the leases of queued hand-offs (by lease end and inbox id): any worker
+    may claim them at once. A row whose lease ends otherwise now was taken over by a claim,
+    and is left alone."""
+    if leases:
+        await session.execute(_RELEASE, [{"row_id": inbox_id, "lease_end": lease_until}
+                                         for lease_until, inbox_id in leases])
+
+
+_RELEASE = update(_INBOX).where(
+    _INBOX.c.id == bindparam("row_id"),
+    _INBOX.c.lease_until == bindparam("lease_end", type_=_INBOX.c.lease_until.type),
+    _INBOX.c.status == "pending",
+).values(lease_owner=None, lease_until=None)
 
 
 def _any_new(results: list[list[int | None]]) -> bool:

@@ -99,10 +99,13 @@ async def _rekey(session: AsyncSession, table: Table, keep_id: int, gone_id: int
     started = table.c.get("send_started_at")
     columns = (table.c.id, table.c.idempotency_key, table.c.status,
                started if started is not None else literal(None))
+    # Locked (PostgreSQL) as read: a worker's send intent, which takes the row's lock, either
+    # committed before (the row counts as started) or waits and then finds its lease gone.
     kept = {key: (row_id, _not_started(status, began)) for row_id, key, status, began in (
-        await session.execute(select(*columns).where(table.c.return_id == keep_id))).all()}
-    moving = (await session.execute(select(*columns)
-                                    .where(table.c.return_id == gone_id))).all()
+        await session.execute(lock_for_update(session, select(*columns).where(
+            table.c.return_id == keep_id).order_by(table.c.id)))).all()}
+    moving = (await session.execute(lock_for_update(session, select(*columns).where(
+        table.c.return_id == gone_id).order_by(table.c.id)))).all()
     prefix = f"{gone_id}:"
     cancelled = {"status": skip_status, "lease_owner": None, "lease_until": None}
     for row_id, key, status, began in moving:

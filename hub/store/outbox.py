@@ -155,17 +155,15 @@ class Outbox:
                         newer.get(notification.id))
                 for notification, ret, customer in loaded]
 
-    async def release(self, ids: list[str]) -> None:
-        """Give back this worker's leases on the notifications ``ids`` that no provider call
-        has started for (a stopping worker's queued hand-offs): pending again, for anyone."""
-        if not ids:
+    async def release(self, leases: list[tuple[datetime, str]]) -> None:
+        """Give back this worker's leases on notifications that no provider call has started
+        for (queued hand-offs, by lease end and id): pending again, for anyone. A row whose
+        lease ends otherwise now was taken over by a claim, and is left alone."""
+        if not leases:
             return
-        table = Notification.__table__
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(update(table).where(
-                table.c.id.in_(ids), table.c.lease_owner == self.owner,
-                table.c.status == "sending", table.c.send_started_at.is_(None),
-            ).values(status="pending", lease_owner=None, lease_until=None))
+            await session.execute(_RELEASE, [{"row_id": id_, "lease_end": lease_until}
+                                             for lease_until, id_ in leases])
 
     async def still_leased(self, session: AsyncSession, ids: list[str]) -> dict[str, str]:
         """Which of ``ids`` this worker still leases, with their status now: after its lease
@@ -270,6 +268,11 @@ def _earlier_unfinished():  # noqa: ANN202
 
 #: Built once: it has no parameters, and claims are frequent.
 _EARLIER_UNFINISHED = _earlier_unfinished()
+_N = Notification.__table__.c
+_RELEASE = update(Notification.__table__).where(
+    _N.id == bindparam("row_id"), _N.lease_until == bindparam("lease_end", type_=_N.lease_until.type),
+    _N.status == "sending", _N.send_started_at.is_(None),
+).values(status="pending", lease_owner=None, lease_until=None)
 
 
 def _timeline_row(item: Written) -> dict:

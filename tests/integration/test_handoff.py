@@ -7,7 +7,9 @@ import json
 import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from pathlib import Path
+
+from sqlalchemy import select, update
 
 from hub.store.engine import utcnow
 from hub.store.handoff import Handoff
@@ -100,6 +102,39 @@ async def test_rows_that_waited_half_their_lease_go_back_to_the_claims_at_once(
         assert {(n.status, n.attempts) for n in sent} == {("sent", 1)} and len(sent) == 2
 
 
+async def test_giving_back_a_stale_row_leaves_alone_one_a_claim_took_over(hub, client):
+    assert await post_event(client, event_payload("return.approved", "R-9")) == 202
+    await hub.processor.drain()
+    handed = hub.dispatcher.handoff.take_all()  # as if they had waited in the queue...
+    assert len(handed) == 2
+    ids = [item.notification.id for _, item in handed]
+    async with hub.sessionmaker() as session, session.begin():  # ...past their lease
+        await session.execute(update(Notification).where(Notification.id.in_(ids))
+                              .values(lease_until=utcnow() - timedelta(seconds=1)))
+    retaken = await hub.dispatcher.claim(10)  # a claim takes them over, leases anew
+    assert sorted(c.notification.id for c in retaken) == sorted(ids)
+
+    await hub.dispatcher.outbox.release([(lease, item.notification.id)
+                                         for lease, item in handed])
+
+    # The old lease ends are not the rows' now: giving them back touched nothing.
+    rows = await notifications(hub)
+    assert {(n.status, n.lease_owner) for n in rows} == {("sending", hub.owner)}
+
+
+async def test_a_handed_message_whose_recipient_was_erased_is_not_sent(hub, client):
+    assert await post_event(client, event_payload("return.approved", "R-10")) == 202
+    await hub.processor.drain()
+    assert hub.dispatcher.handoff.handed == 2
+    async with hub.sessionmaker() as session, session.begin():  # a privacy request meanwhile
+        await session.execute(update(Notification).values(recipient_enc=None))
+
+    await hub.drain()
+
+    assert not list(Path(hub.sinks["outbox"].directory).glob("*.*"))
+    assert {n.status for n in await notifications(hub)} <= {"skipped", "pending"}
+
+
 async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
     hub.processor.handoff.capacity = 0
     hub.dispatcher.handoff.capacity = 0
@@ -171,7 +206,8 @@ def test_a_row_whose_lease_is_half_gone_is_dropped_not_worked_on():
     assert handoff.lease_for(1, now) is None  # full
     assert handoff.take(5, now) == ["a", "b"]
     assert (handoff.handed, handoff.dropped) == (3, 1)
-    assert handoff.take_stale() == ["stale"]  # its lease is given back
+    # Given back with the lease end written on it (a claim that took it over wrote another).
+    assert handoff.take_stale() == [(now + timedelta(seconds=4), "stale")]
     assert handoff.take_stale() == []
     assert handoff.lease_for(3, now) is not None
 
