@@ -116,9 +116,13 @@ class Dispatcher:
         await self._results.stop()
         queued = self.handoff.take_all()
         try:
-            await self.outbox.release([(lease, item.notification.id) for lease, item in queued])
+            await self._give_back(queued)
         except Exception as exc:  # their leases run out instead
             log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
+
+    async def _give_back(self, leases: list[tuple[datetime, Claimed]]) -> None:
+        """Give back the leases of handed notifications this dispatcher will not send."""
+        await self.outbox.release([(lease, item.notification.id) for lease, item in leases])
 
     async def run(self) -> None:
         """Claim and deliver until cancelled."""
@@ -150,8 +154,7 @@ class Dispatcher:
             batch += self.handoff.take(free - len(batch), now)
             stale = self.handoff.take_stale()
             if stale:  # waited half their lease in the queue: back to the claims, at once
-                await self.outbox.release([(lease, item.notification.id)
-                                           for lease, item in stale])
+                await self._give_back(stale)
             if not batch and (stale or not claimed):  # "nothing" must mean a claim found none
                 batch = await self.claim(limit)
         except Exception as exc:  # database outage: keep the loop alive, try again soon

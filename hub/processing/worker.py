@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, update
@@ -80,10 +80,14 @@ class InboxProcessor:
             return
         queued = self.handoff.take_all()
         try:
-            async with self.sessionmaker() as session, session.begin():
-                await release(session, [(lease, item.inbox_id) for lease, item in queued])
+            await self._give_back(queued)
         except Exception as exc:  # their leases run out instead
             log.warning("handoff_release_failed", rows=len(queued), error=safe_error(exc))
+
+    async def _give_back(self, leases: list[tuple[datetime, ClaimedEvent]]) -> None:
+        """Give back the leases of handed events this processor will not apply."""
+        async with self.sessionmaker() as session, session.begin():
+            await release(session, [(lease, item.inbox_id) for lease, item in leases])
 
     async def drain(self) -> None:
         """Process until nothing is ready (tests, ``simulate``)."""
@@ -101,8 +105,7 @@ class InboxProcessor:
             items += handoff.take(self.settings.batch_size - len(items), utcnow())
             stale = handoff.take_stale()
         if stale:  # waited half their lease in the queue: back to the claims, at once
-            async with self.sessionmaker() as session, session.begin():
-                await release(session, [(lease, item.inbox_id) for lease, item in stale])
+            await self._give_back(stale)
         if not items and not broken and (stale or not claimed):  # "nothing": a claim found none
             items, broken = await self._claim()
         # In id order, claimed and handed alike: a return's events are applied, and their
