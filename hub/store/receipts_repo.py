@@ -48,8 +48,6 @@ class Target:
     receipt_due_at: datetime | None
 
 
-#: Rows per multi-row INSERT: 500 x 9 columns stays far below PostgreSQL's 32,767 parameters.
-_CHUNK = 500
 _TARGET_COLUMNS = [Notification.__table__.c[name] for name in Target.__slots__]
 
 
@@ -77,18 +75,12 @@ async def insert_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     if not rows:
         return set()
     table = DeliveryReceipt.__table__
-    stored: set[str] = set()
-    for chunk in _chunks(rows):
-        statement = insert_ignoring_conflicts(session, table, "provider", "event_id")
-        result = await session.execute(statement.values(chunk).returning(table.c.event_id))
-        stored.update(result.scalars())
-    return stored
-
-
-def _chunks(rows: list[Any]) -> Iterable[list[Any]]:
-    """``rows`` in slices that keep one statement's parameters under the drivers' limits."""
-    for start in range(0, len(rows), _CHUNK):
-        yield rows[start:start + _CHUNK]
+    # Executemany with RETURNING: one cached statement, which SQLAlchemy pages under the
+    # drivers' parameter limits ("insertmanyvalues"); a multi-row VALUES clause was compiled
+    # anew for every batch.
+    statement = insert_ignoring_conflicts(session, table, "provider", "event_id")
+    result = await session.execute(statement.returning(table.c.event_id), rows)
+    return set(result.scalars())
 
 
 async def last_sent_to(session: AsyncSession, provider: str, channel: str,
@@ -188,13 +180,12 @@ async def add_engagement(session: AsyncSession, provider: str,
     if not tally:
         return
     table = MessageEngagement.__table__
-    inserted: set[tuple[str, str]] = set()
-    for chunk in _chunks([{"notification_id": nid, "kind": kind, "provider": provider,
-                           "first_at": first, "last_at": last, "events": events}
-                          for (nid, kind), (events, first, last) in tally.items()]):
-        statement = insert_ignoring_conflicts(session, table, "notification_id", "kind")
-        inserted.update(map(tuple, await session.execute(
-            statement.values(chunk).returning(table.c.notification_id, table.c.kind))))
+    statement = insert_ignoring_conflicts(session, table, "notification_id", "kind")
+    inserted: set[tuple[str, str]] = set(map(tuple, await session.execute(
+        statement.returning(table.c.notification_id, table.c.kind),
+        [{"notification_id": nid, "kind": kind, "provider": provider, "first_at": first,
+          "last_at": last, "events": events}
+         for (nid, kind), (events, first, last) in tally.items()])))
     rest = [{"b_nid": nid, "b_kind": kind, "b_events": events, "b_first": first,
              "b_last": last}
             for (nid, kind), (events, first, last) in tally.items()
