@@ -28,6 +28,24 @@ class UtcDateTime(TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value
 
+    def bind_processor(self, dialect):  # noqa: ANN001, ANN201
+        """On SQLite, one step to SQLAlchemy's text form (``YYYY-MM-DD HH:MM:SS.ffffff``):
+        the decorator's hook followed by the dialect's ``%``-formatting cost half as much
+        again, for every datetime of every row written."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value):  # noqa: ANN001, ANN202
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
