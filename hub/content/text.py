@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-#: Bidirectional controls (CVE-2021-42574 style spoofing: ``RMA-1\u202eexe.pdf``) and other
-#: invisible format characters that have no place in a notification.
-_INVISIBLE = dict.fromkeys(
-    [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C, 0x200B,
-     0x2060, 0xFEFF])
-#: C0/C1 control characters except tab and newline.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: What no notification keeps: bidirectional controls (CVE-2021-42574 style spoofing:
+#: ``RMA-1\u202eexe.pdf``), other invisible format characters, and the C0/C1 control
+#: characters except tab and newline. One character class: a single pass in C, where a
+#: ``str.translate`` table looked up every character in Python.
+_UNWANTED = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u2060\ufeff"
+                       "\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SAFE_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,"
                          r"\s*\d{1,3}\s*\)")
 
@@ -19,7 +18,7 @@ def clean_text(value: object) -> str | None:
     """A string without bidi/format controls or control characters (None stays None)."""
     if value is None:
         return None
-    return _CONTROL.sub("", str(value).translate(_INVISIBLE))
+    return _UNWANTED.sub("", str(value))
 
 
 def one_line(value: str | None) -> str:
