@@ -8,6 +8,8 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from hub.store import write_lock
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -36,15 +38,18 @@ def in_memory_sqlite(url: str) -> bool:
 def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
                 echo: bool = False) -> AsyncEngine:
     """Create the engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` so that
-    concurrent writers queue on the lock instead of failing a read-to-write upgrade."""
+    concurrent writers queue on the lock instead of failing a read-to-write upgrade; a file
+    database's writers queue in the kernel first (:mod:`hub.store.write_lock`)."""
     if is_sqlite(url):
         if not in_memory_sqlite(url):
             Path(sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, pool_size=4, max_overflow=0,
                                      connect_args={"timeout": 60})
 
+        database_file = None if in_memory_sqlite(url) else sqlite_path(url)
+
         @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        def _on_connect(dbapi_connection, record):  # noqa: ANN001
             # Let SQLAlchemy, not the driver, decide when transactions begin.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -53,10 +58,22 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
+            if database_file:
+                write_lock.install(dbapi_connection, record.info, database_file)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection):  # noqa: ANN001
+            if "write_lock" in connection.info:
+                connection.exec_driver_sql(f"SELECT {write_lock.FUNCTION}()")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine.sync_engine, "checkin")
+        def _on_checkin(_dbapi_connection, record):  # noqa: ANN001
+            write_lock.release(record.info)
+
+        @event.listens_for(engine.sync_engine, "close")
+        def _on_close(_dbapi_connection, record):  # noqa: ANN001
+            write_lock.close(record.info)
 
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,

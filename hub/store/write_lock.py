@@ -1,0 +1,81 @@
+"""SQLite's writers, queued in the kernel instead of sleeping in SQLite's busy handler.
+
+SQLite lets one transaction write at a time. A connection that finds the database locked
+waits in SQLite's busy handler, which *sleeps* (1, 2, 5, 10 ... then 100 ms at a time) and
+tries again; it is not woken when the lock is freed. With the hub's processes and their
+pools all writing, a webhook's group commit could sleep seconds behind short transactions
+while the CPU idled (measured under the benchmark: ``BEGIN IMMEDIATE`` waited 187 ms at p90
+and 2 s at p99, 50 s in all over a 20 s run).
+
+So every transaction of the hub's engine first takes an exclusive ``flock`` on a file beside
+the database, in the driver's thread (the database calls already run there), and the kernel
+hands the lock to a waiter the moment it is released; SQLite's own lock is then free at once.
+The lock is given back when the connection returns to the pool, right after its commit or
+rollback. It only orders the hub's own writers: correctness still rests on SQLite's lock
+(anything else that opens the database, the sqlite3 shell or a migration, is kept out by
+it as before), and a process that dies drops its ``flock`` with its file descriptors.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import Any
+
+#: The SQL function the engine calls before ``BEGIN IMMEDIATE``.
+FUNCTION = "returnhub_write_lock"
+
+
+def lock_path(database_path: str) -> str:
+    """The lock file of a database file."""
+    return f"{database_path}.writelock"
+
+
+class WriteLock:
+    """One connection's hold on the database's lock file (its own open file description, so
+    two connections of one process exclude each other like two processes do)."""
+
+    __slots__ = ("fd", "held")
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.held = False
+
+    def acquire(self) -> int:
+        """Wait for the lock (called by SQLite, in the connection's thread)."""
+        if not self.held:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.held = True
+        return 1
+
+    def release(self) -> None:
+        """Give the lock back (never blocks)."""
+        if self.held:
+            self.held = False
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the file (which releases the lock)."""
+        self.held = False
+        os.close(self.fd)
+
+
+def install(dbapi_connection: Any, record_info: dict, database_path: str) -> None:
+    """Give a new connection its lock and the SQL function that takes it."""
+    lock = WriteLock(lock_path(database_path))
+    record_info["write_lock"] = lock
+    dbapi_connection.create_function(FUNCTION, 0, lock.acquire)
+
+
+def release(record_info: dict) -> None:
+    """Release the lock of a connection that went back to the pool."""
+    lock = record_info.get("write_lock")
+    if lock is not None:
+        lock.release()
+
+
+def close(record_info: dict) -> None:
+    """Close the lock of a connection that was closed."""
+    lock = record_info.pop("write_lock", None)
+    if lock is not None:
+        lock.close()

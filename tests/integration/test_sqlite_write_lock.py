@@ -1,0 +1,110 @@
+"""SQLite writers queue on the lock file beside the database (hub.store.write_lock): a writer
+waits while another holds it, goes on as soon as it is released (by a commit, a rollback, a
+broken connection or a killed process), and never keeps it after its transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.write_lock import lock_path
+
+pytestmark = pytest.mark.asyncio
+
+#: A writer blocked on the lock must still be waiting after this long (it would have
+#: finished in milliseconds had it not waited).
+BLOCKED_FOR = 0.3
+
+
+def _free(path: str) -> bool:
+    """Whether another holder could take the lock right now."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the lock it took
+    return True
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    yield engine, make_sessionmaker(engine), lock_path(str(tmp_path / "hub.db"))
+    await engine.dispose()
+
+
+async def _insert(sessions, value: int) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
+
+
+async def test_the_lock_is_given_back_after_a_commit_and_after_a_rollback(db):
+    engine, sessions, path = db
+    await _insert(sessions, 1)
+    assert _free(path)
+    with pytest.raises(RuntimeError):
+        async with sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO t VALUES (2)"))
+            assert not _free(path)  # held for the whole transaction
+            raise RuntimeError("the transaction fails")
+    assert _free(path)
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 1
+
+
+async def test_a_broken_connection_gives_the_lock_back(db):
+    engine, sessions, path = db
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert not _free(path)
+        await conn.invalidate()
+    assert _free(path)
+    await _insert(sessions, 2)
+
+
+async def test_a_writer_waits_for_the_holder_and_goes_on_when_it_lets_go(db):
+    _engine, sessions, path = db
+    holder = os.open(path, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process's writer, as far as the lock goes
+    try:
+        writer = asyncio.create_task(_insert(sessions, 1))
+        done, _ = await asyncio.wait({writer}, timeout=BLOCKED_FOR)
+        assert not done
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    await asyncio.wait_for(writer, timeout=10)
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 1
+
+
+async def test_a_holder_killed_with_sigkill_frees_the_lock(db):
+    _engine, sessions, path = db
+    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        writer = asyncio.create_task(_insert(sessions, 1))
+        done, _ = await asyncio.wait({writer}, timeout=BLOCKED_FOR)
+        assert not done
+        holder.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(writer, timeout=10)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _free(path)
