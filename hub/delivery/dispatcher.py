@@ -42,7 +42,7 @@ from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.handoff import Handoff
-from hub.store.outbox import Claimed, Outbox, Written, planned_snapshot
+from hub.store.outbox import Claimed, Outbox, Written, on_return, planned_snapshot
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
@@ -296,8 +296,10 @@ class Dispatcher:
         written = []
         for outcome in outcomes:
             # Writing releases the lease: a second outcome for the same lease finds it gone.
-            current = owned.pop(outcome.notification.id, None)
-            if current is not None:
+            held = owned.pop(outcome.notification.id, None)
+            if held is not None:
+                current, return_id = held
+                outcome.notification = on_return(outcome.notification, return_id)
                 written.append((outcome, self._decide(outcome, current)))
         await self.outbox.write(session, [
             Written(o.notification, d.values, d.reported, o.result.attempts, o.finished_at)

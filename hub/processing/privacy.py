@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 
+from hub.domain.customers import customer_identity
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
-from hub.domain.customers import customer_identity
 from hub.store.models import (
     Customer,
     DeliveryReceipt,
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from hub.store.codec import EventCodec
 
 log = get_logger("hub.privacy")
+_INBOX = InboxEvent.__table__
+#: Inbox ids per statement (a shop's erasure may reach many); under SQLite's parameter limit.
+_CHUNK = 400
 
 
 class PrivacyHandler:
@@ -55,7 +58,7 @@ class PrivacyHandler:
             log.info("customer_data_erased", customers=len(customers), source=event.source,
                      request=event.type.value)
         # The request itself names the customer: keep only its ids.
-        await self._tombstone(session, [item.inbox_id], event.source)
+        await self._tombstone(session, [item.inbox_id])
         await session.execute(update(InboxEvent).where(InboxEvent.id == item.inbox_id).values(
             status="done", processed_at=now, lease_owner=None, lease_until=None)
             .execution_options(synchronize_session=False))
@@ -82,18 +85,29 @@ class PrivacyHandler:
         if not customers:
             return 0
         ids = [c.id for c in customers]
+        returns = list((await session.execute(
+            select(Return).where(Return.customer_id.in_(ids)))).scalars())
+        return_ids = [r.id for r in returns]
+        if return_ids:
+            # The inbox rows first: an applying worker locks them before the returns and
+            # customers, so taking them in the same order leaves no deadlock between the two.
+            inbox_ids: set[int] = set()
+            for ret in returns:
+                inbox_ids.update((await session.execute(select(InboxEvent.id).where(
+                    InboxEvent.source == ret.source, InboxEvent.return_ref == ret.external_id)
+                )).scalars())
+            # Other systems' events applied to these returns (an ERP's, a merged return's).
+            inbox_ids |= await applied_inbox_ids(session, return_ids)
+            await self._tombstone(session, sorted(inbox_ids))
         for customer in customers:
             customer.email_enc = customer.phone_enc = customer.name_enc = None
             customer.attributes_enc = None
             customer.email_hash = customer.phone_hash = None
             customer.identity = f"erased:{customer.id}"
             customer.updated_at = now
-        returns = list((await session.execute(
-            select(Return).where(Return.customer_id.in_(ids)))).scalars())
         for ret in returns:
             ret.details_enc = None
             ret.updated_at = now
-        return_ids = [r.id for r in returns]
         if return_ids:
             notification_ids = select(Notification.id).where(
                 Notification.return_id.in_(return_ids))
@@ -108,20 +122,15 @@ class PrivacyHandler:
             await session.execute(update(DeliveryReceipt).where(
                 DeliveryReceipt.notification_id.in_(notification_ids)).values(raw_enc=None)
                 .execution_options(synchronize_session=False))
-            for ret in returns:
-                inbox_ids = list((await session.execute(select(InboxEvent.id).where(
-                    InboxEvent.source == ret.source, InboxEvent.return_ref == ret.external_id)
-                )).scalars())
-                await self._tombstone(session, inbox_ids, ret.source)
-            # Other systems' events applied to these returns (an ERP's, a merged return's).
-            await self._tombstone(session, sorted(await applied_inbox_ids(session, return_ids)),
-                                  "")
             session.add_all([TimelineEntry(
                 return_id=rid, kind="note", outcome="erased", detail={"what": "customer data"},
                 occurred_at=now, recorded_at=now) for rid in return_ids])
         return len(return_ids)
 
-    async def _tombstone(self, session: AsyncSession, inbox_ids: list[int], source: str) -> None:
+    async def _tombstone(self, session: AsyncSession, inbox_ids: list[int]) -> None:
+        """Strip the payloads of ``inbox_ids``, and clear the leases of those still pending:
+        a copy a worker read before (claimed, or handed off in memory) is no longer applied,
+        and the row is claimed again, stripped (:func:`hub.store.inbox.still_leased`)."""
         for inbox_id in inbox_ids:
             row = await session.get(InboxEvent, inbox_id)
             if row is None:
@@ -129,6 +138,10 @@ class PrivacyHandler:
             event = self.codec.decode(row.payload_enc)
             erased = event.model_copy(update={"customer": None, "raw": None, "items": []})
             row.payload_enc = self.codec.encode(erased)
+        for start in range(0, len(inbox_ids), _CHUNK):
+            await session.execute(update(_INBOX).where(
+                _INBOX.c.id.in_(inbox_ids[start:start + _CHUNK]), _INBOX.c.status == "pending")
+                .values(lease_owner=None, lease_until=None))
 
     async def _note(self, session: AsyncSession, customers: list[Customer], what: str,
                     item: ClaimedEvent, now: datetime) -> None:

@@ -13,16 +13,16 @@ from hub.connectors import Source
 from hub.domain.retry import backoff_delay
 from hub.events import PRIVACY_EVENTS
 from hub.logs import get_logger
-from hub.store.claims import claim
+from hub.store.claims import claim, lease_end
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
-from hub.store.inbox import ClaimedEvent, release
+from hub.store.inbox import ClaimedEvent, release, still_leased
 from hub.store.models import InboxEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.config import WorkerSettings
     from hub.processing.applier import BatchApplier
@@ -133,6 +133,7 @@ class InboxProcessor:
                                lease_seconds=self.settings.lease_seconds, now=now,
                                columns=_CLAIMED_COLUMNS)
         self.claimed += len(rows)
+        lease_until = lease_end(now, self.settings.lease_seconds)
         items, broken = [], []
         for inbox_id, payload_enc, received_at, attempts in rows:
             try:
@@ -140,7 +141,7 @@ class InboxProcessor:
             except ValueError as exc:  # a key was removed from config, or corrupt data
                 broken.append((inbox_id, str(exc)))
                 continue
-            items.append(ClaimedEvent(inbox_id, event, received_at, attempts))
+            items.append(ClaimedEvent(inbox_id, event, received_at, attempts, lease_until))
         return items, broken
 
     async def _enrich_all(self, items: list[ClaimedEvent]) -> list[ClaimedEvent | None]:
@@ -161,7 +162,10 @@ class InboxProcessor:
     async def _apply(self, items: list[ClaimedEvent]) -> None:
         try:
             async with self.sessionmaker() as session, session.begin():
-                report = await self.applier.apply(session, items, utcnow())
+                held = await self._still_leased(session, items)
+                if not held:
+                    return
+                report = await self.applier.apply(session, held, utcnow())
         except Exception as exc:
             if len(items) == 1:
                 await self._fail(items[0].inbox_id, safe_error(exc),
@@ -178,10 +182,22 @@ class InboxProcessor:
     async def _apply_privacy(self, item: ClaimedEvent) -> None:
         try:
             async with self.sessionmaker() as session, session.begin():
-                await self.privacy.handle(session, item, utcnow())
+                if await self._still_leased(session, [item]):
+                    await self.privacy.handle(session, item, utcnow())
         except Exception as exc:
             await self._fail(item.inbox_id, safe_error(exc),
                              attempts=item.attempts + 1)
+
+    async def _still_leased(self, session: AsyncSession, items: list[ClaimedEvent]
+                            ) -> list[ClaimedEvent]:
+        """The items this processor may apply in ``session``'s transaction: those whose row
+        it still leases as when it read them (see :func:`hub.store.inbox.still_leased`)."""
+        held = await still_leased(session, self.owner, items)
+        if len(held) < len(items):
+            kept = {id(item) for item in held}
+            log.info("inbox_lease_lost", inbox_ids=[
+                item.inbox_id for item in items if id(item) not in kept])
+        return held
 
     async def _fail(self, inbox_id: int, error: str, *, attempts: int) -> None:
         """Count a failed try: retry later with backoff, or park as failed (a dead letter)."""

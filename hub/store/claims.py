@@ -25,6 +25,11 @@ _NO_SYNC = {"synchronize_session": False}
 _ORDER = "claimed_order"
 
 
+def lease_end(now: datetime, lease_seconds: float) -> datetime:
+    """The lease end a claim made at ``now`` writes on the rows it takes."""
+    return now + timedelta(seconds=lease_seconds)
+
+
 async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool],
                 order_by: Any, limit: int, owner: str, lease_seconds: float, now: datetime,
                 values: dict[str, Any] | None = None, columns: tuple[Any, ...] | None = None,
@@ -42,7 +47,7 @@ async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool]
     different rows; on SQLite the write transaction is exclusive already.
     """
     table: Table = model.__table__
-    changes = {"lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds),
+    changes = {"lease_owner": owner, "lease_until": lease_end(now, lease_seconds),
                **(values or {})}
     # Labelled apart from the table's own names: SQLite renders RETURNING unqualified.
     wanted = [column.label(f"claimed_{n}") for n, column in enumerate(columns or (table.c.id,))]

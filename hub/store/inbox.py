@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select, tuple_, update
 
 from hub.errors import RequestRejected
 from hub.logs import get_logger
-from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import InboxEvent
@@ -50,6 +50,9 @@ class ClaimedEvent:
     event: ReturnEvent
     received_at: datetime
     attempts: int
+    #: The lease end written on the row when it was read (by the claim, or at insert): the
+    #: event may be applied only while the row still has it (:func:`still_leased`).
+    lease_until: datetime
 
 
 class InboxWriter:
@@ -122,13 +125,29 @@ class InboxWriter:
             raise RequestRejected("the database refused this event; it cannot be stored",
                                   code="unstorable_event") from None
         if lease_until is not None and handoff is not None:
-            handed = [(lease_until, ClaimedEvent(inbox_id, event, received_at, 0))
+            handed = [(lease_until, ClaimedEvent(inbox_id, event, received_at, 0, lease_until))
                       for inbox_id, event in zip(ids, events, strict=True) if inbox_id]
             if handed:
                 handoff.put(handed)
                 if self._on_new is not None:
                     self._on_new()  # the commit's wake-up may have found the queue empty
         return [inbox_id is not None for inbox_id in ids]
+
+
+async def still_leased(session: AsyncSession, owner: str, items: list[ClaimedEvent]
+                       ) -> list[ClaimedEvent]:
+    """The ``items`` whose row is still pending and leased to ``owner`` with the lease end
+    the item was read under, locked until the transaction ends (PostgreSQL; SQLite's write
+    transaction is exclusive already). An erasure clears the lease of the pending rows it
+    strips, so the copy read before it (a claimed or handed event, in memory) is left out,
+    and the row is claimed again, stripped; so is a copy whose row a claim took over."""
+    if not items:
+        return []
+    query = select(_INBOX.c.id, _INBOX.c.lease_until).where(
+        _INBOX.c.id.in_(sorted({item.inbox_id for item in items})),
+        _INBOX.c.status == "pending", _INBOX.c.lease_owner == owner).order_by(_INBOX.c.id)
+    held = dict((await session.execute(lock_for_update(session, query))).all())
+    return [item for item in items if held.get(item.inbox_id) == item.lease_until]
 
 
 async def release(session: AsyncSession, leases: list[tuple[datetime, int]]) -> None:

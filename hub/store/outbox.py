@@ -85,6 +85,15 @@ def planned_snapshot(row: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(**{**_PLANNED_DEFAULTS, **row})
 
 
+def on_return(notification: Any, return_id: int) -> Any:
+    """The snapshot ``notification`` on the return it belongs to now: a merge moves a
+    notification that a worker holds (claimed or handed off, sent or not) to the kept return
+    and deletes the other, so its outcome's timeline entry and fallback go to ``return_id``."""
+    if notification.return_id == return_id:
+        return notification
+    return SimpleNamespace(**{**vars(notification), "return_id": return_id})
+
+
 async def unfinished_channels(session: AsyncSession, return_ids: set[int]
                               ) -> set[tuple[int, str]]:
     """The (return, channel) pairs of ``return_ids`` with a transactional notification still
@@ -165,15 +174,19 @@ class Outbox:
             await session.execute(_RELEASE, [{"row_id": id_, "lease_end": lease_until}
                                              for lease_until, id_ in leases])
 
-    async def still_leased(self, session: AsyncSession, ids: list[str]) -> dict[str, str]:
-        """Which of ``ids`` this worker still leases, with their status now: after its lease
-        ran out a row belongs to whichever worker claimed it next. Locked on PostgreSQL, so that
-        no claim takes one over before this transaction writes it."""
+    async def still_leased(self, session: AsyncSession, ids: list[str]
+                           ) -> dict[str, tuple[str, int]]:
+        """Which of ``ids`` this worker still leases, with their status and return now: after
+        its lease ran out a row belongs to whichever worker claimed it next, and a merge may
+        have moved it to another return since it was read (see :func:`on_return`). Locked on
+        PostgreSQL, so that no claim takes one over, nor a merge moves it, before this
+        transaction writes it."""
         table = Notification.__table__
-        query = (select(table.c.id, table.c.status)
+        query = (select(table.c.id, table.c.status, table.c.return_id)
                  .where(table.c.id.in_(ids), table.c.lease_owner == self.owner)
                  .order_by(table.c.id))  # lock in one order
-        return dict((await session.execute(lock_for_update(session, query))).all())
+        rows = (await session.execute(lock_for_update(session, query))).all()
+        return {id_: (status, return_id) for id_, status, return_id in rows}
 
     async def write(self, session: AsyncSession, written: list[Written]) -> None:
         """Write outcomes of rows this worker leases (see :meth:`still_leased`): their
@@ -270,7 +283,8 @@ def _earlier_unfinished():  # noqa: ANN202
 _EARLIER_UNFINISHED = _earlier_unfinished()
 _N = Notification.__table__.c
 _RELEASE = update(Notification.__table__).where(
-    _N.id == bindparam("row_id"), _N.lease_until == bindparam("lease_end", type_=_N.lease_until.type),
+    _N.id == bindparam("row_id"),
+    _N.lease_until == bindparam("lease_end", type_=_N.lease_until.type),
     _N.status == "sending", _N.send_started_at.is_(None),
 ).values(status="pending", lease_owner=None, lease_until=None)
 

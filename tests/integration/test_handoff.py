@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
-
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from hub.store.engine import utcnow
 from hub.store.handoff import Handoff
-from hub.store.models import InboxEvent, Notification
-from hub.testing.factories import event_payload
+from hub.store.models import Customer, InboxEvent, Notification, Return
+from hub.testing.factories import customer, event_payload
+from hub.web.admin.gdpr import erase_customer
 from tests.conftest import make_settings, signed_headers, started_hub, wait_for
 
 
@@ -133,6 +133,33 @@ async def test_a_handed_message_whose_recipient_was_erased_is_not_sent(hub, clie
 
     assert not list(Path(hub.sinks["outbox"].directory).glob("*.*"))
     assert {n.status for n in await notifications(hub)} <= {"skipped", "pending"}
+
+
+async def test_an_event_erased_while_handed_is_applied_stripped(hub, client):
+    person = customer(11, attributes={"slack_id": "U0ERASED11"})
+    assert await post_event(client, event_payload("return.approved", "R-11",
+                                                  customer=person)) == 202
+    await hub.drain()
+    assert await post_event(client, event_payload("return.received", "R-11",
+                                                  customer=person)) == 202
+    assert hub.processor.handoff.queued == 1  # the received event waits in memory...
+    async with hub.sessionmaker() as session, session.begin():  # ...while it is erased
+        [erased] = (await session.execute(select(Customer))).scalars()
+        assert await erase_customer(session, hub, erased) == 1
+
+    await hub.processor.drain()
+
+    async with hub.sessionmaker() as session:
+        [ret] = (await session.execute(select(Return))).scalars()
+        [after] = (await session.execute(select(Customer))).scalars()
+        inbox = list((await session.execute(select(InboxEvent))).scalars())
+    assert ret.state == "received" and {e.status for e in inbox} == {"done"}
+    assert ret.details_enc is None  # the items
+    assert (after.email_enc, after.phone_enc, after.name_enc, after.attributes_enc,
+            after.email_hash, after.phone_hash) == (None,) * 6
+    assert after.identity == f"erased:{after.id}"
+    # Applied from the row, claimed again once stripped, not from the copy in memory.
+    assert hub.processor.claimed == 1
 
 
 async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):

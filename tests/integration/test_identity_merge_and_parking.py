@@ -131,6 +131,32 @@ async def test_a_stage_both_sides_planned_is_sent_once_after_the_merge(two_syste
     assert len(outbox(hub)) == 2
 
 
+async def test_a_message_handed_off_before_its_return_was_merged_away_is_recorded(
+        two_systems):
+    hub, client = two_systems
+    await send(client, "shop", "return.approved", "R-8", 1, order_number="#800",
+               tracking={"number": "1Z-LATE"})
+    await hub.drain()
+    await send(client, "wms", "return.received", "W-8", 2, order_number="WH-8")
+    await hub.processor.drain()  # a second return; its email is handed to the dispatcher...
+    assert hub.dispatcher.handoff.queued == 1
+    await send(client, "wms", "return.updated", "W-8", 3, order_number="WH-8",
+               tracking={"number": "1Z-LATE"})
+    await hub.processor.drain()  # ...which merges into the shop's return before it is sent
+    [kept] = await rows(hub, Return)
+
+    await hub.dispatcher.drain()
+
+    # Sent once, and recorded at once: on the return it belongs to now, not the deleted one.
+    [received] = await rows(hub, Notification, Notification.stage == "received")
+    assert (received.return_id, received.status, received.attempts) == (kept.id, "sent", 1)
+    assert received.lease_owner is None
+    [outcome] = await rows(hub, TimelineEntry, TimelineEntry.notification_id == received.id,
+                           TimelineEntry.outcome == "sent")
+    assert outcome.return_id == kept.id
+    assert len(outbox(hub)) == 3
+
+
 async def park_one(hub: Hub, client: TestClient, warehouse_id: str, minute: int) -> InboxEvent:
     """Two shop returns of order #5001, then a warehouse record naming only that order."""
     await send(client, "shop", "return.requested", "R-51", 1, order_number="#5001")
