@@ -59,13 +59,11 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
             if database_file:
-                write_lock.install(dbapi_connection, record.info, database_file)
+                write_lock.install(record, database_file)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection):  # noqa: ANN001
-            if "write_lock" in connection.info:
-                connection.exec_driver_sql(f"SELECT {write_lock.FUNCTION}()")
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(write_lock.BEGIN)
 
         @event.listens_for(engine.sync_engine, "checkin")
         def _on_checkin(_dbapi_connection, record):  # noqa: ANN001

@@ -7,9 +7,12 @@ pools all writing, a webhook's group commit could sleep seconds behind short tra
 while the CPU idled (measured under the benchmark: ``BEGIN IMMEDIATE`` waited 187 ms at p90
 and 2 s at p99, 50 s in all over a 20 s run).
 
-So every transaction of the hub's engine first takes an exclusive ``flock`` on a file beside
-the database, in the driver's thread (the database calls already run there), and the kernel
-hands the lock to a waiter the moment it is released; SQLite's own lock is then free at once.
+So every write transaction of the hub's engine first takes an exclusive ``flock`` on a file
+beside the database, in the driver's thread (the database calls already run there), and the
+kernel hands the lock to a waiter the moment it is released; SQLite's own lock is then free
+at once. The lock is taken by SQLite's trace callback as it starts ``BEGIN IMMEDIATE``: no
+round trip of its own (each costs the transaction, which holds the lock, two turns of a busy
+event loop).
 The lock is given back when the connection returns to the pool, right after its commit or
 rollback. It only orders the hub's own writers: correctness still rests on SQLite's lock
 (anything else that opens the database, the sqlite3 shell or a migration, is kept out by
@@ -22,8 +25,13 @@ import fcntl
 import os
 from typing import Any
 
-#: The SQL function the engine calls before ``BEGIN IMMEDIATE``.
-FUNCTION = "returnhub_write_lock"
+try:
+    from sqlalchemy.util import await_
+except ImportError:  # SQLAlchemy 2.0
+    from sqlalchemy.util import await_only as await_
+
+#: The statement that starts the engine's write transactions (hub.store.engine).
+BEGIN = "BEGIN IMMEDIATE"
 
 
 def lock_path(database_path: str) -> str:
@@ -41,12 +49,16 @@ class WriteLock:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.held = False
 
-    def acquire(self) -> int:
-        """Wait for the lock (called by SQLite, in the connection's thread)."""
+    def acquire(self) -> None:
+        """Wait for the lock (in the connection's thread)."""
         if not self.held:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
             self.held = True
-        return 1
+
+    def traced(self, statement: str) -> None:
+        """SQLite's trace callback: take the lock as a write transaction begins."""
+        if statement == BEGIN:
+            self.acquire()
 
     def release(self) -> None:
         """Give the lock back (never blocks)."""
@@ -60,11 +72,12 @@ class WriteLock:
         os.close(self.fd)
 
 
-def install(dbapi_connection: Any, record_info: dict, database_path: str) -> None:
-    """Give a new connection its lock and the SQL function that takes it."""
+def install(record: Any, database_path: str) -> None:
+    """Give a new pooled connection (``record``, a SQLAlchemy pool entry) its lock, taken
+    whenever the connection begins a write transaction."""
     lock = WriteLock(lock_path(database_path))
-    record_info["write_lock"] = lock
-    dbapi_connection.create_function(FUNCTION, 0, lock.acquire)
+    record.info["write_lock"] = lock
+    await_(record.driver_connection.set_trace_callback(lock.traced))
 
 
 def release(record_info: dict) -> None:
