@@ -5,9 +5,10 @@ actions and inbox bookkeeping."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Numeric, bindparam, insert, select, update
 
 from hub.domain.customers import attributes_of
 from hub.domain.views import RETURN_FIELDS, CustomerView, ReturnView
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 _RETURNS: Table = Return.__table__
 _CUSTOMERS: Table = Customer.__table__
 _INBOX: Table = InboxEvent.__table__
+#: The returns' amount columns and the step their scale rounds to (``Numeric(14, 4)``:
+#: 0.0001): a row handed on in memory holds what a claim would read back.
+_AMOUNT_STEPS = {column.name: Decimal(1).scaleb(-column.type.scale) for column in _RETURNS.c
+                 if isinstance(column.type, Numeric) and column.type.scale is not None}
 
 # The batch's statements, built once: on small batches, building them took longer than running
 # them. Lists of values go in as expanding parameters.
@@ -175,6 +180,10 @@ class ReturnsBatch:
                 {**dict.fromkeys(_RETURNS.c.keys()), "details_enc": None}, new=True)
         for name in RETURN_FIELDS:
             setattr(row, name, getattr(view, name))
+        for name, step in _AMOUNT_STEPS.items():
+            value = getattr(row, name)
+            if value is not None:
+                setattr(row, name, Decimal(value).quantize(step, ROUND_HALF_UP))
         if view.details != (loaded.details if loaded is not None else None):
             row.details_enc = self.codec.encode_json(view.details)
         return row

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -250,3 +251,20 @@ def test_rows_queued_in_memory_never_keep_the_claims_away_for_long():
         time.sleep(0.01)
     assert handoff.take(1, utcnow()) == ["a"]
     assert handoff.claim_is_due()  # and at once when the queue is empty
+
+
+async def test_a_handed_message_holds_the_amounts_a_claim_would_read_back(hub, client):
+    payload = event_payload("return.approved", "R-amounts")
+    payload["refund_amount"] = {"amount": "12.34565", "currency": "USD"}
+    payload["order_total"] = {"amount": "29", "currency": "USD"}
+    assert await post_event(client, payload) == 202
+    await hub.processor.drain()  # planned and handed to the dispatcher, not sent yet
+
+    handed = [item for _lease, item in hub.dispatcher.handoff.take_all()]
+    assert handed
+    async with hub.sessionmaker() as session:
+        stored = (await session.execute(select(Return.refund_amount, Return.order_total)
+                                        .where(Return.external_id == "R-amounts"))).one()
+    assert tuple(stored) == (Decimal("12.3457"), Decimal("29.0000"))
+    for item in handed:  # the same values, to the last digit a template could print
+        assert (str(item.ret.refund_amount), str(item.ret.order_total)) == ("12.3457", "29.0000")
