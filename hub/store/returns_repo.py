@@ -198,9 +198,11 @@ class ReturnsBatch:
             loaded = CustomerView(identity=identity)
         cipher = self.cipher
         if view.email != loaded.email:
-            row.email_enc, row.email_hash = cipher.encrypt(view.email), cipher.lookup_hash(view.email)
+            row.email_enc = cipher.encrypt(view.email)
+            row.email_hash = cipher.lookup_hash(view.email)
         if view.phone != loaded.phone:
-            row.phone_enc, row.phone_hash = cipher.encrypt(view.phone), cipher.lookup_hash(view.phone)
+            row.phone_enc = cipher.encrypt(view.phone)
+            row.phone_hash = cipher.lookup_hash(view.phone)
         if view.name != loaded.name:
             row.name_enc = cipher.encrypt(view.name)
         if view.attributes != loaded.attributes:
