@@ -129,6 +129,9 @@ async def _stream(request: web.Request, hub: Hub, claim: PortalClaim, return_id:
     await response.write(f"retry: {int(max(poll, 1.0) * 1000)}\n\n".encode())
     started = last_write = time.monotonic()
     while time.monotonic() - started < MAX_STREAM_SECONDS and claim.expires_at > utcnow():
+        update = None
+        # Read, then write to the client once the session is closed: a client that stops
+        # reading must not keep a transaction (on SQLite, the database's write lock) open.
         async with hub.sessionmaker() as session:
             ret = await session.get(Return, return_id)
             if ret is None:
@@ -136,8 +139,10 @@ async def _stream(request: web.Request, hub: Hub, claim: PortalClaim, return_id:
             version = await version_of(session, ret)
             if version != shown:
                 view = await load_view(session, hub, ret, mark_read=False)
-                await response.write(_sse("update", json.dumps(view.as_json()), version))
-                shown, last_write = version, time.monotonic()
+                update = _sse("update", json.dumps(view.as_json()), version)
+        if update is not None:
+            await response.write(update)
+            shown, last_write = version, time.monotonic()
         if time.monotonic() - last_write >= KEEPALIVE_SECONDS:
             await response.write(b": keepalive\n\n")
             last_write = time.monotonic()
