@@ -46,8 +46,6 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
         engine = create_async_engine(url, echo=echo, pool_size=4, max_overflow=0,
                                      connect_args={"timeout": 60})
 
-        database_file = None if in_memory_sqlite(url) else sqlite_path(url)
-
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection, record):  # noqa: ANN001
             # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -57,6 +55,10 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
+            # The file SQLite opened, whatever the URL's spelling (query, symlink); "" when
+            # the database is in memory.
+            cursor.execute("PRAGMA database_list")
+            database_file = next((row[2] for row in cursor.fetchall() if row[1] == "main"), "")
             cursor.close()
             if database_file:
                 write_lock.install(record, database_file)
@@ -70,7 +72,10 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             write_lock.release(record.info)
 
         @event.listens_for(engine.sync_engine, "close")
+        @event.listens_for(engine.sync_engine, "detach")
         def _on_close(_dbapi_connection, record):  # noqa: ANN001
+            # "detach": a connection garbage-collected while checked out (never checked in)
+            # leaves its pool this way; its lock must not outlive it.
             write_lock.close(record.info)
 
         return engine

@@ -12,26 +12,52 @@ beside the database, in the driver's thread (the database calls already run ther
 kernel hands the lock to a waiter the moment it is released; SQLite's own lock is then free
 at once. The lock is taken by SQLite's trace callback as it starts ``BEGIN IMMEDIATE``: no
 round trip of its own (each costs the transaction, which holds the lock, two turns of a busy
-event loop).
-The lock is given back when the connection returns to the pool, right after its commit or
-rollback. It only orders the hub's own writers: correctness still rests on SQLite's lock
-(anything else that opens the database, the sqlite3 shell or a migration, is kept out by
-it as before), and a process that dies drops its ``flock`` with its file descriptors.
+event loop). It is given back when the connection returns to the pool (right after its
+commit or rollback), is detached or closed, and by the kernel when a process dies.
+
+It only orders the hub's own writers: correctness still rests on SQLite's lock (anything
+else that opens the database, the sqlite3 shell or a migration, is kept out by it as
+before). So whatever goes wrong with the lock file costs the ordering, never data:
+
+- a lock file the process cannot open (another user's, a read-only folder) means no lock
+  for that connection, logged once;
+- a transaction that holds the lock longer than :data:`HOLD_LIMIT_SECONDS` (a bug: a
+  transaction left open across network I/O, or one waiting for another in its own process)
+  has it taken away by a watchdog thread and an error logged. The writers behind it then
+  wait in SQLite's busy handler and fail after its timeout, as they did before the lock
+  file existed, instead of waiting for ever.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import time
+import weakref
 from typing import Any
+
+from hub.logs import get_logger
 
 try:
     from sqlalchemy.util import await_
 except ImportError:  # SQLAlchemy 2.0
     from sqlalchemy.util import await_only as await_
 
+log = get_logger("hub.store.write_lock")
+
 #: The statement that starts the engine's write transactions (hub.store.engine).
 BEGIN = "BEGIN IMMEDIATE"
+#: The longest a transaction keeps the lock before the watchdog takes it away: SQLite's
+#: busy timeout (hub.store.engine), the longest a writer waited before the lock existed.
+HOLD_LIMIT_SECONDS = 60.0
+#: How often the watchdog looks.
+_WATCH_SECONDS = 1.0
+
+_live: weakref.WeakSet[WriteLock] = weakref.WeakSet()
+_watchdog: threading.Thread | None = None
+_watchdog_started = threading.Lock()
+_unopenable_logged: set[str] = set()
 
 
 def lock_path(database_path: str) -> str:
@@ -43,17 +69,20 @@ class WriteLock:
     """One connection's hold on the database's lock file (its own open file description, so
     two connections of one process exclude each other like two processes do)."""
 
-    __slots__ = ("fd", "held")
+    __slots__ = ("__weakref__", "_state", "fd", "held_since")
 
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self.held = False
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        #: When the lock was taken (monotonic), None while not held.
+        self.held_since: float | None = None
+        self._state = threading.Lock()
 
     def acquire(self) -> None:
         """Wait for the lock (in the connection's thread)."""
-        if not self.held:
+        if self.held_since is None:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
-            self.held = True
+            with self._state:
+                self.held_since = time.monotonic()
 
     def traced(self, statement: str) -> None:
         """SQLite's trace callback: take the lock as a write transaction begins."""
@@ -62,22 +91,39 @@ class WriteLock:
 
     def release(self) -> None:
         """Give the lock back (never blocks)."""
-        if self.held:
-            self.held = False
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        with self._state:
+            if self.held_since is not None:
+                self.held_since = None
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def held_for(self, now: float) -> float:
+        """How long the lock has been held (0 when it is not)."""
+        since = self.held_since
+        return 0.0 if since is None else now - since
 
     def close(self) -> None:
         """Close the file (which releases the lock)."""
-        self.held = False
-        os.close(self.fd)
+        with self._state:
+            self.held_since = None
+            os.close(self.fd)
 
 
 def install(record: Any, database_path: str) -> None:
     """Give a new pooled connection (``record``, a SQLAlchemy pool entry) its lock, taken
-    whenever the connection begins a write transaction."""
-    lock = WriteLock(lock_path(database_path))
+    whenever the connection begins a write transaction. ``database_path`` is the file SQLite
+    opened (``PRAGMA database_list``)."""
+    fd = _open(lock_path(database_path), database_path)
+    if fd is None:
+        return
+    lock = WriteLock(fd)
+    try:
+        await_(record.driver_connection.set_trace_callback(lock.traced))
+    except BaseException:
+        lock.close()
+        raise
     record.info["write_lock"] = lock
-    await_(record.driver_connection.set_trace_callback(lock.traced))
+    _live.add(lock)
+    _start_watchdog()
 
 
 def release(record_info: dict) -> None:
@@ -88,7 +134,68 @@ def release(record_info: dict) -> None:
 
 
 def close(record_info: dict) -> None:
-    """Close the lock of a connection that was closed."""
+    """Close the lock of a connection that was closed or detached from its pool."""
     lock = record_info.pop("write_lock", None)
     if lock is not None:
         lock.close()
+
+
+def _open(path: str, database_path: str) -> int | None:
+    """The lock file, created beside the database with its owner (as SQLite gives its own
+    ``-wal`` and ``-shm`` files); None, logged once, when it cannot be opened."""
+    flags = os.O_CLOEXEC
+    try:
+        created = not os.path.exists(path)
+        fd = os.open(path, flags | os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        created = False
+        try:  # another user's file: flock needs no write access
+            fd = os.open(path, flags | os.O_RDONLY)
+        except OSError as exc:
+            return _unopenable(path, exc)
+    except OSError as exc:
+        return _unopenable(path, exc)
+    if created and os.geteuid() == 0:
+        try:
+            owner = os.stat(database_path)
+            os.fchown(fd, owner.st_uid, owner.st_gid)
+        except OSError:
+            pass  # the lock works all the same; only another user could not open it
+    return fd
+
+
+def _unopenable(path: str, exc: OSError) -> None:
+    if path not in _unopenable_logged:
+        _unopenable_logged.add(path)
+        log.warning("write_lock_unavailable", path=path, error=type(exc).__name__)
+    return None
+
+
+def _start_watchdog() -> None:
+    global _watchdog
+    with _watchdog_started:
+        if _watchdog is None or not _watchdog.is_alive():
+            _watchdog = threading.Thread(target=_watch, name="sqlite-write-lock-watchdog",
+                                         daemon=True)
+            _watchdog.start()
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(_WATCH_SECONDS)
+        take_away_overdue(time.monotonic())
+
+
+def take_away_overdue(now: float, limit: float | None = None) -> int:
+    """Release every lock of this process held longer than ``limit`` (default
+    :data:`HOLD_LIMIT_SECONDS`), logging an error for each; how many were."""
+    limit = HOLD_LIMIT_SECONDS if limit is None else limit
+    taken = 0
+    for lock in list(_live):
+        held = lock.held_for(now)
+        if held > limit:
+            lock.release()
+            taken += 1
+            log.error("write_lock_held_too_long", held_seconds=round(held, 1),
+                      limit_seconds=limit)
+    return taken

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import os
 import signal
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from hub.store.engine import make_engine, make_sessionmaker
-from hub.store.write_lock import lock_path
+from hub.store.write_lock import lock_path, take_away_overdue
 
 pytestmark = pytest.mark.asyncio
 
@@ -108,3 +111,42 @@ async def test_a_holder_killed_with_sigkill_frees_the_lock(db):
         holder.kill()
         holder.wait()
     assert _free(path)
+
+
+async def test_a_connection_dropped_without_closing_gives_the_lock_back(db):
+    _engine, sessions, path = db
+
+    async def forgetful() -> None:
+        session = sessions()  # never closed: the garbage collector ends it
+        await session.execute(text("INSERT INTO t VALUES (1)"))
+
+    await forgetful()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy warns about the unclosed connection
+        gc.collect()
+    assert _free(path)
+    await asyncio.wait_for(_insert(sessions, 2), timeout=10)
+
+
+async def test_a_transaction_held_past_the_limit_loses_the_lock(db):
+    _engine, sessions, path = db
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO t VALUES (1)"))
+        assert take_away_overdue(time.monotonic(), limit=3600) == 0
+        assert not _free(path)
+        # A transaction left open (a bug): the writers behind it fall back to SQLite's busy
+        # timeout instead of waiting for ever.
+        assert take_away_overdue(time.monotonic() + 61) == 1
+        assert _free(path)
+    await _insert(sessions, 2)  # the connection's lock works again afterwards
+    assert _free(path)
+
+
+async def test_the_lock_file_is_named_after_the_database_file_whatever_the_url(tmp_path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}?timeout=5")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    finally:
+        await engine.dispose()
+    assert sorted(p.name for p in tmp_path.glob("*.writelock")) == ["hub.db.writelock"]
