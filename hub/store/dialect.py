@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Table, *index_elements: str) -> Any:
@@ -46,3 +48,25 @@ def claim_style(session: AsyncSession) -> str:
     if dialect.name == "sqlite" and dialect.update_returning:
         return "cte"
     return "two_statements"
+
+
+class likely(FunctionElement):  # noqa: N801 (named like the SQL function it renders)
+    """A condition most rows meet, so no index should be chosen for it: ``likely(condition)``
+    on SQLite, the condition alone elsewhere. SQLite has no statistics here (the hub never
+    runs ANALYZE) and takes an equality for a selective one: on ``priority = 0`` alone it
+    walked every transactional notification instead of the status indexes."""
+
+    # No Boolean type: SQLAlchemy would write SQLite's ``likely(...) = 1``, which hides the
+    # hint from the planner.
+    name = "likely"
+    inherit_cache = True
+
+
+@compiles(likely)
+def _plain(element: likely, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)})"  # as tightly bound as a call
+
+
+@compiles(likely, "sqlite")
+def _sqlite_likely(element: likely, compiler: Any, **kw: Any) -> str:
+    return f"likely({compiler.process(element.clauses, **kw)})"

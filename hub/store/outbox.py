@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, exists, inspect, or_, select, update
+from sqlalchemy import and_, bindparam, exists, inspect, literal_column, or_, select, update
 
 from hub.store.claims import claim
-from hub.store.dialect import lock_for_update
+from hub.store.dialect import likely, lock_for_update
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
 
@@ -131,18 +131,18 @@ class Outbox:
         n = Notification.__table__.c  # Core columns: no ORM statement layer on this hot path
         lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
         recovering = or_(
-            and_(n.status == "unknown", n.next_attempt_at <= now, lease_free),
-            and_(n.status == "sent", n.receipt_due_at <= now, lease_free),
-            and_(n.status == "sending", n.lease_until < now))
-        ready = and_(or_(and_(n.status == "pending", n.next_attempt_at <= now, lease_free),
+            and_(_STATUS_IS["unknown"], n.next_attempt_at <= now, lease_free),
+            and_(_STATUS_IS["sent"], n.receipt_due_at <= now, lease_free),
+            and_(_STATUS_IS["sending"], n.lease_until < now))
+        ready = and_(or_(and_(_STATUS_IS["pending"], n.next_attempt_at <= now, lease_free),
                          recovering), ~_EARLIER_UNFINISHED)
         recovery_ready = and_(recovering, ~_EARLIER_UNFINISHED)
         options = {"order_by": n.next_attempt_at, "rank": n.status != "pending",
                    "owner": self.owner, "now": now, "lease_seconds": self.lease_seconds,
                    "values": {"status": "sending"}, "columns": (n.id, n.status, n.send_started_at)}
         async with self.sessionmaker() as session, session.begin():
-            rows = await claim(session, Notification, ready=and_(ready, n.priority == 0),
-                               ahead=(and_(recovery_ready, n.priority == 0), ahead),
+            rows = await claim(session, Notification, ready=and_(ready, _TRANSACTIONAL),
+                               ahead=(and_(recovery_ready, _TRANSACTIONAL), ahead),
                                limit=limit, **options)
             campaign = spare(limit - len(rows), len(rows))
             if campaign:
@@ -282,6 +282,14 @@ def _earlier_unfinished():  # noqa: ANN202
 #: Built once: it has no parameters, and claims are frequent.
 _EARLIER_UNFINISHED = _earlier_unfinished()
 _N = Notification.__table__.c
+#: The claim's status tests, each status written into the statement rather than bound: the
+#: ``'sent'`` one implies the WHERE of ix_notifications_receipt_due in any plan, and SQLite's
+#: plan depends on no bound value (it compared bound statuses with that WHERE, and so
+#: compiled the claim again on every claim: 2.35 ms, against 0.22, on an empty outbox).
+_STATUS_IS = {status: _N.status == literal_column(f"'{status}'")
+              for status in ("pending", "unknown", "sent", "sending")}
+#: Nearly every notification is transactional: see :class:`hub.store.dialect.likely`.
+_TRANSACTIONAL = likely(_N.priority == 0)
 _RELEASE = update(Notification.__table__).where(
     _N.id == bindparam("row_id"),
     _N.lease_until == bindparam("lease_end", type_=_N.lease_until.type),
