@@ -23,9 +23,11 @@ before). So whatever goes wrong with the lock file costs the ordering, never dat
   for that connection, logged once;
 - a transaction that holds the lock longer than :data:`HOLD_LIMIT_SECONDS` (a bug: a
   transaction left open across network I/O, or one waiting for another in its own process)
-  has it taken away by a watchdog thread and an error logged. The writers behind it then
-  wait in SQLite's busy handler and fail after its timeout, as they did before the lock
-  file existed, instead of waiting for ever.
+  has it taken away by a watchdog thread and an error logged; so has one whose ``BEGIN``
+  has waited over :data:`BEGIN_LIMIT_SECONDS` for SQLite's lock, which then a writer
+  outside the queue holds. Either way the writers behind it wait in SQLite's busy handler
+  side by side, and fail after its timeout, as they did before the lock file existed,
+  instead of waiting for ever or one after another.
 """
 
 from __future__ import annotations
@@ -51,10 +53,16 @@ BEGIN = "BEGIN IMMEDIATE"
 #: The longest a transaction keeps the lock before the watchdog takes it away: SQLite's
 #: busy timeout (hub.store.engine), the longest a writer waited before the lock existed.
 HOLD_LIMIT_SECONDS = 60.0
+#: How long a transaction may hold the lock without getting past its ``BEGIN IMMEDIATE``:
+#: longer means SQLite's lock is held by a writer outside the queue (another program, or a
+#: transaction whose lock the watchdog took away), and the writers queued behind should wait
+#: for SQLite's lock side by side, as they did before the lock file, not one after another.
+BEGIN_LIMIT_SECONDS = 1.0
 #: How often the watchdog looks.
-_WATCH_SECONDS = 1.0
+_WATCH_SECONDS = 0.5
 
 _live: weakref.WeakSet[WriteLock] = weakref.WeakSet()
+_live_guard = threading.Lock()
 _watchdog: threading.Thread | None = None
 _watchdog_started = threading.Lock()
 _unopenable_logged: set[str] = set()
@@ -69,43 +77,57 @@ class WriteLock:
     """One connection's hold on the database's lock file (its own open file description, so
     two connections of one process exclude each other like two processes do)."""
 
-    __slots__ = ("__weakref__", "_state", "fd", "held_since")
+    __slots__ = ("__weakref__", "_state", "begun", "closed", "fd", "held_since")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         #: When the lock was taken (monotonic), None while not held.
         self.held_since: float | None = None
+        #: Whether the transaction holding the lock got past its ``BEGIN IMMEDIATE``.
+        self.begun = False
+        self.closed = False
         self._state = threading.Lock()
 
     def acquire(self) -> None:
         """Wait for the lock (in the connection's thread)."""
-        if self.held_since is None:
+        if self.held_since is None and not self.closed:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
             with self._state:
-                self.held_since = time.monotonic()
+                if self.closed:  # closed while this thread waited: the lock went with it
+                    return
+                self.held_since, self.begun = time.monotonic(), False
 
     def traced(self, statement: str) -> None:
-        """SQLite's trace callback: take the lock as a write transaction begins."""
+        """SQLite's trace callback: take the lock as a write transaction begins (and note
+        that it began once the next statement starts)."""
         if statement == BEGIN:
             self.acquire()
+        else:
+            self.begun = True
 
     def release(self) -> None:
         """Give the lock back (never blocks)."""
         with self._state:
-            if self.held_since is not None:
+            if self.held_since is not None and not self.closed:
                 self.held_since = None
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
 
-    def held_for(self, now: float) -> float:
-        """How long the lock has been held (0 when it is not)."""
+    def overdue(self, now: float, limit: float, begin_limit: float) -> float | None:
+        """How long the lock has been held, when that is over ``limit``, or over
+        ``begin_limit`` without the transaction getting past its ``BEGIN`` (it waits in
+        SQLite's busy handler for a writer outside the queue); None otherwise."""
         since = self.held_since
-        return 0.0 if since is None else now - since
+        if since is None:
+            return None
+        held = now - since
+        return held if held > limit or (held > begin_limit and not self.begun) else None
 
     def close(self) -> None:
         """Close the file (which releases the lock)."""
         with self._state:
-            self.held_since = None
-            os.close(self.fd)
+            if not self.closed:
+                self.closed, self.held_since = True, None
+                os.close(self.fd)
 
 
 def install(record: Any, database_path: str) -> None:
@@ -122,7 +144,8 @@ def install(record: Any, database_path: str) -> None:
         lock.close()
         raise
     record.info["write_lock"] = lock
-    _live.add(lock)
+    with _live_guard:
+        _live.add(lock)
     _start_watchdog()
 
 
@@ -183,19 +206,30 @@ def _start_watchdog() -> None:
 def _watch() -> None:
     while True:
         time.sleep(_WATCH_SECONDS)
-        take_away_overdue(time.monotonic())
+        try:
+            take_away_overdue(time.monotonic())
+        except Exception as exc:  # the watchdog must outlive any one bad pass
+            log.error("write_lock_watchdog_failed", error=type(exc).__name__)
 
 
 def take_away_overdue(now: float, limit: float | None = None) -> int:
     """Release every lock of this process held longer than ``limit`` (default
-    :data:`HOLD_LIMIT_SECONDS`), logging an error for each; how many were."""
+    :data:`HOLD_LIMIT_SECONDS`), or longer than :data:`BEGIN_LIMIT_SECONDS` by a transaction
+    still in its ``BEGIN``, logging each; how many were."""
     limit = HOLD_LIMIT_SECONDS if limit is None else limit
     taken = 0
-    for lock in list(_live):
-        held = lock.held_for(now)
-        if held > limit:
-            lock.release()
-            taken += 1
+    with _live_guard:
+        locks = list(_live)
+    for lock in locks:
+        held = lock.overdue(now, limit, BEGIN_LIMIT_SECONDS)
+        if held is None:
+            continue
+        began = lock.begun
+        lock.release()
+        taken += 1
+        if began:
             log.error("write_lock_held_too_long", held_seconds=round(held, 1),
                       limit_seconds=limit)
+        else:  # a writer outside the queue holds SQLite's lock: wait for it side by side
+            log.warning("write_lock_begin_blocked", held_seconds=round(held, 1))
     return taken
