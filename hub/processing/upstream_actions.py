@@ -16,7 +16,7 @@ from hub.domain.retry import backoff_delay
 from hub.errors import PermanentError, TransientError
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
-from hub.store.claims import claim
+from hub.store.claims import any_ready, claim
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.models import Return, RuleAction, TimelineEntry
@@ -59,6 +59,8 @@ class ActionRunner:
         now = utcnow()
         ready = and_(RuleAction.status == "pending", RuleAction.next_attempt_at <= now,
                      or_(RuleAction.lease_until.is_(None), RuleAction.lease_until < now))
+        if not await any_ready(self.sessionmaker, RuleAction.__table__, ready):
+            return 0
         async with self.sessionmaker() as session, session.begin():
             ids = await claim(session, RuleAction, ready=ready, order_by=RuleAction.id,
                               limit=20, owner=self.owner,

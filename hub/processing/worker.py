@@ -13,7 +13,7 @@ from hub.connectors import Source
 from hub.domain.retry import backoff_delay
 from hub.events import PRIVACY_EVENTS
 from hub.logs import get_logger
-from hub.store.claims import claim, lease_end
+from hub.store.claims import any_ready, claim, lease_end
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.inbox import ClaimedEvent, release, still_leased
@@ -127,6 +127,8 @@ class InboxProcessor:
         # Table columns, not mapped attributes: the claim's statements stay Core ones.
         ready = and_(_INBOX.c.status == "pending", _INBOX.c.available_at <= now,
                      or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < now))
+        if not await any_ready(self.sessionmaker, _INBOX, ready):
+            return [], []
         async with self.sessionmaker() as session, session.begin():
             rows = await claim(session, InboxEvent, ready=ready, order_by=_INBOX.c.id,
                                limit=self.settings.batch_size, owner=self.owner,

@@ -10,19 +10,34 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CompoundSelect, Select, Table, func, select, union_all, update
+from sqlalchemy import CompoundSelect, Select, Table, func, literal, select, union_all, update
 
 from hub.store.dialect import claim_style, lock_skip_locked
+from hub.store.engine import reading
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Row
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 #: A ``ready`` written with mapped attributes makes the UPDATE an ORM one: leave the session's
 #: objects alone (claims never touch loaded entities).
 _NO_SYNC = {"synchronize_session": False}
 #: The label of the ordering column added to the claimed rows (to sort them in Python).
 _ORDER = "claimed_order"
+
+
+async def any_ready(sessions: async_sessionmaker, table: Table,
+                    ready: ColumnElement[bool]) -> bool:
+    """Whether a claim of ``table``'s rows matching ``ready`` could find one. On SQLite it is
+    asked of a snapshot (:func:`hub.store.engine.reading`), so that a poll finding nothing
+    never takes the write lock every writer queues on; elsewhere the claim itself is as
+    cheap as the question (True: claim)."""
+    if sessions.kw["bind"].dialect.name != "sqlite":
+        return True
+    async with reading(sessions) as session:
+        found = await session.execute(select(literal(1)).select_from(table).where(ready)
+                                      .limit(1))
+        return found.first() is not None
 
 
 def lease_end(now: datetime, lease_seconds: float) -> datetime:

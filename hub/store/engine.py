@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from hub.store import write_lock
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+#: The execution option of a connection in a :func:`reading` session.
+_READS_ONLY = "returnhub_reads_only"
 
 
 def utcnow() -> datetime:
@@ -65,7 +78,8 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection):  # noqa: ANN001
-            connection.exec_driver_sql(write_lock.BEGIN)
+            reads_only = connection.get_execution_options().get(_READS_ONLY)
+            connection.exec_driver_sql("BEGIN" if reads_only else write_lock.BEGIN)
 
         @event.listens_for(engine.sync_engine, "checkin")
         def _on_checkin(_dbapi_connection, record):  # noqa: ANN001
@@ -81,6 +95,17 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
                                pool_pre_ping=True)
+
+
+@asynccontextmanager
+async def reading(sessions: async_sessionmaker) -> AsyncIterator[AsyncSession]:
+    """A session that only reads. On SQLite its transaction is a deferred one, a snapshot of
+    the last commit: it neither takes nor waits for the write lock (and the lock file), so
+    a poll that finds nothing costs the writers nothing. Writing through it is a bug (the
+    write would have to upgrade the snapshot, and fails if another commit came first)."""
+    async with sessions() as session:
+        await session.connection(execution_options={_READS_ONLY: True})
+        yield session
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, inspect, literal_column, or_, select, update
 
-from hub.store.claims import claim
+from hub.store.claims import any_ready, claim
 from hub.store.dialect import likely, lock_for_update
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
@@ -140,6 +140,8 @@ class Outbox:
         options = {"order_by": n.next_attempt_at, "rank": n.status != "pending",
                    "owner": self.owner, "now": now, "lease_seconds": self.lease_seconds,
                    "values": {"status": "sending"}, "columns": (n.id, n.status, n.send_started_at)}
+        if not await any_ready(self.sessionmaker, Notification.__table__, ready):
+            return []
         async with self.sessionmaker() as session, session.begin():
             rows = await claim(session, Notification, ready=and_(ready, _TRANSACTIONAL),
                                ahead=(and_(recovery_ready, _TRANSACTIONAL), ahead),

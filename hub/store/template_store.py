@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from hub.store.engine import utcnow
+from hub.store.engine import reading, utcnow
 from hub.store.models_templates import TemplateRevision
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class TemplateStore:
     async def fingerprint(self) -> tuple[int, int | None]:
         """(row count, highest id): changes with every save. The count also moves when a
         save with a lower id commits after a higher one (PostgreSQL sequences)."""
-        async with self.sessionmaker() as session:
+        async with reading(self.sessionmaker) as session:
             count, top = (await session.execute(select(
                 func.count(TemplateRevision.id), func.max(TemplateRevision.id)))).one()
         return int(count), top
@@ -32,7 +32,7 @@ class TemplateStore:
         """Every path's newest revision: {path: (revision id, source)}, removals left out."""
         newest = (select(func.max(TemplateRevision.id))
                   .group_by(TemplateRevision.path).scalar_subquery())
-        async with self.sessionmaker() as session:
+        async with reading(self.sessionmaker) as session:
             rows = (await session.execute(select(
                 TemplateRevision.path, TemplateRevision.id, TemplateRevision.source)
                 .where(TemplateRevision.id.in_(newest)))).all()

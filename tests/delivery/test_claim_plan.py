@@ -73,6 +73,29 @@ async def _claim_statement(engine) -> tuple[str, tuple]:  # noqa: ANN001
     return seen[0]
 
 
+async def test_the_idle_probe_reads_by_index_not_by_scanning_sent_rows(engine):
+    """On SQLite a claim first asks a snapshot whether anything is ready (an idle poll takes
+    no write lock): that question, too, must not walk the sent rows."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the probe runs on SQLite only")
+    seen = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
+        if "LIMIT" in statement and "FROM notifications" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        outbox = Outbox(make_sessionmaker(engine), "planner-test", 60)
+        assert len(await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)) == 2
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert seen
+    plan = await _plan(engine, *seen[0])
+    reads = [line for line in plan.splitlines() if " notifications " in f"{line} "]
+    assert reads and all("status=?" in line or "(id=?)" in line for line in reads), plan
+
+
 async def _plan(engine, statement: str, parameters: tuple) -> str:  # noqa: ANN001
     async with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
@@ -116,11 +139,19 @@ async def test_sqlite_prepares_the_claim_once_not_on_every_claim(tmp_path):
             raw = await connection.get_raw_connection()
             await raw.driver_connection.set_authorizer(authorize)
         outbox = Outbox(make_sessionmaker(engine), "planner-test", 60)
-        await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)
-        assert compiled
-        first = len(compiled)
-        for _ in range(3):
-            await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)
+        now = utcnow()
+        for claim_no in range(4):  # a due row each time, so that every claim updates one
+            async with engine.begin() as connection:
+                await connection.execute(insert(Return.__table__), {
+                    "id": claim_no + 1, "source": "shop", "external_id": f"R-{claim_no}",
+                    "state": "approved", "cycle": 0, "exception_flag": False,
+                    "created_at": now, "updated_at": now})
+                await connection.execute(insert(Notification.__table__), {
+                    **_notification(claim_no * 4, "pending", None, now), "attempts": 0})
+            assert len(await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)) == 1
+            if claim_no == 0:
+                assert compiled
+                first = len(compiled)
         assert len(compiled) == first
     finally:
         await engine.dispose()

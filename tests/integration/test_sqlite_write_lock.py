@@ -9,6 +9,7 @@ import fcntl
 import gc
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,8 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.engine import make_engine, make_sessionmaker, reading
+from hub.store.migrate import upgrade
+from hub.store.outbox import Outbox
 from hub.store.write_lock import lock_path, take_away_overdue
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -142,6 +146,22 @@ async def test_a_transaction_held_past_the_limit_loses_the_lock(db):
     assert _free(path)
 
 
+async def test_a_writer_stuck_in_its_begin_gives_the_lock_to_the_others(db):
+    _engine, sessions, path = db
+    outside = sqlite3.connect(path.removesuffix(".writelock"), isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")  # another program writing: it knows no lock file
+    try:
+        writer = asyncio.create_task(_insert(sessions, 1))
+        await wait_for(lambda: not _free(path), timeout=10)  # queued first, now in BEGIN
+        assert take_away_overdue(time.monotonic() + 2) == 1  # past the BEGIN limit
+        assert _free(path)  # the writers behind it may wait for SQLite side by side
+        assert not writer.done()
+    finally:
+        outside.execute("ROLLBACK")
+        outside.close()
+    await asyncio.wait_for(writer, timeout=10)
+
+
 async def test_the_lock_file_is_named_after_the_database_file_whatever_the_url(tmp_path):
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}?timeout=5")
     try:
@@ -150,3 +170,36 @@ async def test_the_lock_file_is_named_after_the_database_file_whatever_the_url(t
     finally:
         await engine.dispose()
     assert sorted(p.name for p in tmp_path.glob("*.writelock")) == ["hub.db.writelock"]
+
+
+async def test_a_reading_session_neither_takes_nor_waits_for_the_lock(db):
+    _engine, sessions, path = db
+    await _insert(sessions, 1)
+    async with sessions() as writer, writer.begin():
+        await writer.execute(text("INSERT INTO t VALUES (2)"))  # holds the lock
+        async with reading(sessions) as session:  # the last commit, at once
+            assert await session.scalar(text("SELECT count(*) FROM t")) == 1
+    async with reading(sessions) as session:
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 2
+        assert _free(path)
+
+
+async def test_an_idle_poll_does_not_queue_behind_the_writers(tmp_path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    await upgrade(engine)
+    outbox = Outbox(make_sessionmaker(engine), "node-a", lease_seconds=60)
+    path = lock_path(str(tmp_path / "hub.db"))
+    holder = os.open(path, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process's writer, mid-transaction
+    try:
+        # Nothing is due: the claim finds that out from a snapshot, without the lock.
+        poll = asyncio.create_task(outbox.claim(10, spare=lambda free, busy: free))
+        done, _ = await asyncio.wait({poll}, timeout=5)
+    finally:  # let a poll that did queue go on (a thread waiting on flock cannot be cancelled)
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    try:
+        assert await poll == []
+        assert done, "the idle poll waited for the writer"
+    finally:
+        await engine.dispose()
