@@ -162,25 +162,52 @@ class InboxProcessor:
             return None
         return item
 
-    async def _apply(self, items: list[ClaimedEvent]) -> None:
+    async def _apply(self, items: list[ClaimedEvent]) -> bool:
+        """Apply ``items`` (in inbox id order) in one transaction, those still leased up to the
+        first that is not; returns False if one had lost its lease (the rest was given back)."""
         try:
             async with self.sessionmaker() as session, session.begin():
-                held = await self._still_leased(session, items)
+                held, whole = await self._held_in_order(session, items)
                 if not held:
-                    return
+                    return whole
                 report = await self.applier.apply(session, held, utcnow())
         except Exception as exc:
             if len(items) == 1:
-                await self._fail(items[0].inbox_id, items[0].lease_until, safe_error(exc),
-                                 attempts=items[0].attempts + 1)
-                return
+                return await self._fail(items[0].inbox_id, items[0].lease_until,
+                                        safe_error(exc), attempts=items[0].attempts + 1)
             log.warning("inbox_batch_retried_singly", size=len(items), error=type(exc).__name__)
-            for item in items:  # isolate the event that breaks the batch
-                await self._apply([item])
-            return
+            for n, item in enumerate(items):  # isolate the event that breaks the batch
+                if not await self._apply([item]):
+                    # Its row is claimed again later: nothing after it may go first.
+                    await self._give_back([(i.lease_until, i) for i in items[n + 1:]])
+                    break
+            return True
         self.applier.hand_off(report)
         if report.notifications and self.on_planned is not None:
             self.on_planned()
+        return whole
+
+    async def _held_in_order(self, session: AsyncSession, items: list[ClaimedEvent]
+                             ) -> tuple[list[ClaimedEvent], bool]:
+        """The items this processor may apply in ``session``'s transaction, and whether that
+        is all of them. When some lost their lease, only those held with a lower inbox id than
+        the first lost one: a lost row is claimed again later, and a later event of its return
+        must not be applied before it. The leases of the other held items are given back in
+        the same transaction, so the next claim takes them in id order, after it."""
+        held = await self._still_leased(session, items)
+        # A row's copy handed off before a claim took it over comes with the claimed copy:
+        # the row is held.
+        held_ids = {item.inbox_id for item in held}
+        lost = [item.inbox_id for item in items if item.inbox_id not in held_ids]
+        if not lost:
+            return held, True
+        first_lost = min(lost)
+        later = [item for item in held if item.inbox_id > first_lost]
+        if later:
+            await release(session, [(item.lease_until, item.inbox_id) for item in later])
+            log.info("inbox_batch_cut_at_lost_lease", first_lost=first_lost,
+                     given_back=[item.inbox_id for item in later])
+        return [item for item in held if item.inbox_id < first_lost], False
 
     async def _apply_privacy(self, item: ClaimedEvent) -> None:
         try:
