@@ -16,6 +16,7 @@ from sqlalchemy import or_, select, update
 from hub.domain.customers import customer_identity
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
+from hub.store.dialect import lock_for_update
 from hub.store.models import (
     Customer,
     DeliveryReceipt,
@@ -89,8 +90,9 @@ class PrivacyHandler:
             select(Return).where(Return.customer_id.in_(ids)))).scalars())
         return_ids = [r.id for r in returns]
         if return_ids:
-            # The inbox rows first: an applying worker locks them before the returns and
-            # customers, so taking them in the same order leaves no deadlock between the two.
+            # Rows locked in the applier's order, so the two cannot deadlock (PostgreSQL): the
+            # inbox rows (still_leased), then the returns in id order (the batch's load), then
+            # the customers (its save). The ORM would flush customers before returns.
             inbox_ids: set[int] = set()
             for ret in returns:
                 inbox_ids.update((await session.execute(select(InboxEvent.id).where(
@@ -99,6 +101,8 @@ class PrivacyHandler:
             # Other systems' events applied to these returns (an ERP's, a merged return's).
             inbox_ids |= await applied_inbox_ids(session, return_ids)
             await self._tombstone(session, sorted(inbox_ids))
+            await session.execute(lock_for_update(session, select(Return.id).where(
+                Return.customer_id.in_(ids)).order_by(Return.id)))
         for customer in customers:
             customer.email_enc = customer.phone_enc = customer.name_enc = None
             customer.attributes_enc = None

@@ -7,7 +7,7 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_
 
 from hub.connectors import Source
 from hub.domain.retry import backoff_delay
@@ -16,7 +16,7 @@ from hub.logs import get_logger
 from hub.store.claims import any_ready, claim, lease_end
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
-from hub.store.inbox import ClaimedEvent, release, still_leased
+from hub.store.inbox import ClaimedEvent, record_failure, release, still_leased
 from hub.store.models import InboxEvent
 
 if TYPE_CHECKING:
@@ -111,8 +111,9 @@ class InboxProcessor:
         # In id order, claimed and handed alike: a return's events are applied, and their
         # stages planned, in the order they were stored.
         items.sort(key=lambda item: item.inbox_id)
-        for inbox_id, error in broken:
-            await self._fail(inbox_id, error, attempts=self.settings.event_max_attempts)
+        for inbox_id, lease_until, error in broken:
+            await self._fail(inbox_id, lease_until, error,
+                             attempts=self.settings.event_max_attempts)
         ready = [item for item in await self._enrich_all(items) if item is not None]
         privacy = [i for i in ready if i.event.type in PRIVACY_EVENTS]
         lifecycle = [i for i in ready if i.event.type not in PRIVACY_EVENTS]
@@ -122,7 +123,9 @@ class InboxProcessor:
             await self._apply(lifecycle)
         return len(items) + len(broken)
 
-    async def _claim(self) -> tuple[list[ClaimedEvent], list[tuple[int, str]]]:
+    async def _claim(self) -> tuple[list[ClaimedEvent], list[tuple[int, datetime, str]]]:
+        """Claim a batch: the events decoded, and the rows that cannot be (id, lease end,
+        error)."""
         now = utcnow()
         # Table columns, not mapped attributes: the claim's statements stay Core ones.
         ready = and_(_INBOX.c.status == "pending", _INBOX.c.available_at <= now,
@@ -141,7 +144,7 @@ class InboxProcessor:
             try:
                 event = self.codec.decode(payload_enc)
             except ValueError as exc:  # a key was removed from config, or corrupt data
-                broken.append((inbox_id, str(exc)))
+                broken.append((inbox_id, lease_until, str(exc)))
                 continue
             items.append(ClaimedEvent(inbox_id, event, received_at, attempts, lease_until))
         return items, broken
@@ -156,30 +159,57 @@ class InboxProcessor:
         try:
             item.event = await source.enrich(item.event)
         except Exception as exc:
-            await self._fail(item.inbox_id, f"enrich failed: {safe_error(exc)}",
-                             attempts=item.attempts + 1)
+            await self._fail(item.inbox_id, item.lease_until,
+                             f"enrich failed: {safe_error(exc)}", attempts=item.attempts + 1)
             return None
         return item
 
-    async def _apply(self, items: list[ClaimedEvent]) -> None:
+    async def _apply(self, items: list[ClaimedEvent]) -> bool:
+        """Apply ``items`` (in inbox id order) in one transaction, those still leased up to the
+        first that is not; returns False if one had lost its lease (the rest was given back)."""
         try:
             async with self.sessionmaker() as session, session.begin():
-                held = await self._still_leased(session, items)
+                held, whole = await self._held_in_order(session, items)
                 if not held:
-                    return
+                    return whole
                 report = await self.applier.apply(session, held, utcnow())
         except Exception as exc:
             if len(items) == 1:
-                await self._fail(items[0].inbox_id, safe_error(exc),
-                                 attempts=items[0].attempts + 1)
-                return
+                return await self._fail(items[0].inbox_id, items[0].lease_until,
+                                        safe_error(exc), attempts=items[0].attempts + 1)
             log.warning("inbox_batch_retried_singly", size=len(items), error=type(exc).__name__)
-            for item in items:  # isolate the event that breaks the batch
-                await self._apply([item])
-            return
+            for n, item in enumerate(items):  # isolate the event that breaks the batch
+                if not await self._apply([item]):
+                    # Its row is claimed again later: nothing after it may go first.
+                    await self._give_back([(i.lease_until, i) for i in items[n + 1:]])
+                    break
+            return True
         self.applier.hand_off(report)
         if report.notifications and self.on_planned is not None:
             self.on_planned()
+        return whole
+
+    async def _held_in_order(self, session: AsyncSession, items: list[ClaimedEvent]
+                             ) -> tuple[list[ClaimedEvent], bool]:
+        """The items this processor may apply in ``session``'s transaction, and whether that
+        is all of them. When some lost their lease, only those held with a lower inbox id than
+        the first lost one: a lost row is claimed again later, and a later event of its return
+        must not be applied before it. The leases of the other held items are given back in
+        the same transaction, so the next claim takes them in id order, after it."""
+        held = await self._still_leased(session, items)
+        # A row's copy handed off before a claim took it over comes with the claimed copy:
+        # the row is held.
+        held_ids = {item.inbox_id for item in held}
+        lost = [item.inbox_id for item in items if item.inbox_id not in held_ids]
+        if not lost:
+            return held, True
+        first_lost = min(lost)
+        later = [item for item in held if item.inbox_id > first_lost]
+        if later:
+            await release(session, [(item.lease_until, item.inbox_id) for item in later])
+            log.info("inbox_batch_cut_at_lost_lease", first_lost=first_lost,
+                     given_back=[item.inbox_id for item in later])
+        return [item for item in held if item.inbox_id < first_lost], False
 
     async def _apply_privacy(self, item: ClaimedEvent) -> None:
         try:
@@ -187,7 +217,7 @@ class InboxProcessor:
                 if await self._still_leased(session, [item]):
                     await self.privacy.handle(session, item, utcnow())
         except Exception as exc:
-            await self._fail(item.inbox_id, safe_error(exc),
+            await self._fail(item.inbox_id, item.lease_until, safe_error(exc),
                              attempts=item.attempts + 1)
 
     async def _still_leased(self, session: AsyncSession, items: list[ClaimedEvent]
@@ -201,17 +231,24 @@ class InboxProcessor:
                 item.inbox_id for item in items if id(item) not in kept])
         return held
 
-    async def _fail(self, inbox_id: int, error: str, *, attempts: int) -> None:
-        """Count a failed try: retry later with backoff, or park as failed (a dead letter)."""
+    async def _fail(self, inbox_id: int, lease_until: datetime, error: str, *,
+                    attempts: int) -> bool:
+        """Count a failed try: retry later with backoff, or park as failed (a dead letter).
+        Only while the row is still leased as it was read (``lease_until``): one another
+        worker took over, and perhaps applied, is not brought back. Returns whether it
+        was counted (False: the lease was lost)."""
         now = utcnow()
         dead = attempts >= self.settings.event_max_attempts
         delay = backoff_delay(attempts, base=self.settings.retry_base_seconds,
                               cap=self.settings.retry_max_seconds)
-        log.warning("inbox_event_failed", inbox_id=inbox_id, attempts=attempts, dead=dead,
-                    error=error[:200])
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(_INBOX).where(_INBOX.c.id == inbox_id).values(
-                    status="failed" if dead else "pending", attempts=attempts, last_error=error,
-                    available_at=now + timedelta(seconds=delay), lease_owner=None,
-                    lease_until=None))
+            counted = await record_failure(
+                session, self.owner, inbox_id, lease_until,
+                status="failed" if dead else "pending", attempts=attempts, last_error=error,
+                available_at=now + timedelta(seconds=delay))
+        if counted:
+            log.warning("inbox_event_failed", inbox_id=inbox_id, attempts=attempts, dead=dead,
+                        error=error[:200])
+        else:
+            log.info("inbox_lease_lost", inbox_ids=[inbox_id], error=error[:200])
+        return counted

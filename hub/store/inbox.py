@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import and_, bindparam, select, tuple_, update
 
 from hub.errors import RequestRejected
 from hub.logs import get_logger
@@ -28,7 +28,9 @@ from hub.store.storable import check_storable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.events import ReturnEvent
@@ -134,6 +136,13 @@ class InboxWriter:
         return [inbox_id is not None for inbox_id in ids]
 
 
+def _leased_to(owner: str) -> ColumnElement[bool]:
+    """Pending and leased to ``owner``: with the lease end the worker read it under, the row
+    its copy of the event may still be applied (or failed) from. An erasure clears the lease
+    of the pending rows it strips; a claim that took the row over wrote another lease end."""
+    return and_(_INBOX.c.status == "pending", _INBOX.c.lease_owner == owner)
+
+
 async def still_leased(session: AsyncSession, owner: str, items: list[ClaimedEvent]
                        ) -> list[ClaimedEvent]:
     """The ``items`` whose row is still pending and leased to ``owner`` with the lease end
@@ -144,10 +153,24 @@ async def still_leased(session: AsyncSession, owner: str, items: list[ClaimedEve
     if not items:
         return []
     query = select(_INBOX.c.id, _INBOX.c.lease_until).where(
-        _INBOX.c.id.in_(sorted({item.inbox_id for item in items})),
-        _INBOX.c.status == "pending", _INBOX.c.lease_owner == owner).order_by(_INBOX.c.id)
+        _INBOX.c.id.in_(sorted({item.inbox_id for item in items})), _leased_to(owner)
+    ).order_by(_INBOX.c.id)
     held = dict((await session.execute(lock_for_update(session, query))).all())
+    # The lease end compared here, per item, rather than in the statement: an IN list of
+    # (id, lease end) pairs would not use the primary key on SQLite.
     return [item for item in items if held.get(item.inbox_id) == item.lease_until]
+
+
+async def record_failure(session: AsyncSession, owner: str, inbox_id: int,
+                         lease_until: datetime, **values: Any) -> bool:
+    """Write a failed try's ``values`` on the row ``inbox_id`` if ``owner`` still holds it as
+    :func:`still_leased` would (pending, with the lease end ``lease_until`` the copy was read
+    under), and clear its lease; returns whether it did. A row another worker has taken over
+    (after an erasure, or once the lease ran out), and perhaps applied, is left alone."""
+    result = await session.execute(update(_INBOX).where(
+        _INBOX.c.id == inbox_id, _leased_to(owner), _INBOX.c.lease_until == lease_until,
+    ).values(**values, lease_owner=None, lease_until=None))
+    return result.rowcount == 1
 
 
 async def release(session: AsyncSession, leases: list[tuple[datetime, int]]) -> None:
