@@ -56,12 +56,13 @@ async def engine(db_url: str) -> AsyncIterator:
     await engine.dispose()
 
 
-async def _claim_statement(engine) -> tuple[str, tuple]:  # noqa: ANN001
-    """The transactional lane's claim statement and its parameters."""
+async def _claim_sends(engine, wanted) -> list[tuple[str, tuple]]:  # noqa: ANN001
+    """Run one claim (it takes the two overdue rows); the statements, with their parameters,
+    it sent that ``wanted(statement)`` picks."""
     seen = []
 
     def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
-        if statement.lstrip().upper().startswith(("WITH", "UPDATE")):
+        if wanted(statement):
             seen.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
@@ -70,7 +71,13 @@ async def _claim_statement(engine) -> tuple[str, tuple]:  # noqa: ANN001
         assert len(await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)) == 2
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
-    return seen[0]
+    return seen
+
+
+async def _claim_statement(engine) -> tuple[str, tuple]:  # noqa: ANN001
+    """The transactional lane's claim statement and its parameters."""
+    sent = await _claim_sends(engine, lambda s: s.lstrip().upper().startswith(("WITH", "UPDATE")))
+    return sent[0]
 
 
 async def test_the_idle_probe_reads_by_index_not_by_scanning_sent_rows(engine):
@@ -78,20 +85,9 @@ async def test_the_idle_probe_reads_by_index_not_by_scanning_sent_rows(engine):
     no write lock): that question, too, must not walk the sent rows."""
     if engine.dialect.name != "sqlite":
         pytest.skip("the probe runs on SQLite only")
-    seen = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
-        if "LIMIT" in statement and "FROM notifications" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        outbox = Outbox(make_sessionmaker(engine), "planner-test", 60)
-        assert len(await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)) == 2
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-    assert seen
-    plan = await _plan(engine, *seen[0])
+    probes = await _claim_sends(engine, lambda s: "LIMIT" in s and "FROM notifications" in s)
+    assert probes
+    plan = await _plan(engine, *probes[0])
     reads = [line for line in plan.splitlines() if " notifications " in f"{line} "]
     assert reads and all("status=?" in line or "(id=?)" in line for line in reads), plan
 
