@@ -36,10 +36,12 @@ from tests.reliability.support import clean_env, message_counts, receptions, sta
 BIN = Path(sys.executable).parent
 EVENTS = 1000  # x (email + SMS) = 2,000 notifications
 TERMINAL = ("sent", "delivered", "failed", "dead", "bounced", "expired")
-LEASE_SECONDS = 2
-#: Under the lease: a send that outlives its lease is taken over by the other worker and
-#: sent again (a duplicate no kill explains). 3 s under a 2 s lease did that on a slow machine.
-SEND_TIMEOUT_SECONDS = 1
+#: Longer than a send may take (SEND_TIMEOUT_SECONDS): a send that outlives its lease is
+#: taken over by the other worker and sent again, a duplicate no kill explains (a 3 s send
+#: timeout under a 2 s lease did that on a slow machine; a 1 s timeout instead made slow
+#: answers unknown outcomes, and SMS reconciled before the fake had recorded them).
+LEASE_SECONDS = 5
+SEND_TIMEOUT_SECONDS = 3
 #: Twilio's message list is down from the start until it has refused this many lookups (and
 #: been down 3 s), or for 60 s at most.
 LOOKUPS_REFUSED_AT_LEAST = 5
