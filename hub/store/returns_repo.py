@@ -5,7 +5,7 @@ actions and inbox bookkeeping."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Numeric, bindparam, insert, select, update
@@ -22,6 +22,7 @@ from hub.store.batch_rows import (
     update_by_id,
 )
 from hub.store.models import Customer, InboxEvent, Notification, Return, RuleAction, TimelineEntry
+from hub.store.storable import stored_amount
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
 _RETURNS: Table = Return.__table__
 _CUSTOMERS: Table = Customer.__table__
 _INBOX: Table = InboxEvent.__table__
-#: The returns' amount columns and the step their scale rounds to (``Numeric(14, 4)``:
-#: 0.0001): a row handed on in memory holds what a claim would read back.
-_AMOUNT_STEPS = {column.name: Decimal(1).scaleb(-column.type.scale) for column in _RETURNS.c
-                 if isinstance(column.type, Numeric) and column.type.scale is not None}
+#: The returns' amount columns (``Numeric(14, 4)``): a row handed on in memory holds them
+#: as a claim would read them back (:func:`hub.store.storable.stored_amount`).
+_AMOUNTS = [column for column in _RETURNS.c
+            if isinstance(column.type, Numeric) and column.type.scale is not None]
 
 # The batch's statements, built once: on small batches, building them took longer than running
 # them. Lists of values go in as expanding parameters.
@@ -180,10 +181,10 @@ class ReturnsBatch:
                 {**dict.fromkeys(_RETURNS.c.keys()), "details_enc": None}, new=True)
         for name in RETURN_FIELDS:
             setattr(row, name, getattr(view, name))
-        for name, step in _AMOUNT_STEPS.items():
-            value = getattr(row, name)
+        for column in _AMOUNTS:
+            value = getattr(row, column.name)
             if value is not None:
-                setattr(row, name, Decimal(value).quantize(step, ROUND_HALF_UP))
+                setattr(row, column.name, stored_amount(Decimal(value), column))
         if view.details != (loaded.details if loaded is not None else None):
             row.details_enc = self.codec.encode_json(view.details)
         return row

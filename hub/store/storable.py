@@ -130,13 +130,19 @@ def _column_limit(path: str) -> int | None:
     return min(lengths) if lengths else None
 
 
+def stored_amount(value: Decimal, column: Column) -> Decimal:
+    """``value`` as the numeric ``column`` holds it: rounded half up to the column's scale
+    (as PostgreSQL rounds; the store writes SQLite's amounts already rounded so)."""
+    return value.quantize(Decimal(1).scaleb(-column.type.scale), rounding=ROUND_HALF_UP)
+
+
 def _amount_problem(value: Decimal, column: Column) -> str | None:
     precision, scale = column.type.precision, column.type.scale
     if not value.is_finite():
         return "is not a finite number"
     bound = Decimal(10) ** (precision - scale)
     try:
-        rounded = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+        rounded = stored_amount(value, column)
     except InvalidOperation:
         rounded = value
     if abs(rounded) >= bound:
