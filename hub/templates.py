@@ -42,6 +42,7 @@ from hub.content.filters import FILTERS
 from hub.content.html import InlineError, html_to_text, inline_css
 from hub.content.limits import DEFAULT_LIMITS, RenderLimitExceeded, RenderLimits, budget
 from hub.content.locales import _RENDER_LOCALE, TemplateSets, rendering_locale
+from hub.content.modules import one_message
 from hub.content.sandbox import LimitedSandbox
 from hub.content.sms import normalize_sms
 from hub.content.text import clean_text, one_line
@@ -289,7 +290,7 @@ class TemplateRenderer:
         validate that: inlining re-serializes, and so repairs, malformed markup)."""
         context = self._plugin_context(template, channel, context)
         locale = context.get("locale")
-        with budget(self.limits), rendering_locale(locale):
+        with budget(self.limits), rendering_locale(locale), one_message():
             if channel == "email":
                 return self._render_email(template, context, locale, inline_css)
             name = self.text_file(template, channel, locale)

@@ -1,0 +1,150 @@
+"""Imports made once per message: ``{% import "x" as t with context %}`` runs ``x`` once.
+
+Jinja runs an imported template again for every import *with context*. The bundled email
+imports the shared words (``_i18n/common.j2``) four times per part, through the child template,
+its partials and the layout: eight runs and two partials per message, about a third of a
+render. What such a module holds (its variables, its macros, its text) depends only on the
+values of the names it reads from the context, and on those of the templates it imports or
+includes in turn; message templates cannot change a value in place (the immutable sandbox).
+So within one message, an import that would see the very same values as an earlier one gets
+that earlier module.
+
+A template is run every time, as Jinja does, when that reasoning does not hold for it: it
+takes a template name from data (``{% include name %}``), assigns into a namespace
+(``{% set ns.x = ... %}``), or reads the stateful helpers ``namespace``, ``joiner`` or
+``cycler``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Template, TemplateError, nodes
+from jinja2.meta import TrackingCodeGenerator
+from jinja2.runtime import missing
+
+#: Globals whose values keep state between calls: a module reading one is never shared.
+_STATEFUL = frozenset({"namespace", "joiner", "cycler"})
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleShape:
+    """What a compiled template reads from its context, found from its syntax tree."""
+
+    #: Names it looks up in the context (its free variables).
+    reads: frozenset[str]
+    #: Templates it runs with its own context (``extends``, ``include``, imports with
+    #: context), by the names written in it.
+    runs: tuple[str, ...]
+    #: Whether one run can stand for another that sees the same values (module docstring).
+    shareable: bool
+
+
+def shape_of(tree: nodes.Template, environment: Any) -> ModuleShape:
+    """The :class:`ModuleShape` of a parsed template (called once, when it is compiled)."""
+    tracker = TrackingCodeGenerator(environment)
+    tracker.visit(tree)
+    # Jinja's tracker leaves out the names of globals; a context value can still stand in
+    # for one, so those read are keyed too.
+    globals_read = {node.name for node in tree.find_all(nodes.Name)
+                    if node.ctx == "load" and node.name in environment.globals}
+    reads = frozenset(tracker.undeclared_identifiers | globals_read)
+    runs: list[str] = []
+    shareable = not (reads & _STATEFUL) and next(tree.find_all(nodes.NSRef), None) is None
+    for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+        if isinstance(node, nodes.Import | nodes.FromImport) and not node.with_context:
+            continue  # made without the importer's context
+        name = node.template.value if isinstance(node.template, nodes.Const) else None
+        if isinstance(name, str):
+            runs.append(name)
+        else:
+            shareable = False
+    return ModuleShape(reads, tuple(runs), shareable)
+
+
+class _Message:
+    """The modules made for one message so far, and the names each template depends on."""
+
+    __slots__ = ("modules", "reads")
+
+    def __init__(self) -> None:
+        #: (template, ids of the values it saw) -> (those values, the module). The values are
+        #: kept so that no id is reused while the message renders.
+        self.modules: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+        #: Template -> every name its module depends on, or None (never shared).
+        self.reads: dict[Template, tuple[str, ...] | None] = {}
+
+
+_MESSAGE: ContextVar[_Message | None] = ContextVar("returnhub_message_modules", default=None)
+
+
+@contextlib.contextmanager
+def one_message() -> Iterator[None]:
+    """Share imported modules between the parts of the message rendered inside the block."""
+    token = _MESSAGE.set(_Message())
+    try:
+        yield
+    finally:
+        _MESSAGE.reset(token)
+
+
+def _value(name: str, context: Mapping[str, Any] | None, local: Mapping[str, Any] | None) -> Any:
+    # What the module's context will hold under ``name`` (Jinja's new_context: the
+    # importer's locals win over its context, unless they are not set yet).
+    if local is not None:
+        found = local.get(name, missing)
+        if found is not missing:
+            return found
+    return context.get(name, missing) if context is not None else missing
+
+
+class MessageTemplate(Template):
+    """A template whose imports with context are shared within a message (module docstring);
+    outside :func:`one_message` it is Jinja's."""
+
+    def make_module(self, vars: dict[str, Any] | None = None,  # noqa: A002 (Jinja's names)
+                    shared: bool = False, locals: Mapping[str, Any] | None = None) -> Any:  # noqa: A002
+        """Jinja's module, or the one made earlier in this message from the same values."""
+        message = _MESSAGE.get()
+        names = _depends_on(self, message) if shared and message is not None else None
+        if names is None:
+            return super().make_module(vars, shared, locals)
+        values = tuple(_value(name, vars, locals) for name in names)
+        key = (self, *map(id, values))  # the template: the HTML and text ones share names
+        found = message.modules.get(key)
+        if found is None:
+            found = message.modules[key] = (values, super().make_module(vars, shared, locals))
+        return found[1]
+
+
+def _depends_on(template: Template, message: _Message) -> tuple[str, ...] | None:
+    """Every name ``template``'s module depends on, through the templates it runs; None when
+    it cannot be shared. Resolved once per message: the file a name stands for depends on the
+    message's language."""
+    name = template.name
+    if name is None:
+        return None
+    if template in message.reads:
+        return message.reads[template]
+    message.reads[template] = None  # a template that runs itself is not shared
+    environment = template.environment
+    shape = environment.shape(name)
+    names: set[str] | None = None
+    if shape is not None and shape.shareable:
+        names = set(shape.reads)
+        for run in shape.runs:
+            try:
+                inner = _depends_on(environment.get_template(run, name), message)
+            except TemplateError:  # e.g. ``include ... ignore missing``: Jinja decides
+                inner = None
+            if inner is None:
+                names = None
+                break
+            names.update(inner)
+    found = tuple(sorted(names)) if names is not None else None
+    message.reads[template] = found
+    return found
