@@ -5,7 +5,7 @@ URL) could point the hub at its own network. The guard works at the only place t
 fooled: after DNS resolution. The hub's HTTP session resolves names through
 :class:`GuardedResolver`, which checks *every* resolved address and hands aiohttp only the
 checked ones, so the address connected to is the address checked (no second lookup). Literal
-IP hosts skip resolvers in aiohttp, so they are checked before the request starts. Redirects
+IP hosts skip resolvers in aiohttp, so they are checked before each request starts. Redirects
 are not followed by the hub's own calls.
 
 Operators allow their own networks explicitly (``security.outbound_allow``), e.g. a provider
@@ -75,23 +75,36 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def literal_host_check(allow: list[IpNetwork]) -> aiohttp.TraceConfig:
-    """A trace hook that refuses requests to literal non-public IP hosts (aiohttp does not
-    resolve literal addresses, so the resolver never sees them)."""
+#: Hosts whose literal check is remembered (names and addresses, each decided once).
+_REMEMBERED_HOSTS = 1024
 
-    async def on_request_start(_session: Any, _context: Any,
-                               params: aiohttp.TraceRequestStartParams) -> None:
-        host = (params.url.host or "").strip("[]")
+
+def literal_host_guard(allow: list[IpNetwork]) -> Any:
+    """A client middleware that refuses requests to literal non-public IP hosts (aiohttp does
+    not resolve literal addresses, so the resolver never sees them). It runs for every request
+    and every redirect hop; the decision is remembered per host, so a request costs one dict
+    lookup (a trace hook cost ~0.15 ms per request: aiohttp then signals every chunk sent)."""
+    decided: dict[str, bool] = {}
+
+    def allowed(host: str) -> bool:
         try:
             ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
-            return  # a name: the resolver checks what it resolves to
-        if not is_public(host, allow):
-            raise DestinationBlocked(f"{host} is not a public address")
+            return True  # a name: the resolver checks what it resolves to
+        return is_public(host, allow)
 
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
-    return trace
+    async def guard(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        host = (request.url.host or "").strip("[]")
+        verdict = decided.get(host)
+        if verdict is None:
+            if len(decided) >= _REMEMBERED_HOSTS:
+                decided.clear()
+            verdict = decided[host] = allowed(host)
+        if not verdict:
+            raise DestinationBlocked(f"{host} is not a public address")
+        return await handler(request)
+
+    return guard
 
 
 def guarded_session(allow: list[IpNetwork] = (), **kwargs: Any) -> aiohttp.ClientSession:
@@ -99,4 +112,4 @@ def guarded_session(allow: list[IpNetwork] = (), **kwargs: Any) -> aiohttp.Clien
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow), limit=200,
                                      limit_per_host=100, ttl_dns_cache=60)
     return aiohttp.ClientSession(connector=connector,
-                                 trace_configs=[literal_host_check(list(allow))], **kwargs)
+                                 middlewares=(literal_host_guard(list(allow)),), **kwargs)

@@ -72,3 +72,27 @@ async def test_allowed_network_is_reachable():
                 assert await response.text() == "inside"
     finally:
         await server.close()
+
+
+async def test_a_redirect_to_a_literal_address_outside_the_allow_list_is_refused():
+    """Each hop is checked: an allowed host that redirects to a literal address the hub may
+    not reach gets a DestinationBlocked, not the second server's answer."""
+    target = await _server()
+
+    async def bounce(_request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.2:{target.port}/")
+
+    app = web.Application()
+    app.router.add_get("/", bounce)
+    first = TestServer(app, host="127.0.0.1")
+    await first.start_server()
+    try:
+        async with guarded_session(parse_networks(["127.0.0.1/32"])) as session:
+            with pytest.raises(DestinationBlocked):
+                await session.get(f"http://127.0.0.1:{first.port}/", allow_redirects=True)
+            # The decision is remembered per host, not per session: the allowed host still works.
+            async with session.get(f"http://127.0.0.1:{target.port}/") as response:
+                assert await response.text() == "inside"
+    finally:
+        await first.close()
+        await target.close()
