@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.delivery.fallback import plan_fallback
 from hub.delivery.intent import IntentRecorder
+from hub.delivery.lease_keeper import LeaseKeeper
 from hub.delivery.reconcile import Reconciler
 from hub.delivery.router import RouteResult
 from hub.delivery.share import CampaignShare, RecoveryShare
@@ -93,7 +94,9 @@ class Dispatcher:
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
-        self.intents = IntentRecorder(sessionmaker, owner)
+        #: Keeps the leases of provider calls in flight (a slow call is not taken over).
+        self.keeper = LeaseKeeper(self.outbox, settings.lease_seconds)
+        self.intents = IntentRecorder(sessionmaker, owner, settings.lease_seconds, self.keeper)
         self.reconciler = Reconciler(router, settings)
         #: Notifications planned in this process, leased to it when written.
         self.handoff: Handoff[Claimed] = Handoff(
@@ -103,15 +106,17 @@ class Dispatcher:
         self.claimed = 0
 
     async def start(self) -> None:
-        """Start the outcome and send-intent writers."""
+        """Start the outcome and send-intent writers and the lease keeper."""
         await self._results.start()
         await self.intents.start()
+        self.keeper.start()
 
     async def stop(self) -> None:
         """Wait for sends in flight, write their outcomes, give back the hand-offs not
         started, stop."""
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.keeper.stop()
         await self.intents.stop()
         await self._results.stop()
         queued = self.handoff.take_all()
@@ -233,6 +238,8 @@ class Dispatcher:
         except Exception as exc:  # the lease runs out and another worker retries the row
             log.error("outcome_write_failed", notification_id=item.notification.id,
                       error=safe_error(exc)[:300])
+        finally:
+            self.keeper.closed(item.notification.id)
 
     async def _work(self, item: Claimed) -> RouteResult:
         notification, now = item.notification, utcnow()

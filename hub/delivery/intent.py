@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 
+from hub.store.claims import lease_end
 from hub.store.engine import utcnow
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import Notification
@@ -27,16 +28,23 @@ from hub.store.models import Notification
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from hub.delivery.lease_keeper import LeaseKeeper
+
 
 class IntentRecorder:
     """Records send intents for the notifications one worker leases.
 
     :param owner: the worker's lease owner; a row leased by someone else gets no intent, and
         its call must not start.
+    :param lease_seconds: the lease each call starts with (the intent moves it).
+    :param keeper: keeps the leases of the calls open (:mod:`hub.delivery.lease_keeper`).
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker, owner: str) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, owner: str, lease_seconds: float,
+                 keeper: LeaseKeeper | None = None) -> None:
         self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.keeper = keeper
         self._writer: GroupCommitter[tuple[str, str | None], bool] = GroupCommitter(
             sessionmaker, self._write, name="send-intents")
 
@@ -51,12 +59,17 @@ class IntentRecorder:
     async def record(self, notification_id: str, provider: str | None) -> bool:
         """Commit that the call to ``provider`` (None: every provider of the channel) for
         ``notification_id`` starts now. False when this worker no longer leases the row (the
-        call must not start); raises when the database cannot be written (nor then)."""
-        return await self._writer.submit((notification_id, provider))
+        call must not start); raises when the database cannot be written (nor then). The
+        call starts with a whole lease, kept while it is open."""
+        recorded = await self._writer.submit((notification_id, provider))
+        if recorded and self.keeper is not None:
+            self.keeper.opened(notification_id)
+        return recorded
 
     async def _write(self, session: AsyncSession, items: list[tuple[str, str | None]]
                      ) -> list[bool]:
         now, table = utcnow(), Notification.__table__
+        until = lease_end(now, self.lease_seconds)
         by_provider: dict[str | None, list[str]] = {}
         for notification_id, provider in items:
             by_provider.setdefault(provider, []).append(notification_id)
@@ -66,6 +79,7 @@ class IntentRecorder:
                 # No recipient: erased since the worker read the row (a privacy request).
                 update(table).where(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
                                     table.c.recipient_enc.is_not(None))
-                .values(send_started_at=now, send_provider=provider).returning(table.c.id))
+                .values(send_started_at=now, send_provider=provider, lease_until=until)
+                .returning(table.c.id))
             recorded.update(result.scalars())
         return [notification_id in recorded for notification_id, _ in items]

@@ -176,6 +176,19 @@ class Outbox:
             await session.execute(_RELEASE, [{"row_id": id_, "lease_end": lease_until}
                                              for lease_until, id_ in leases])
 
+    async def extend(self, ids: Sequence[str], until: datetime) -> None:
+        """Move to ``until`` the leases this worker still holds on ``ids`` while they are
+        ``sending`` (their provider calls are open: hub.delivery.lease_keeper). A row taken
+        over, or whose outcome is written, is left alone. Locked in id order on PostgreSQL,
+        like the outcome writer and the receipts, so that none of them deadlock."""
+        table = Notification.__table__
+        mine = and_(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
+                    _STATUS_IS["sending"])
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(lock_for_update(
+                session, select(table.c.id).where(mine).order_by(table.c.id)))
+            await session.execute(update(table).where(mine).values(lease_until=until))
+
     async def still_leased(self, session: AsyncSession, ids: list[str]
                            ) -> dict[str, tuple[str, int]]:
         """Which of ``ids`` this worker still leases, with their status and return now: after

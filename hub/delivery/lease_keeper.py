@@ -1,0 +1,76 @@
+"""Leases kept while provider calls run: a call slower than its lease is not taken over.
+
+A notification's lease (``worker.lease_seconds``) is what tells the other workers that the
+one holding it is alive. A provider call can outlast it (a slow answer within
+``send_timeout_seconds``, a starved process), and a claim would then take the message over
+as a dead worker's and send it again. So each call starts with a whole lease (its send
+intent moves the lease, :mod:`hub.delivery.intent`), and while this worker has calls open it
+moves their leases on every third of a lease, all in one transaction. A worker that dies
+stops doing that, and its rows are taken over one lease later, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from hub.logs import get_logger
+from hub.store.claims import lease_end
+from hub.store.engine import utcnow
+from hub.store.failures import safe_error
+
+if TYPE_CHECKING:
+    from hub.store.outbox import Outbox
+
+log = get_logger("hub.lease_keeper")
+
+
+class LeaseKeeper:
+    """Keeps this worker's leases on the notifications whose provider calls are open.
+
+    :param outbox: the worker's outbox (its lease owner).
+    :param lease_seconds: the length of a lease; renewed every third of it.
+    """
+
+    def __init__(self, outbox: Outbox, lease_seconds: float) -> None:
+        self.outbox = outbox
+        self.lease_seconds = lease_seconds
+        #: Notifications with a provider call open (an intent recorded, no outcome yet).
+        self.open: set[str] = set()
+        self._task: asyncio.Task | None = None
+
+    def opened(self, notification_id: str) -> None:
+        """A provider call for ``notification_id`` starts (its intent is recorded)."""
+        self.open.add(notification_id)
+
+    def closed(self, notification_id: str) -> None:
+        """The work on ``notification_id`` is over (its outcome written, or left to its
+        lease)."""
+        self.open.discard(notification_id)
+
+    def start(self) -> None:
+        """Start renewing."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="lease-keeper")
+
+    async def stop(self) -> None:
+        """Stop renewing (the calls still open keep the lease they have)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def renew(self) -> None:
+        """Move the leases of the open calls one lease on from now."""
+        if self.open:
+            await self.outbox.extend(list(self.open), lease_end(utcnow(), self.lease_seconds))
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)  # a period, not a wait for a condition
+            try:
+                await self.renew()
+            except Exception as exc:  # the database is down: the leases run out as they would
+                log.warning("lease_renewal_failed", calls=len(self.open), error=safe_error(exc))
