@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,11 +16,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from hub.store import write_lock
+from hub.store import sqlite_driver, write_lock
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+#: Connections per process to a SQLite database (one writes at a time anyway).
+_SQLITE_POOL = 4
 #: The execution option of a connection in a :func:`reading` session.
 _READS_ONLY = "returnhub_reads_only"
 
@@ -54,15 +57,22 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
     concurrent writers queue on the lock instead of failing a read-to-write upgrade; a file
     database's writers queue in the kernel first (:mod:`hub.store.write_lock`)."""
     if is_sqlite(url):
+        options: dict = {}
         if not in_memory_sqlite(url):
             Path(sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, pool_size=4, max_overflow=0,
-                                     connect_args={"timeout": 60})
+            # Write transactions on the loop's thread (hub.store.sqlite_driver); an in-memory
+            # database keeps aiosqlite's one thread per connection.
+            args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+            options["async_creator"] = sqlite_driver.connector(
+                args, {**kwargs, "timeout": 60}, threads=_SQLITE_POOL)
+        engine = create_async_engine(url, echo=echo, pool_size=_SQLITE_POOL, max_overflow=0,
+                                     connect_args={"timeout": 60}, **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection, record):  # noqa: ANN001
             # Let SQLAlchemy, not the driver, decide when transactions begin.
-            dbapi_connection.isolation_level = None
+            if dbapi_connection.isolation_level is not None:
+                dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")

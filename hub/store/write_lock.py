@@ -8,12 +8,13 @@ while the CPU idled (measured under the benchmark: ``BEGIN IMMEDIATE`` waited 18
 and 2 s at p99, 50 s in all over a 20 s run).
 
 So every write transaction of the hub's engine first takes an exclusive ``flock`` on a file
-beside the database, in the driver's thread (the database calls already run there), and the
-kernel hands the lock to a waiter the moment it is released; SQLite's own lock is then free
-at once. The lock is taken by SQLite's trace callback as it starts ``BEGIN IMMEDIATE``: no
-round trip of its own (each costs the transaction, which holds the lock, two turns of a busy
-event loop). It is given back when the connection returns to the pool (right after its
-commit or rollback), is detached or closed, and by the kernel when a process dies.
+beside the database, and the kernel hands the lock to a waiter the moment it is released;
+SQLite's own lock is then free at once. The driver (:mod:`hub.store.sqlite_driver`) takes it
+on the event loop's thread when it is free at once (:meth:`WriteLock.try_acquire`); otherwise
+SQLite's trace callback takes it, waiting, in one of the driver's threads as ``BEGIN
+IMMEDIATE`` starts (no round trip of its own). It is given back right after the commit or
+rollback, again (a no-op by then) when the connection returns to the pool, when it is detached
+or closed, and by the kernel when a process dies.
 
 It only orders the hub's own writers: correctness still rests on SQLite's lock (anything
 else that opens the database, the sqlite3 shell or a migration, is kept out by it as
@@ -96,6 +97,22 @@ class WriteLock:
                 if self.closed:  # closed while this thread waited: the lock went with it
                     return
                 self.held_since, self.begun = time.monotonic(), False
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free at once (never blocks); whether it is held now."""
+        if self.closed:
+            return False
+        if self.held_since is not None:
+            return True
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        with self._state:
+            if self.closed:
+                return False
+            self.held_since, self.begun = time.monotonic(), False
+        return True
 
     def traced(self, statement: str) -> None:
         """SQLite's trace callback: take the lock as a write transaction begins (and note

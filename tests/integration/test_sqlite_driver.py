@@ -1,0 +1,151 @@
+"""SQLite's write transactions run on the event loop's thread (hub.store.sqlite_driver): a
+busy loop no longer stretches the time a transaction holds the write lock, long reads still
+run beside the loop, and a failed statement or an outside writer leaves nothing stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from hub.store.engine import make_engine, make_sessionmaker, reading
+from hub.store.sqlite_driver import InLoopConnection
+from hub.store.write_lock import lock_path
+
+pytestmark = pytest.mark.asyncio
+
+#: Statements in the test transaction: as many as the batch applier's.
+STATEMENTS = 12
+#: How long each turn of the busy task keeps the loop (a batch of renders).
+TURN_SECONDS = 0.01
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+    yield engine, make_sessionmaker(engine), tmp_path / "hub.db"
+    await engine.dispose()
+
+
+class BusyLoop:
+    """A task that keeps the loop busy for :data:`TURN_SECONDS` every turn it gets, counting
+    its turns (what a batch of renders does to every other task)."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            until = time.perf_counter() + TURN_SECONDS
+            while time.perf_counter() < until:
+                pass
+            self.turns += 1
+            await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def test_the_engine_uses_the_in_loop_driver(db):
+    engine, _sessions, _path = db
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, InLoopConnection)
+
+
+async def test_a_write_transaction_does_not_give_the_loop_away_between_statements(db):
+    _engine, sessions, _path = db
+    busy = BusyLoop()
+    try:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))  # a connection, and a turn, beforehand
+            await session.rollback()
+            async with session.begin():
+                await session.execute(text("INSERT INTO t VALUES (0)"))  # BEGIN is behind us
+                before = busy.turns
+                for n in range(1, STATEMENTS):
+                    await session.execute(text("INSERT INTO t VALUES (:x)"), {"x": n})
+                during = busy.turns - before
+    finally:
+        await busy.stop()
+    # With a thread hand-off per statement the busy task ran between every two of them.
+    assert during == 0
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == STATEMENTS
+
+
+async def test_a_long_read_runs_beside_the_loop(db):
+    _engine, sessions, _path = db
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    try:
+        async with reading(sessions) as session:
+            total = (await session.execute(text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < 2000000) SELECT sum(i) FROM n"))).scalar()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert total == 2000000 * 2000001 // 2
+    assert ticks > 100  # the loop kept turning while SQLite counted
+
+
+async def test_a_failed_statement_rolls_back_and_frees_the_lock(db):
+    _engine, sessions, path = db
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO t VALUES (2)"))
+            await session.execute(text("INSERT INTO t VALUES (1)"))  # the primary key again
+    outside = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        outside.execute("BEGIN IMMEDIATE")  # neither SQLite's lock nor ours is held
+        outside.execute("ROLLBACK")
+    finally:
+        outside.close()
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT x FROM t"))).scalars().all() == [1]
+    assert Path(lock_path(str(path))).exists()
+
+
+async def test_an_outside_writer_is_waited_for_in_a_thread(db):
+    """A writer that knows no lock file (the sqlite3 shell) holds SQLite's lock: the hub's
+    transaction cannot begin at once, waits beside the loop, and goes on once it is gone."""
+    engine, sessions, path = db
+    outside = sqlite3.connect(path, isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def write() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO t VALUES (7)"))
+
+    writer = asyncio.create_task(write())
+    try:
+        while ticks < 50:  # the loop turns while the writer waits
+            ticks += 1
+            await asyncio.sleep(0)
+        assert not writer.done()
+    finally:
+        outside.execute("ROLLBACK")
+        outside.close()
+    await asyncio.wait_for(writer, timeout=10)
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT x FROM t"))).scalars().all() == [7]
