@@ -19,8 +19,8 @@ def _text(value: Any) -> str | None:
 
 
 def details_from_event(event: ReturnEvent) -> dict[str, Any]:
-    """What ``event`` adds to its return's stored details (``hub.content.context.DETAIL_KEYS``, except
-    ``items``) for templates, as JSON-ready values.
+    """What ``event`` adds to its return's stored details (``hub.content.context.DETAIL_KEYS``,
+    except ``items``) for templates, as JSON-ready values.
 
     Sources put a drop-off code in ``extra``: ``dropoff_code``, ``dropoff_url``,
     ``dropoff_expires_at`` (ISO 8601); an exchange shipment as ``exchange_carrier``,

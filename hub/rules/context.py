@@ -28,8 +28,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hub.events import ReturnEvent
     from hub.domain.views import ReturnView
+    from hub.events import ReturnEvent
 
 
 def normalize_reason(reason: str | None) -> str | None:
