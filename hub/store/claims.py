@@ -2,21 +2,31 @@
 rows are taken over once its lease runs out.
 
 A claim is one statement where the backend allows it (see
-:func:`hub.store.dialect.claim_style`): on SQLite every statement is a hand-off to the
-connection's thread, and claims are small and frequent."""
+:func:`hub.store.dialect.claim_style`): claims are small and frequent, and on PostgreSQL
+every statement is a round trip."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CompoundSelect, Select, Table, func, literal, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 
 from hub.store.dialect import claim_style, lock_skip_locked
 from hub.store.engine import reading
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Row
+    from sqlalchemy import ColumnElement, Row, Update
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 #: A ``ready`` written with mapped attributes makes the UPDATE an ORM one: leave the session's
@@ -43,6 +53,26 @@ async def any_ready(sessions: async_sessionmaker, table: Table,
 def lease_end(now: datetime, lease_seconds: float) -> datetime:
     """The lease end a claim made at ``now`` writes on the rows it takes."""
     return now + timedelta(seconds=lease_seconds)
+
+
+def release_statement(table: Table, *still: ColumnElement[bool], **values: Any) -> Update:
+    """The statement that gives back one lease: the row ``:row_id`` if its lease still ends
+    at ``:lease_end`` (otherwise a claim took it over since) and ``still`` holds; it sets
+    ``values`` and clears the lease. Built once per table, run by :func:`release`."""
+    return update(table).where(
+        table.c.id == bindparam("row_id"),
+        table.c.lease_until == bindparam("lease_end", type_=table.c.lease_until.type),
+        *still,
+    ).values(**values, lease_owner=None, lease_until=None)
+
+
+async def release(session: AsyncSession, statement: Update,
+                  leases: list[tuple[datetime, Any]]) -> None:
+    """Give back ``leases`` (lease end, row id) with a :func:`release_statement`: one
+    executemany."""
+    if leases:
+        await session.execute(statement, [{"row_id": row_id, "lease_end": lease_until}
+                                          for lease_until, row_id in leases])
 
 
 async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool],

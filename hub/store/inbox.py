@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, bindparam, select, tuple_, update
+from sqlalchemy import and_, select, tuple_, update
 
 from hub.errors import RequestRejected
 from hub.logs import get_logger
+from hub.store import claims
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
@@ -177,16 +178,10 @@ async def release(session: AsyncSession, leases: list[tuple[datetime, int]]) -> 
     """Give back the leases of queued hand-offs (by lease end and inbox id): any worker
     may claim them at once. A row whose lease ends otherwise now was taken over by a claim,
     and is left alone."""
-    if leases:
-        await session.execute(_RELEASE, [{"row_id": inbox_id, "lease_end": lease_until}
-                                         for lease_until, inbox_id in leases])
+    await claims.release(session, _RELEASE, leases)
 
 
-_RELEASE = update(_INBOX).where(
-    _INBOX.c.id == bindparam("row_id"),
-    _INBOX.c.lease_until == bindparam("lease_end", type_=_INBOX.c.lease_until.type),
-    _INBOX.c.status == "pending",
-).values(lease_owner=None, lease_until=None)
+_RELEASE = claims.release_statement(_INBOX, _INBOX.c.status == "pending")
 
 
 def _any_new(results: list[list[int | None]]) -> bool:

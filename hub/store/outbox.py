@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, inspect, literal_column, or_, select, update
 
-from hub.store.claims import any_ready, claim
+from hub.store.claims import any_ready, claim, release, release_statement
 from hub.store.dialect import likely, lock_for_update
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
@@ -173,8 +173,7 @@ class Outbox:
         if not leases:
             return
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(_RELEASE, [{"row_id": id_, "lease_end": lease_until}
-                                             for lease_until, id_ in leases])
+            await release(session, _RELEASE, leases)
 
     async def extend(self, ids: Sequence[str], until: datetime) -> None:
         """Move to ``until`` the leases this worker still holds on ``ids`` while they are
@@ -305,11 +304,8 @@ _STATUS_IS = {status: _N.status == literal_column(f"'{status}'")
               for status in ("pending", "unknown", "sent", "sending")}
 #: Nearly every notification is transactional: see :class:`hub.store.dialect.likely`.
 _TRANSACTIONAL = likely(_N.priority == 0)
-_RELEASE = update(Notification.__table__).where(
-    _N.id == bindparam("row_id"),
-    _N.lease_until == bindparam("lease_end", type_=_N.lease_until.type),
-    _N.status == "sending", _N.send_started_at.is_(None),
-).values(status="pending", lease_owner=None, lease_until=None)
+_RELEASE = release_statement(Notification.__table__, _N.status == "sending",
+                             _N.send_started_at.is_(None), status="pending")
 
 
 def _timeline_row(item: Written) -> dict:
