@@ -26,7 +26,7 @@ from hub.store.models import (
     Return,
     TimelineEntry,
 )
-from hub.store.references import applied_inbox_ids
+from hub.store.references import inbox_events_about
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,14 +93,9 @@ class PrivacyHandler:
             # Rows locked in the applier's order, so the two cannot deadlock (PostgreSQL): the
             # inbox rows (still_leased), then the returns in id order (the batch's load), then
             # the customers (its save). The ORM would flush customers before returns.
-            inbox_ids: set[int] = set()
-            for ret in returns:
-                inbox_ids.update((await session.execute(select(InboxEvent.id).where(
-                    InboxEvent.source == ret.source, InboxEvent.return_ref == ret.external_id)
-                )).scalars())
-            # Other systems' events applied to these returns (an ERP's, a merged return's).
-            inbox_ids |= await applied_inbox_ids(session, return_ids)
-            await self._tombstone(session, sorted(inbox_ids))
+            # Other systems' events applied to these returns too (an ERP's, a merged return's).
+            inbox_ids = await inbox_events_about(session, returns, InboxEvent.id)
+            await self._tombstone(session, inbox_ids)
             await session.execute(lock_for_update(session, select(Return.id).where(
                 Return.customer_id.in_(ids)).order_by(Return.id)))
         for customer in customers:

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, or_, select, text, tuple_, update
 
 from hub.identity import OWN_ID, SHARED_KINDS, Reference
 from hub.store.dialect import insert_ignoring_conflicts
-from hub.store.models import MatchDecision, Return, ReturnReference, TimelineEntry
+from hub.store.models import (
+    InboxEvent,
+    MatchDecision,
+    Return,
+    ReturnReference,
+    TimelineEntry,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,6 +126,20 @@ async def applied_inbox_ids(session: AsyncSession, return_ids: Iterable[int]) ->
     return set((await session.execute(select(timeline.c.inbox_event_id).where(
         timeline.c.return_id.in_(ids), timeline.c.inbox_event_id.is_not(None))
         .distinct())).scalars())
+
+
+async def inbox_events_about(session: AsyncSession, returns: Sequence[Return],
+                             what: Any = InboxEvent) -> list[Any]:
+    """Every inbox event about ``returns``, in id order: those each return's own source sent
+    under its reference, and every system's applied to them (:func:`applied_inbox_ids`).
+    ``what``: the rows (default) or one column of them (``InboxEvent.id``)."""
+    if not returns:
+        return []
+    applied = await applied_inbox_ids(session, [ret.id for ret in returns])
+    own = tuple_(InboxEvent.source, InboxEvent.return_ref).in_(
+        sorted({(ret.source, ret.external_id) for ret in returns}))
+    return list((await session.execute(select(what).where(own | InboxEvent.id.in_(applied))
+                                       .order_by(InboxEvent.id))).scalars())
 
 
 async def returns_by_own_id(session: AsyncSession, source: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from hub import consent
 from hub.processing.privacy import PrivacyHandler
@@ -18,13 +18,12 @@ from hub.store.engine import utcnow
 from hub.store.models import (
     DeliveryAttempt,
     DeliveryReceipt,
-    InboxEvent,
     Notification,
     PortalMessage,
     Return,
     TimelineEntry,
 )
-from hub.store.references import applied_inbox_ids
+from hub.store.references import inbox_events_about
 from hub.web.admin import audit
 from hub.web.admin.customers import get_customer
 from hub.web.admin.routing import ApiRouter, Call
@@ -81,12 +80,7 @@ async def export_customer(session: AsyncSession, hub: Hub, customer: Customer
     timeline = list((await session.execute(select(TimelineEntry).where(
         TimelineEntry.return_id.in_(return_ids)).order_by(TimelineEntry.id))).scalars()
         ) if return_ids else []
-    applied = await applied_inbox_ids(session, return_ids)  # every system's events
-    inbox = list((await session.execute(select(InboxEvent).where(tuple_(
-        InboxEvent.source, InboxEvent.return_ref).in_([(r.source, r.external_id)
-                                                       for r in returns])
-        | InboxEvent.id.in_(applied))
-        .order_by(InboxEvent.id))).scalars()) if returns else []
+    inbox = await inbox_events_about(session, returns)  # every system's events
     messages = list((await session.execute(select(PortalMessage).where(
         PortalMessage.notification_id.in_(notification_ids)).order_by(PortalMessage.id))
     ).scalars()) if notification_ids else []

@@ -10,11 +10,11 @@ from hub.store.models import (
     Customer,
     DeliveryAttempt,
     DeliveryReceipt,
-    InboxEvent,
     Notification,
     Return,
     TimelineEntry,
 )
+from hub.store.references import inbox_events_about
 from hub.web.admin.paging import before, decode_cursor, encode_cursor
 from hub.web.admin.routing import ApiRouter, Call
 from hub.web.admin.schemas import (
@@ -127,10 +127,7 @@ async def load_timeline(session: AsyncSession, hub: Hub, scope: Scope,
     entries = list((await session.execute(select(TimelineEntry).where(
         TimelineEntry.return_id == ret.id).order_by(TimelineEntry.id))).scalars())
     # Every system's events: those applied to it (any source, merged returns' too).
-    applied = {e.inbox_event_id for e in entries if e.inbox_event_id is not None}
-    events = (await session.execute(select(InboxEvent).where(
-        (InboxEvent.source == ret.source) & (InboxEvent.return_ref == ret.external_id)
-        | InboxEvent.id.in_(applied)).order_by(InboxEvent.id))).scalars()
+    events = await inbox_events_about(session, [ret])
     notifications = list((await session.execute(select(Notification).where(
         Notification.return_id == ret.id).order_by(Notification.created_at,
                                                     Notification.id))).scalars())
