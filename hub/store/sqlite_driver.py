@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -51,11 +52,20 @@ class InLoopConnection:
         #: Whether a write transaction holds the lock (its statements run on the loop).
         self.writing = False
         self._lock: write_lock.WriteLock | None = None
+        #: One call into sqlite3 at a time (the sqlite3 docs ask it of a connection shared
+        #: between threads): a task cancelled while its call runs in a thread leaves that call
+        #: running, and the next one, on the loop or in another thread, waits for it.
+        self._busy = threading.Lock()
+
+    def now(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function`` on this thread, once no other call of this connection runs."""
+        with self._busy:
+            return function(*args)
 
     async def off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run ``function`` in the driver's threads."""
+        """Run ``function`` in the driver's threads (as :meth:`now` there)."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, partial(function, *args))
+            self._executor, partial(self.now, function, *args))
 
     @property
     def isolation_level(self) -> str | None:
@@ -88,6 +98,10 @@ class InLoopConnection:
         lock = self._lock
         if lock is None or not lock.try_acquire():
             return False
+        with self._busy:
+            return self._begin_now(cursor, lock)
+
+    def _begin_now(self, cursor: sqlite3.Cursor, lock: write_lock.WriteLock) -> bool:
         cursor.execute("PRAGMA busy_timeout=0")  # a writer outside the queue: do not wait here
         try:
             cursor.execute(write_lock.BEGIN)
@@ -108,7 +122,7 @@ class InLoopConnection:
     def stop(self) -> None:
         """Close at once (SQLAlchemy's terminate, outside any event loop)."""
         self._connection = None
-        self._conn.close()
+        self.now(self._conn.close)
 
     async def set_trace_callback(self, callback: Callable[[str], None] | None) -> None:
         """SQLite's trace callback; a :class:`hub.store.write_lock.WriteLock`'s is also the
@@ -167,7 +181,7 @@ class InLoopCursor:
         """Run one statement: on the loop inside a write transaction, else in a thread."""
         owner = self._owner
         if owner.writing:
-            self._cursor.execute(sql, parameters)
+            owner.now(self._cursor.execute, sql, parameters)
         elif sql == write_lock.BEGIN:
             if not owner.begin_at_once(self._cursor):
                 await owner.off_loop(self._cursor.execute, sql, parameters)
@@ -179,7 +193,7 @@ class InLoopCursor:
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> InLoopCursor:
         """Run one statement for each set of parameters."""
         if self._owner.writing:
-            self._cursor.executemany(sql, parameters)
+            self._owner.now(self._cursor.executemany, sql, parameters)
         else:
             await self._owner.off_loop(self._cursor.executemany, sql, parameters)
         return self
@@ -187,20 +201,20 @@ class InLoopCursor:
     async def fetchall(self) -> list[Any]:
         """The remaining rows."""
         if self._owner.writing:
-            return self._cursor.fetchall()
+            return self._owner.now(self._cursor.fetchall)
         return await self._owner.off_loop(self._cursor.fetchall)
 
     async def fetchone(self) -> Any:
         """The next row."""
         if self._owner.writing:
-            return self._cursor.fetchone()
+            return self._owner.now(self._cursor.fetchone)
         return await self._owner.off_loop(self._cursor.fetchone)
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
         """The next ``size`` rows."""
         size = self._cursor.arraysize if size is None else size
         if self._owner.writing:
-            return self._cursor.fetchmany(size)
+            return self._owner.now(self._cursor.fetchmany, size)
         return await self._owner.off_loop(self._cursor.fetchmany, size)
 
     async def close(self) -> None:

@@ -149,3 +149,27 @@ async def test_an_outside_writer_is_waited_for_in_a_thread(db):
     await asyncio.wait_for(writer, timeout=10)
     async with sessions() as session:
         assert (await session.execute(text("SELECT x FROM t"))).scalars().all() == [7]
+
+
+async def test_a_read_cancelled_mid_call_leaves_the_connection_usable(db):
+    """The cancelled task's call goes on in its thread; the session's rollback and the next
+    transactions on that connection still work, and nothing is lost."""
+    _engine, sessions, _path = db
+
+    async def long_read() -> None:
+        async with reading(sessions) as session:
+            await session.execute(text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < 3000000) SELECT sum(i) FROM n"))
+
+    for attempt in range(4):  # every pooled connection gets its turn
+        task = asyncio.create_task(long_read())
+        for _ in range(3):
+            await asyncio.sleep(0)  # the read is under way in a thread
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        async with sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO t VALUES (:x)"), {"x": attempt})
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT x FROM t ORDER BY x"))).scalars().all() \
+            == [0, 1, 2, 3]
