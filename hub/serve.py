@@ -55,6 +55,7 @@ async def serve_process(settings: Settings, *, ingress: bool, workers: bool,
     the address."""
     from aiohttp import web
 
+    from hub.heap import settle as settle_heap
     from hub.logs import get_logger
     from hub.runtime import Hub
     from hub.web.app import create_app
@@ -80,6 +81,7 @@ async def serve_process(settings: Settings, *, ingress: bool, workers: bool,
             if ready_fd is None:
                 # One line a script can wait for, whatever the log format.
                 print(f"returnhub listening on http://{settings.server.host}:{port}", flush=True)
+        settle_heap()  # start-up is over: what it built is never collected again
         if ready_fd is not None:
             os.write(ready_fd, f"{os.getpid()}\n".encode())
             os.close(ready_fd)
