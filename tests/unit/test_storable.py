@@ -141,3 +141,8 @@ def test_one_phone_rule_for_ingress_and_the_sms_sink():
     assert phone_problem("0151 1234 5678") is None  # national: the sink's region reads it
     for bad in ("+1", "+999 1234", "+14155550100\n", "415-CALL-NOW", "12"):
         assert phone_problem(bad), bad
+
+
+def test_text_that_spells_an_escaped_nul_is_stored_as_it_is():
+    # The JSON screen before the walk sees "\\u0000" in it; the walk finds no NUL byte.
+    check_storable(event(reason=r"the label said \u0000 and \ud800", extra={r"k\u0000": "v"}))
