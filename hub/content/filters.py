@@ -47,6 +47,11 @@ def number(context: Any, value: Any, locale: str | None = None) -> str:
     return format_number(value, _locale(context, locale))
 
 
+# What each reads of the render context, for hub.content.modules (a filter given the context
+# that says nothing keeps the templates using it from being shared within a message).
+for _reads_locale in (money, date, number):
+    _reads_locale.context_reads = frozenset({"locale"})  # type: ignore[attr-defined]
+
 #: Filters installed in every template environment.
 FILTERS: dict[str, Callable[..., Any]] = {
     "money": money, "date": date, "number": number, "one_line": one_line}

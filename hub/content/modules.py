@@ -4,15 +4,18 @@ Jinja runs an imported template again for every import *with context*. The bundl
 imports the shared words (``_i18n/common.j2``) four times per part, through the child template,
 its partials and the layout: eight runs and two partials per message, about a third of a
 render. What such a module holds (its variables, its macros, its text) depends only on the
-values of the names it reads from the context, and on those of the templates it imports or
-includes in turn; message templates cannot change a value in place (the immutable sandbox).
+values of the names it reads from the context (filters given the context declare theirs:
+``money`` reads ``locale``), and on those of the templates it imports or includes in turn.
 So within one message, an import that would see the very same values as an earlier one gets
-that earlier module.
+that earlier module, provided none of those values can change while it keeps its identity:
+strings, numbers, dates, markup, and lists and dicts holding only such values (the immutable
+sandbox lets no template change a list or a dict).
 
 A template is run every time, as Jinja does, when that reasoning does not hold for it: it
 takes a template name from data (``{% include name %}``), assigns into a namespace
-(``{% set ns.x = ... %}``), or reads the stateful helpers ``namespace``, ``joiner`` or
-``cycler``.
+(``{% set ns.x = ... %}``), reads the stateful helpers ``namespace``, ``joiner`` or
+``cycler``, uses a filter or test that reads the context without saying what, or sees a
+value that may change (a namespace, a cycler, an iterator, a macro).
 """
 
 from __future__ import annotations
@@ -21,14 +24,20 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import Template, TemplateError, nodes
 from jinja2.meta import TrackingCodeGenerator
-from jinja2.runtime import missing
+from jinja2.runtime import Undefined, missing
+from markupsafe import Markup
 
 #: Globals whose values keep state between calls: a module reading one is never shared.
 _STATEFUL = frozenset({"namespace", "joiner", "cycler"})
+#: Values that cannot change while they keep their identity (containers: if all they hold
+#: is, since the immutable sandbox lets no template change a list or a dict).
+_SETTLED = (str, Markup, int, float, bool, type(None), Decimal, date, datetime, time, Undefined)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +61,20 @@ def shape_of(tree: nodes.Template, environment: Any) -> ModuleShape:
     # for one, so those read are keyed too.
     globals_read = {node.name for node in tree.find_all(nodes.Name)
                     if node.ctx == "load" and node.name in environment.globals}
-    reads = frozenset(tracker.undeclared_identifiers | globals_read)
+    reads = set(tracker.undeclared_identifiers | globals_read)
     runs: list[str] = []
     shareable = not (reads & _STATEFUL) and next(tree.find_all(nodes.NSRef), None) is None
+    # A filter or test given the context may read any name of it: only those that say which
+    # names they read (``context_reads``, e.g. the locale of ``money``) keep a module shared.
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        table = environment.filters if isinstance(node, nodes.Filter) else environment.tests
+        function = table.get(node.name)
+        if function is not None and _passes_context(function):
+            declared = getattr(function, "context_reads", None)
+            if declared is None:
+                shareable = False
+            else:
+                reads.update(declared)
     for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
         if isinstance(node, nodes.Import | nodes.FromImport) and not node.with_context:
             continue  # made without the importer's context
@@ -63,13 +83,19 @@ def shape_of(tree: nodes.Template, environment: Any) -> ModuleShape:
             runs.append(name)
         else:
             shareable = False
-    return ModuleShape(reads, tuple(runs), shareable)
+    return ModuleShape(frozenset(reads), tuple(runs), shareable)
+
+
+def _passes_context(function: Any) -> bool:
+    """Whether Jinja hands ``function`` the render context (``@pass_context``)."""
+    passed = getattr(function, "jinja_pass_arg", None)
+    return getattr(passed, "name", None) == "context"
 
 
 class _Message:
     """The modules made for one message so far, and the names each template depends on."""
 
-    __slots__ = ("modules", "reads")
+    __slots__ = ("modules", "reads", "settled")
 
     def __init__(self) -> None:
         #: (template, ids of the values it saw) -> (those values, the module). The values are
@@ -77,6 +103,8 @@ class _Message:
         self.modules: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         #: Template -> every name its module depends on, or None (never shared).
         self.reads: dict[Template, tuple[str, ...] | None] = {}
+        #: id of a container -> whether everything in it is settled (see :func:`_settled`).
+        self.settled: dict[int, tuple[Any, bool]] = {}
 
 
 _MESSAGE: ContextVar[_Message | None] = ContextVar("returnhub_message_modules", default=None)
@@ -114,11 +142,29 @@ class MessageTemplate(Template):
         if names is None:
             return super().make_module(vars, shared, locals)
         values = tuple(_value(name, vars, locals) for name in names)
+        if not all(_settled(value, message) for value in values):
+            return super().make_module(vars, shared, locals)
         key = (self, *map(id, values))  # the template: the HTML and text ones share names
         found = message.modules.get(key)
         if found is None:
             found = message.modules[key] = (values, super().make_module(vars, shared, locals))
         return found[1]
+
+
+def _settled(value: Any, message: _Message, depth: int = 0) -> bool:
+    """Whether ``value`` cannot change while it keeps its identity: no namespace, cycler,
+    joiner, iterator or macro (whose output may read one) anywhere in it."""
+    if value is missing or isinstance(value, _SETTLED):
+        return True
+    if not isinstance(value, dict | list | tuple | frozenset) or depth > 20:
+        return False
+    known = message.settled.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    items = value.values() if isinstance(value, dict) else value
+    found = all(_settled(item, message, depth + 1) for item in items)
+    message.settled[id(value)] = (value, found)
+    return found
 
 
 def _depends_on(template: Template, message: _Message) -> tuple[str, ...] | None:
