@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, exists, inspect, literal_column, or_, select, update
 
 from hub.store.claims import any_ready, claim, release, release_statement
-from hub.store.dialect import likely, lock_for_update
+from hub.store.dialect import likely, lock_for_update, lock_skip_locked
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
 
@@ -178,15 +178,21 @@ class Outbox:
     async def extend(self, ids: Sequence[str], until: datetime) -> None:
         """Move to ``until`` the leases this worker still holds on ``ids`` while they are
         ``sending`` (their provider calls are open: hub.delivery.lease_keeper). A row taken
-        over, or whose outcome is written, is left alone. Locked in id order on PostgreSQL,
-        like the outcome writer and the receipts, so that none of them deadlock."""
+        over, or whose outcome is written, is left alone. On PostgreSQL a row another
+        transaction holds is skipped (renewed next time), so that no lock order elsewhere can
+        make a cycle with this one."""
         table = Notification.__table__
         mine = and_(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
                     _STATUS_IS["sending"])
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(lock_for_update(
-                session, select(table.c.id).where(mine).order_by(table.c.id)))
-            await session.execute(update(table).where(mine).values(lease_until=until))
+            # A row another transaction holds (an intent, an outcome, a receipt) is left for
+            # the next renewal: waiting for it could close a cycle with a writer that locks
+            # in another order (the intents go provider by provider).
+            held = (await session.execute(lock_skip_locked(
+                session, select(table.c.id).where(mine).order_by(table.c.id)))).scalars().all()
+            if held:
+                await session.execute(update(table).where(table.c.id.in_(held))
+                                      .values(lease_until=until))
 
     async def still_leased(self, session: AsyncSession, ids: list[str]
                            ) -> dict[str, tuple[str, int]]:
