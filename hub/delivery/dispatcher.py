@@ -94,9 +94,10 @@ class Dispatcher:
         self._inflight: set[asyncio.Task] = set()
         self._results: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="outcomes")
-        #: Keeps the leases of provider calls in flight (a slow call is not taken over).
+        #: Keeps the leases of the notifications being worked on (a slow call, a long
+        #: reconcile, a wait for a provider's rate limit is not taken over).
         self.keeper = LeaseKeeper(self.outbox, settings.lease_seconds)
-        self.intents = IntentRecorder(sessionmaker, owner, settings.lease_seconds, self.keeper)
+        self.intents = IntentRecorder(sessionmaker, owner, settings.lease_seconds)
         self.reconciler = Reconciler(router, settings)
         #: Notifications planned in this process, leased to it when written.
         self.handoff: Handoff[Claimed] = Handoff(
@@ -228,6 +229,13 @@ class Dispatcher:
         return not (stage_settings and stage_settings.urgent)
 
     async def _deliver(self, item: Claimed) -> None:
+        self.keeper.opened(item.notification.id)  # its lease is kept until the outcome
+        try:
+            await self._deliver_kept(item)
+        finally:
+            self.keeper.closed(item.notification.id)
+
+    async def _deliver_kept(self, item: Claimed) -> None:
         try:
             result = await self._work(item)
         except Exception as exc:  # never lose the row: the lease runs out and it is retried
@@ -238,8 +246,6 @@ class Dispatcher:
         except Exception as exc:  # the lease runs out and another worker retries the row
             log.error("outcome_write_failed", notification_id=item.notification.id,
                       error=safe_error(exc)[:300])
-        finally:
-            self.keeper.closed(item.notification.id)
 
     async def _work(self, item: Claimed) -> RouteResult:
         notification, now = item.notification, utcnow()

@@ -28,23 +28,20 @@ from hub.store.models import Notification
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from hub.delivery.lease_keeper import LeaseKeeper
-
 
 class IntentRecorder:
     """Records send intents for the notifications one worker leases.
 
     :param owner: the worker's lease owner; a row leased by someone else gets no intent, and
         its call must not start.
-    :param lease_seconds: the lease each call starts with (the intent moves it).
-    :param keeper: keeps the leases of the calls open (:mod:`hub.delivery.lease_keeper`).
+    :param lease_seconds: the lease each call starts with (the intent moves it; the
+        dispatcher's :class:`hub.delivery.lease_keeper.LeaseKeeper` keeps it after).
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker, owner: str, lease_seconds: float,
-                 keeper: LeaseKeeper | None = None) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, owner: str,
+                 lease_seconds: float) -> None:
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self.keeper = keeper
         self._writer: GroupCommitter[tuple[str, str | None], bool] = GroupCommitter(
             sessionmaker, self._write, name="send-intents")
 
@@ -60,11 +57,8 @@ class IntentRecorder:
         """Commit that the call to ``provider`` (None: every provider of the channel) for
         ``notification_id`` starts now. False when this worker no longer leases the row (the
         call must not start); raises when the database cannot be written (nor then). The
-        call starts with a whole lease, kept while it is open."""
-        recorded = await self._writer.submit((notification_id, provider))
-        if recorded and self.keeper is not None:
-            self.keeper.opened(notification_id)
-        return recorded
+        call starts with a whole lease."""
+        return await self._writer.submit((notification_id, provider))
 
     async def _write(self, session: AsyncSession, items: list[tuple[str, str | None]]
                      ) -> list[bool]:

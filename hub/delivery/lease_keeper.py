@@ -1,12 +1,15 @@
-"""Leases kept while provider calls run: a call slower than its lease is not taken over.
+"""Leases kept while a worker works on its messages: a call slower than its lease is not
+taken over.
 
 A notification's lease (``worker.lease_seconds``) is what tells the other workers that the
-one holding it is alive. A provider call can outlast it (a slow answer within
-``send_timeout_seconds``, a starved process), and a claim would then take the message over
-as a dead worker's and send it again. So each call starts with a whole lease (its send
-intent moves the lease, :mod:`hub.delivery.intent`), and while this worker has calls open it
-moves their leases on every third of a lease, all in one transaction. A worker that dies
-stops doing that, and its rows are taken over one lease later, as before.
+one holding it is alive. The work on a message can outlast it (a provider answering within
+``send_timeout_seconds`` but late, a long reconcile, a provider's rate limit, a starved
+process), and a claim would then take the message over as a dead worker's and send it
+again. So from the moment the dispatcher starts on a message until its outcome is written,
+its lease is moved on every third of a lease, with those of all the others in one
+transaction; each provider call also starts with a whole lease (its send intent moves it,
+:mod:`hub.delivery.intent`). A worker that dies stops doing that, and its rows are taken over
+one lease later, as before.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ log = get_logger("hub.lease_keeper")
 
 
 class LeaseKeeper:
-    """Keeps this worker's leases on the notifications whose provider calls are open.
+    """Keeps this worker's leases on the notifications it is working on.
 
     :param outbox: the worker's outbox (its lease owner).
     :param lease_seconds: the length of a lease; renewed every third of it.
@@ -36,12 +39,12 @@ class LeaseKeeper:
     def __init__(self, outbox: Outbox, lease_seconds: float) -> None:
         self.outbox = outbox
         self.lease_seconds = lease_seconds
-        #: Notifications with a provider call open (an intent recorded, no outcome yet).
+        #: Notifications being worked on (started, no outcome written yet).
         self.open: set[str] = set()
         self._task: asyncio.Task | None = None
 
     def opened(self, notification_id: str) -> None:
-        """A provider call for ``notification_id`` starts (its intent is recorded)."""
+        """The work on ``notification_id`` starts."""
         self.open.add(notification_id)
 
     def closed(self, notification_id: str) -> None:
@@ -63,7 +66,7 @@ class LeaseKeeper:
             self._task = None
 
     async def renew(self) -> None:
-        """Move the leases of the open calls one lease on from now."""
+        """Move the leases of the messages being worked on one lease on from now."""
         if self.open:
             await self.outbox.extend(list(self.open), lease_end(utcnow(), self.lease_seconds))
 

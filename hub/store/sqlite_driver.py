@@ -108,7 +108,8 @@ class InLoopConnection:
             began = True
         except sqlite3.OperationalError:  # "database is locked": wait in a thread
             began = False
-        cursor.execute(f"PRAGMA busy_timeout={self.busy_ms}")
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={self.busy_ms}")
         if not began:
             lock.begun = False  # the PRAGMAs' trace is no sign of a transaction under way
         return began
