@@ -88,8 +88,11 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection):  # noqa: ANN001
-            reads_only = connection.get_execution_options().get(_READS_ONLY)
-            connection.exec_driver_sql("BEGIN" if reads_only else write_lock.BEGIN)
+            options = connection.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
+                return  # every statement its own transaction, as asked
+            connection.exec_driver_sql("BEGIN" if options.get(_READS_ONLY)
+                                       else write_lock.BEGIN)
 
         @event.listens_for(engine.sync_engine, "checkin")
         def _on_checkin(_dbapi_connection, record):  # noqa: ANN001

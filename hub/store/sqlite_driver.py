@@ -52,6 +52,8 @@ class InLoopConnection:
         #: Whether a write transaction holds the lock (its statements run on the loop).
         self.writing = False
         self._lock: write_lock.WriteLock | None = None
+        #: Where SQLAlchemy's adapter queues a change of isolation level, as aiosqlite's.
+        self._tx = _Calls(self)
         #: One call into sqlite3 at a time (the sqlite3 docs ask it of a connection shared
         #: between threads): a task cancelled while its call runs in a thread leaves that call
         #: running, and the next one, on the loop or in another thread, waits for it.
@@ -141,6 +143,29 @@ class InLoopConnection:
         self._conn.create_function(*args, **kwargs)
 
 
+class _Calls:
+    """aiosqlite's queue of calls, as SQLAlchemy's adapter uses it to set the isolation level
+    (``put_nowait((future, function))``): the call runs in the driver's threads."""
+
+    def __init__(self, connection: InLoopConnection) -> None:
+        self._connection = connection
+
+    def put_nowait(self, item: tuple[asyncio.Future, Callable[[], Any]]) -> None:
+        """Run ``function`` off the loop and settle ``future`` with its outcome."""
+        future, function = item
+        done = asyncio.ensure_future(self._connection.off_loop(function))
+
+        def settle(task: asyncio.Future) -> None:
+            if future.cancelled():
+                return
+            if task.exception() is not None:
+                future.set_exception(task.exception())
+            else:
+                future.set_result(task.result())
+
+        done.add_done_callback(settle)
+
+
 class InLoopCursor:
     """An aiosqlite-like cursor of an :class:`InLoopConnection`."""
 
@@ -221,6 +246,15 @@ class InLoopCursor:
     async def close(self) -> None:
         """Close the cursor."""
         self._cursor.close()
+
+    def __aiter__(self) -> InLoopCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        row = await self.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
 
 
 def connector(args: Sequence[Any], kwargs: dict[str, Any], threads: int

@@ -173,3 +173,20 @@ async def test_a_read_cancelled_mid_call_leaves_the_connection_usable(db):
     async with sessions() as session:
         assert (await session.execute(text("SELECT x FROM t ORDER BY x"))).scalars().all() \
             == [0, 1, 2, 3]
+
+
+async def test_streamed_results_and_an_autocommit_connection_work(db):
+    """What SQLAlchemy asks of an aiosqlite connection beyond plain statements: a server-side
+    cursor (``stream``) and a change of isolation level."""
+    engine, sessions, _path = db
+    async with sessions() as session, session.begin():
+        for n in range(5):
+            await session.execute(text("INSERT INTO t VALUES (:x)"), {"x": n})
+    async with engine.connect() as conn:
+        result = await conn.stream(text("SELECT x FROM t ORDER BY x"))
+        assert [row.x async for row in result] == [0, 1, 2, 3, 4]
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("INSERT INTO t VALUES (9)"))
+    async with sessions() as session:
+        assert 9 in (await session.execute(text("SELECT x FROM t"))).scalars().all()
