@@ -58,7 +58,7 @@ class LeaseKeeper:
             self._task = asyncio.create_task(self._run(), name="lease-keeper")
 
     async def stop(self) -> None:
-        """Stop renewing (the calls still open keep the lease they have)."""
+        """Stop renewing (the messages still being worked on keep the lease they have)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
