@@ -177,7 +177,7 @@ class Outbox:
 
     async def extend(self, ids: Sequence[str], until: datetime) -> None:
         """Move to ``until`` the leases this worker still holds on ``ids`` while they are
-        ``sending`` (their provider calls are open: hub.delivery.lease_keeper). A row taken
+        ``sending`` (being worked on: hub.delivery.lease_keeper). A row taken
         over, or whose outcome is written, is left alone. On PostgreSQL a row another
         transaction holds is skipped (renewed next time), so that no lock order elsewhere can
         make a cycle with this one."""
