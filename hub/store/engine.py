@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 #: Connections per process to a SQLite database (one writes at a time anyway).
 _SQLITE_POOL = 4
+#: How long a SQLite statement waits for a lock held outside the hub's queue.
+_BUSY_SECONDS = 60
 #: The execution option of a connection in a :func:`reading` session.
 _READS_ONLY = "returnhub_reads_only"
 
@@ -64,9 +66,9 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             # database keeps aiosqlite's one thread per connection.
             args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
             options["async_creator"] = sqlite_driver.connector(
-                args, {**kwargs, "timeout": 60}, threads=_SQLITE_POOL)
+                args, {**kwargs, "timeout": _BUSY_SECONDS}, threads=_SQLITE_POOL)
         engine = create_async_engine(url, echo=echo, pool_size=_SQLITE_POOL, max_overflow=0,
-                                     connect_args={"timeout": 60}, **options)
+                                     connect_args={"timeout": _BUSY_SECONDS}, **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection, record):  # noqa: ANN001
@@ -77,7 +79,7 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
             # The file SQLite opened, whatever the URL's spelling (query, symlink); "" when
             # the database is in memory.
             cursor.execute("PRAGMA database_list")

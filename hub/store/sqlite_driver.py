@@ -69,6 +69,13 @@ class InLoopConnection:
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, partial(self.now, function, *args))
 
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Where a call runs (module docstring): on the loop inside a write transaction,
+        else in the driver's threads."""
+        if self.writing:
+            return self.now(function, *args)
+        return await self.off_loop(function, *args)
+
     @property
     def isolation_level(self) -> str | None:
         """The sqlite3 connection's (None: transactions are begun explicitly)."""
@@ -206,42 +213,31 @@ class InLoopCursor:
     async def execute(self, sql: str, parameters: Sequence[Any] | dict = ()) -> InLoopCursor:
         """Run one statement: on the loop inside a write transaction, else in a thread."""
         owner = self._owner
-        if owner.writing:
-            owner.now(self._cursor.execute, sql, parameters)
-        elif sql == write_lock.BEGIN:
+        if sql == write_lock.BEGIN and not owner.writing:
             if not owner.begin_at_once(self._cursor):
                 await owner.off_loop(self._cursor.execute, sql, parameters)
             owner.writing = True
         else:
-            await owner.off_loop(self._cursor.execute, sql, parameters)
+            await owner.run(self._cursor.execute, sql, parameters)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> InLoopCursor:
         """Run one statement for each set of parameters."""
-        if self._owner.writing:
-            self._owner.now(self._cursor.executemany, sql, parameters)
-        else:
-            await self._owner.off_loop(self._cursor.executemany, sql, parameters)
+        await self._owner.run(self._cursor.executemany, sql, parameters)
         return self
 
     async def fetchall(self) -> list[Any]:
         """The remaining rows."""
-        if self._owner.writing:
-            return self._owner.now(self._cursor.fetchall)
-        return await self._owner.off_loop(self._cursor.fetchall)
+        return await self._owner.run(self._cursor.fetchall)
 
     async def fetchone(self) -> Any:
         """The next row."""
-        if self._owner.writing:
-            return self._owner.now(self._cursor.fetchone)
-        return await self._owner.off_loop(self._cursor.fetchone)
+        return await self._owner.run(self._cursor.fetchone)
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
         """The next ``size`` rows."""
         size = self._cursor.arraysize if size is None else size
-        if self._owner.writing:
-            return self._owner.now(self._cursor.fetchmany, size)
-        return await self._owner.off_loop(self._cursor.fetchmany, size)
+        return await self._owner.run(self._cursor.fetchmany, size)
 
     async def close(self) -> None:
         """Close the cursor."""
