@@ -25,52 +25,46 @@ def both(library: dict[str, str], page: str = "page.j2", **context) -> tuple[str
     return jinja, shared
 
 
-def test_a_namespace_the_importer_assigns_into_between_two_imports():
-    jinja, shared = both({
+#: (what changes, the templates, what Jinja renders): a value that keeps its identity while
+#: it changes between two imports.
+CHANGING_VALUES = [
+    ("a namespace the importer assigns into between two imports", {
         "seen.j2": "{% set value = ns.n %}",
         "page.j2": "{% set ns = namespace(n=1) %}"
                    "{% import 'seen.j2' as a with context %}"
                    "{% set ns.n = 2 %}"
                    "{% import 'seen.j2' as b with context %}"
                    "{{ a.value }}{{ b.value }}",
-    })
-    assert jinja == "12"
-    assert shared == jinja
-
-
-def test_an_iterator_the_module_advances():
-    jinja, shared = both({
+    }, "12"),
+    ("an iterator the module advances", {
         "head.j2": "{% set first = names|first %}",
         "page.j2": "{% set names = ['ada', 'bo']|map('upper') %}"
                    "{% import 'head.j2' as a with context %}"
                    "{% import 'head.j2' as b with context %}"
                    "{{ a.first }} {{ b.first }}",
-    })
-    assert jinja == "ADA BO"
-    assert shared == jinja
-
-
-def test_a_joiner_made_by_the_importer_and_called_by_the_module():
-    jinja, shared = both({
+    }, "ADA BO"),
+    ("a joiner made by the importer and called by the module", {
         "item.j2": "{% set text = sep() ~ 'x' %}",
         "page.j2": "{% set sep = joiner('-') %}"
                    "{% import 'item.j2' as a with context %}"
                    "{% import 'item.j2' as b with context %}"
                    "{{ a.text }}|{{ b.text }}|{{ sep() }}",
-    })
-    assert jinja == "x|-x|-"
-    assert shared == jinja
-
-
-def test_a_cycler_made_by_the_importer_and_advanced_by_the_module():
-    jinja, shared = both({
+    }, "x|-x|-"),
+    ("a cycler made by the importer and advanced by the module", {
         "row.j2": "{% set colour = rows.next() %}",
         "page.j2": "{% set rows = cycler('odd', 'even') %}"
                    "{% import 'row.j2' as a with context %}"
                    "{% import 'row.j2' as b with context %}"
                    "{{ a.colour }} {{ b.colour }} {{ rows.next() }}",
-    })
-    assert jinja == "odd even odd"
+    }, "odd even odd"),
+]
+
+
+@pytest.mark.parametrize(("library", "expected"), [case[1:] for case in CHANGING_VALUES],
+                         ids=[case[0] for case in CHANGING_VALUES])
+def test_a_value_that_changes_while_it_keeps_its_identity(library, expected):
+    jinja, shared = both(library)
+    assert jinja == expected
     assert shared == jinja
 
 
