@@ -1,4 +1,4 @@
-"""SQLite's writers, queued in the kernel instead of sleeping in SQLite's busy handler.
+"""SQLite's writers, ordered by a lock file instead of sleeping in SQLite's busy handler.
 
 SQLite lets one transaction write at a time. A connection that finds the database locked
 waits in SQLite's busy handler, which *sleeps* (1, 2, 5, 10 ... then 100 ms at a time) and
@@ -8,13 +8,13 @@ while the CPU idled (measured under the benchmark: ``BEGIN IMMEDIATE`` waited 18
 and 2 s at p99, 50 s in all over a 20 s run).
 
 So every write transaction of the hub's engine first takes an exclusive ``flock`` on a file
-beside the database, and the kernel hands the lock to a waiter the moment it is released;
+beside the database (whose holder a waiter finds within 2 ms of its release, not 100), and
 SQLite's own lock is then free at once. The driver (:mod:`hub.store.sqlite_driver`) takes it
-on the event loop's thread when it is free at once (:meth:`WriteLock.try_acquire`); otherwise
-SQLite's trace callback takes it, waiting, in one of the driver's threads as ``BEGIN
-IMMEDIATE`` starts (no round trip of its own). It is given back right after the commit or
-rollback, again (a no-op by then) when the connection returns to the pool, when it is detached
-or closed, and by the kernel when a process dies.
+on the event loop's thread, without waiting (:meth:`WriteLock.try_acquire`), looking again
+after a short sleep while another process's writer has it; SQLite's trace callback takes it,
+waiting, when a ``BEGIN IMMEDIATE`` runs anywhere else (a connection without the driver). It
+is given back right after the commit or rollback, again (a no-op by then) when the connection
+returns to the pool, when it is detached or closed, and by the kernel when a process dies.
 
 It only orders the hub's own writers: correctness still rests on SQLite's lock (anything
 else that opens the database, the sqlite3 shell or a migration, is kept out by it as
