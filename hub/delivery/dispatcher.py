@@ -132,14 +132,18 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Claim and deliver until cancelled."""
-        while True:
-            # Cleared before the claim: a wake-up that comes during it is not lost.
-            self.wake.clear()
-            claimed = await self.claim_and_start()
-            if not claimed:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.idle_poll_seconds):
-                        await self.wake.wait()
+        self.handoff.worker_running = True
+        try:
+            while True:
+                # Cleared before the claim: a wake-up that comes during it is not lost.
+                self.wake.clear()
+                claimed = await self.claim_and_start()
+                if not claimed:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.settings.idle_poll_seconds):
+                            await self.wake.wait()
+        finally:
+            self.handoff.worker_running = False
 
     async def claim_and_start(self) -> int:
         """Claim as many notifications as there are free send slots and start sending them."""

@@ -102,7 +102,7 @@ class InboxProcessor:
         if claimed:
             items, broken = await self._claim()
         if handoff is not None:
-            items += handoff.take(self.settings.batch_size - len(items), utcnow())
+            items += handoff.take(await self._batch_room() - len(items), utcnow())
             stale = handoff.take_stale()
         if stale:  # waited half their lease in the queue: back to the claims, at once
             await self._give_back(stale)
@@ -122,6 +122,16 @@ class InboxProcessor:
         if lifecycle:
             await self._apply(lifecycle)
         return len(items) + len(broken)
+
+    async def _batch_room(self) -> int:
+        """How many handed-off events to take: a batch, or fewer when the local dispatcher's
+        queue is nearly full (waiting a little for it first), so that the notifications they
+        plan are handed to it in memory rather than written for its claims."""
+        dispatch = self.applier.dispatch
+        if dispatch is None:
+            return self.settings.batch_size
+        room = await dispatch.room(patience=self.settings.idle_poll_seconds)
+        return self.settings.batch_size if room is None else min(self.settings.batch_size, room)
 
     async def _claim(self) -> tuple[list[ClaimedEvent], list[tuple[int, datetime, str]]]:
         """Claim a batch: the events decoded, and the rows that cannot be (id, lease end,

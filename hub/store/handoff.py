@@ -14,10 +14,16 @@ takes it at once, so a lease is never worked on near its end and the row does no
 While rows are queued the worker still claims, at most once per ``claim_interval``: the rows
 only a claim reaches (a backlog written unleased when the queue was full, retries, recovery,
 other nodes' rows) keep moving however steady the hand-offs are.
+
+The stage that feeds a queue may keep pace with its worker (:meth:`Handoff.room`): the inbox
+processor waits while the dispatcher's queue is over half full, so that under a burst the
+notifications it plans are still handed over rather than written unleased and read back by
+claims (measured: a thousand of 6,000 were, before it waited).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from datetime import datetime, timedelta
@@ -46,6 +52,10 @@ class Handoff(Generic[T]):
         #: Rows handed off, and rows dropped from the queue because their lease ran low.
         self.handed = 0
         self.dropped = 0
+        #: Whether the worker's loop runs (:meth:`room` waits for nothing else).
+        self.worker_running = False
+        #: Stages waiting for the queue to shrink (:meth:`room`): (rows it may hold, waiter).
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def queued(self) -> int:
@@ -58,6 +68,36 @@ class Handoff(Generic[T]):
         if len(self._queue) + count > self.capacity:
             return None
         return now + self.lease
+
+    async def room(self, patience: float) -> int | None:
+        """How many rows the queue has room for once it holds at most half its capacity,
+        waiting at most ``patience`` seconds for the worker to take them: the stage that
+        feeds it goes no faster than the worker, so that what it writes is handed off, not
+        written unleased for a claim to read back. None: the worker did not make room in
+        time (it is stuck behind a slow provider, or not running); feed it as before."""
+        half = self.capacity // 2
+        if len(self._queue) > half:
+            if not self.worker_running:
+                return None
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (half, waiter)
+            self._waiting.append(entry)
+            try:
+                async with asyncio.timeout(patience):
+                    await waiter
+            except TimeoutError:
+                return None
+            finally:
+                if entry in self._waiting:
+                    self._waiting.remove(entry)
+        return self.capacity - len(self._queue)
+
+    def _wake(self) -> None:
+        size = len(self._queue)
+        for entry in [entry for entry in self._waiting if entry[0] >= size]:
+            self._waiting.remove(entry)
+            if not entry[1].done():
+                entry[1].set_result(None)
 
     def claim_is_due(self) -> bool:
         """Whether the worker should claim from the store now: whenever nothing is queued,
@@ -85,6 +125,8 @@ class Handoff(Generic[T]):
                 self._stale.append((lease_until, item))
                 continue
             taken.append(item)
+        if self._waiting:
+            self._wake()
         return taken
 
     def take_stale(self) -> list[tuple[datetime, T]]:
@@ -98,4 +140,5 @@ class Handoff(Generic[T]):
         """Empty the queue, rows with their lease ends (a stopping worker gives them back)."""
         items = [*self._queue, *self.take_stale()]
         self._queue.clear()
+        self._wake()
         return items

@@ -3,6 +3,7 @@ memory, leased to it at insert; the claims take everything else, in the same ord
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -173,6 +174,28 @@ async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
     assert (hub.processor.handoff.handed, hub.processor.claimed) == (0, 1)
     assert (hub.dispatcher.handoff.handed, hub.dispatcher.claimed) == (0, 2)
     assert {n.status for n in await notifications(hub)} == {"sent"}
+
+
+async def test_the_applier_waits_for_room_in_a_busy_dispatcher_s_queue(hub, client):
+    """A dispatcher whose queue is over half full (its sends slower than the webhooks come)
+    holds the applier back until it has taken rows, so that the notifications planned next
+    are handed to it, not written for its claims to read back."""
+    queue = hub.dispatcher.handoff
+    queue.capacity = 4
+    queue.worker_running = True  # as while Dispatcher.run loops
+    queue.put([(utcnow() + queue.lease, object()) for _ in range(3)])  # sends not yet started
+    assert await post_event(client, event_payload("return.approved", "R-5")) == 202
+
+    applying = asyncio.create_task(hub.processor.run_once())
+    await asyncio.sleep(0.05)
+    assert not applying.done()  # waiting for the dispatcher, the event not applied
+    async with hub.sessionmaker() as session:
+        assert (await session.execute(select(InboxEvent.status))).scalar_one() == "pending"
+
+    assert len(queue.take(3, utcnow())) == 3  # the dispatcher starts its sends
+    assert await asyncio.wait_for(applying, timeout=10) == 1
+    assert queue.handed == 3 + 2  # the approval's email and SMS, in memory
+    assert {n.lease_owner for n in await notifications(hub)} == {queue.owner}
 
 
 async def test_a_stopping_process_gives_back_what_it_was_handed(tmp_path, db_url):
