@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import os
 import socket
 import time
@@ -185,6 +186,19 @@ async def client(hub: Hub) -> AsyncIterator[TestClient]:
     """An HTTP client for the hub's application."""
     async with TestClient(TestServer(create_app(hub))) as test_client:
         yield test_client
+
+
+def lock_file_free(path: str) -> bool:
+    """Whether another holder could take the SQLite lock file ``path`` right now (probed
+    through a file description of its own, dropped again at once)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the lock it took
+    return True
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

@@ -1,10 +1,15 @@
 """SQLite's write transactions run on the event loop's thread (hub.store.sqlite_driver): a
-busy loop no longer stretches the time a transaction holds the write lock, long reads still
-run beside the loop, and a failed statement or an outside writer leaves nothing stuck."""
+busy loop no longer stretches the time a transaction holds the write lock, a writer waiting
+for another process's never holds the lock while it waits for the loop, a writer that gives
+up its place in line costs the others nothing (the line's order:
+tests/unit/test_write_turns.py), long reads still run beside the loop, and a failed statement
+or an outside writer leaves nothing stuck."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -16,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.store.engine import make_engine, make_sessionmaker, reading
 from hub.store.sqlite_driver import InLoopConnection
 from hub.store.write_lock import lock_path
+from tests.conftest import lock_file_free, wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -81,6 +87,70 @@ async def test_a_write_transaction_does_not_give_the_loop_away_between_statement
     assert during == 0
     async with sessions() as session:
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == STATEMENTS
+
+
+class OtherProcess:
+    """The lock file held through another open file description: to the lock, another
+    process's writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(lock_path(str(path)), os.O_RDWR)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def let_go(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+async def _insert(sessions, value: int) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
+
+
+async def test_a_waiting_writer_never_holds_the_lock_while_the_loop_is_busy(db):
+    """Once the other process lets go, the lock stays free until this process's writer gets
+    a turn of the loop, and that turn begins, writes and commits: a writer waiting in a
+    thread took the lock at once and held it through every busy turn before its own."""
+    _engine, sessions, path = db
+    other = OtherProcess(path)
+    writer = asyncio.create_task(_insert(sessions, 1))
+    await asyncio.sleep(0.05)  # let the writer find the lock taken and start looking again
+    assert not writer.done()
+    busy = BusyLoop()
+    seen_free = held_while_waiting = 0
+    try:
+        other.let_go()
+        while not writer.done():
+            if lock_file_free(lock_path(str(path))):
+                seen_free += 1
+            else:
+                held_while_waiting += 1
+            await asyncio.sleep(0)
+    finally:
+        await busy.stop()
+    await writer
+    assert held_while_waiting == 0
+    assert seen_free >= 1
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT x FROM t"))).scalars().all() == [1]
+
+
+async def test_a_writer_cancelled_in_line_leaves_the_others_their_turn(db):
+    _engine, sessions, path = db
+    other = OtherProcess(path)
+    first = asyncio.create_task(_insert(sessions, 1))
+    await asyncio.sleep(0.02)
+    cancelled = asyncio.create_task(_insert(sessions, 2))
+    last = asyncio.create_task(_insert(sessions, 3))
+    await asyncio.sleep(0.02)
+    cancelled.cancel()
+    await asyncio.gather(cancelled, return_exceptions=True)
+    other.let_go()
+    await asyncio.wait_for(asyncio.gather(first, last), timeout=10)
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT x FROM t ORDER BY x"))).scalars().all() \
+            == [1, 3]
+    await wait_for(lambda: lock_file_free(lock_path(str(path))), timeout=5)
 
 
 async def test_a_long_read_runs_beside_the_loop(db):

@@ -23,25 +23,13 @@ from hub.store.engine import make_engine, make_sessionmaker, reading
 from hub.store.migrate import upgrade
 from hub.store.outbox import Outbox
 from hub.store.write_lock import lock_path, take_away_overdue
-from tests.conftest import wait_for
+from tests.conftest import lock_file_free, wait_for
 
 pytestmark = pytest.mark.asyncio
 
 #: A writer blocked on the lock must still be waiting after this long (it would have
 #: finished in milliseconds had it not waited).
 BLOCKED_FOR = 0.3
-
-
-def _free(path: str) -> bool:
-    """Whether another holder could take the lock right now."""
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # closing drops the lock it took
-    return True
 
 
 @pytest.fixture
@@ -61,13 +49,13 @@ async def _insert(sessions, value: int) -> None:
 async def test_the_lock_is_given_back_after_a_commit_and_after_a_rollback(db):
     engine, sessions, path = db
     await _insert(sessions, 1)
-    assert _free(path)
+    assert lock_file_free(path)
     with pytest.raises(RuntimeError):
         async with sessions() as session, session.begin():
             await session.execute(text("INSERT INTO t VALUES (2)"))
-            assert not _free(path)  # held for the whole transaction
+            assert not lock_file_free(path)  # held for the whole transaction
             raise RuntimeError("the transaction fails")
-    assert _free(path)
+    assert lock_file_free(path)
     async with sessions() as session:
         assert await session.scalar(text("SELECT count(*) FROM t")) == 1
 
@@ -76,9 +64,9 @@ async def test_a_broken_connection_gives_the_lock_back(db):
     engine, sessions, path = db
     async with engine.connect() as conn:
         await conn.execute(text("INSERT INTO t VALUES (1)"))
-        assert not _free(path)
+        assert not lock_file_free(path)
         await conn.invalidate()
-    assert _free(path)
+    assert lock_file_free(path)
     await _insert(sessions, 2)
 
 
@@ -114,7 +102,7 @@ async def test_a_holder_killed_with_sigkill_frees_the_lock(db):
     finally:
         holder.kill()
         holder.wait()
-    assert _free(path)
+    assert lock_file_free(path)
 
 
 async def test_a_connection_dropped_without_closing_gives_the_lock_back(db):
@@ -128,7 +116,7 @@ async def test_a_connection_dropped_without_closing_gives_the_lock_back(db):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy warns about the unclosed connection
         gc.collect()
-    assert _free(path)
+    assert lock_file_free(path)
     await asyncio.wait_for(_insert(sessions, 2), timeout=10)
 
 
@@ -137,13 +125,13 @@ async def test_a_transaction_held_past_the_limit_loses_the_lock(db):
     async with sessions() as session, session.begin():
         await session.execute(text("INSERT INTO t VALUES (1)"))
         assert take_away_overdue(time.monotonic(), limit=3600) == 0
-        assert not _free(path)
+        assert not lock_file_free(path)
         # A transaction left open (a bug): the writers behind it fall back to SQLite's busy
         # timeout instead of waiting for ever.
         assert take_away_overdue(time.monotonic() + 61) == 1
-        assert _free(path)
+        assert lock_file_free(path)
     await _insert(sessions, 2)  # the connection's lock works again afterwards
-    assert _free(path)
+    assert lock_file_free(path)
 
 
 async def test_a_writer_stuck_in_its_begin_gives_the_lock_to_the_others(db):
@@ -152,9 +140,9 @@ async def test_a_writer_stuck_in_its_begin_gives_the_lock_to_the_others(db):
     outside.execute("BEGIN IMMEDIATE")  # another program writing: it knows no lock file
     try:
         writer = asyncio.create_task(_insert(sessions, 1))
-        await wait_for(lambda: not _free(path), timeout=10)  # queued first, now in BEGIN
+        await wait_for(lambda: not lock_file_free(path), timeout=10)  # queued first, now in BEGIN
         assert take_away_overdue(time.monotonic() + 2) == 1  # past the BEGIN limit
-        assert _free(path)  # the writers behind it may wait for SQLite side by side
+        assert lock_file_free(path)  # the writers behind it may wait for SQLite side by side
         assert not writer.done()
     finally:
         outside.execute("ROLLBACK")
@@ -181,7 +169,7 @@ async def test_a_reading_session_neither_takes_nor_waits_for_the_lock(db):
             assert await session.scalar(text("SELECT count(*) FROM t")) == 1
     async with reading(sessions) as session:
         assert await session.scalar(text("SELECT count(*) FROM t")) == 2
-        assert _free(path)
+        assert lock_file_free(path)
 
 
 async def test_an_idle_poll_does_not_queue_behind_the_writers(tmp_path):
