@@ -143,7 +143,7 @@ class Dispatcher:
                         async with asyncio.timeout(self.settings.idle_poll_seconds):
                             await self.wake.wait()
         finally:
-            self.handoff.worker_running = False
+            self.handoff.worker_stopped()
 
     async def claim_and_start(self) -> int:
         """Claim as many notifications as there are free send slots and start sending them."""

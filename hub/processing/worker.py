@@ -102,7 +102,7 @@ class InboxProcessor:
         if claimed:
             items, broken = await self._claim()
         if handoff is not None:
-            items += handoff.take(await self._batch_room() - len(items), utcnow())
+            items += handoff.take(await self._batch_room(len(items)) - len(items), utcnow())
             stale = handoff.take_stale()
         if stale:  # waited half their lease in the queue: back to the claims, at once
             await self._give_back(stale)
@@ -123,15 +123,17 @@ class InboxProcessor:
             await self._apply(lifecycle)
         return len(items) + len(broken)
 
-    async def _batch_room(self) -> int:
-        """How many handed-off events to take: a batch, or fewer when the local dispatcher's
-        queue is nearly full (waiting a little for it first), so that the notifications they
-        plan are handed to it in memory rather than written for its claims."""
-        dispatch = self.applier.dispatch
-        if dispatch is None:
-            return self.settings.batch_size
+    async def _batch_room(self, claimed: int) -> int:
+        """How many events the batch may hold (``claimed`` of them claimed already): a
+        batch, or fewer when the local dispatcher's queue is nearly full (waiting a little
+        for it first, when there are handed-off events to take), so that the notifications
+        they plan are handed to it in memory rather than written for its claims."""
+        dispatch, batch = self.applier.dispatch, self.settings.batch_size
+        if dispatch is None or claimed >= batch or self.handoff is None \
+                or not self.handoff.queued:
+            return batch
         room = await dispatch.room(patience=self.settings.idle_poll_seconds)
-        return self.settings.batch_size if room is None else min(self.settings.batch_size, room)
+        return batch if room is None else min(batch, room)
 
     async def _claim(self) -> tuple[list[ClaimedEvent], list[tuple[int, datetime, str]]]:
         """Claim a batch: the events decoded, and the rows that cannot be (id, lease end,

@@ -31,6 +31,11 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+#: A worker that has taken nothing for this many of a feeder's waits is stuck (a provider
+#: that hangs every send slot): its feeder stops waiting for it until it takes rows again.
+#: A busy worker, all its send slots in flight, still takes one row per finished send.
+STALLED_AFTER = 8
+
 
 class Handoff(Generic[T]):
     """The in-memory queue of one kind of leased row for the local worker ``owner``.
@@ -54,8 +59,10 @@ class Handoff(Generic[T]):
         self.dropped = 0
         #: Whether the worker's loop runs (:meth:`room` waits for nothing else).
         self.worker_running = False
-        #: Stages waiting for the queue to shrink (:meth:`room`): (rows it may hold, waiter).
-        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        #: Stages waiting for the queue to shrink (:meth:`room`), and when the worker last
+        #: took rows (monotonic).
+        self._waiting: list[asyncio.Future[None]] = []
+        self._last_take = time.monotonic()
 
     @property
     def queued(self) -> int:
@@ -73,31 +80,39 @@ class Handoff(Generic[T]):
         """How many rows the queue has room for once it holds at most half its capacity,
         waiting at most ``patience`` seconds for the worker to take them: the stage that
         feeds it goes no faster than the worker, so that what it writes is handed off, not
-        written unleased for a claim to read back. None: the worker did not make room in
-        time (it is stuck behind a slow provider, or not running); feed it as before."""
-        half = self.capacity // 2
-        if len(self._queue) > half:
-            if not self.worker_running:
+        written unleased for a claim to read back. None when the worker did not make room
+        in time, and at once while it is not running or has taken nothing for
+        :data:`STALLED_AFTER` waits' time (it is stuck behind a hung provider): feed it as
+        before then."""
+        if len(self._queue) > self.capacity // 2:
+            if not self.worker_running or \
+                    time.monotonic() - self._last_take > STALLED_AFTER * patience:
                 return None
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            entry = (half, waiter)
-            self._waiting.append(entry)
+            self._waiting.append(waiter)
             try:
                 async with asyncio.timeout(patience):
                     await waiter
             except TimeoutError:
                 return None
             finally:
-                if entry in self._waiting:
-                    self._waiting.remove(entry)
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+            if not self.worker_running:
+                return None
         return self.capacity - len(self._queue)
 
-    def _wake(self) -> None:
-        size = len(self._queue)
-        for entry in [entry for entry in self._waiting if entry[0] >= size]:
-            self._waiting.remove(entry)
-            if not entry[1].done():
-                entry[1].set_result(None)
+    def worker_stopped(self) -> None:
+        """The worker's loop has ended: whoever waits for room stops waiting."""
+        self.worker_running = False
+        self._wake(everyone=True)
+
+    def _wake(self, *, everyone: bool = False) -> None:
+        if everyone or len(self._queue) <= self.capacity // 2:
+            waiting, self._waiting = self._waiting, []
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def claim_is_due(self) -> bool:
         """Whether the worker should claim from the store now: whenever nothing is queued,
@@ -125,8 +140,10 @@ class Handoff(Generic[T]):
                 self._stale.append((lease_until, item))
                 continue
             taken.append(item)
-        if self._waiting:
-            self._wake()
+        if taken:
+            self._last_take = time.monotonic()
+            if self._waiting:
+                self._wake()
         return taken
 
     def take_stale(self) -> list[tuple[datetime, T]]:

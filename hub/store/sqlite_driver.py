@@ -30,6 +30,7 @@ calls, given through ``async_creator``) over a plain :mod:`sqlite3` connection:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -54,8 +55,9 @@ class InLoopConnection:
     SQLAlchemy's pool hands one connection to one session at a time."""
 
     def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor,
-                 busy_ms: int, turns: WriteTurns) -> None:
+                 busy_ms: int, turns: WriteTurns, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = connection
+        self._loop = loop
         #: The engine's writers in this process, one after another.
         self._turns = turns
         #: Whether this connection has the turn (from its ``BEGIN`` to its end).
@@ -112,6 +114,11 @@ class InLoopConnection:
     def _end(self, finish: Callable[[], None]) -> None:
         try:
             finish()
+        except BaseException:
+            if self._conn.in_transaction:  # a COMMIT that failed (a deferred constraint)
+                with contextlib.suppress(sqlite3.Error):  # must not keep SQLite's lock
+                    self._conn.rollback()
+            raise
         finally:
             self.writing = False
             if self._lock is not None:
@@ -123,14 +130,23 @@ class InLoopConnection:
             self._has_turn = False
             self._turns.done()
 
+    def _give_turn_soon(self) -> None:
+        """Give the turn back from a normal callback of the loop: :meth:`stop` may run in
+        any thread, or inside the loop's own code when the garbage collector finalizes an
+        abandoned connection, where :class:`WriteTurns` must not be changed."""
+        if self._has_turn:
+            self._has_turn = False
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(self._turns.done)
+
     async def begin(self, cursor: sqlite3.Cursor) -> None:
         """Begin a write transaction once it is this connection's turn in its process
         (:mod:`hub.store.write_turns`), on the loop's thread whenever it can (module
         docstring): while another process's writer holds the lock file, look again after a
         short sleep; only a writer outside the queue (SQLite's lock held without the file's)
         is waited for in a thread, in SQLite's busy handler."""
-        self._has_turn = await self._turns.wait(write_lock.HOLD_LIMIT_SECONDS)
         try:
+            self._has_turn = await self._turns.wait(write_lock.HOLD_LIMIT_SECONDS)
             await self._begin_in_turn(cursor)
         except BaseException:
             self._give_turn()
@@ -171,7 +187,7 @@ class InLoopConnection:
 
     def stop(self) -> None:
         """Close at once (SQLAlchemy's terminate, outside any event loop)."""
-        self._give_turn()
+        self._give_turn_soon()
         self._connection = None
         self.now(self._conn.close)
 
@@ -307,6 +323,6 @@ def connector(args: Sequence[Any], kwargs: dict[str, Any], threads: int
         loop = asyncio.get_running_loop()
         connection = await loop.run_in_executor(executor, open_connection)
         return InLoopConnection(connection, executor, round(kwargs.get("timeout", 5) * 1000),
-                                turns)
+                                turns, loop)
 
     return connect

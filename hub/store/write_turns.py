@@ -17,7 +17,7 @@ from collections import deque
 
 
 class WriteTurns:
-    """This process's writers of one database, in line (not thread-safe: one event loop)."""
+    """This process's writers of one database, in line (one event loop; not thread-safe)."""
 
     def __init__(self) -> None:
         self._taken = False
@@ -45,32 +45,18 @@ class WriteTurns:
         return True
 
     def _leave(self, turn: asyncio.Future[None]) -> None:
-        if turn in self._line:
+        try:
             self._line.remove(turn)
-        else:  # the turn was given as the wait ended: pass it on
+        except ValueError:  # the turn was given as the wait ended: pass it on
             self.done()
 
     def done(self) -> None:
-        """End the caller's turn and give it to the next writer in line (from any thread: a
-        connection may be closed outside its loop)."""
+        """End the caller's turn and give it to the next writer in line (on the loop's
+        thread, from a normal callback: never from a finalizer or another thread). A writer
+        whose wait has just ended (cancelled, timed out) still gets it, and passes it on."""
         if self._line:
-            _give(self._line.popleft())
+            turn = self._line.popleft()
+            if not turn.done():
+                turn.set_result(None)
         else:
             self._taken = False
-
-
-def _give(turn: asyncio.Future[None]) -> None:
-    loop = turn.get_loop()
-    try:
-        here = asyncio.get_running_loop()
-    except RuntimeError:
-        here = None
-    if here is loop:
-        _grant(turn)
-    elif not loop.is_closed():
-        loop.call_soon_threadsafe(_grant, turn)
-
-
-def _grant(turn: asyncio.Future[None]) -> None:
-    if not turn.done():
-        turn.set_result(None)

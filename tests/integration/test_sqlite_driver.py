@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import os
 import sqlite3
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -153,6 +156,31 @@ async def test_a_writer_cancelled_in_line_leaves_the_others_their_turn(db):
     await wait_for(lambda: lock_file_free(lock_path(str(path))), timeout=5)
 
 
+async def test_a_connection_closed_outside_the_loop_gives_its_turn_back(db):
+    """SQLAlchemy closes a connection abandoned mid-transaction from wherever the garbage
+    collector runs (here another thread): its turn goes to the writer waiting behind it."""
+    _engine, sessions, _path = db
+
+    forgotten = [sessions()]  # never closed: the garbage collector ends it
+    await forgotten[0].execute(text("INSERT INTO t VALUES (1)"))
+    writer = asyncio.create_task(_insert(sessions, 2))
+    await asyncio.sleep(0.05)
+    assert not writer.done()  # in line behind the abandoned transaction
+
+    def forget() -> None:
+        forgotten.clear()
+        gc.collect()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy warns about the unclosed connection
+        collecting = threading.Thread(target=forget)
+        collecting.start()
+        collecting.join()
+    await asyncio.wait_for(writer, timeout=10)
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT x FROM t"))).scalars().all() == [2]
+
+
 async def test_a_long_read_runs_beside_the_loop(db):
     _engine, sessions, _path = db
     ticks = 0
@@ -193,6 +221,30 @@ async def test_a_failed_statement_rolls_back_and_frees_the_lock(db):
     async with sessions() as session:
         assert (await session.execute(text("SELECT x FROM t"))).scalars().all() == [1]
     assert Path(lock_path(str(path))).exists()
+
+
+async def test_a_commit_that_fails_leaves_nothing_locked(db):
+    """A COMMIT refused for a deferred constraint: SQLite keeps the transaction open, so the
+    driver rolls it back; the next writer does not wait for a lock nobody will free."""
+    engine, sessions, path = db
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        await conn.execute(text("CREATE TABLE child (parent_id INTEGER REFERENCES parent(id) "
+                                "DEFERRABLE INITIALLY DEFERRED)"))
+    async with sessions() as session:
+        await session.begin()
+        await session.execute(text("INSERT INTO child VALUES (42)"))  # no parent 42
+        with pytest.raises(IntegrityError):
+            await session.commit()
+    outside = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        outside.execute("BEGIN IMMEDIATE")  # SQLite's lock is free at once
+        outside.execute("ROLLBACK")
+    finally:
+        outside.close()
+    await asyncio.wait_for(_insert(sessions, 5), timeout=5)
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT count(*) FROM child"))).scalar() == 0
 
 
 async def test_an_outside_writer_is_waited_for_in_a_thread(db):

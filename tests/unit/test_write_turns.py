@@ -1,11 +1,11 @@
 """One process's writers take their turns in the order they asked (hub.store.write_turns),
 and a turn is never lost: not by a writer cancelled in line, nor by one whose wait runs out
-just as its turn comes, nor when the turn is given back from another thread."""
+just as its turn comes (a connection closed outside its loop: tests/integration/
+test_sqlite_driver.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
@@ -76,14 +76,3 @@ async def test_a_wait_past_its_limit_goes_on_outside_the_line():
     await _settle()
     turns.done()
     assert await asyncio.wait_for(waiting, timeout=5) is True  # the timed-out one left no gap
-
-
-async def test_a_turn_given_back_from_another_thread_reaches_the_loop():
-    turns = WriteTurns()
-    assert await turns.wait(LIMIT)
-    waiting = asyncio.create_task(turns.wait(LIMIT))
-    await _settle()
-    thread = threading.Thread(target=turns.done)  # a connection closed outside its loop
-    thread.start()
-    thread.join()
-    assert await asyncio.wait_for(waiting, timeout=5) is True
