@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.events import ReturnEvent
-from hub.store.engine import make_sessionmaker, utcnow
+from hub.store.engine import make_engine, make_sessionmaker, utcnow
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.inbox import _write_rows
@@ -86,12 +86,12 @@ async def test_through_ingress_the_refused_webhook_gets_a_422_and_the_others_the
     assert await inbox_refs(hub) == set(refs[:30])
 
 
-@pytest.mark.parametrize("url", [
-    "sqlite+aiosqlite:////nonexistent-dir/returnhub/hub.db",
-    pytest.param("postgresql+asyncpg://postgres@127.0.0.1:1/none", marks=pytest.mark.postgres),
-])
-async def test_an_outage_fails_the_whole_group_at_once_and_is_no_refusal(url):
-    engine = create_async_engine(url)
+@pytest.mark.parametrize("backend", [
+    "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_an_outage_fails_the_whole_group_at_once_and_is_no_refusal(backend, tmp_path):
+    # A database SQLite cannot open (a folder), or a PostgreSQL server nobody listens for.
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}" if backend == "sqlite"
+                         else "postgresql+asyncpg://postgres@127.0.0.1:1/none")
     committer = GroupCommitter(make_sessionmaker(engine), _write_rows, name="test")
     await committer.start()
     try:
