@@ -132,7 +132,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Claim and deliver until cancelled."""
-        self.handoff.worker_running = True
+        self.handoff.worker_started()
         try:
             while True:
                 # Cleared before the claim: a wake-up that comes during it is not lost.

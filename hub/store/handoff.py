@@ -57,7 +57,8 @@ class Handoff(Generic[T]):
         #: Rows handed off, and rows dropped from the queue because their lease ran low.
         self.handed = 0
         self.dropped = 0
-        #: Whether the worker's loop runs (:meth:`room` waits for nothing else).
+        #: Whether the worker's loop runs (:meth:`room` waits for nothing else; see
+        #: :meth:`worker_started`, :meth:`worker_stopped`).
         self.worker_running = False
         #: Stages waiting for the queue to shrink (:meth:`room`), and when the worker last
         #: took rows (monotonic).
@@ -101,6 +102,11 @@ class Handoff(Generic[T]):
             if not self.worker_running:
                 return None
         return self.capacity - len(self._queue)
+
+    def worker_started(self) -> None:
+        """The worker's loop runs: a feeder may wait for it to make room."""
+        self.worker_running = True
+        self._last_take = time.monotonic()
 
     def worker_stopped(self) -> None:
         """The worker's loop has ended: whoever waits for room stops waiting."""

@@ -62,7 +62,7 @@ class InLoopConnection:
         self._turns = turns
         #: Whether this connection has the turn (from its ``BEGIN`` to its end).
         self._has_turn = False
-        #: SQLite's busy timeout (ms) outside :meth:`begin_at_once`.
+        #: SQLite's busy timeout (ms), but for the try of :meth:`_begin_now`.
         self.busy_ms = busy_ms
         #: What SQLAlchemy's adapter reads to tell an open connection (None once closed).
         self._connection: sqlite3.Connection | None = connection

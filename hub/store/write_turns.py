@@ -7,7 +7,7 @@ other: a writer that has just arrived looks at once while one that has waited sl
 webhooks' frequent, short group commits kept beating the applier's and the dispatcher's
 transactions and the stages after ingress fell behind. So a process's writers queue here
 first (in asyncio, costing no thread and no turn of the loop) and only the first in line
-looks for the lock file; between processes the kernel's lock file decides.
+looks for the lock file; between processes the lock file decides.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ async def test_the_applier_waits_for_room_in_a_busy_dispatcher_s_queue(hub, clie
     are handed to it, not written for its claims to read back."""
     queue = hub.dispatcher.handoff
     queue.capacity = 4
-    queue.worker_running = True  # as while Dispatcher.run loops
+    queue.worker_started()  # as Dispatcher.run does
     queue.put([(utcnow() + queue.lease, object()) for _ in range(3)])  # sends not yet started
     assert await post_event(client, event_payload("return.approved", "R-5")) == 202
 

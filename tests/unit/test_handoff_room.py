@@ -20,7 +20,8 @@ NOW = datetime(2026, 12, 3, tzinfo=UTC)
 def _queue(rows: int, *, running: bool = True) -> Handoff[int]:
     handoff: Handoff[int] = Handoff("me", lease_seconds=60, capacity=8, claim_interval=1)
     handoff.put([(NOW + handoff.lease, n) for n in range(rows)])
-    handoff.worker_running = running
+    if running:
+        handoff.worker_started()
     return handoff
 
 
