@@ -176,10 +176,13 @@ async def test_a_full_queue_leaves_the_rows_to_the_claims(hub, client):
     assert {n.status for n in await notifications(hub)} == {"sent"}
 
 
-async def test_the_applier_waits_for_room_in_a_busy_dispatcher_s_queue(hub, client):
+async def test_the_applier_waits_for_room_in_a_busy_dispatcher_s_queue(hub, client,
+                                                                        monkeypatch):
     """A dispatcher whose queue is over half full (its sends slower than the webhooks come)
     holds the applier back until it has taken rows, so that the notifications planned next
     are handed to it, not written for its claims to read back."""
+    # Patient enough that a slow machine cannot make the wait run out before the take.
+    monkeypatch.setattr(hub.processor.settings, "idle_poll_seconds", 30.0)
     queue = hub.dispatcher.handoff
     queue.capacity = 4
     queue.worker_started()  # as Dispatcher.run does
