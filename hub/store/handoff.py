@@ -85,7 +85,7 @@ class Handoff(Generic[T]):
         in time, and at once while it is not running or has taken nothing for
         :data:`STALLED_AFTER` waits' time (it is stuck behind a hung provider): feed it as
         before then."""
-        if len(self._queue) > self.capacity // 2:
+        if self._over_half():
             if not self.worker_running or \
                     time.monotonic() - self._last_take > STALLED_AFTER * patience:
                 return None
@@ -113,8 +113,11 @@ class Handoff(Generic[T]):
         self.worker_running = False
         self._wake(everyone=True)
 
+    def _over_half(self) -> bool:
+        return len(self._queue) > self.capacity // 2
+
     def _wake(self, *, everyone: bool = False) -> None:
-        if everyone or len(self._queue) <= self.capacity // 2:
+        if everyone or not self._over_half():
             waiting, self._waiting = self._waiting, []
             for waiter in waiting:
                 if not waiter.done():

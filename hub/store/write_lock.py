@@ -93,10 +93,7 @@ class WriteLock:
         """Wait for the lock (in the connection's thread)."""
         if self.held_since is None and not self.closed:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
-            with self._state:
-                if self.closed:  # closed while this thread waited: the lock went with it
-                    return
-                self.held_since, self.begun = time.monotonic(), False
+            self._taken()
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free at once (never blocks); whether it is held now."""
@@ -108,6 +105,11 @@ class WriteLock:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        return self._taken()
+
+    def _taken(self) -> bool:
+        """Note that ``flock`` gave the lock; False if the file was closed meanwhile (the
+        lock went with it)."""
         with self._state:
             if self.closed:
                 return False
