@@ -39,10 +39,15 @@ def start_fake(module: str, record: Path, log: Path, *args: str
 
 
 def records(path: Path) -> list[dict]:
-    """The messages a fake accepted (its JSONL record)."""
+    """The messages a fake accepted (its JSONL record), complete lines only.
+
+    The fake may be writing while we read, and a reader can see a write of a line half done
+    (a regular file's write is not atomic to a concurrent read), so a last line that has no
+    newline yet is left for the next read."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    complete, _, _unfinished = path.read_text().rpartition("\n")
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def message_counts(*paths: Path) -> Counter:
