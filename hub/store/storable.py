@@ -87,10 +87,13 @@ def check_storable(event: ReturnEvent) -> None:
 
 
 def _problem(event: ReturnEvent) -> tuple[str, str] | None:
-    if _may_hold_unstorable(event):
+    screen = _screen(event)
+    if screen is not _FINE:
         for path, text in _strings(event, ""):
             if _UNSTORABLE.search(text):
                 return path, "contains a NUL byte or an unpaired surrogate"
+        if screen is _REFUSED:  # no string to blame: the nesting is (pydantic's limit)
+            return _deepest(event), "is nested too deeply to store"
     for path, value in _leaves(event):
         if isinstance(value, str):
             if path in NO_CONTROL and _CONTROL.search(value):
@@ -164,15 +167,41 @@ def _leaves(event: ReturnEvent) -> Iterator[tuple[str, Any]]:
             yield path, value
 
 
-def _may_hold_unstorable(event: ReturnEvent) -> bool:
+_FINE, _SUSPECT, _REFUSED = "fine", "suspect", "refused"
+
+
+def _screen(event: ReturnEvent) -> str:
     """A screen before the walk of :func:`_strings`, which names the field: pydantic's JSON
     of the event (every string, dict keys too, in one pass in Rust) escapes a NUL as
-    ``\\u0000`` and refuses an unpaired surrogate. A string that spells ``\\u0000`` only
-    costs the walk."""
+    ``\\u0000`` (suspect: a string that spells ``\\u0000`` only costs the walk) and refuses
+    an unpaired surrogate or a payload nested deeper than its serializer goes (refused: the
+    store writes the event with that serializer, so it could never be stored)."""
     try:
-        return "\\u0000" in event.model_dump_json()
+        return _SUSPECT if "\\u0000" in event.model_dump_json() else _FINE
     except (PydanticSerializationError, UnicodeError):
-        return True
+        return _REFUSED
+
+
+def _deepest(event: ReturnEvent) -> str:
+    """The field whose value is nested deepest (``extra``, or a key of ``raw`` as the sender
+    named it), found without recursion: the parser allows over a thousand levels."""
+    deepest, best = "", -1
+    for name in type(event).model_fields:
+        value = getattr(event, name)
+        roots = ([(_join("", k if isinstance(k, str) and _KEY.fullmatch(k) else "<key>"), v)
+                  for k, v in value.items()] if name == "raw" and isinstance(value, dict)
+                 else [(name, value)])
+        for path, root in roots:
+            stack = [(root, 0)]
+            while stack:
+                item, depth = stack.pop()
+                if depth > best:
+                    deepest, best = path, depth
+                if isinstance(item, dict):
+                    stack.extend((inner, depth + 1) for inner in item.values())
+                elif isinstance(item, (list, tuple)):
+                    stack.extend((inner, depth + 1) for inner in item)
+    return deepest
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -86,6 +86,20 @@ async def test_through_ingress_the_refused_webhook_gets_a_422_and_the_others_the
     assert await inbox_refs(hub) == set(refs[:30])
 
 
+async def test_a_webhook_nested_deeper_than_the_store_writes_gets_a_422_not_a_503(hub, client):
+    # Found from outside: 256 levels of a platform's own JSON passed the parser (1,024) and
+    # failed the inbox row's serializer, answered 503 on every retry as if the store were down.
+    deep: object = "leaf"
+    for _ in range(300):
+        deep = {"k": [deep]}
+    body = json.dumps({**event_payload("return.approved", "DEEP-1"), "extra": deep}).encode()
+    response = await client.post("/webhooks/shop", data=body, headers=signed_headers(body))
+    answer = await response.json()
+    assert response.status == 422, answer
+    assert answer["error"]["field"] == "extra" and "nested" in answer["error"]["message"]
+    assert await inbox_refs(hub) == set()
+
+
 @pytest.mark.parametrize("backend", [
     "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_an_outage_fails_the_whole_group_at_once_and_is_no_refusal(backend, tmp_path):
