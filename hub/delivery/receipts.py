@@ -21,6 +21,7 @@ from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.domain.outcome import STATUS_RANK
 from hub.messages import DeliveryStatus
 from hub.store import receipts_repo as repo
+from hub.store.storable import storable_updates
 from hub.store.models_consent import CONSENT_CHANNELS
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ _UNSUBSCRIBE_CHANNEL = {"sms": "sms", "email": "email"}
 def receipt_event_id(update: StatusUpdate) -> str:
     """The provider's event id, or a stable digest when the provider gives none."""
     if update.event_id:
-        return update.event_id[:255]
+        return update.event_id  # one the column holds (storable_updates saw to that)
     key = "|".join([update.message_id or "", update.provider_message_id or "",
                     update.status.value, update.occurred_at.isoformat()])
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
@@ -67,7 +68,9 @@ class ReceiptRecorder:
 
     async def record(self, session: AsyncSession, provider: str, channel: str,
                      updates: list[StatusUpdate], now: datetime) -> int:
-        """Record ``updates`` from ``provider``; returns how many were new."""
+        """Record ``updates`` from ``provider``, as the store can hold them
+        (:func:`~hub.store.storable.storable_updates`); returns how many were new."""
+        updates = storable_updates(updates, provider)
         targets = await repo.lock_targets(
             session, provider, {u.message_id for u in updates if u.message_id},
             {u.provider_message_id for u in updates if u.provider_message_id})

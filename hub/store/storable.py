@@ -10,7 +10,9 @@ only inside encrypted JSON (:data:`ENCRYPTED`) have no length bound.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
@@ -22,7 +24,9 @@ from pydantic_core import PydanticSerializationError
 from hub.contact import email_problem, phone_problem
 from hub.errors import RequestRejected
 from hub.events import PRIVACY_EVENTS
+from hub.logs import get_logger
 from hub.store.models import Customer, InboxEvent, Notification, PortalMessage, Return
+from hub.store.models_delivery import DeliveryReceipt
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,8 +34,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Column
 
     from hub.events import ReturnEvent
+    from hub.messages import StatusUpdate
 
 _INBOX, _RETURNS, _CUSTOMERS = InboxEvent.__table__.c, Return.__table__.c, Customer.__table__.c
+_RECEIPTS = DeliveryReceipt.__table__.c
+log = get_logger("hub.store.storable")
 
 #: Where each field lands outside encrypted JSON: dotted path -> the columns holding it.
 COLUMNS: dict[str, tuple[Column, ...]] = {
@@ -228,3 +235,43 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def storable_updates(updates: list[StatusUpdate], provider: str) -> list[StatusUpdate]:
+    """A status webhook's updates as the store can hold them, the same on SQLite as on
+    PostgreSQL: an id that no stored message can have (a NUL byte, an unpaired surrogate,
+    longer than its column) matches nothing and is dropped, and an update left naming no
+    message is skipped and logged by position, as a malformed one is; an event id too long
+    or unstorable is replaced by its digest (cut short, two events would be one); a NUL or
+    an unpaired surrogate in the reason (a remote mail server's words) becomes U+FFFD.
+    A batch is never refused for one event in it: the provider would retry the whole batch,
+    the good receipts in it too, until it gave up."""
+    kept = []
+    for index, update in enumerate(updates):
+        message_id = _fits(update.message_id, Notification.__table__.c.id)
+        provider_id = _fits(update.provider_message_id, _RECEIPTS.provider_message_id)
+        if message_id is None and provider_id is None:
+            log.warning("status_event_skipped", provider=provider, index=index,
+                        error="UnstorableId")
+            continue
+        event_id = update.event_id
+        if event_id is not None and _fits(event_id, _RECEIPTS.event_id) is None:
+            event_id = "sha256:" + hashlib.sha256(
+                event_id.encode("utf-8", "surrogatepass")).hexdigest()
+        reason = _UNSTORABLE.sub("\ufffd", update.reason) if update.reason else update.reason
+        recipient = update.recipient if update.recipient is None \
+            or not _UNSTORABLE.search(update.recipient) else None
+        if (message_id, provider_id, event_id, reason, recipient) != (
+                update.message_id, update.provider_message_id, update.event_id,
+                update.reason, update.recipient):
+            update = replace(update, message_id=message_id, provider_message_id=provider_id,
+                             event_id=event_id, reason=reason, recipient=recipient)
+        kept.append(update)
+    return kept
+
+
+def _fits(value: str | None, column: Column) -> str | None:
+    """``value`` if ``column`` can hold it, else None."""
+    if value is None or len(value) > column.type.length or _UNSTORABLE.search(value):
+        return None
+    return value

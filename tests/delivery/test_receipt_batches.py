@@ -103,3 +103,41 @@ async def test_a_batch_costs_the_same_statements_whatever_its_size(tmp_path, db_
         assert receipts == 24 * 4
     finally:
         await hub.stop()
+
+
+async def test_events_the_store_cannot_hold_cost_the_batch_nothing(tmp_path, db_url):
+    # Found from outside: on PostgreSQL one event naming a message id with a NUL byte (or
+    # one longer than its column) failed the whole batch, answered 503 on every retry, and
+    # the good receipts beside it were never recorded. SQLite took the same batch.
+    hub = Hub.build(make_settings(tmp_path, db_url))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    try:
+        [sent] = await _sent(hub, 1)
+        at = utcnow()
+        updates = [
+            StatusUpdate(DeliveryStatus.DEFERRED, at, message_id=sent, event_id="good",
+                         reason="451 4.7.1 try\x00later \ud800"),
+            StatusUpdate(DeliveryStatus.OPENED, at, message_id="x\x00", event_id="nul-id"),
+            StatusUpdate(DeliveryStatus.OPENED, at, provider_message_id="P" * 300,
+                         event_id="long-provider-id"),
+            StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id="nul\x00event"),
+            # Two events whose ids share their first 300 characters are two events.
+            StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id="Z" * 300 + "1"),
+            StatusUpdate(DeliveryStatus.CLICKED, at, message_id=sent, event_id="Z" * 300 + "2"),
+        ]
+        new, _ = await _record(hub, updates)
+        assert new == 4
+        async with hub.sessionmaker() as session:
+            stored = {row.event_id: row for row in (
+                await session.execute(select(DeliveryReceipt))).scalars()}
+        assert "good" in stored and stored["good"].notification_id == sent
+        assert "\x00" not in (stored["good"].reason or "")
+        digests = [key for key in stored if key.startswith("sha256:")]
+        assert len(digests) == 3 and len(stored) == 4
+        assert all(len(key) <= 255 for key in stored)
+        again, _ = await _record(hub, updates)  # the digests are stable: a redelivery is known
+        assert again == 0
+    finally:
+        await hub.stop()
