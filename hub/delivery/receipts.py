@@ -21,8 +21,8 @@ from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.domain.outcome import STATUS_RANK
 from hub.messages import DeliveryStatus
 from hub.store import receipts_repo as repo
-from hub.store.storable import storable_updates
 from hub.store.models_consent import CONSENT_CHANNELS
+from hub.store.storable import storable_updates
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
