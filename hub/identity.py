@@ -87,6 +87,12 @@ class Match:
     reason: str = ""
 
 
+def tracking_key(number: Any) -> str | None:
+    """A tracking number as parked carrier scans are stored and found by: as its reference
+    is (:func:`normalize`), so a scan parked as ``1z-park`` waits for a label ``1Z-PARK``."""
+    return normalize("tracking_number", number)
+
+
 def normalize(kind: str, value: Any) -> str | None:
     """A reference value as stored: trimmed, upper case except for ids (Shopify gids are
     case-sensitive); None for an empty or non-text value."""

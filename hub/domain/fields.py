@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hub.domain.details import details_from_event
+from hub.identity import tracking_key
 from hub.references import pick_reference
 
 if TYPE_CHECKING:
@@ -68,10 +69,11 @@ def merge_fields(ret: ReturnView, event: ReturnEvent, *, reference_mode: str,
 
 
 def tracking_numbers(before: ReturnView, after: ReturnView, event: ReturnEvent) -> set[str]:
-    """The tracking numbers an event makes known (parked carrier scans may now apply)."""
+    """The tracking numbers an event makes known (parked carrier scans may now apply), in
+    the form parked scans are stored in (:func:`hub.identity.tracking_key`)."""
     found = set()
     if after.tracking_number and after.tracking_number != before.tracking_number:
-        found.add(after.tracking_number)
+        found.add(tracking_key(after.tracking_number))
     if event.return_id and event.tracking and event.tracking.number:
-        found.add(event.tracking.number)  # linked: a late event keeps the column
-    return found
+        found.add(tracking_key(event.tracking.number))  # linked: a late event keeps the column
+    return found - {None}

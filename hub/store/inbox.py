@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, select, tuple_, update
 
 from hub.errors import RequestRejected
+from hub.identity import tracking_key
 from hub.logs import get_logger
 from hub.store import claims
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
@@ -97,7 +98,7 @@ class InboxWriter:
             "source_event_id": event.source_event_id,
             "event_type": event.type.value,
             "return_ref": event.return_id,
-            "tracking_number": event.tracking.number if event.tracking else None,
+            "tracking_number": tracking_key(event.tracking.number) if event.tracking else None,
             "occurred_at": event.occurred_at,
             "received_at": received_at,
             "available_at": received_at,
