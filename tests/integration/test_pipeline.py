@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import func, select
 
 from hub.store.migrate import head_revision
