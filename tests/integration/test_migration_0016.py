@@ -25,7 +25,8 @@ async def test_0016_rewrites_the_tracking_numbers_of_parked_scans_only(db_url):
             await connection.execute(insert(_INBOX), [
                 {"source": "carrier", "source_event_id": f"e-{n}",
                  "event_type": "return.in_transit", "tracking_number": number,
-                 "occurred_at": at, "received_at": at, "available_at": at, "payload_enc": b"x", "status": status, "attempts": 0}
+                 "occurred_at": at, "received_at": at, "available_at": at,
+                 "payload_enc": b"x", "status": status, "attempts": 0}
                 for n, (status, number) in enumerate(rows)])
         await upgrade(engine, "0016")
         async with engine.connect() as connection:
