@@ -274,10 +274,19 @@ class TemplateRenderer:
         if self.pm is None:
             return context
         extra: dict[str, Any] = {}
-        additions = self.pm.hook.returnhub_template_context(
-            stage=context.get("stage", template), channel=channel, context=context)
+        hook = "returnhub_template_context"
+        try:
+            additions = self.pm.hook.returnhub_template_context(
+                stage=context.get("stage", template), channel=channel, context=context)
+        except Exception as exc:  # a plugin's bug: this message cannot render as configured
+            raise TemplateRenderError(f"{template}: a {hook} hook raised {type(exc).__name__}",
+                                      template=template, error="PluginError") from None
         for addition in reversed(additions):  # the first pluggy calls wins a clash
-            extra.update(addition or {})
+            if not isinstance(addition, dict):
+                raise TemplateRenderError(
+                    f"{template}: a {hook} hook returned {type(addition).__name__}, not a "
+                    "dict", template=template, error="PluginError")
+            extra.update(addition)
         return {**context, **extra} if extra else context
 
     def render(self, template: str, channel: str, context: dict[str, Any], *,

@@ -242,9 +242,12 @@ class Dispatcher:
     async def _deliver_kept(self, item: Claimed) -> None:
         try:
             result = await self._work(item)
-        except Exception as exc:  # never lose the row: the lease runs out and it is retried
+        except Exception as exc:  # never lose the row: retried with backoff, and counted, so
+            # that a bug that fails every time (a plugin's hook) ends as a dead letter rather
+            # than a retry every second for good.
             log.exception("delivery_crashed", notification_id=item.notification.id)
-            result = RouteResult(status="retry", error=f"{type(exc).__name__} in dispatcher")
+            result = RouteResult(status="retry", error=f"{type(exc).__name__} in dispatcher",
+                                 counts_as_attempt=True)
         try:
             await self._results.submit(_Outcome(item.notification, result, utcnow()))
         except Exception as exc:  # the lease runs out and another worker retries the row

@@ -32,6 +32,8 @@ from hub.errors import (
     RateLimited,
     RecipientRefused,
 )
+from hub.logs import get_logger
+from hub.messages import SendResult
 from hub.store.engine import utcnow
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     #: Records that the call for (message id, provider or None: every one) starts; False or
     #: an exception: it must not start.
     Announce = Callable[[str, str | None], Awaitable[bool]]
+
+log = get_logger("hub.router")
 
 
 @dataclass(slots=True)
@@ -244,6 +248,15 @@ class Router:
             exc = OutcomeUnknown(f"no answer within {self.timeout:g}s", provider=provider)
         except Exception as unexpected:  # a sink bug: it may or may not have sent
             exc = OutcomeUnknown(f"{type(unexpected).__name__} in sink", provider=provider)
+            # The class and the sink's line, never the text: it may quote the message.
+            log.error("sink_crashed", provider=provider, error=type(unexpected).__name__,
+                      where=_where(unexpected), message_id=message.message_id)
+        else:
+            if not isinstance(sent, SendResult):  # a sink bug after the call: it may have sent
+                exc = OutcomeUnknown(f"send returned {type(sent).__name__}, not a SendResult",
+                                     provider=provider)
+                log.error("sink_crashed", provider=provider, error="BadReturnValue",
+                          returned=type(sent).__name__, message_id=message.message_id)
         elapsed = (self._clock() - clock) * 1000
         self._observe(provider, exc)
         if exc is None:
@@ -276,3 +289,13 @@ async def _announce(announce: Announce, message_id: str, provider: str | None) -
                           "not sent") from None
     if not recorded:
         raise _NotStarted("the lease ran out before the send started; not sent")
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame an exception passed through."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return "/".join(tb.tb_frame.f_code.co_filename.rsplit("/", 2)[-2:]) + f":{tb.tb_lineno}"

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from hub.contract import hookimpl
 from hub.plugins import PluginError, get_plugin_manager
 from hub.runtime import Hub
-from hub.templates import TemplateRenderer
+from hub.templates import TemplateRenderer, TemplateRenderError
 from hub.web.app import create_app
 from tests.conftest import make_settings
 
@@ -270,3 +270,26 @@ def test_an_async_implementation_of_a_hook_the_core_does_not_await_is_refused():
     with pytest.raises(PluginError, match="plugin 'eager': returnhub_template_context must "
                                           "not be `async def`"):
         manager(Eager())
+
+
+def test_a_template_context_hook_that_raises_or_returns_no_dict_is_a_render_error(templates):
+    class Raising:
+        __name__ = "raising"
+
+        @hookimpl
+        def returnhub_template_context(self):  # noqa: ANN201
+            raise KeyError("customer-secret")
+
+    class Listing:
+        __name__ = "listing"
+
+        @hookimpl
+        def returnhub_template_context(self):  # noqa: ANN201
+            return [("greeting", "hi")]
+
+    for plugin, said in ((Raising(), "hook raised KeyError"),
+                         (Listing(), "hook returned list, not a dict")):
+        with pytest.raises(TemplateRenderError) as caught:
+            render(templates, manager(plugin, Shouter("s", "!")))
+        assert said in str(caught.value) and "secret" not in str(caught.value)
+        assert caught.value.error == "PluginError"
