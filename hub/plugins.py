@@ -57,6 +57,8 @@ def get_plugin_manager(
     for name in blocked:
         pm.set_blocked(name)
     if load_entry_points:
+        owners = entry_point_owners()
+        _check_unique_names(owners, blocked)
         for name, module in INTERNAL_PLUGINS.items():
             if name not in blocked:
                 pm.register(importlib.import_module(module), name=name)
@@ -64,7 +66,10 @@ def get_plugin_manager(
             # Skips blocked names and records each plugin's distribution for describe_plugins().
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a broken third-party package must name itself
-            raise PluginError(f"a plugin failed to load: {exc!r}") from exc
+            name = next((n for n in owners if n not in blocked and not pm.has_plugin(n)), "?")
+            raise PluginError(
+                f"plugin {name!r} ({', '.join(owners.get(name, ['?']))}) failed to load: "
+                f"{exc!r}; plugins.disabled = [{name!r}] starts the hub without it") from exc
     for plugin in extra_plugins:
         pm.register(plugin)
     try:
@@ -74,6 +79,39 @@ def get_plugin_manager(
     _check_api_versions(pm)
     _check_sync_hooks(pm)
     return pm
+
+
+def entry_point_owners() -> dict[str, list[str]]:
+    """Every plugin name (entry point of the ``returnhub`` group) and the distributions that
+    declare it, in the order pluggy finds them (a distribution found twice on the path once)."""
+    owners: dict[str, list[str]] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                found = owners.setdefault(ep.name, [])
+                dist_name = dist.metadata["Name"] or "?"
+                if dist_name.lower().replace("_", "-") not in (
+                        known.lower().replace("_", "-") for known in found):
+                    found.append(dist_name)
+    return owners
+
+
+def _check_unique_names(owners: dict[str, list[str]], blocked: set[str]) -> None:
+    """Refuse a plugin name two distributions declare, or one that is the hub's own: pluggy
+    loads the first it finds and skips the other without a word, so which one runs would
+    depend on the order of the path."""
+    problems = []
+    for name, dists in sorted(owners.items()):
+        if name in blocked:
+            continue
+        if name in INTERNAL_PLUGINS:
+            problems.append(f"plugin name {name!r} of {', '.join(dists)} is the hub's own "
+                            f"{name!r} plugin: rename its entry point")
+        elif len(dists) > 1:
+            problems.append(f"plugin name {name!r} is declared by both {' and '.join(sorted(dists))}: "
+                            "rename one entry point, or uninstall one of them")
+    if problems:
+        raise PluginError("; ".join(problems))
 
 
 def _check_sync_hooks(pm: pluggy.PluginManager) -> None:

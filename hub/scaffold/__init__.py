@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.plugins import INTERNAL_PLUGINS, entry_point_owners
+
 #: A plugin name: the channel, the sink type and the entry-point name at once.
 NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TEMPLATES = Path(__file__).resolve().parent
@@ -83,6 +85,10 @@ def sink_files(name: str) -> dict[str, str]:
 def write_plugin(kind: str, name: str, parent: Path) -> Path:
     """Write the ``kind`` plugin ``name`` into ``parent/name``; refuses a non-empty folder."""
     files = plugin_files(kind, name)
+    taken = entry_point_owners().get(name) or (["returnhub"] if name in INTERNAL_PLUGINS else [])
+    if taken:  # the hub refuses to start with two plugins of one name
+        raise ScaffoldError(f"{name!r} is the name of an installed plugin ({', '.join(taken)}): "
+                            "choose another")
     target = parent / name
     if target.exists() and any(target.iterdir()):
         raise ScaffoldError(f"{target} exists and is not empty")

@@ -63,3 +63,8 @@ def test_a_bad_name_or_a_used_folder_is_refused(tmp_path, capsys) -> None:
     assert main(["plugin", "new", "sink", "slack", "--directory", str(tmp_path)]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "slack").iterdir()] == ["keep.txt"]
+    for taken in ("file", "portal"):  # a bundled plugin's name, and the hub's own
+        assert main(["plugin", "new", "sink", taken, "--directory", str(tmp_path)]) == 2
+        assert f"'{taken}' is the name of an installed plugin (returnhub)" \
+            in capsys.readouterr().err
+        assert not (tmp_path / taken).exists()

@@ -114,3 +114,37 @@ def test_every_hookspec_is_documented():
     guide = (ROOT / "docs" / "plugin-guide.md").read_text()
     for name in specs:
         assert name in guide, f"docs/plugin-guide.md does not mention {name}"
+
+
+def _distribution(site: Path, name: str, entry_points: str) -> None:
+    """A distribution as pip would leave it: metadata and entry points on the path."""
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[returnhub]\n{entry_points}\n")
+
+
+def test_a_plugin_name_two_distributions_declare_is_an_error_naming_both(tmp_path, monkeypatch):
+    # Found from outside: pluggy loads the first "file" it finds and skips the other without a
+    # word, so a scaffolded plugin named "file" silently replaced the bundled file sink.
+    _distribution(tmp_path, "returnhub-file-probe", "file = returnhub_file")
+    _distribution(tmp_path, "returnhub-portal-probe", "portal = returnhub_file")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as caught:
+        get_plugin_manager()
+    message = str(caught.value)
+    assert "plugin name 'file' is declared by both returnhub and returnhub-file-probe" in message
+    assert "plugin name 'portal' of returnhub-portal-probe is the hub's own" in message
+    pm = get_plugin_manager(disabled=["file", "portal"])  # the admin may leave both out
+    assert not pm.has_plugin("file")
+
+
+def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(tmp_path, monkeypatch):
+    _distribution(tmp_path, "returnhub-broken", "broken = no_such_module_for_returnhub")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as caught:
+        get_plugin_manager()
+    assert "plugin 'broken' (returnhub-broken) failed to load: ModuleNotFoundError" \
+        in str(caught.value)
+    assert "plugins.disabled = ['broken']" in str(caught.value)
+    assert get_plugin_manager(disabled=["broken"]).has_plugin("file")
