@@ -108,8 +108,9 @@ def _check_unique_names(owners: dict[str, list[str]], blocked: set[str]) -> None
             problems.append(f"plugin name {name!r} of {', '.join(dists)} is the hub's own "
                             f"{name!r} plugin: rename its entry point")
         elif len(dists) > 1:
-            problems.append(f"plugin name {name!r} is declared by both {' and '.join(sorted(dists))}: "
-                            "rename one entry point, or uninstall one of them")
+            both = " and ".join(sorted(dists))
+            problems.append(f"plugin name {name!r} is declared by both {both}: rename one "
+                            "entry point, or uninstall one of them")
     if problems:
         raise PluginError("; ".join(problems))
 
