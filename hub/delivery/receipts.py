@@ -11,15 +11,17 @@ then what the new receipts change, worked out here in memory in the batch's orde
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.consent import ConsentBatch
 from hub.delivery.engagement import CONSENT_SOURCE, ENGAGEMENT_KIND, EngagementTally, replied_to
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
 from hub.domain.outcome import STATUS_RANK
-from hub.messages import DeliveryStatus
+from hub.logs import get_logger
+from hub.messages import DeliveryStatus, StatusUpdate
 from hub.store import receipts_repo as repo
 from hub.store.models_consent import CONSENT_CHANNELS
 from hub.store.storable import storable_updates
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from hub.domain.planner import Planner
-    from hub.messages import StatusUpdate
     from hub.store.codec import EventCodec
     from hub.store.receipts_repo import Target
 
@@ -46,6 +47,8 @@ _RECEIPT_STATE: dict[DeliveryStatus, tuple[str, int]] = {
     DeliveryStatus.RESUBSCRIBED: ("delivered", 3),
     DeliveryStatus.REPLIED: ("sent", 0),  # names no message: never moves one
 }
+_STATUS_VALUES = frozenset(status.value for status in DeliveryStatus)
+log = get_logger("hub.receipts")
 #: Channel whose preference an unsubscribe receipt turns off, by provider channel.
 _UNSUBSCRIBE_CHANNEL = {"sms": "sms", "email": "email"}
 
@@ -59,6 +62,38 @@ def receipt_event_id(update: StatusUpdate) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def well_formed(updates: list[Any], provider: str) -> list[StatusUpdate]:
+    """The updates a sink's ``parse_status`` returned that the hub can record: a
+    :class:`StatusUpdate` with a :class:`DeliveryStatus` (its value as a plain string is taken
+    too), an aware ``occurred_at`` and text where text goes. Anything else is a bug in the sink:
+    skipped and logged by position (``status_event_skipped``), never a 503 that makes the
+    provider redeliver the batch until it gives up."""
+    kept = []
+    for index, update in enumerate(updates):
+        problem = _problem(update)
+        if problem is None and not isinstance(update.status, DeliveryStatus):
+            update = dataclasses.replace(update, status=DeliveryStatus(update.status))
+        if problem is not None:
+            log.warning("status_event_skipped", provider=provider, index=index, error=problem)
+            continue
+        kept.append(update)
+    return kept
+
+
+def _problem(update: Any) -> str | None:
+    if not isinstance(update, StatusUpdate):
+        return f"parse_status gave a {type(update).__name__}, not a StatusUpdate"
+    if not isinstance(update.status, DeliveryStatus) and update.status not in _STATUS_VALUES:
+        return "status is not a DeliveryStatus"
+    if not isinstance(update.occurred_at, datetime) or update.occurred_at.tzinfo is None:
+        return "occurred_at is not an aware datetime"
+    texts = (update.message_id, update.provider_message_id, update.event_id, update.recipient)
+    if not all(text is None or isinstance(text, str) for text in texts) \
+            or not isinstance(update.reason, str):
+        return "an id, the recipient or the reason is not text"
+    return None
+
+
 class ReceiptRecorder:
     """Writes receipts and moves notifications forward; see the module docstring."""
 
@@ -70,7 +105,7 @@ class ReceiptRecorder:
                      updates: list[StatusUpdate], now: datetime) -> int:
         """Record ``updates`` from ``provider``, as the store can hold them
         (:func:`~hub.store.storable.storable_updates`); returns how many were new."""
-        updates = storable_updates(updates, provider)
+        updates = storable_updates(well_formed(updates, provider), provider)
         targets = await repo.lock_targets(
             session, provider, {u.message_id for u in updates if u.message_id},
             {u.provider_message_id for u in updates if u.provider_message_id})

@@ -141,3 +141,31 @@ async def test_events_the_store_cannot_hold_cost_the_batch_nothing(tmp_path, db_
         assert again == 0
     finally:
         await hub.stop()
+
+
+async def test_updates_a_sink_got_wrong_are_skipped_not_a_failed_batch(tmp_path, db_url):
+    # Found from outside by a plugin author: a parse_status giving a plain-string status, a
+    # naive time or a dict failed the whole batch, answered 503 on every redelivery.
+    hub = Hub.build(make_settings(tmp_path, db_url))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    try:
+        [sent] = await _sent(hub, 1)
+        at = utcnow()
+        updates = [
+            StatusUpdate("delivered", at, message_id=sent, event_id="plain-string"),
+            StatusUpdate(DeliveryStatus.OPENED, at.replace(tzinfo=None), message_id=sent,
+                         event_id="naive"),
+            StatusUpdate("nonsense", at, message_id=sent, event_id="nonsense"),
+            {"status": "delivered", "message_id": sent},
+            StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id=7),
+        ]
+        new, _ = await _record(hub, updates)
+        async with hub.sessionmaker() as session:
+            stored = list((await session.execute(select(DeliveryReceipt.event_id))).scalars())
+            status = (await session.execute(select(Notification.status).where(
+                Notification.id == sent))).scalar_one()
+    finally:
+        await hub.stop()
+    assert (new, stored, status) == (1, ["plain-string"], "delivered")
