@@ -22,6 +22,7 @@ from hub.config import (
     read_secret_files,
 )
 from hub.config_routing import route_provider_lists
+from hub.logs import mask_secrets_of
 from hub.recipients import declaration_problems
 
 if TYPE_CHECKING:
@@ -85,6 +86,12 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry
             except ValidationError as exc:
                 problems.extend(format_validation_errors(exc, prefix=path))
                 continue
+            except Exception as exc:  # a validator's bug in the plugin: name it, go on
+                problems.append(f"{path}: the settings of {type_name!r} ({cls.__name__}."
+                                f"Config) could not be checked: a validator raised "
+                                f"{type(exc).__name__}")
+                continue
+            mask_secrets_of(config)
             if kind == "sinks":
                 problems.extend(declaration_problems(path, cls))
             specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config,

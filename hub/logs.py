@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import structlog
+from pydantic import BaseModel, SecretStr
 
 #: Keys whose values are customer data or secrets, whatever they contain.
 SENSITIVE_KEYS = frozenset({
@@ -24,15 +25,51 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # are no separator so that IP addresses and versions stay readable.
 _PHONE = re.compile(r"(?<![\w.+(])[+(]?\d(?:[ \-()]{0,2}\d){7,14}(?![\w.])")
 REDACTED = "[redacted]"
+#: Keys named as secrets are, whatever comes before (``webhook_secret``, ``X-Api-Key``).
+_SECRET_KEY = re.compile(
+    r"(secret|token|password|passwd|api[_-]?key|authorization|credentials?|private[_-]?key)$")
+#: The configured secrets (every ``SecretStr`` of the connectors' settings and the hub's own),
+#: masked wherever they appear in a logged string: a plugin that logs its own key, or an
+#: error text that quotes it, prints ``[redacted]``.
+_SECRETS: dict[str, None] = {}
+#: Shorter values are not masked (they would mask ordinary words).
+_SHORTEST_SECRET = 6
+#: The most remembered (the latest kept): a process builds one hub, a test process hundreds.
+_MOST_SECRETS = 256
+
+
+def mask_secrets_of(value: Any) -> None:
+    """Remember every :class:`~pydantic.SecretStr` in a settings model (nested models, lists
+    and dicts too), so that logs never print it."""
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        if len(secret) >= _SHORTEST_SECRET:
+            _SECRETS.pop(secret, None)
+            _SECRETS[secret] = None
+            if len(_SECRETS) > _MOST_SECRETS:
+                del _SECRETS[next(iter(_SECRETS))]
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            mask_secrets_of(getattr(value, name, None))
+    elif isinstance(value, dict):
+        for inner in value.values():
+            mask_secrets_of(inner)
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            mask_secrets_of(inner)
 
 
 def redact_text(text: str) -> str:
-    """Mask email addresses and phone numbers inside free text."""
+    """Mask email addresses, phone numbers and configured secrets inside free text."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if key.lower() in SENSITIVE_KEYS and value is not None:
+    lowered = key.lower()
+    if value is not None and (lowered in SENSITIVE_KEYS or _SECRET_KEY.search(lowered)):
         return REDACTED
     if isinstance(value, str):
         return redact_text(value)

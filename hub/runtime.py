@@ -31,7 +31,7 @@ from hub.delivery.receipts import ReceiptRecorder
 from hub.delivery.router import Router
 from hub.domain.planner import Planner
 from hub.keys import load_cipher, load_portal_key
-from hub.logs import get_logger
+from hub.logs import get_logger, mask_secrets_of
 from hub.netguard import guarded_session, parse_networks
 from hub.notifiable import NoticeGate
 from hub.plugin_hooks import run_shutdown, run_startup
@@ -76,6 +76,7 @@ class Hub:
 
     def __init__(self, settings: Settings, pm: pluggy.PluginManager) -> None:
         self.settings = settings
+        mask_secrets_of(settings)  # the hub's own keys; connectors' in validate_connectors
         self.actions: ActionRunner | None = None
         self.pm = pm
         self.registry = collect_connectors(pm)

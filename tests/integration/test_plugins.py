@@ -148,3 +148,33 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(tmp_path, 
         in str(caught.value)
     assert "plugins.disabled = ['broken']" in str(caught.value)
     assert get_plugin_manager(disabled=["broken"]).has_plugin("file")
+
+
+def test_a_settings_validator_that_crashes_is_a_config_problem_naming_the_sink(tmp_path):
+    from pydantic import field_validator
+
+    from hub.config import ConfigError
+    from hub.runtime import Hub
+    from returnhub_file import FileSink
+    from tests.conftest import make_settings
+
+    class Strict(FileSink):
+        type = "strict_file"
+
+        class Config(FileSink.Config):
+            @field_validator("directory")
+            @classmethod
+            def _check(cls, value):  # noqa: ANN001, ANN206
+                raise TypeError("a bug in the plugin")
+
+    class Plugin:
+        @hookimpl
+        def returnhub_register_connectors(self, register):  # noqa: ANN001, ANN201
+            register(Strict)
+
+    settings = make_settings(tmp_path, sinks={"outbox": {"type": "strict_file",
+                                                         "directory": str(tmp_path)}})
+    with pytest.raises(ConfigError) as caught:
+        Hub.build(settings, get_plugin_manager(extra_plugins=[Plugin()]))
+    assert any("sinks.outbox: the settings of 'strict_file' (Strict.Config) could not be "
+               "checked: a validator raised TypeError" in p for p in caught.value.problems)

@@ -7,7 +7,7 @@ import logging
 
 import structlog
 
-from hub.logs import configure_logging, get_logger
+from hub.logs import configure_logging, get_logger, mask_secrets_of
 
 
 def test_pii_is_redacted_in_fields_messages_and_tracebacks(capsys):
@@ -33,4 +33,29 @@ def test_pii_is_redacted_in_fields_messages_and_tracebacks(capsys):
     assert "[email]" in lines[0]["note"]
     assert "Traceback" in lines[1]["exception"] and "[email]" in lines[1]["exception"]
     assert "[email]" in lines[2]["event"]
+    structlog.reset_defaults()
+
+
+def test_secrets_are_masked_by_key_name_and_wherever_a_configured_one_appears(capsys):
+    # Found from outside by a plugin author: webhook_secret, api_token, access_token and an
+    # X-Api-Key header printed in clear through a plugin's log; only exact names were masked.
+    from pydantic import BaseModel, SecretStr
+
+    class PluginSettings(BaseModel):
+        api_key: SecretStr
+        nested: dict[str, list[SecretStr]]
+
+    mask_secrets_of(PluginSettings(api_key=SecretStr("sk-live-0123456789"),
+                                   nested={"keys": [SecretStr("whsec-abcdef"), SecretStr("x")]}))
+    configure_logging("json", "INFO")
+    log = get_logger("plugin")
+    log.info("calling", webhook_secret="s1", api_token="s2", access_token="s3",
+             headers={"X-Api-Key": "s4", "Accept": "application/json"},
+             detail="401 for key sk-live-0123456789 (whsec-abcdef)", token_count=2)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert [line[k] for k in ("webhook_secret", "api_token", "access_token")] == \
+        ["[redacted]"] * 3
+    assert line["headers"] == {"X-Api-Key": "[redacted]", "Accept": "application/json"}
+    assert line["detail"] == "401 for key [redacted] ([redacted])"
+    assert line["token_count"] == 2  # a count is no secret
     structlog.reset_defaults()
