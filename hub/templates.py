@@ -53,8 +53,9 @@ if TYPE_CHECKING:
     import pluggy
     from jinja2 import Environment
 
-#: The templates shipped with Returnhub (the checkout's templates/ folder).
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: The templates shipped with Returnhub: ``hub/bundled_templates`` is a link to the checkout's
+#: ``templates/`` folder, and a copy of it in a wheel.
+BUNDLED_TEMPLATES = (Path(__file__).parent / "bundled_templates").resolve()
 _TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _QUOTED = re.compile(r"'([^'\n]*)'")
