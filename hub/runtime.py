@@ -157,14 +157,14 @@ class Hub:
             (self.sources if spec.kind == "sources" else self.sinks)[name] = connector
         # Pollers write to the inbox too, so worker-only nodes start it as well.
         await self.inbox.start()
-        if workers:
-            self._start_workers()
-            self._start_pollers()
-        try:
+        try:  # before any work: a plugin that refuses to start has seen nothing happen
             await run_startup(self.pm, self.settings)
         except PluginError:
             await self.stop()
             raise
+        if workers:
+            self._start_workers()
+            self._start_pollers()
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
                  sources=sorted(self.sources), sinks=sorted(self.sinks))
 

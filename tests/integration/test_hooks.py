@@ -293,3 +293,26 @@ def test_a_template_context_hook_that_raises_or_returns_no_dict_is_a_render_erro
             render(templates, manager(plugin, Shouter("s", "!")))
         assert said in str(caught.value) and "secret" not in str(caught.value)
         assert caught.value.error == "PluginError"
+
+
+async def test_startup_runs_before_any_worker_or_poller_starts(tmp_path, db_url):
+    # Found from outside by a plugin author: pollers had stored events and the dispatcher
+    # ran while a slow startup hook was still running ("before traffic", the hook says).
+    seen: list[set[str]] = []
+
+    class Watcher:
+        __name__ = "watcher"
+
+        @hookimpl
+        async def returnhub_startup(self, settings: Any) -> None:
+            await asyncio.sleep(0.05)  # what runs meanwhile would get its turn here
+            seen.append({task.get_name() for task in asyncio.all_tasks()})
+
+    hub = Hub.build(make_settings(tmp_path, db_url), manager(Watcher()))
+    await hub.start()
+    try:
+        running = {task.get_name() for task in hub._tasks}
+    finally:
+        await hub.stop()
+    assert {"inbox-processor", "dispatcher"} <= running
+    assert seen and not seen[0] & running
