@@ -66,7 +66,12 @@ class ServerSettings(_Section):
     public_url: str | None = Field(
         None, description="Base URL platforms and providers reach the hub at; signature schemes "
         "that sign the URL (Twilio, Mandrill) need it exact. Default: http://host:port.")
-    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted "
+                                "from a source (a platform's event).")
+    max_status_body_bytes: int = Field(
+        16_777_216, ge=1024, description="Largest provider status webhook accepted: providers "
+        "batch their events (Mandrill up to 1,000 per post, over 1 MB with opens and clicks), "
+        "and a 413 loses a whole batch for good.")
     processes: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
         "auto", description="Processes `serve` runs on the one port, each with ingress and "
         "workers: 0 or \"auto\" = one per core (capped by a container's CPU quota), 1 = a "

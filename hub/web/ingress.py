@@ -28,10 +28,14 @@ if TYPE_CHECKING:
 
 log = get_logger("hub.ingress")
 
-async def read_inbound(request: web.Request, hub: Hub) -> InboundRequest:
-    """Read the whole body (bounded by ``server.max_body_bytes``; :class:`BodyTooLarge`
-    beyond it) into a framework-neutral :class:`InboundRequest`."""
-    body = await read_body(request, hub.settings.server.max_body_bytes)
+async def read_inbound(request: web.Request, hub: Hub, *, status: bool = False
+                       ) -> InboundRequest:
+    """Read the whole body (bounded by ``server.max_body_bytes``, or for a provider's status
+    webhook ``server.max_status_body_bytes``; :class:`BodyTooLarge` beyond it) into a
+    framework-neutral :class:`InboundRequest`."""
+    server = hub.settings.server
+    body = await read_body(request, server.max_status_body_bytes if status
+                           else server.max_body_bytes)
     form = None
     if request.content_type == FORM_TYPE:
         try:
@@ -62,7 +66,7 @@ async def webhook(request: web.Request) -> web.Response:
             metrics.rejected(name, refusal[1])
         return error_response(refusal[0], refusal[1], refusal[2], headers=refusal[3])
     try:
-        inbound = await read_inbound(request, hub)
+        inbound = await read_inbound(request, hub, status=not isinstance(connector, Source))
         if isinstance(connector, Source):
             response = await _source_webhook(hub, connector, inbound)
         else:
