@@ -10,6 +10,7 @@ from hub.config import ConfigError
 from hub.content.verify import check_templates
 from hub.outbound_urls import refused_alert_webhooks, refused_urls
 from hub.plugins import collect_connectors, get_plugin_manager
+from hub.rules import RuleEngine, RuleError
 from hub.security import PiiCipher
 from hub.templates import OWN_TEXT_FILE, TemplateRenderer
 
@@ -34,7 +35,8 @@ def _print_warning(line: str) -> None:
 def check_config(settings: Settings,
                  warn: Callable[[str], None] | None = _print_warning,
                  pm: pluggy.PluginManager | None = None) -> dict[str, ConnectorSpec]:
-    """Validate plugins, connectors, keys and templates; raise ConfigError with every problem.
+    """Validate plugins, connectors, rules, keys and templates; raise ConfigError with every
+    problem.
 
     A connector URL the outbound guard will refuse (:mod:`hub.outbound_urls`) is a problem,
     named by connector and field.
@@ -53,6 +55,10 @@ def check_config(settings: Settings,
     problems.extend(refused_urls(specs, settings.security.outbound_allow, warn))
     problems.extend(refused_alert_webhooks([str(h.url) for h in settings.alerts.webhooks],
                                            settings.security.outbound_allow, warn))
+    try:  # every condition compiled, as serve does: a deploy that passes check starts
+        RuleEngine(settings.rules)
+    except RuleError as exc:
+        problems.extend(exc.problems)
     if settings.security.pii_keys:
         try:
             PiiCipher([k.get_secret_value() for k in settings.security.pii_keys], "check")

@@ -164,3 +164,21 @@ template = "no_such_template"
         check_config(load_settings(path))
     assert "notifications.stages.approved: template file no_such_template/email.subject.j2 " \
            "not found" in error.value.problems
+
+
+def test_a_rule_that_does_not_compile_fails_the_check_as_it_fails_serve(tmp_path):
+    # Found from outside by an admin: check said "configuration is valid" and serve refused
+    # to start over the same rule, so a deploy pipeline with check in it shipped a dead hub.
+    path = write(tmp_path, """
+[sinks.outbox]
+type = "file"
+[channels.email]
+providers = ["outbox"]
+[[rules]]
+name = "broken"
+when = "stage == "
+actions = [{ do = "tag", tag = "x" }]
+""")
+    with pytest.raises(ConfigError) as error:
+        check_config(load_settings(path))
+    assert any(p.startswith("rules[0] (broken).when:") for p in error.value.problems)
