@@ -36,6 +36,15 @@ async def test_search_by_reference_email_state_and_dates(hub, client):
     now = datetime.now(UTC)
     assert len(await refs(created_from=(now - timedelta(hours=1)).isoformat())) == 3
     assert await refs(created_to=(now - timedelta(hours=1)).isoformat()) == []
+    # A date, or a time without an offset, is UTC (found from outside: both answered 500).
+    tomorrow = (now + timedelta(days=1)).date().isoformat()
+    assert len(await refs(created_to=tomorrow)) == 3
+    assert await refs(created_from=tomorrow) == []
+    naive = (now - timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    assert len(await refs(created_from=naive)) == 3
+    response = await client.post("/api/returns/search", json={"created_from": tomorrow},
+                                 headers=bearer(token))
+    assert response.status == 200 and (await response.json())["items"] == []
     response = await client.post("/api/returns/search", json={"email": "JANE.DOE@example.com"},
                                  headers=bearer(token))
     assert [r["reference"] for r in (await response.json())["items"]] == ["R-3"]

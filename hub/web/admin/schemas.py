@@ -10,10 +10,10 @@ others live in ``schemas_*`` modules by topic and are re-exported here, so that
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from hub.events import ReturnState
 from hub.web.admin.ids import RowId
@@ -49,6 +49,14 @@ from hub.web.admin.schemas_customers import (  # noqa: F401 (re-exported)
 
 # --- returns --------------------------------------------------------------------------------
 
+def _in_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A time filter: a date, or a time without an offset, is read as UTC (the store's clock).
+UtcFilter = Annotated[datetime, AfterValidator(_in_utc)]
+
+
 class ReturnSearch(PageQuery):
     """Filters of the return search; all optional, combined with AND. Newest first."""
 
@@ -62,8 +70,10 @@ class ReturnSearch(PageQuery):
                               "(E.164), matched through its keyed hash.")
     state: list[ReturnState] | None = Field(None, description="One or more states "
                                             "(repeat the parameter or separate with commas).")
-    created_from: datetime | None = Field(None, description="Created at or after (ISO 8601).")
-    created_to: datetime | None = Field(None, description="Created before (ISO 8601).")
+    created_from: UtcFilter | None = Field(None, description="Created at or after (ISO 8601; a "
+                                           "date or a time without an offset is UTC).")
+    created_to: UtcFilter | None = Field(None, description="Created before (ISO 8601; a date "
+                                         "or a time without an offset is UTC).")
 
 
 class ReturnSummary(Out):
