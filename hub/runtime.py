@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from hub.connectors import Connector, Sink, Source
 
 log = get_logger("hub.runtime")
+#: How long a stopping hub lets the processor and the dispatcher finish their pass.
+_STOP_GRACE_SECONDS = 10.0
 
 
 def node_name() -> str:
@@ -260,9 +262,20 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop accepting work, finish what is in flight, close everything."""
+        # The processor and the dispatcher finish their pass and leave, so that what a pass
+        # leased is applied, sent or given back (the stages below); the rest is cancelled.
+        finishing = [task for task in self._tasks
+                     if task.get_name() in ("inbox-processor", "dispatcher")]
+        for worker in (self.processor, self.dispatcher):
+            if worker is not None and finishing:
+                worker.request_stop()
         for task in self._tasks:
-            task.cancel()
+            if task not in finishing:
+                task.cancel()
+        if finishing:
+            await asyncio.wait(finishing, timeout=_STOP_GRACE_SECONDS)
         for task in self._tasks:
+            task.cancel()  # a pass still running after the grace (a hung enrichment)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []

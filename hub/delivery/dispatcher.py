@@ -105,6 +105,7 @@ class Dispatcher:
             claim_interval=settings.idle_poll_seconds)
         #: Notifications this dispatcher took through claims (the rest came handed off).
         self.claimed = 0
+        self._stopping = False
 
     async def start(self) -> None:
         """Start the outcome and send-intent writers and the lease keeper."""
@@ -130,11 +131,17 @@ class Dispatcher:
         """Give back the leases of handed notifications this dispatcher will not send."""
         await self.outbox.release([(lease, item.notification.id) for lease, item in leases])
 
+    def request_stop(self) -> None:
+        """Finish the current pass, then leave :meth:`run` (a cancelled pass could lose the
+        rows a claim had just leased: they waited out their lease after a restart)."""
+        self._stopping = True
+        self.wake.set()
+
     async def run(self) -> None:
-        """Claim and deliver until cancelled."""
+        """Claim and deliver until cancelled or :meth:`request_stop`."""
         self.handoff.worker_started()
         try:
-            while True:
+            while not self._stopping:
                 # Cleared before the claim: a wake-up that comes during it is not lost.
                 self.wake.clear()
                 claimed = await self.claim_and_start()

@@ -58,10 +58,18 @@ class InboxProcessor:
         self.handoff: Handoff[ClaimedEvent] | None = None
         #: Events this processor took through claims (the rest came handed off).
         self.claimed = 0
+        self._stopping = False
+
+    def request_stop(self) -> None:
+        """Finish the current batch, then leave :meth:`run` (a cancelled batch could lose
+        the events it had claimed: they waited out their lease after a restart)."""
+        self._stopping = True
+        self.wake.set()
 
     async def run(self) -> None:
-        """Process until cancelled; sleeps until woken or ``idle_poll_seconds`` pass."""
-        while True:
+        """Process until cancelled or :meth:`request_stop`; sleeps until woken or
+        ``idle_poll_seconds`` pass."""
+        while not self._stopping:
             try:
                 processed = await self.run_once()
             except Exception as exc:  # database outage: keep the loop alive
