@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from sqlalchemy import and_, or_, select, update
 
+from hub.connectors import Source
 from hub.domain.retry import backoff_delay
 from hub.errors import PermanentError, TransientError
 from hub.events import EventType, ReturnEvent
@@ -25,11 +26,14 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from hub.config import WorkerSettings
-    from hub.connectors import Source
 
 log = get_logger("hub.rule_actions")
 
 _ACTION_EVENT = {"approve": EventType.APPROVED, "decline": EventType.DECLINED}
+
+
+class _CannotAct(Exception):
+    """The return's source does not implement :meth:`~hub.connectors.Source.act`."""
 
 
 class ActionRunner:
@@ -74,6 +78,9 @@ class ActionRunner:
     async def _carry_out(self, action: RuleAction, ret: Return) -> None:
         try:
             detail = await self._perform(action, ret)
+        except _CannotAct as exc:  # nothing failed: the platform has no such call
+            await self._finish(action, ret, "skipped", str(exc))
+            return
         except (PermanentError, NotImplementedError) as exc:
             await self._finish(action, ret, "failed", safe_error(exc))
             return
@@ -102,6 +109,9 @@ class ActionRunner:
         source = self.sources.get(ret.source)
         if source is None:
             raise PermanentError(f"the source {ret.source!r} is not configured")
+        if type(source).act is Source.act:
+            raise _CannotAct(f"the {source.type} source does not act upstream: "
+                             f"{action.action} applies here only")
         event = ReturnEvent(type=_ACTION_EVENT[action.action], return_id=ret.external_id,
                             order_id=ret.order_ref, order_number=ret.order_number,
                             source=ret.source, source_event_id=f"rule-action-{action.id}")
@@ -130,6 +140,9 @@ class ActionRunner:
         if status == "failed":
             log.error("rule_action_failed", action=action.action, rule=action.rule,
                       return_id=ret.id, error=error)
+        elif status == "skipped":
+            log.info("rule_action_skipped", action=action.action, rule=action.rule,
+                     return_id=ret.id, reason=error)
         async with self.sessionmaker() as session, session.begin():
             await session.execute(update(RuleAction).where(RuleAction.id == action.id).values(
                 status=status, last_error=error, lease_owner=None, lease_until=None,

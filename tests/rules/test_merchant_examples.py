@@ -172,3 +172,36 @@ async def test_failed_upstream_action_is_retried_then_done(running, tmp_path):
     assert action.status == "done" and action.attempts == 3
     assert (action.done_at - action.created_at).total_seconds() >= 1.9  # the waits were kept
     assert len([m for m in shopify.mutations if m["name"] == "returnApproveRequest"]) == 1
+
+
+async def test_an_approval_on_a_source_that_cannot_act_upstream_is_skipped_not_failed(tmp_path):
+    # Found from outside by an admin: the embedded default's auto-approve rule on the demo
+    # (Standard Webhooks) source logged rule_action_failed at ERROR for every approval.
+    from structlog.testing import capture_logs
+
+    from hub.events import EventType
+    from hub.store.engine import utcnow
+    from tests.delivery.test_receipt_batches import _event
+
+    rules = [{"name": "approve-all", "when": 'stage == "requested"',
+              "actions": [{"do": "approve"}], "stop": True}]
+    hub = Hub.build(make_settings(tmp_path, rules=rules, notifications={"stages": STAGES}))
+    await hub.start(workers=False)
+    hub.build_workers()
+    await hub.dispatcher.start()
+    try:
+        event = _event("R-demo-approve")
+        event.type = EventType.REQUESTED
+        with capture_logs() as logs:
+            await hub.inbox.submit([event], utcnow())
+            await hub.drain()
+        async with hub.sessionmaker() as session:
+            action = (await session.execute(select(RuleAction))).scalar_one()
+            entries = list((await session.execute(select(TimelineEntry.outcome))).scalars())
+            state = (await session.execute(select(Return.state))).scalar_one()
+    finally:
+        await hub.stop()
+    assert state == "approved"  # here
+    assert action.status == "skipped" and "does not act upstream" in action.last_error
+    assert "upstream_skipped" in entries and "upstream_failed" not in entries
+    assert not [entry for entry in logs if entry["log_level"] == "error"]
