@@ -123,6 +123,16 @@ async def test_timeline_has_events_notifications_attempts(hub, client):
                                                             "channel": "sms"},
                               headers=bearer(token))
     assert [n["stage"] for n in (await listed.json())["items"]] == ["approved"]
+    sent = await client.get("/api/notifications", params={"return_id": str(return_id),
+                                                          "status": "sent,delivered"},
+                            headers=bearer(token))
+    statuses = {n["status"] for n in (await sent.json())["items"]}
+    assert statuses and statuses <= {"sent", "delivered"}
+    # A status no notification can have is a 422 naming the field (found from outside: it
+    # answered an empty page, as if nothing had that status).
+    bogus = await client.get("/api/notifications", params={"status": "sent,bogus"},
+                             headers=bearer(token))
+    assert bogus.status == 422 and (await bogus.json())["error"]["field"].startswith("status")
     missing = await client.get("/api/returns/999999", headers=bearer(token))
     assert missing.status == 404
     assert (await missing.json())["error"]["code"] == "not_found"

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
+from hub.domain.outcome import STATUS_RANK
 from hub.events import ReturnState
 from hub.web.admin.ids import RowId
 from hub.web.admin.schemas_base import (  # noqa: F401 (re-exported)
@@ -46,6 +47,9 @@ from hub.web.admin.schemas_customers import (  # noqa: F401 (re-exported)
     ErasedOut,
     PreferencesBody,
 )
+
+#: Every status a notification can have (a filter naming another is a 422, not an empty page).
+NotificationStatus = Literal[tuple(STATUS_RANK)]  # type: ignore[valid-type]
 
 # --- returns --------------------------------------------------------------------------------
 
@@ -212,7 +216,9 @@ class NotificationQuery(PageQuery):
     """Filters of the notification list. Newest first."""
 
     return_id: RowId | None = None
-    status: list[str] | None = Field(None, description="e.g. sent, delivered, bounced, dead.")
+    status: list[NotificationStatus] | None = Field(  # type: ignore[valid-type]
+        None, description="One or more statuses (repeat the parameter or separate with "
+        "commas), e.g. sent, delivered, bounced, dead.")
     channel: str | None = Field(None, max_length=32)
     provider: str | None = Field(None, max_length=100)
     stage: str | None = Field(None, max_length=64)
