@@ -29,6 +29,9 @@ class Effects:
     planned: list[PlannedNotification] = field(default_factory=list)
 
 
+#: The stage of the emails ``notify_team`` sends the support team (not the customer).
+TEAM_STAGE = "team_review"
+
 def effects_of(decided: Decided, *, planner: Planner, return_id: int,
                inbox_event_id: int | None, now: datetime) -> Effects:
     """The timeline entries, outbox rows and upstream actions of ``decided`` for the return
@@ -142,7 +145,7 @@ def _plan_team(out: _Out, planner: Planner) -> list[PlannedNotification]:
         if not team.email:
             continue
         for plan in planner.plan(
-                return_id=out.return_id, cycle=decided.ret.cycle, stage="team_review",
+                return_id=out.return_id, cycle=decided.ret.cycle, stage=TEAM_STAGE,
                 contact=Contact(email=team.email), customer_key=None,
                 inbox_event_id=out.inbox_event_id, event_received_at=decided.received_at,
                 now=out.now, channels=["email"], template=team.template):

@@ -89,3 +89,27 @@ def test_formatting_helpers():
     assert duration(None) == "–" and duration(0.25) == "250 ms"
     assert duration(90) == "1.5 min" and duration(7200) == "2.0 h"
     assert percent(None) == "–" and percent(97.25) == "97.2%"
+
+
+async def test_updates_to_the_team_or_from_a_campaign_answer_no_customer(portal_hub,
+                                                                        portal_client):
+    # Found from outside by an admin: "Where is my return? answered" counted the support
+    # team's review emails and campaign messages as answers the customer got.
+    from hub.domain.effects import TEAM_STAGE
+
+    hub, client = portal_hub, portal_client
+    await seed(client, hub, "DT-1", "return.approved")
+    await seed(client, hub, "DT-2", "return.approved")
+    await seed(client, hub, "DT-3", "return.approved")
+    async with hub.sessionmaker() as session, session.begin():
+        refs = {r.external_id: r.id for r in (await session.execute(select(Return))).scalars()}
+        await session.execute(update(Notification).where(
+            Notification.return_id == refs["DT-1"], Notification.channel == "email")
+            .values(stage=TEAM_STAGE))
+        await session.execute(update(Notification).where(
+            Notification.return_id == refs["DT-2"], Notification.channel == "email")
+            .values(campaign_id=1))
+    async with hub.sessionmaker() as session:
+        stats = await compute_stats(session, 14)
+    assert (stats.active_returns, stats.proactive_returns, stats.proactive_updates) == (3, 1, 1)
+    assert round(stats.deflection_rate) == 33

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from hub.domain.effects import TEAM_STAGE
 from hub.store.engine import utcnow
 from hub.store.models import InboxEvent, Notification, PortalView, TimelineEntry
 from hub.web.metrics import QUEUE_STATUSES, latency_seconds
@@ -38,6 +39,10 @@ FAILURE = ("bounced", "failed", "dead")
 COMPLETED_STATES = ("refunded", "exchange_shipped", "closed")
 #: Channels whose messages are proactive updates to the customer (not the portal itself).
 PROACTIVE_CHANNELS = ("email", "sms")
+#: A return update that reached its customer: not the support team's email, not a campaign.
+_TOLD_THE_CUSTOMER = (Notification.channel.in_(PROACTIVE_CHANNELS),
+                      Notification.status.in_(SUCCESS), Notification.stage != TEAM_STAGE,
+                      Notification.campaign_id.is_(None))
 #: At most this many latencies are read for the percentiles.
 LATENCY_SAMPLE = 50_000
 
@@ -175,17 +180,16 @@ async def _deflection(session: AsyncSession, stats: Stats) -> None:
         select(func.count()).select_from(active.subquery()))).scalar_one())
     viewed = (select(PortalView.return_id).where(PortalView.viewed_at >= stats.since)
               .distinct())
-    proactive = (select(Notification.return_id).where(
-        Notification.channel.in_(PROACTIVE_CHANNELS), Notification.status.in_(SUCCESS),
-        Notification.sent_at >= stats.since).distinct())
+    proactive = (select(Notification.return_id).where(*_TOLD_THE_CUSTOMER,
+                                                      Notification.sent_at >= stats.since)
+                 .distinct())
     stats.portal_viewed_returns = int((await session.execute(
         select(func.count()).select_from(viewed.subquery()))).scalar_one())
     stats.proactive_returns = int((await session.execute(
         select(func.count()).select_from(proactive.subquery()))).scalar_one())
     stats.proactive_updates = int((await session.execute(select(func.count()).select_from(
-        Notification).where(Notification.channel.in_(PROACTIVE_CHANNELS),
-                            Notification.status.in_(SUCCESS),
-                            Notification.sent_at >= stats.since))).scalar_one())
+        Notification).where(*_TOLD_THE_CUSTOMER, Notification.sent_at >= stats.since)
+    )).scalar_one())
     covered = int((await session.execute(select(func.count()).select_from(
         active.where(TimelineEntry.return_id.in_(viewed.union(proactive))).subquery())
     )).scalar_one())
