@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 from pathlib import Path
+
+from pydantic_settings import SettingsError
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config import ConfigError, Settings, load_settings
 from hub.local_payload import PayloadError
@@ -337,6 +341,32 @@ def main(argv: list[str] | None = None) -> int:
     except PayloadError as exc:
         print(f"returnhub: {args.file}: {exc}", file=sys.stderr)
         return 2
+    except SettingsError as exc:  # an environment variable that does not parse
+        print(f"returnhub: invalid configuration: {exc} (a list or table given in an "
+              "environment variable is written as JSON, e.g. RETURNHUB_PLUGINS__DISABLED="
+              "'[\"file\"]')", file=sys.stderr)
+        return 2
+    except (OSError, SQLAlchemyError) as exc:  # the world refused: one line, no traceback
+        print(f"returnhub: {_failure(exc, args)}", file=sys.stderr)
+        return 1
+
+
+def _failure(exc: BaseException, args: argparse.Namespace) -> str:
+    """What a database, a folder or a port refused, in one line that names it (a database
+    URL with its password masked) and quotes no statement parameter."""
+    from sqlalchemy.engine import make_url
+
+    from hub.store.failures import safe_error
+
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"cannot listen: the address is in use ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{type(exc).__name__}: {exc.strerror}: {exc.filename}"
+    try:
+        where = make_url(_settings(args).database_url).render_as_string(hide_password=True)
+    except Exception:  # the settings themselves: name no database
+        where = "the configured database"
+    return f"cannot use the database at {where}: {safe_error(exc).splitlines()[0][:300]}"
 
 
 if __name__ == "__main__":

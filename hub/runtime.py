@@ -150,13 +150,11 @@ class Hub:
         await self.templates.start()
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))
-        for name, spec in self.specs.items():
-            connector = spec.cls(spec.config, self.context_for(spec))
-            if isinstance(connector, PortalSink):  # core code: it writes the core's own table
-                connector.bind_store(self.sessionmaker, self.cipher)
-            await connector.start()
-            self._started_connectors.append(connector)
-            (self.sources if spec.kind == "sources" else self.sinks)[name] = connector
+        try:
+            await self._start_connectors()
+        except BaseException:  # a connector that cannot start: close what did, then say why
+            await self._close_connectors()
+            raise
         # Pollers write to the inbox too, so worker-only nodes start it as well.
         await self.inbox.start()
         try:  # before any work: a plugin that refuses to start has seen nothing happen
@@ -286,6 +284,19 @@ class Hub:
             await self.processor.release_handed()
         await self.health.flush()
         await run_shutdown(self.pm)
+        await self._close_connectors()
+        await self.engine.dispose()
+
+    async def _start_connectors(self) -> None:
+        for name, spec in self.specs.items():
+            connector = spec.cls(spec.config, self.context_for(spec))
+            if isinstance(connector, PortalSink):  # core code: it writes the core's own table
+                connector.bind_store(self.sessionmaker, self.cipher)
+            await connector.start()
+            self._started_connectors.append(connector)
+            (self.sources if spec.kind == "sources" else self.sinks)[name] = connector
+
+    async def _close_connectors(self) -> None:
         for connector in reversed(self._started_connectors):
             try:
                 await connector.close()
@@ -294,4 +305,3 @@ class Hub:
         self._started_connectors = []
         if self.http is not None:
             await self.http.close()
-        await self.engine.dispose()

@@ -195,3 +195,27 @@ def test_status_without_a_reachable_database_says_so_in_one_line(tmp_path):
     assert result.stderr.startswith("returnhub: cannot read the database at "
                                     "postgresql+asyncpg://returnhub:***@127.0.0.1:")
     assert "s3cret-pw" not in result.stderr
+
+
+def test_what_the_world_refuses_at_start_is_one_line_not_a_traceback(tmp_path):
+    # Found from outside by an admin: each of these printed a traceback (130 lines for the
+    # database), and the environment variable exited 1 without naming what was wrong.
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    url = f"postgresql+asyncpg://returnhub:s3cret-pw@127.0.0.1:{free_port()}/returnhub"
+    for args in (("db", "upgrade"), ("tokens", "list"), ("serve", "--processes", "1")):
+        result = run(*args, cwd=cwd, RETURNHUB_DATABASE__URL=url)
+        assert result.returncode == 1, (args, result.stderr[-500:])
+        assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr
+        assert result.stderr.splitlines()[-1].startswith(
+            "returnhub: cannot use the database at postgresql+asyncpg://returnhub:***@"), args
+    (tmp_path / "afile").write_text("")
+    folder = run("serve", "--processes", "1", "--port", str(free_port()), cwd=cwd,
+                 RETURNHUB_SINKS__OUTBOX__DIRECTORY=str(tmp_path / "afile" / "outbox"))
+    assert folder.returncode == 1 and "Traceback" not in folder.stderr
+    assert folder.stderr.splitlines()[-1] == (
+        f"returnhub: NotADirectoryError: Not a directory: {tmp_path / 'afile' / 'outbox'}")
+    assert "Unclosed client session" not in folder.stderr
+    env = run("check", cwd=cwd, RETURNHUB_PLUGINS__DISABLED="file")
+    assert env.returncode == 2 and "Traceback" not in env.stderr
+    assert 'error parsing value for field "plugins"' in env.stderr
