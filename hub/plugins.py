@@ -164,11 +164,20 @@ def collect_connectors(pm: pluggy.PluginManager) -> ConnectorRegistry:
     problems: list[str] = []
     for impl in pm.hook.returnhub_register_connectors.get_hookimpls():
         plugin_name = impl.plugin_name
+        if impl.hookwrapper or impl.wrapper:  # wraps the others' calls: it registers nothing
+            continue
 
         def register(cls: type[Connector], _owner: str = plugin_name) -> None:
             problems.extend(_add(registry, cls, _owner))
 
-        impl.function(register=register)
+        # Called per plugin, so that what each registers is known to be its own; with only
+        # the arguments it declares, as pluggy would call it.
+        arguments = {"register": register}
+        try:
+            impl.function(*(arguments[name] for name in impl.argnames))
+        except Exception as exc:
+            problems.append(f"plugin {plugin_name!r}: returnhub_register_connectors raised "
+                            f"{type(exc).__name__}: {exc}")
     if problems:
         raise PluginError("; ".join(problems))
     return registry

@@ -178,3 +178,25 @@ def test_a_settings_validator_that_crashes_is_a_config_problem_naming_the_sink(t
         Hub.build(settings, get_plugin_manager(extra_plugins=[Plugin()]))
     assert any("sinks.outbox: the settings of 'strict_file' (Strict.Config) could not be "
                "checked: a validator raised TypeError" in p for p in caught.value.problems)
+
+
+def test_register_connectors_is_called_as_pluggy_would_and_a_failure_names_the_plugin():
+    # Found from outside by a plugin author: an implementation taking no argument crashed the
+    # hub with a traceback (it was called with register= whatever it declared).
+    class Silent:
+        @hookimpl
+        def returnhub_register_connectors(self):  # noqa: ANN201
+            pass
+
+    class Raising:
+        @hookimpl
+        def returnhub_register_connectors(self, register):  # noqa: ANN001, ANN201
+            raise RuntimeError("cannot import its SDK")
+
+    assert "file" in collect_connectors(get_plugin_manager(extra_plugins=[Silent()])).sinks
+    pm = get_plugin_manager(extra_plugins=[Raising()])
+    with pytest.raises(PluginError) as caught:
+        collect_connectors(pm)
+    [name] = [n for n, p in pm.list_name_plugin() if isinstance(p, Raising)]
+    assert f"plugin {name!r}: returnhub_register_connectors raised RuntimeError: cannot " \
+           "import its SDK" in str(caught.value)
