@@ -8,6 +8,7 @@ the variable are named) or an SMS is too long, 2 for an invalid configuration.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
 from pathlib import Path
@@ -62,9 +63,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_templates_preview(args: argparse.Namespace) -> int:
     """Print the rendered message; non-zero when a template fails or an SMS is too long."""
+    from hub.content.live import TemplateLibrary
     from hub.content.preview import preview
     from hub.plugins import get_plugin_manager
-    from hub.templates import TemplateRenderer, TemplateRenderError
+    from hub.templates import TemplateRenderError
+    from hub.templates_in_use import UNREAD, saved_library
 
     try:
         settings = load_settings(getattr(args, "config", None))
@@ -75,7 +78,10 @@ def cmd_templates_preview(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     pm = get_plugin_manager(disabled=settings.plugins.disabled)
-    renderer = TemplateRenderer(settings.notifications.templates_dir, pm)
+    library = asyncio.run(saved_library(settings))
+    if library is None:
+        print(f"({UNREAD})", file=sys.stderr)
+    renderer = TemplateLibrary(settings, pm).build(library or {})
     try:
         rendered = preview(settings, renderer, args.stage, args.channel, args.locale,
                            args.brand_source, variant=args.variant)

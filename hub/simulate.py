@@ -17,6 +17,7 @@ from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, Return, TimelineEntry
 from hub.store.outbox import Claimed
+from hub.templates_in_use import UNREAD, saved_library
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -34,12 +35,13 @@ async def simulate(settings: Settings, payload: str, *, source: str | None = Non
         hub = Hub.build(scratch_settings)
         await hub.start(workers=False)
         try:
+            notes = await _use_saved_templates(hub, settings)
             found = await read_events(hub, payload, source=source, default_source="simulated",
                                       headers=headers)
             await hub.inbox.submit(found.events, utcnow())
             hub.build_workers()
             await hub.processor.drain()
-            lines = list(found.notes)
+            lines = [*notes, *found.notes]
             lines += [f"event {e.type.value} for return "
                       f"{e.return_id or (e.tracking.number if e.tracking else None)}"
                       for e in found.events]
@@ -47,7 +49,11 @@ async def simulate(settings: Settings, payload: str, *, source: str | None = Non
             lines += [f"not sent ({entry.detail['stage']}): {entry.detail['reason']}"
                       for entry in await _withheld(hub)]
             if not claimed:
-                lines.append("nothing would be sent (no stage reached, or no channel configured)")
+                lines.append("nothing would be sent (no stage reached, or no channel "
+                             "configured). simulate starts from an empty database, so the "
+                             "event's return is new to it: an event that follows an earlier "
+                             "one (label_created after approved) may reach no stage alone; "
+                             "`returnhub rules test` shows what the rules decide for it")
             for item in claimed:
                 message = hub.composer.compose(item)
                 providers = hub.dispatcher.router.providers_for(message.channel)
@@ -79,3 +85,15 @@ async def _planned(hub: Hub) -> list[Claimed]:
             customer = await session.get(Customer, ret.customer_id) if ret.customer_id else None
             items.append(Claimed(notification, ret, customer, prior_status="pending"))
         return items
+
+
+async def _use_saved_templates(hub: Hub, settings: Settings) -> list[str]:
+    """Render with the library saved through the admin API in the configured database, as
+    the running hub does; a note when it cannot be read."""
+    library = await saved_library(settings)
+    if library is None:
+        return [f"({UNREAD})"]
+    if library:
+        hub.templates.accept(hub.templates.build(library),
+                             {path: (0, source) for path, source in library.items()})
+    return []

@@ -153,7 +153,7 @@ class TemplateLibrary:
         except TemplateRejected as exc:  # an unreadable file: the bundled ones are used
             self._files = {}
             self._refused(exc)
-        self.current = self._build({})
+        self.current = self.build({})
         self._checked = time.monotonic()
         self._lock = asyncio.Lock()
 
@@ -179,8 +179,10 @@ class TemplateLibrary:
 
     # -- changes --------------------------------------------------------------------------
 
-    def _build(self, library: Mapping[str, str], files: Mapping[str, str] | None = None
-               ) -> TemplateRenderer:
+    def build(self, library: Mapping[str, str], files: Mapping[str, str] | None = None
+              ) -> TemplateRenderer:
+        """A renderer for the operator's files in use (or ``files``) and ``library`` (which
+        wins), the bundled templates under both; unchecked."""
         sources = {**(self._files if files is None else files), **library}
         return TemplateRenderer(None, self.pm, library=sources)
 
@@ -188,7 +190,7 @@ class TemplateLibrary:
                   changed: list[str] | None = None) -> tuple[TemplateRenderer, TemplateReport]:
         """A renderer for these sources and what the checks say of it; raises
         :class:`TemplateRejected` with every error."""
-        renderer = self._build(library, files)
+        renderer = self.build(library, files)
         errors = compile_errors(renderer, changed or [])
         report = check_templates(self.settings, renderer)
         errors.extend(report.errors)

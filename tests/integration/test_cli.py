@@ -219,3 +219,35 @@ def test_what_the_world_refuses_at_start_is_one_line_not_a_traceback(tmp_path):
     env = run("check", cwd=cwd, RETURNHUB_PLUGINS__DISABLED="file")
     assert env.returncode == 2 and "Traceback" not in env.stderr
     assert 'error parsing value for field "plugins"' in env.stderr
+
+
+async def test_preview_and_simulate_render_with_templates_saved_through_the_api(tmp_path):
+    # Found from outside by an admin: after PUT /api/templates/files/approved/sms.txt.j2 the
+    # hub sent the new text, but `templates preview` and `simulate` showed the bundled one.
+    from hub.store.engine import make_engine, make_sessionmaker
+    from hub.store.migrate import upgrade
+    from hub.store.template_store import add_revision
+
+    cwd = checkout_copy(tmp_path)
+    run("init", cwd=cwd)
+    url = f"sqlite+aiosqlite:///{cwd / 'data' / 'returnhub.db'}"
+    engine = make_engine(url)
+    try:
+        await upgrade(engine)
+        async with make_sessionmaker(engine)() as session, session.begin():
+            add_revision(session, "approved/sms.txt.j2",
+                         "CUSTOM {{ brand.store_name }}: return {{ return.reference }} ok.", "ops")
+    finally:
+        await engine.dispose()
+    env = {"RETURNHUB_DATABASE__URL": url}
+    preview = run("templates", "preview", "approved", "--channel", "sms", cwd=cwd, **env)
+    assert preview.returncode == 0, preview.stderr
+    assert "CUSTOM Demo Store: return R-1001 ok." in preview.stdout
+    simulated = run("simulate", str(ROOT / "config/examples/events/approved.json"), cwd=cwd,
+                    **env)
+    assert simulated.returncode == 0, simulated.stderr
+    assert "CUSTOM Demo Store: return R-1001 ok." in simulated.stdout
+    fresh = run("templates", "preview", "approved", "--channel", "sms", cwd=cwd,
+                RETURNHUB_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
+    assert fresh.returncode == 0 and "CUSTOM" not in fresh.stdout
+    assert not (tmp_path / "none.db").exists()  # asking created no database
