@@ -4,8 +4,10 @@ per provider event, repeats (in the batch and across batches) ignored."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
@@ -17,6 +19,19 @@ from hub.store.models import DeliveryReceipt, Notification, TimelineEntry
 from hub.store.models_engagement import MessageEngagement
 from hub.testing.factories import event_payload
 from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def hub(tmp_path, db_url) -> AsyncIterator[Hub]:
+    """A hub whose dispatcher has sent nothing yet, without running workers."""
+    running = Hub.build(make_settings(tmp_path, db_url))
+    await running.start(workers=False)
+    running.build_workers()
+    await running.dispatcher.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 def _event(return_id: str) -> ReturnEvent:
@@ -69,103 +84,82 @@ async def _record(hub: Hub, updates: list[StatusUpdate]) -> tuple[int, int]:
     return new, statements
 
 
-async def test_a_batch_costs_the_same_statements_whatever_its_size(tmp_path, db_url):
-    hub = Hub.build(make_settings(tmp_path, db_url))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
-        ids = await _sent(hub, 24)
-        assert len(ids) == 24
-        small_new, small = await _record(hub, _updates(ids[:2], "small"))
-        large_new, large = await _record(hub, _updates(ids[2:], "large"))
-        assert (small_new, large_new) == (2 * 4, 22 * 4)  # the in-batch repeat is not new
-        assert small == large, (small, large)
-        assert 3 <= small <= 8
-        repeat_new, _ = await _record(hub, _updates(ids[2:], "large"))
-        assert repeat_new == 0  # a redelivered batch changes nothing
-        async with hub.sessionmaker() as session:
-            statuses = set((await session.execute(select(Notification.status).where(
-                Notification.id.in_(ids)))).scalars())
-            delivered_at = (await session.execute(select(func.count()).where(
-                Notification.id.in_(ids), Notification.delivered_at.is_not(None),
-                Notification.receipt_due_at.is_(None)))).scalar_one()
-            opens = {row.notification_id: (row.events, row.first_at < row.last_at)
-                     for row in (await session.execute(select(MessageEngagement))).scalars()}
-            moved = (await session.execute(select(func.count()).select_from(TimelineEntry)
-                     .where(TimelineEntry.outcome == "delivered"))).scalar_one()
-            receipts = (await session.execute(select(func.count()).select_from(
-                DeliveryReceipt))).scalar_one()
-        assert statuses == {"delivered"}
-        assert delivered_at == 24
-        assert opens == {message_id: (2, True) for message_id in ids}
-        assert moved == 24  # one timeline entry per move; the "deferred" moved nothing
-        assert receipts == 24 * 4
-    finally:
-        await hub.stop()
+async def test_a_batch_costs_the_same_statements_whatever_its_size(hub):
+    ids = await _sent(hub, 24)
+    assert len(ids) == 24
+    small_new, small = await _record(hub, _updates(ids[:2], "small"))
+    large_new, large = await _record(hub, _updates(ids[2:], "large"))
+    assert (small_new, large_new) == (2 * 4, 22 * 4)  # the in-batch repeat is not new
+    assert small == large, (small, large)
+    assert 3 <= small <= 8
+    repeat_new, _ = await _record(hub, _updates(ids[2:], "large"))
+    assert repeat_new == 0  # a redelivered batch changes nothing
+    async with hub.sessionmaker() as session:
+        statuses = set((await session.execute(select(Notification.status).where(
+            Notification.id.in_(ids)))).scalars())
+        delivered_at = (await session.execute(select(func.count()).where(
+            Notification.id.in_(ids), Notification.delivered_at.is_not(None),
+            Notification.receipt_due_at.is_(None)))).scalar_one()
+        opens = {row.notification_id: (row.events, row.first_at < row.last_at)
+                 for row in (await session.execute(select(MessageEngagement))).scalars()}
+        moved = (await session.execute(select(func.count()).select_from(TimelineEntry)
+                 .where(TimelineEntry.outcome == "delivered"))).scalar_one()
+        receipts = (await session.execute(select(func.count()).select_from(
+            DeliveryReceipt))).scalar_one()
+    assert statuses == {"delivered"}
+    assert delivered_at == 24
+    assert opens == {message_id: (2, True) for message_id in ids}
+    assert moved == 24  # one timeline entry per move; the "deferred" moved nothing
+    assert receipts == 24 * 4
 
 
-async def test_events_the_store_cannot_hold_cost_the_batch_nothing(tmp_path, db_url):
+async def test_events_the_store_cannot_hold_cost_the_batch_nothing(hub):
     # Found from outside: on PostgreSQL one event naming a message id with a NUL byte (or
     # one longer than its column) failed the whole batch, answered 503 on every retry, and
     # the good receipts beside it were never recorded. SQLite took the same batch.
-    hub = Hub.build(make_settings(tmp_path, db_url))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
-        [sent] = await _sent(hub, 1)
-        at = utcnow()
-        updates = [
-            StatusUpdate(DeliveryStatus.DEFERRED, at, message_id=sent, event_id="good",
-                         reason="451 4.7.1 try\x00later \ud800"),
-            StatusUpdate(DeliveryStatus.OPENED, at, message_id="x\x00", event_id="nul-id"),
-            StatusUpdate(DeliveryStatus.OPENED, at, provider_message_id="P" * 300,
-                         event_id="long-provider-id"),
-            StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id="nul\x00event"),
-            # Two events whose ids share their first 300 characters are two events.
-            StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id="Z" * 300 + "1"),
-            StatusUpdate(DeliveryStatus.CLICKED, at, message_id=sent, event_id="Z" * 300 + "2"),
-        ]
-        new, _ = await _record(hub, updates)
-        assert new == 4
-        async with hub.sessionmaker() as session:
-            stored = {row.event_id: row for row in (
-                await session.execute(select(DeliveryReceipt))).scalars()}
-        assert "good" in stored and stored["good"].notification_id == sent
-        assert "\x00" not in (stored["good"].reason or "")
-        digests = [key for key in stored if key.startswith("sha256:")]
-        assert len(digests) == 3 and len(stored) == 4
-        assert all(len(key) <= 255 for key in stored)
-        again, _ = await _record(hub, updates)  # the digests are stable: a redelivery is known
-        assert again == 0
-    finally:
-        await hub.stop()
+    [sent] = await _sent(hub, 1)
+    at = utcnow()
+    updates = [
+        StatusUpdate(DeliveryStatus.DEFERRED, at, message_id=sent, event_id="good",
+                     reason="451 4.7.1 try\x00later \ud800"),
+        StatusUpdate(DeliveryStatus.OPENED, at, message_id="x\x00", event_id="nul-id"),
+        StatusUpdate(DeliveryStatus.OPENED, at, provider_message_id="P" * 300,
+                     event_id="long-provider-id"),
+        StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id="nul\x00event"),
+        # Two events whose ids share their first 300 characters are two events.
+        StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id="Z" * 300 + "1"),
+        StatusUpdate(DeliveryStatus.CLICKED, at, message_id=sent, event_id="Z" * 300 + "2"),
+    ]
+    new, _ = await _record(hub, updates)
+    assert new == 4
+    async with hub.sessionmaker() as session:
+        stored = {row.event_id: row for row in (
+            await session.execute(select(DeliveryReceipt))).scalars()}
+    assert "good" in stored and stored["good"].notification_id == sent
+    assert "\x00" not in (stored["good"].reason or "")
+    digests = [key for key in stored if key.startswith("sha256:")]
+    assert len(digests) == 3 and len(stored) == 4
+    assert all(len(key) <= 255 for key in stored)
+    again, _ = await _record(hub, updates)  # the digests are stable: a redelivery is known
+    assert again == 0
 
 
-async def test_updates_a_sink_got_wrong_are_skipped_not_a_failed_batch(tmp_path, db_url):
+async def test_updates_a_sink_got_wrong_are_skipped_not_a_failed_batch(hub):
     # Found from outside by a plugin author: a parse_status giving a plain-string status, a
     # naive time or a dict failed the whole batch, answered 503 on every redelivery.
-    hub = Hub.build(make_settings(tmp_path, db_url))
-    await hub.start(workers=False)
-    hub.build_workers()
-    await hub.dispatcher.start()
-    try:
-        [sent] = await _sent(hub, 1)
-        at = utcnow()
-        updates = [
-            StatusUpdate("delivered", at, message_id=sent, event_id="plain-string"),
-            StatusUpdate(DeliveryStatus.OPENED, at.replace(tzinfo=None), message_id=sent,
-                         event_id="naive"),
-            StatusUpdate("nonsense", at, message_id=sent, event_id="nonsense"),
-            {"status": "delivered", "message_id": sent},
-            StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id=7),
-        ]
-        new, _ = await _record(hub, updates)
-        async with hub.sessionmaker() as session:
-            stored = list((await session.execute(select(DeliveryReceipt.event_id))).scalars())
-            status = (await session.execute(select(Notification.status).where(
-                Notification.id == sent))).scalar_one()
-    finally:
-        await hub.stop()
+    [sent] = await _sent(hub, 1)
+    at = utcnow()
+    updates = [
+        StatusUpdate("delivered", at, message_id=sent, event_id="plain-string"),
+        StatusUpdate(DeliveryStatus.OPENED, at.replace(tzinfo=None), message_id=sent,
+                     event_id="naive"),
+        StatusUpdate("nonsense", at, message_id=sent, event_id="nonsense"),
+        {"status": "delivered", "message_id": sent},
+        StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id=7),
+    ]
+    new, _ = await _record(hub, updates)
+    async with hub.sessionmaker() as session:
+        stored = list((await session.execute(select(DeliveryReceipt.event_id))).scalars())
+        status = (await session.execute(select(Notification.status).where(
+            Notification.id == sent))).scalar_one()
     assert (new, stored, status) == (1, ["plain-string"], "delivered")
