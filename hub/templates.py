@@ -46,6 +46,7 @@ from hub.content.modules import one_message
 from hub.content.sandbox import LimitedSandbox
 from hub.content.sms import normalize_sms
 from hub.content.text import clean_text, one_line
+from hub.plugins import PluginError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -186,7 +187,10 @@ class TemplateRenderer:
         plugin_filters: dict[str, Any] = {}
         if pm is not None:
             for filters in reversed(pm.hook.returnhub_template_filters()):
-                plugin_filters.update(filters or {})  # the first pluggy calls wins a clash
+                if not isinstance(filters, dict):  # at start-up: the hub does not start
+                    raise PluginError(f"a returnhub_template_filters hook returned "
+                                      f"{type(filters).__name__}, not a dict of filters")
+                plugin_filters.update(filters)  # the first pluggy calls wins a clash
         for env in (self.html_env, self.text_env):
             env.add_filters({**FILTERS, **plugin_filters})
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from hub.plugins import PluginError
 from hub.web.admin import setup_admin_api
 from hub.web.auth import require_token
 from hub.web.dashboard import setup_dashboard
@@ -32,7 +33,11 @@ def create_app(hub: Hub) -> web.Application:
     app[METRICS] = HubMetrics()
     install_bad_request_filter()
     setup_routes(app)
-    hub.pm.hook.returnhub_add_routes(app=app)
+    try:
+        hub.pm.hook.returnhub_add_routes(app=app)
+    except Exception as exc:  # at start-up: the hub does not start, and says whose hook
+        raise PluginError(f"a returnhub_add_routes hook raised {type(exc).__name__}: "
+                          f"{exc}") from exc
     return app
 
 

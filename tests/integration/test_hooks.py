@@ -316,3 +316,29 @@ async def test_startup_runs_before_any_worker_or_poller_starts(tmp_path, db_url)
         await hub.stop()
     assert {"inbox-processor", "dispatcher"} <= running
     assert seen and not seen[0] & running
+
+
+def test_a_filters_hook_returning_no_dict_or_a_raising_routes_hook_stops_the_start(tmp_path):
+    # Found from outside by a plugin author: both crashed the hub with a traceback that
+    # named no hook (a ValueError from dict.update; the route's own exception).
+    from hub.web.app import create_app
+
+    class Listing:
+        __name__ = "listing"
+
+        @hookimpl
+        def returnhub_template_filters(self):  # noqa: ANN201
+            return [("shout", str.upper)]
+
+    class Routes:
+        __name__ = "routes"
+
+        @hookimpl
+        def returnhub_add_routes(self, app):  # noqa: ANN001, ANN201
+            raise RuntimeError("no such handler")
+
+    with pytest.raises(PluginError, match="returnhub_template_filters hook returned list"):
+        TemplateRenderer(None, manager(Listing()))
+    hub = Hub.build(make_settings(tmp_path), manager(Routes()))
+    with pytest.raises(PluginError, match="returnhub_add_routes hook raised RuntimeError"):
+        create_app(hub)
