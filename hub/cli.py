@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -351,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+#: What binding the server's port can meet (the rest of the OS errors name a file or a peer).
+_CANNOT_LISTEN = frozenset({errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL})
+
+
 def _failure(exc: BaseException, args: argparse.Namespace) -> str:
     """What a database, a folder or a port refused, in one line that names it (a database
     URL with its password masked) and quotes no statement parameter."""
@@ -358,10 +363,12 @@ def _failure(exc: BaseException, args: argparse.Namespace) -> str:
 
     from hub.store.failures import safe_error
 
-    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return f"cannot listen: the address is in use ({exc.strerror})"
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{type(exc).__name__}: {exc.strerror}: {exc.filename}"
+    if isinstance(exc, OSError) and exc.errno in _CANNOT_LISTEN:
+        return f"cannot listen: {exc.strerror}"
+    if not isinstance(exc, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror):
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
     try:
         where = make_url(_settings(args).database_url).render_as_string(hide_password=True)
     except Exception:  # the settings themselves: name no database

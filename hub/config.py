@@ -69,7 +69,7 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest webhook body accepted "
                                 "from a source (a platform's event).")
     max_status_body_bytes: int = Field(
-        16_777_216, ge=1024, description="Largest provider status webhook accepted: providers "
+        4_194_304, ge=1024, description="Largest provider status webhook accepted: providers "
         "batch their events (Mandrill up to 1,000 per post, over 1 MB with opens and clicks), "
         "and a 413 loses a whole batch for good.")
     processes: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(

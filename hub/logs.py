@@ -19,6 +19,7 @@ from pydantic import BaseModel, SecretStr
 SENSITIVE_KEYS = frozenset({
     "email", "phone", "name", "to", "recipient", "address", "customer", "first_name",
     "last_name", "api_key", "secret", "token", "password", "authorization", "body", "payload",
+    "cookie", "auth",
 })
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Eight or more digits, optionally led by "+" and split by spaces, dashes or parentheses; dots
@@ -61,7 +62,7 @@ def mask_secrets_of(value: Any) -> None:
 
 def redact_text(text: str) -> str:
     """Mask email addresses, phone numbers and configured secrets inside free text."""
-    for secret in _SECRETS:
+    for secret in tuple(_SECRETS):  # a copy: a hub being built may add one meanwhile
         if secret in text:
             text = text.replace(secret, REDACTED)
     return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
@@ -77,7 +78,10 @@ def _redact_value(key: str, value: Any) -> Any:
         return {k: _redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact_value(key, v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Anything else (an exception, a URL) is written as its repr: filtered the same way.
+    return redact_text(repr(value))
 
 
 def redact_pii(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -63,35 +63,57 @@ def receipt_event_id(update: StatusUpdate) -> str:
 
 
 def well_formed(updates: list[Any], provider: str) -> list[StatusUpdate]:
-    """The updates a sink's ``parse_status`` returned that the hub can record: a
-    :class:`StatusUpdate` with a :class:`DeliveryStatus` (its value as a plain string is taken
-    too), an aware ``occurred_at`` and text where text goes. Anything else is a bug in the sink:
-    skipped and logged by position (``status_event_skipped``), never a 503 that makes the
-    provider redeliver the batch until it gives up."""
+    """The updates a sink's ``parse_status`` returned, as the hub records them: a
+    :class:`StatusUpdate` with a :class:`DeliveryStatus` (its value as a string is taken too),
+    an aware ``occurred_at``, and text where text goes (a number as an id is taken as its text,
+    a missing reason as none). Anything else is a bug in the sink: skipped and logged by
+    position (``status_event_skipped``), never a 503 that makes the provider redeliver the
+    batch until it gives up."""
     kept = []
     for index, update in enumerate(updates):
-        problem = _problem(update)
-        if problem is None and not isinstance(update.status, DeliveryStatus):
-            update = dataclasses.replace(update, status=DeliveryStatus(update.status))
-        if problem is not None:
-            log.warning("status_event_skipped", provider=provider, index=index, error=problem)
+        fixed = _as_recorded(update)
+        if isinstance(fixed, str):
+            log.warning("status_event_skipped", provider=provider, index=index, error=fixed)
             continue
-        kept.append(update)
+        kept.append(fixed)
     return kept
 
 
-def _problem(update: Any) -> str | None:
+def _as_recorded(update: Any) -> StatusUpdate | str:
+    """``update`` with what is clearly meant made so (a string status, a numeric id, no
+    reason), or what is wrong with it."""
     if not isinstance(update, StatusUpdate):
         return f"parse_status gave a {type(update).__name__}, not a StatusUpdate"
-    if not isinstance(update.status, DeliveryStatus) and update.status not in _STATUS_VALUES:
-        return "status is not a DeliveryStatus"
+    status = update.status
+    if not isinstance(status, DeliveryStatus):
+        if not isinstance(status, str) or status not in _STATUS_VALUES:
+            return "status is not a DeliveryStatus"
+        status = DeliveryStatus(status)
     if not isinstance(update.occurred_at, datetime) or update.occurred_at.tzinfo is None:
         return "occurred_at is not an aware datetime"
-    texts = (update.message_id, update.provider_message_id, update.event_id, update.recipient)
-    if not all(text is None or isinstance(text, str) for text in texts) \
-            or not isinstance(update.reason, str):
+    ids = [_text(value) for value in (update.message_id, update.provider_message_id,
+                                      update.event_id, update.recipient)]
+    reason = "" if update.reason is None else _text(update.reason)
+    if _NOT_TEXT in ids or reason is _NOT_TEXT:
         return "an id, the recipient or the reason is not text"
-    return None
+    # ``is`` for the status: a StrEnum equals its string, which is what is replaced.
+    if status is not update.status or reason != update.reason or ids != [
+            update.message_id, update.provider_message_id, update.event_id, update.recipient]:
+        update = dataclasses.replace(
+            update, status=status, message_id=ids[0], provider_message_id=ids[1],
+            event_id=ids[2], recipient=ids[3], reason=reason)
+    return update
+
+
+_NOT_TEXT = object()
+
+
+def _text(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _NOT_TEXT
 
 
 class ReceiptRecorder:
@@ -152,7 +174,7 @@ class ReceiptRecorder:
                     "provider_message_id": update.provider_message_id,
                     "status": update.status.value, "reason": update.reason or None,
                     "occurred_at": update.occurred_at, "received_at": now,
-                    "raw_enc": self.codec.encode_json(update.raw)}
+                    "raw_enc": self._raw(update.raw)}
         stored = await repo.insert_receipts(session, list(rows.values()))
         fresh = []
         for update in updates:
@@ -160,6 +182,16 @@ class ReceiptRecorder:
             fresh.append(event_id in stored)
             stored.discard(event_id)
         return fresh
+
+
+    def _raw(self, raw: Any) -> bytes | None:
+        """The provider's event, encrypted; None (logged) when it cannot be written as JSON
+        (an object, bytes, a set, nesting too deep): the receipt is recorded without it."""
+        try:
+            return self.codec.encode_json(raw)
+        except (TypeError, ValueError):
+            log.warning("status_event_raw_dropped", error="not JSON")
+            return None
 
 
 class _Batch:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -250,7 +251,7 @@ class Router:
             exc = OutcomeUnknown(f"{type(unexpected).__name__} in sink", provider=provider)
             # The class and the sink's line, never the text: it may quote the message.
             log.error("sink_crashed", provider=provider, error=type(unexpected).__name__,
-                      where=_where(unexpected), message_id=message.message_id)
+                      where=_where(unexpected, sink), message_id=message.message_id)
         else:
             if not isinstance(sent, SendResult):  # a sink bug after the call: it may have sent
                 exc = OutcomeUnknown(f"send returned {type(sent).__name__}, not a SendResult",
@@ -291,11 +292,18 @@ async def _announce(announce: Announce, message_id: str, provider: str | None) -
         raise _NotStarted("the lease ran out before the send started; not sent")
 
 
-def _where(exc: BaseException) -> str:
-    """``file:line`` of the innermost frame an exception passed through."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+def _where(exc: BaseException, sink: object) -> str:
+    """``file:line`` of the innermost frame of the sink's own module the exception passed
+    through (else the innermost frame: a library the sink called)."""
+    module = sys.modules.get(type(sink).__module__)
+    own = getattr(module, "__file__", None)
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        if found is None or tb.tb_frame.f_code.co_filename == own or \
+                found.tb_frame.f_code.co_filename != own:
+            found = tb
         tb = tb.tb_next
-    if tb is None:
+    if found is None:
         return "?"
-    return "/".join(tb.tb_frame.f_code.co_filename.rsplit("/", 2)[-2:]) + f":{tb.tb_lineno}"
+    return "/".join(found.tb_frame.f_code.co_filename.rsplit("/", 2)[-2:]) + \
+        f":{found.tb_lineno}"

@@ -78,6 +78,8 @@ class InboxProcessor:
                 await asyncio.sleep(self.settings.idle_poll_seconds)
             if not processed:
                 self.wake.clear()
+                if self._stopping:  # asked during the batch: the clear must not lose it
+                    break
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.idle_poll_seconds):
                         await self.wake.wait()

@@ -95,12 +95,18 @@ def check_storable(event: ReturnEvent) -> None:
 
 def _problem(event: ReturnEvent) -> tuple[str, str] | None:
     screen = _screen(event)
+    if screen is _REFUSED:
+        # Measured without recursion first: the walk below recurses, and the parser lets
+        # through nesting deeper than Python's recursion limit.
+        path, depth = _deepest(event)
+        if depth > MAX_DEPTH:
+            return path, f"is nested more than {MAX_DEPTH} levels deep"
     if screen is not _FINE:
         for path, text in _strings(event, ""):
             if _UNSTORABLE.search(text):
                 return path, "contains a NUL byte or an unpaired surrogate"
-        if screen is _REFUSED:  # no string to blame: the nesting is (pydantic's limit)
-            return _deepest(event), "is nested too deeply to store"
+        if screen is _REFUSED:  # no string to blame: pydantic refused it all the same
+            return _deepest(event)[0], "cannot be stored"
     for path, value in _leaves(event):
         if isinstance(value, str):
             if path in NO_CONTROL and _CONTROL.search(value):
@@ -175,6 +181,9 @@ def _leaves(event: ReturnEvent) -> Iterator[tuple[str, Any]]:
 
 
 _FINE, _SUSPECT, _REFUSED = "fine", "suspect", "refused"
+#: The deepest nesting stored: pydantic's serializer, which writes the inbox row, stops at
+#: about 250 levels (with the event's own two).
+MAX_DEPTH = 200
 
 
 def _screen(event: ReturnEvent) -> str:
@@ -189,9 +198,9 @@ def _screen(event: ReturnEvent) -> str:
         return _REFUSED
 
 
-def _deepest(event: ReturnEvent) -> str:
+def _deepest(event: ReturnEvent) -> tuple[str, int]:
     """The field whose value is nested deepest (``extra``, or a key of ``raw`` as the sender
-    named it), found without recursion: the parser allows over a thousand levels."""
+    named it) and how deep, found without recursion: the parser allows 1,024 levels."""
     deepest, best = "", -1
     for name in type(event).model_fields:
         value = getattr(event, name)
@@ -208,7 +217,7 @@ def _deepest(event: ReturnEvent) -> str:
                     stack.extend((inner, depth + 1) for inner in item.values())
                 elif isinstance(item, (list, tuple)):
                     stack.extend((inner, depth + 1) for inner in item)
-    return deepest
+    return deepest, best
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -240,8 +249,9 @@ def _join(path: str, name: str) -> str:
 def storable_updates(updates: list[StatusUpdate], provider: str) -> list[StatusUpdate]:
     """A status webhook's updates as the store can hold them, the same on SQLite as on
     PostgreSQL: an id that no stored message can have (a NUL byte, an unpaired surrogate,
-    longer than its column) matches nothing and is dropped, and an update left naming no
-    message is skipped and logged by position, as a malformed one is; an event id too long
+    longer than its column) matches nothing and is dropped, and an update whose every id was
+    so is skipped and logged, as a malformed one is (one that named none, a reply or an
+    opt-out found by its sender, is kept); an event id too long
     or unstorable is replaced by its digest (cut short, two events would be one); a NUL or
     an unpaired surrogate in the reason (a remote mail server's words) becomes U+FFFD.
     A batch is never refused for one event in it: the provider would retry the whole batch,
@@ -250,7 +260,8 @@ def storable_updates(updates: list[StatusUpdate], provider: str) -> list[StatusU
     for index, update in enumerate(updates):
         message_id = _fits(update.message_id, Notification.__table__.c.id)
         provider_id = _fits(update.provider_message_id, _RECEIPTS.provider_message_id)
-        if message_id is None and provider_id is None:
+        named = update.message_id is not None or update.provider_message_id is not None
+        if named and message_id is None and provider_id is None:  # (a reply names none)
             log.warning("status_event_skipped", provider=provider, index=index,
                         error="UnstorableId")
             continue

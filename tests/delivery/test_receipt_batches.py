@@ -154,12 +154,20 @@ async def test_updates_a_sink_got_wrong_are_skipped_not_a_failed_batch(hub):
         StatusUpdate(DeliveryStatus.OPENED, at.replace(tzinfo=None), message_id=sent,
                      event_id="naive"),
         StatusUpdate("nonsense", at, message_id=sent, event_id="nonsense"),
+        StatusUpdate(["opened"], at, message_id=sent, event_id="a-list"),
         {"status": "delivered", "message_id": sent},
-        StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id=7),
+        StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id=["x"]),
+        # What is clearly meant is taken: a numeric event id, no reason, a raw event that
+        # is no JSON (recorded without it).
+        StatusUpdate(DeliveryStatus.OPENED, at, message_id=sent, event_id=7, reason=None),
+        StatusUpdate(DeliveryStatus.CLICKED, at, message_id=sent, event_id="raw",
+                     raw={"when": object()}),
     ]
     new, _ = await _record(hub, updates)
     async with hub.sessionmaker() as session:
-        stored = list((await session.execute(select(DeliveryReceipt.event_id))).scalars())
+        stored = {row.event_id: row for row in (
+            await session.execute(select(DeliveryReceipt))).scalars()}
         status = (await session.execute(select(Notification.status).where(
             Notification.id == sent))).scalar_one()
-    assert (new, stored, status) == (1, ["plain-string"], "delivered")
+    assert (new, sorted(stored), status) == (3, ["7", "plain-string", "raw"], "delivered")
+    assert stored["raw"].raw_enc is None

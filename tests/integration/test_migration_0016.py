@@ -1,5 +1,6 @@
-"""Migration 0016: scans parked before tracking numbers were stored as references are
-(trimmed, upper case) are rewritten so, and nothing else is, on SQLite and PostgreSQL."""
+"""Migration 0016: inbox rows not yet applied (parked scans, and rows that may be parked
+later) written before tracking numbers were stored as references are (trimmed, upper case) are
+rewritten so, and applied ones are left, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from hub.store.models import InboxEvent
 _INBOX = InboxEvent.__table__
 
 
-async def test_0016_rewrites_the_tracking_numbers_of_parked_scans_only(db_url):
+async def test_0016_rewrites_the_tracking_numbers_of_rows_not_yet_applied(db_url):
     engine = make_engine(db_url)
     at = datetime(2026, 12, 1, tzinfo=UTC)
     rows = [("parked", " 9400111probe0000001 "), ("parked", "1Z-PARK"), ("done", "1z-done"),
-            ("parked", None)]
+            ("parked", None), ("pending", "1z-later")]
     try:
         await upgrade(engine, "0015")
         async with engine.begin() as connection:
@@ -35,4 +36,4 @@ async def test_0016_rewrites_the_tracking_numbers_of_parked_scans_only(db_url):
     finally:
         await engine.dispose()
     assert found == {"e-0": "9400111PROBE0000001", "e-1": "1Z-PARK", "e-2": "1z-done",
-                     "e-3": None}
+                     "e-3": None, "e-4": "1Z-LATER"}

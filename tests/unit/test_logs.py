@@ -59,3 +59,21 @@ def test_secrets_are_masked_by_key_name_and_wherever_a_configured_one_appears(ca
     assert line["detail"] == "401 for key [redacted] ([redacted])"
     assert line["token_count"] == 2  # a count is no secret
     structlog.reset_defaults()
+
+
+def test_values_that_are_not_text_are_filtered_as_their_repr(capsys):
+    # Found in review: an exception or a URL object quoting a configured secret or an email
+    # was printed in clear (only strings were filtered).
+    from pydantic import SecretStr
+    from yarl import URL
+
+    mask_secrets_of(SecretStr("sk-review-0123456789"))
+    configure_logging("json", "INFO")
+    get_logger("plugin").warning(
+        "failed", error=ValueError("401 for sk-review-0123456789 jane@example.com"),
+        url=URL("https://api.example/v1?key=sk-review-0123456789"), auth=("u", "pw"),
+        cookie="session=abc", attempts=3)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert "sk-review" not in json.dumps(line) and "jane@" not in json.dumps(line)
+    assert line["auth"] == line["cookie"] == "[redacted]" and line["attempts"] == 3
+    structlog.reset_defaults()

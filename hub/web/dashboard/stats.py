@@ -42,7 +42,8 @@ PROACTIVE_CHANNELS = ("email", "sms")
 #: A return update that reached its customer: not the support team's email, not a campaign.
 _TOLD_THE_CUSTOMER = (Notification.channel.in_(PROACTIVE_CHANNELS),
                       Notification.status.in_(SUCCESS), Notification.stage != TEAM_STAGE,
-                      Notification.campaign_id.is_(None))
+                      Notification.campaign_id.is_(None),
+                      Notification.category == "transactional")
 #: At most this many latencies are read for the percentiles.
 LATENCY_SAMPLE = 50_000
 

@@ -1,7 +1,8 @@
 """Parked carrier scans keep their tracking number as references do: trimmed and in upper
 case (``hub.identity.tracking_key``), so that a return whose label spells the number in
 another case finds them. Scans parked before this kept the carrier's spelling and would have
-waited for good; they are rewritten here. Only parked rows are found by the number.
+waited for good; they, and the rows not yet applied (which may be parked later), are
+rewritten here.
 
 Revision ID: 0016
 Revises: 0015
@@ -24,8 +25,10 @@ _INBOX = sa.table("inbox_events", sa.column("id", sa.BigInteger),
 
 def upgrade() -> None:
     bind = op.get_bind()
+    # Not only the parked ones: a row still pending (or failed, to be replayed) was written
+    # with the carrier's spelling too, and would keep it when parked later.
     parked = bind.execute(sa.select(_INBOX.c.id, _INBOX.c.tracking_number).where(
-        _INBOX.c.status == "parked", _INBOX.c.tracking_number.is_not(None))).all()
+        _INBOX.c.status != "done", _INBOX.c.tracking_number.is_not(None))).all()
     # As hub.identity.normalize did when this was written (Python's strip and upper, which
     # SQL's TRIM and SQLite's ASCII-only UPPER are not).
     changed = [{"row_id": row_id, "key": number.strip().upper() or None}
