@@ -4,6 +4,7 @@ API, read from the configured database when it can be read."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from hub.store.template_store import TemplateStore
 if TYPE_CHECKING:
     from hub.config import Settings
 
+#: How long a command waits for the database before it shows the files alone.
+_PATIENCE_SECONDS = 10
 #: What is printed when the library could not be read (the files are used alone).
 UNREAD = "templates saved through the admin API are not shown: the database cannot be read"
 
@@ -35,8 +38,9 @@ async def saved_library(settings: Settings) -> dict[str, str] | None:
         return {}
     engine = make_engine(url)
     try:
-        current = await TemplateStore(make_sessionmaker(engine)).current()
-    except (OSError, SQLAlchemyError):
+        async with asyncio.timeout(_PATIENCE_SECONDS):  # a server that does not answer
+            current = await TemplateStore(make_sessionmaker(engine)).current()
+    except (OSError, SQLAlchemyError, TimeoutError):
         return None
     finally:
         await engine.dispose()

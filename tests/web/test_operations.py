@@ -107,6 +107,13 @@ async def test_connectors_show_breakers_and_test_send_goes_through_one_sink(hub,
                             json={"to": "x@example.com", "channel": "fax"},
                             headers=bearer(token))
     assert bad.status == 422 and (await bad.json())["error"]["field"] == "channel"
+    # An address ingress would refuse is refused here too (found from outside: "not an
+    # email" was written into a To: header, "hello" sent as an SMS number).
+    for to, channel in (("not an email", "email"), ("hello", "sms")):
+        refused = await client.post("/api/connectors/outbox/test-send",
+                                    json={"to": to, "channel": channel}, headers=bearer(token))
+        assert refused.status == 422 and (await refused.json())["error"]["field"] == "to"
+    assert len(_outbox(hub)) == 1
     missing = await client.post("/api/connectors/nope/test-send", json={"to": "x@example.com"},
                                 headers=bearer(token))
     assert missing.status == 404

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy import select
 
+from hub.contact import email_problem, phone_problem
 from hub.content.context import build_context
 from hub.errors import DeliveryError
 from hub.messages import OutboundMessage
@@ -147,6 +148,10 @@ async def test_send(call: Call) -> TestSendResult:
     if channel not in channels:
         raise ApiError(422, "invalid_field", f"channel: {call.path.name} delivers on "
                        f"{', '.join(channels)}", field="channel")
+    rule = {"email": email_problem, "sms": phone_problem}.get(channel)
+    why = rule(body.to.strip()) if rule else None
+    if why:  # the rule ingress holds customers' addresses to (hub.contact)
+        raise ApiError(422, "invalid_field", f"to: {why}", field="to")
     call.request.app[TEST_SENDS].take(call.token.name)
     message_id = str(uuid.uuid4())
     locale = body.locale or hub.settings.notifications.default_locale
