@@ -9,7 +9,12 @@ from hub.assembly import validate_connectors
 from hub.config import ConfigError
 from hub.content.verify import check_templates
 from hub.outbound_urls import refused_alert_webhooks, refused_urls
-from hub.plugins import collect_connectors, get_plugin_manager
+from hub.plugins import (
+    INTERNAL_PLUGINS,
+    collect_connectors,
+    entry_point_owners,
+    get_plugin_manager,
+)
 from hub.rules import RuleEngine, RuleError
 from hub.security import PiiCipher
 from hub.templates import OWN_TEXT_FILE, TemplateRenderer
@@ -55,6 +60,11 @@ def check_config(settings: Settings,
     problems.extend(refused_urls(specs, settings.security.outbound_allow, warn))
     problems.extend(refused_alert_webhooks([str(h.url) for h in settings.alerts.webhooks],
                                            settings.security.outbound_allow, warn))
+    known = set(entry_point_owners()) | set(INTERNAL_PLUGINS)
+    for name in settings.plugins.disabled:
+        if name not in known and warn is not None:  # a typo leaves the plugin running
+            warn(f"plugins.disabled: no plugin is named {name!r} (installed: "
+                 f"{', '.join(sorted(known))})")
     try:  # every condition compiled, as serve does: a deploy that passes check starts
         RuleEngine(settings.rules)
     except RuleError as exc:

@@ -182,3 +182,20 @@ actions = [{ do = "tag", tag = "x" }]
     with pytest.raises(ConfigError) as error:
         check_config(load_settings(path))
     assert any(p.startswith("rules[0] (broken).when:") for p in error.value.problems)
+
+
+def test_a_disabled_plugin_name_that_names_no_plugin_is_a_warning(tmp_path):
+    # Found from outside by an admin: a typo in plugins.disabled left the plugin running,
+    # and nothing said so.
+    path = write(tmp_path, """
+[plugins]
+disabled = ["shopfy"]
+[sinks.outbox]
+type = "file"
+[channels.email]
+providers = ["outbox"]
+""")
+    warnings: list[str] = []
+    check_config(load_settings(path), warn=warnings.append)
+    assert any(w.startswith("plugins.disabled: no plugin is named 'shopfy' (installed: ")
+               and "shopify" in w for w in warnings)
