@@ -12,6 +12,13 @@ from hub.config import ConfigError, load_settings
 from hub.plugins import collect_connectors, get_plugin_manager
 
 DEFAULT = Path(__file__).resolve().parents[2] / "config" / "returnhub.toml"
+#: A file sink delivering email: the least a config needs to deliver.
+OUTBOX = """
+[sinks.outbox]
+type = "file"
+[channels.email]
+providers = ["outbox"]
+"""
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -151,11 +158,7 @@ secret = "not-a-whsec-but-a-real-password"
 
 
 def test_missing_templates_are_reported(tmp_path):
-    path = write(tmp_path, """
-[sinks.outbox]
-type = "file"
-[channels.email]
-providers = ["outbox"]
+    path = write(tmp_path, OUTBOX + """
 [notifications.stages.approved]
 channels = ["email"]
 template = "no_such_template"
@@ -169,11 +172,7 @@ template = "no_such_template"
 def test_a_rule_that_does_not_compile_fails_the_check_as_it_fails_serve(tmp_path):
     # Found from outside by an admin: check said "configuration is valid" and serve refused
     # to start over the same rule, so a deploy pipeline with check in it shipped a dead hub.
-    path = write(tmp_path, """
-[sinks.outbox]
-type = "file"
-[channels.email]
-providers = ["outbox"]
+    path = write(tmp_path, OUTBOX + """
 [[rules]]
 name = "broken"
 when = "stage == "
@@ -187,13 +186,9 @@ actions = [{ do = "tag", tag = "x" }]
 def test_a_disabled_plugin_name_that_names_no_plugin_is_a_warning(tmp_path):
     # Found from outside by an admin: a typo in plugins.disabled left the plugin running,
     # and nothing said so.
-    path = write(tmp_path, """
+    path = write(tmp_path, OUTBOX + """
 [plugins]
 disabled = ["shopfy"]
-[sinks.outbox]
-type = "file"
-[channels.email]
-providers = ["outbox"]
 """)
     warnings: list[str] = []
     check_config(load_settings(path), warn=warnings.append)
