@@ -7,6 +7,7 @@ sinks check recipients with the same functions.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -19,6 +20,9 @@ MAX_EMAIL_CHARS = 254
 _PHONE_CHARS = re.compile(r"\+?[0-9 ()./-]+")
 #: E.164 numbers have at most 15 digits; no numbering plan has fewer than 4.
 _PHONE_DIGITS = (4, 15)
+#: Numbers whose reading is kept: ingress and the applier read each event's number, and a
+#: sink each message's; parsing one costs more than the rest of its checks together.
+_PHONES_KEPT = 4096
 
 
 def is_email(value: str) -> bool:
@@ -35,6 +39,7 @@ def email_problem(value: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=_PHONES_KEPT)
 def to_e164(raw: str, default_region: str | None) -> str:
     """``raw`` in E.164 (``+14155550100``); national numbers are read in ``default_region``.
 
@@ -49,6 +54,7 @@ def to_e164(raw: str, default_region: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=_PHONES_KEPT)
 def phone_problem(value: str) -> str | None:
     """Why ``value`` cannot be a phone number, naming no digits; None when it can be.
 

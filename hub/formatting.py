@@ -71,7 +71,13 @@ def format_date(value: date | datetime | str | None, locale: str | None = None,
     when = as_date(value)
     if when is None:
         return ""
-    day = when.date() if isinstance(when, datetime) else when
+    return _day(when.date() if isinstance(when, datetime) else when, fmt, locale)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day(day: date, fmt: str, locale: str | None) -> str:
+    """Cached: the days a message names (its drop-off deadline, its estimated delivery) are
+    the few days around now, shared by the HTML and text parts and by the day's messages."""
     try:
         return babel_format_date(day, format=fmt, locale=_locale(locale))
     except (UnknownLocaleError, ValueError):

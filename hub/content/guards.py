@@ -139,6 +139,10 @@ def _filter_replace(limits: RenderLimits, value: Any, old: Any = "", new: Any = 
 _FILTER_CHECKS: dict[str, Callable[..., None]] = {
     "indent": _filter_indent, "wordwrap": _filter_wordwrap, "format": _filter_format,
     "join": _filter_join, "sum": _filter_sum, "replace": _filter_replace}
+#: Filters whose cost does not grow with their input (they read its length or one item, or
+#: pass it on to be checked where it is printed): it is not walked for its size (the walk of
+#: a return's items under ``|length`` was a twentieth of a render).
+_SIZE_FREE = frozenset({"length", "count", "first", "last", "default", "d"})
 #: Filters whose input must be a list for its check (a generator is read once, then passed on).
 _MATERIALIZE = frozenset({"join", "sum"})
 
@@ -157,7 +161,8 @@ def guard_filter(name: str, func: Callable[..., Any], limits: RenderLimits) -> C
             if name in _MATERIALIZE and not isinstance(value, list | tuple | str | dict):
                 value = list(value) if isinstance(value, Iterable) else value
                 args = (*args[:skip], value, *args[skip + 1:])
-            check_size(value, limits, "filter input")
+            if name not in _SIZE_FREE:
+                check_size(value, limits, "filter input")
             for argument in (*args[skip + 1:], *kwargs.values()):
                 check_int(argument, limits)
             if special is not None:

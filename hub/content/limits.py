@@ -178,6 +178,8 @@ def size_of(value: Any, limit: int) -> int:
     A list holding one long string many times is as big as the text it prints as. Counting
     stops (returning ``limit + 1``) as soon as the limit is passed; every step adds at least 1,
     so it costs at most ``limit`` steps, cycles included."""
+    if type(value) is str:  # most values checked: no walk needed
+        return len(value) if len(value) <= limit else limit + 1
     total = 0
     stack = [value]
     while stack:

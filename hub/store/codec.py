@@ -17,9 +17,9 @@ class EventCodec:
     def __init__(self, cipher: PiiCipher) -> None:
         self.cipher = cipher
 
-    def encode(self, event: ReturnEvent) -> bytes:
-        """Encrypted JSON of the whole event."""
-        return self.cipher.encrypt(event.model_dump_json().encode())
+    def encode(self, event: ReturnEvent, text: str | None = None) -> bytes:
+        """Encrypted JSON of the whole event (``text``: that JSON, when already made)."""
+        return self.cipher.encrypt((text or event.model_dump_json()).encode())
 
     def decode(self, token: bytes) -> ReturnEvent:
         """The event back from :meth:`encode`'s output."""

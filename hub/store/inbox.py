@@ -89,9 +89,11 @@ class InboxWriter:
         await self._committer.stop()
 
     def rows_for(self, events: list[ReturnEvent], received_at: datetime,
-                 lease_until: datetime | None = None) -> list[dict]:
+                 lease_until: datetime | None = None,
+                 texts: list[str] | None = None) -> list[dict]:
         """Inbox rows (payload encrypted) for the events of one request; with
-        ``lease_until``, leased to the local processor."""
+        ``lease_until``, leased to the local processor. ``texts``: the events' JSON, when
+        :func:`~hub.store.storable.check_storable` made it."""
         owner = self.handoff.owner if lease_until is not None and self.handoff else None
         return [{
             "source": event.source,
@@ -102,12 +104,12 @@ class InboxWriter:
             "occurred_at": event.occurred_at,
             "received_at": received_at,
             "available_at": received_at,
-            "payload_enc": self._codec.encode(event),
+            "payload_enc": self._codec.encode(event, text),
             "status": "pending",
             "attempts": 0,
             "lease_owner": owner,
             "lease_until": lease_until if owner else None,
-        } for event in events]
+        } for event, text in zip(events, texts or [None] * len(events), strict=True)]
 
     async def submit(self, events: list[ReturnEvent], received_at: datetime) -> list[bool]:
         """Store events durably; for each, True if new, False if already in the inbox.
@@ -116,12 +118,12 @@ class InboxWriter:
         nothing of the call is stored then."""
         if not events:
             return []
-        for event in events:
-            check_storable(event)
+        texts = [check_storable(event) for event in events]
         handoff = self.handoff
         lease_until = handoff.lease_for(len(events), received_at) if handoff is not None else None
         try:
-            ids = await self._committer.submit(self.rows_for(events, received_at, lease_until))
+            ids = await self._committer.submit(self.rows_for(events, received_at, lease_until,
+                                                             texts))
         except Exception as exc:
             if not is_refusal(exc):
                 raise

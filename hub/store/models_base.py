@@ -34,15 +34,23 @@ class UtcDateTime(TypeDecorator):
         again, for every datetime of every row written."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
+        # The last value and its text: a batch's rows share one ``now`` (recorded_at,
+        # updated_at, lease ends), which is then written out once. One tuple, replaced whole,
+        # so that threads binding at once never pair a value with another's text.
+        last: list[tuple[object, str | None]] = [(None, None)]
 
         def process(value):  # noqa: ANN001, ANN202
+            seen, text = last[0]
+            if value is seen:
+                return text
             if value is None:
                 return None
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+            text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
 
         return process
 

@@ -84,17 +84,19 @@ _KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CHECKED = tuple(dict.fromkeys([*COLUMNS, *sorted(NO_CONTROL)]))
 
 
-def check_storable(event: ReturnEvent) -> None:
-    """Raise :class:`~hub.errors.RequestRejected` (422, the field named, no value repeated)
-    when the store could not hold ``event`` or its contact details break the shared rules."""
-    problem = _problem(event)
+def check_storable(event: ReturnEvent) -> str:
+    """The JSON of ``event`` as the inbox stores it; raises
+    :class:`~hub.errors.RequestRejected` (422, the field named, no value repeated) when the
+    store could not hold ``event`` or its contact details break the shared rules."""
+    screen, text = _screen(event)
+    problem = _problem(event, screen)
     if problem is not None:
         field, why = problem
         raise RequestRejected(f"{field}: {why}", field=field)
+    return text
 
 
-def _problem(event: ReturnEvent) -> tuple[str, str] | None:
-    screen = _screen(event)
+def _problem(event: ReturnEvent, screen: str) -> tuple[str, str] | None:
     if screen is _REFUSED:
         # Measured without recursion first: the walk below recurses, and the parser lets
         # through nesting deeper than Python's recursion limit.
@@ -186,16 +188,18 @@ _FINE, _SUSPECT, _REFUSED = "fine", "suspect", "refused"
 MAX_DEPTH = 200
 
 
-def _screen(event: ReturnEvent) -> str:
+def _screen(event: ReturnEvent) -> tuple[str, str]:
     """A screen before the walk of :func:`_strings`, which names the field: pydantic's JSON
     of the event (every string, dict keys too, in one pass in Rust) escapes a NUL as
     ``\\u0000`` (suspect: a string that spells ``\\u0000`` only costs the walk) and refuses
     an unpaired surrogate or a payload nested deeper than its serializer goes (refused: the
-    store writes the event with that serializer, so it could never be stored)."""
+    store writes the event with that serializer, so it could never be stored). With the
+    verdict, the JSON (the inbox stores it: it is not made twice)."""
     try:
-        return _SUSPECT if "\\u0000" in event.model_dump_json() else _FINE
+        text = event.model_dump_json()
     except (PydanticSerializationError, UnicodeError):
-        return _REFUSED
+        return _REFUSED, ""
+    return (_SUSPECT if "\\u0000" in text else _FINE), text
 
 
 def _deepest(event: ReturnEvent) -> tuple[str, int]:
