@@ -8,7 +8,7 @@ template never prints ``None``.
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from babel.core import Locale, UnknownLocaleError
@@ -19,8 +19,17 @@ from babel.numbers import format_currency, format_decimal
 @functools.lru_cache(maxsize=512)
 def _locale(locale: str | None) -> Locale:
     """The parsed Babel locale (parsing costs more than formatting; locales come from
-    customer data, hence the bounded cache). Raises UnknownLocaleError or ValueError."""
-    return Locale.parse((locale or "en").replace("-", "_"))
+    customer data, hence the bounded cache); a language in a region Babel has no data for
+    (``fr-DE``, ``de-US``) is formatted as its language (``fr``: ``1 234,50 €``), as the
+    templates fall back to the language's set. Raises UnknownLocaleError or ValueError."""
+    tag = (locale or "en").replace("-", "_")
+    try:
+        return Locale.parse(tag)
+    except UnknownLocaleError:
+        language = tag.split("_")[0]
+        if language == tag:
+            raise
+        return Locale.parse(language)
 
 
 def _decimal(amount: Decimal | float | int | str) -> Decimal | None:
@@ -65,12 +74,15 @@ def as_date(value: date | datetime | str | None) -> date | datetime | None:
 
 
 def format_date(value: date | datetime | str | None, locale: str | None = None,
-                fmt: str = "medium") -> str:
+                fmt: str = "medium", zone: tzinfo | None = None) -> str:
     """A date in the customer's locale (``fmt``: short, medium, long, full or a Babel
-    pattern); empty for None."""
+    pattern); empty for None. A time with an offset is the day it is in ``zone`` (the
+    customer's): a drop-off closing at 05:00 UTC closes the evening before in Los Angeles."""
     when = as_date(value)
     if when is None:
         return ""
+    if zone is not None and isinstance(when, datetime) and when.tzinfo is not None:
+        when = when.astimezone(zone)
     return _day(when.date() if isinstance(when, datetime) else when, fmt, locale)
 
 

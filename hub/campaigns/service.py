@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from hub.campaigns.planner import CAMPAIGN_STAGE, set_status
+from hub.campaigns.planner import set_status
 from hub.campaigns.segment import SegmentError, SegmentFilter, members
+from hub.categories import CAMPAIGN_STAGE
 from hub.consent import consented
 from hub.store.dialect import lock_for_update
 from hub.store.engine import utcnow
@@ -203,7 +204,7 @@ def _render(hub: Hub, campaign: Campaign, channel: str, ret: Any) -> dict[str, A
                                    locale=settings.default_locale)
     brand = brand_for(settings.brand, settings.brands, ret.source)
     context = build_context(notification=notification, ret=ret, customer=None, brand=brand,
-                            codec=hub.codec)
+                            codec=hub.codec, default_timezone=settings.default_timezone)
     try:
         message = hub.renderer.render(campaign.template, channel, context)
     except TemplateRenderError as exc:

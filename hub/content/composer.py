@@ -88,7 +88,8 @@ class Composer:
                        if self.promotional else None)
         context = build_context(notification=notification, ret=ret, customer=customer,
                                 brand=brand, codec=self.codec, portal_url=link,
-                                unsubscribe_url=unsubscribe, brand_values=brand_values)
+                                unsubscribe_url=unsubscribe, brand_values=brand_values,
+                                default_timezone=self.settings.default_timezone)
         rendered = self.renderer.render(notification.template, notification.channel, context)
         if notification.channel == "sms":
             self._warn_if_long(notification, rendered.text)

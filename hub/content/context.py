@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hub.content.locales import language_of
 from hub.content.qr import qr_context
 from hub.content.text import clean_text, safe_url
+from hub.domain.timing import customer_zone
 from hub.formatting import as_date
 
 if TYPE_CHECKING:
@@ -87,11 +88,13 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
                  ret: Mapping[str, Any], details: Mapping[str, Any] | None,
                  portal_url: str | None, category: str = "transactional",
                  unsubscribe_url: str | None = None,
-                 brand_values: dict[str, Any] | None = None) -> dict[str, Any]:
+                 brand_values: dict[str, Any] | None = None,
+                 timezone: str | None = None) -> dict[str, Any]:
     """The template context. ``ret`` holds :data:`RETURN_FIELDS`; ``details`` is the return's
     decrypted details (:data:`DETAIL_KEYS`, all optional). Money stays a number plus a
     currency so templates format it per locale with the ``money`` filter. ``brand_values``:
-    ``brand.model_dump()`` already made (a caller rendering many messages in one brand)."""
+    ``brand.model_dump()`` already made (a caller rendering many messages in one brand).
+    ``timezone``: the customer's (an IANA name), in which the ``date`` filter tells the day."""
     details = details or {}
     name = clean_text(customer_name)
     # What the customer knows the return by (Shopify's #1001-R1, an RMA number), else the id.
@@ -124,6 +127,7 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
         "unsubscribe_url": unsubscribe_url,
         "locale": locale or "en",
         "language": language_of(locale),
+        "timezone": timezone,
         "message_id": message_id,
         "store": store,
         "brand": dict(brand_values) if brand_values is not None else brand.model_dump(),
@@ -165,10 +169,12 @@ def make_context(*, stage: str, channel: str, locale: str | None, message_id: st
 def build_context(*, notification: Any, ret: Any, customer: Any | None, brand: BrandSettings,
                   codec: Codec, portal_url: str | None = None,
                   unsubscribe_url: str | None = None,
-                  brand_values: dict[str, Any] | None = None) -> dict[str, Any]:
+                  brand_values: dict[str, Any] | None = None,
+                  default_timezone: str = "UTC") -> dict[str, Any]:
     """Everything a template may use, from a notification's, its return's and its customer's
     rows (ORM entities or snapshots). ``brand`` is the store's merged brand
-    (:func:`hub.content.brand.brand_for`)."""
+    (:func:`hub.content.brand.brand_for`); ``default_timezone`` that of customers whose
+    platform gave none."""
     name = codec.cipher.decrypt(customer.name_enc) if customer else None
     details = codec.decode_json(ret.details_enc) or {}
     fields = {field: getattr(ret, _COLUMNS.get(field, field), None) for field in RETURN_FIELDS}
@@ -177,4 +183,5 @@ def build_context(*, notification: Any, ret: Any, customer: Any | None, brand: B
         message_id=notification.id, store=ret.source, brand=brand, customer_name=name,
         ret=fields, details=details if isinstance(details, dict) else {},
         portal_url=portal_url, category=getattr(notification, "category", None) or
-        "transactional", unsubscribe_url=unsubscribe_url, brand_values=brand_values)
+        "transactional", unsubscribe_url=unsubscribe_url, brand_values=brand_values,
+        timezone=customer_zone(getattr(customer, "timezone", None), default_timezone).key)

@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import pass_context
 
 from hub.content.text import one_line
+from hub.domain.timing import customer_zone
 from hub.formatting import format_date, format_money, format_number
 
 
@@ -38,7 +39,9 @@ def date(context: Any, value: Any, locale: str | None = None, fmt: str = "medium
     ``|date``, ``|date("long")``, ``|date("de-DE")`` or ``|date("de-DE", "long")``."""
     if locale in _DATE_FORMATS:
         fmt, locale = str(locale), None
-    return format_date(value, _locale(context, locale), fmt)
+    zone = context.get("timezone")
+    return format_date(value, _locale(context, locale), fmt,
+                       customer_zone(zone, "UTC") if zone else None)
 
 
 @pass_context
@@ -49,8 +52,9 @@ def number(context: Any, value: Any, locale: str | None = None) -> str:
 
 # What each reads of the render context, for hub.content.modules (a filter given the context
 # that says nothing keeps the templates using it from being shared within a message).
-for _reads_locale in (money, date, number):
+for _reads_locale in (money, number):
     _reads_locale.context_reads = frozenset({"locale"})  # type: ignore[attr-defined]
+date.context_reads = frozenset({"locale", "timezone"})  # type: ignore[attr-defined]
 
 #: Filters installed in every template environment.
 FILTERS: dict[str, Callable[..., Any]] = {

@@ -109,4 +109,5 @@ def sample_context(settings: Settings, stage: str, channel: str, *, locale: str 
         store=source, brand=brand,
         customer_name=_NAMES.get(language_of(locale), "Jane Doe") if full else None,
         ret=ret, details=details,
-        portal_url=_portal_link(settings, source, reference, now) if full else None)
+        portal_url=_portal_link(settings, source, reference, now) if full else None,
+        timezone=notifications.default_timezone)

@@ -10,7 +10,9 @@ if TYPE_CHECKING:
     from hub.config import QuietHours
 
 
-def _zone(name: str | None, default: str) -> ZoneInfo:
+def customer_zone(name: str | None, default: str) -> ZoneInfo:
+    """The customer's time zone: ``name`` (the IANA name their platform gave), else the
+    configured default, else UTC, whichever is the first that exists."""
     for candidate in (name, default, "UTC"):
         if not candidate:
             continue
@@ -26,7 +28,7 @@ def after_quiet_hours(when: datetime, quiet: QuietHours | None, zone_name: str |
     """``when`` itself, or the end of the quiet hours it falls into (customer's local time)."""
     if quiet is None:
         return when
-    zone = _zone(zone_name, default_zone)
+    zone = customer_zone(zone_name, default_zone)
     local = when.astimezone(zone)
     start = time.fromisoformat(quiet.start)
     end = time.fromisoformat(quiet.end)

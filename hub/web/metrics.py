@@ -95,6 +95,12 @@ def metrics_of(app: web.Application) -> HubMetrics | None:
     return app.get(METRICS)
 
 
+#: The messages time to notify is measured over: those an event triggered. A campaign message
+#: has no triggering event (its ``event_received_at`` is when it was planned) and is paced on
+#: purpose, so its wait is no delay.
+TRIGGERED = Notification.campaign_id.is_(None)
+
+
 def latency_seconds(dialect: str) -> Any:
     """SQL for ``sent_at - event_received_at`` in seconds, on this backend."""
     if dialect == "postgresql":
@@ -150,7 +156,7 @@ async def _read(session: AsyncSession, snap: Snapshot) -> None:
     columns += [func.coalesce(func.sum(case((seconds <= bound, 1), else_=0)), 0)
                 for bound in LATENCY_BUCKETS]
     row = (await session.execute(select(*columns).where(
-        Notification.sent_at.is_not(None)))).one()
+        Notification.sent_at.is_not(None), TRIGGERED))).one()
     snap.latency_count, snap.latency_sum = int(row[0]), float(row[1] or 0.0)
     snap.latency_buckets = [int(v or 0) for v in row[2:]]
     queue = dict((await session.execute(select(Notification.status, func.count()).where(

@@ -8,7 +8,7 @@ import pytest
 from hub.config import Settings
 from hub.content.locales import is_language_dir, locale_chain
 from hub.content.preview import preview
-from hub.formatting import format_money
+from hub.formatting import format_date, format_money
 from hub.templates import TemplateRenderer
 
 SETTINGS = Settings()
@@ -33,6 +33,24 @@ def test_every_french_locale_uses_the_french_set(locale):
     message = preview(SETTINGS, TemplateRenderer(), "approved", "email", locale)
     assert message.subject == "Votre retour R-1001 est accepté"
     assert all(name.startswith("fr/") for name in message.templates)
+
+
+@pytest.mark.parametrize(("locale", "money", "day"), [
+    ("fr-DE", "1\u202f234,50\xa0€", "1 décembre 2026"),
+    ("de-US", "1.234,50\xa0€", "1. Dezember 2026"),
+    ("fr-FR", "1\u202f234,50\xa0€", "1 décembre 2026"),
+])
+def test_a_language_in_a_region_babel_does_not_know_is_formatted_as_its_language(
+        locale, money, day):
+    # Found from outside: a French-speaking customer in Germany read French words around
+    # "EUR 1234.50" and "2026-12-01".
+    assert format_money("1234.50", "EUR", locale) == money
+    assert format_date("2026-12-01T12:00:00+00:00", locale, "long") == day
+
+
+def test_a_locale_babel_does_not_know_at_all_keeps_the_plain_format():
+    assert format_money("1234.50", "EUR", "xx-YY") == "EUR 1234.50"
+    assert format_date("2026-12-01T12:00:00+00:00", "xx-YY", "long") == "2026-12-01"
 
 
 @pytest.mark.parametrize("locale", ["es-ES", "en-GB", "xx", None])

@@ -126,7 +126,8 @@ def _sample_context(hub: Hub, channel: str, stage: str, locale: str, message_id:
                                 locale=locale)
     return build_context(notification=notification, ret=ret, customer=None,
                          brand=hub.settings.notifications.brand, codec=hub.codec,
-                         portal_url=f"{hub.public_url}/portal/r/test")
+                         portal_url=f"{hub.public_url}/portal/r/test",
+                         default_timezone=hub.settings.notifications.default_timezone)
 
 
 @router.route("POST", "/api/connectors/{name}/test-send", summary="Send a rendered sample "

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from hub.domain.effects import TEAM_STAGE
 from hub.store.engine import utcnow
 from hub.store.models import InboxEvent, Notification, PortalView, TimelineEntry
-from hub.web.metrics import QUEUE_STATUSES, latency_seconds
+from hub.web.metrics import QUEUE_STATUSES, TRIGGERED, latency_seconds
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -129,7 +129,7 @@ async def _delivery(session: AsyncSession, stats: Stats) -> None:
 async def _time_to_notify(session: AsyncSession, stats: Stats) -> None:
     seconds = latency_seconds(session.bind.dialect.name)
     values = sorted(max(0.0, float(v)) for v in (await session.execute(
-        select(seconds).where(Notification.sent_at >= stats.since)
+        select(seconds).where(Notification.sent_at >= stats.since, TRIGGERED)
         .order_by(Notification.sent_at.desc()).limit(LATENCY_SAMPLE))).scalars() if v is not None)
     stats.notify_count = len(values)
     if values:

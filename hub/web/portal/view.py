@@ -9,12 +9,13 @@ other return.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
 from hub.content.context import first_name
+from hub.domain.timing import customer_zone
 from hub.formatting import format_date, format_money
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, PortalMessage, Return, TimelineEntry
@@ -112,8 +113,8 @@ async def version_of(session: AsyncSession, ret: Return) -> str:
     return f"{timeline}.{notices}"
 
 
-def _when(value: datetime | None, locale: str) -> str:
-    return format_date(value, locale) if value else ""
+def _when(value: datetime | None, locale: str, zone: tzinfo) -> str:
+    return format_date(value, locale, zone=zone) if value else ""
 
 
 def _refund(ret: Return, locale: str) -> str | None:
@@ -134,6 +135,8 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
     locale = (customer.locale if customer and customer.locale
               else hub.settings.notifications.default_locale)
     name = hub.cipher.decrypt(customer.name_enc) if customer and customer.name_enc else None
+    zone = customer_zone(customer.timezone if customer else None,
+                         hub.settings.notifications.default_timezone)
     entries = list((await session.execute(select(TimelineEntry).where(
         TimelineEntry.return_id == ret.id, TimelineEntry.kind == "event",
         TimelineEntry.outcome.in_(("moved", "flagged"))).order_by(TimelineEntry.id))).scalars())
@@ -145,7 +148,7 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
         else:
             title, text = stage_wording(entry.to_state)
             key = entry.to_state or "update"
-        stages.append(Stage(key, title, text, _when(entry.occurred_at, locale)))
+        stages.append(Stage(key, title, text, _when(entry.occurred_at, locale, zone)))
     messages = list((await session.execute(select(PortalMessage).where(
         PortalMessage.notification_id.in_(select(Notification.id).where(
             Notification.return_id == ret.id))).order_by(PortalMessage.id.desc()))).scalars())
@@ -157,7 +160,7 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
             continue
         if body:
             notices.append(Notice(message.id, message.subject or "", body,
-                                  _when(message.created_at, locale), message.read_at is None))
+                                  _when(message.created_at, locale, zone), message.read_at is None))
     if mark_read and any(n.unread for n in notices):
         await session.execute(update(PortalMessage).where(
             PortalMessage.id.in_([n.id for n in notices if n.unread]),
