@@ -19,3 +19,8 @@ class Category(StrEnum):
 
 
 CATEGORIES: tuple[str, ...] = tuple(category.value for category in Category)
+
+#: The stage name campaign messages carry (no stage settings: no fallback, no coalescing).
+CAMPAIGN_STAGE = "campaign"
+#: Where campaign templates live: ``campaigns/<name>/``.
+CAMPAIGNS_FOLDER = "campaigns"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from hub.campaigns.segment import SegmentFilter, evaluate, read_batch
+from hub.categories import CAMPAIGN_STAGE
 from hub.consent import consented
 from hub.logs import get_logger
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 log = get_logger("hub.campaigns")
 
-#: The stage name campaign messages carry (no stage settings: no fallback, no coalescing).
-CAMPAIGN_STAGE = "campaign"
 
 
 class CampaignPlanner:

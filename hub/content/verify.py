@@ -1,13 +1,16 @@
 """What ``returnhub check`` verifies about templates, by rendering them with sample data.
 
-For every configured stage, each of its channels (fallbacks too), every language set and both
-sample variants (``docs/templates.md``, "Checks"):
+For every configured stage, each of its channels (fallbacks too), every campaign template
+(``campaigns/<name>/``, each channel it has files for, as the promotional message it becomes),
+every language set and both sample variants (``docs/templates.md``, "Checks"):
 
 **Errors** (``check`` fails; the message could not be sent, or breaks the configured limit):
 
 - a template fails to render: missing file, undefined variable, sandbox or limit violation;
 - an SMS is longer than ``notifications.sms_max_segments`` (full sample data, every store's
-  brand), since the config promises longer templates fail.
+  brand), since the config promises longer templates fail;
+- a campaign email does not show its unsubscribe link in its text and HTML parts (the
+  dispatcher would refuse to send it).
 
 **Warnings** (printed; ``check`` still passes, the message is sent as it is):
 
@@ -24,9 +27,11 @@ from typing import TYPE_CHECKING
 
 import html5lib
 
+from hub.categories import CAMPAIGN_STAGE, CAMPAIGNS_FOLDER, Category
 from hub.content.preview import preview
-from hub.content.samples import VARIANTS
+from hub.content.samples import VARIANTS, sample_context
 from hub.content.sms import UCS2, count_segments
+from hub.content.unsubscribe import missing_unsubscribe_link
 from hub.templates import TemplateRenderError
 
 if TYPE_CHECKING:
@@ -35,6 +40,10 @@ if TYPE_CHECKING:
 
 #: Gmail clips an HTML body above this size ("[Message clipped] View entire message").
 GMAIL_CLIP_BYTES = 102_000
+#: The unsubscribe link of sample campaign messages (its real form: hub.unsubscribe_links).
+SAMPLE_UNSUBSCRIBE = "https://hub.example/u/sample-unsubscribe-token"
+#: The file that makes a template folder sendable on a channel.
+_CHANNEL_FILES = {"email.subject.j2": "email", "sms.txt.j2": "sms", "portal.txt.j2": "portal"}
 
 
 @dataclass(slots=True)
@@ -70,7 +79,42 @@ def check_templates(settings: Settings, renderer: TemplateRenderer) -> TemplateR
         for channel in dict.fromkeys([*stage_settings.channels, *stage_settings.fallback]):
             for locale in locales_to_check(settings, renderer):
                 _check_one(settings, renderer, report, stage, channel, locale, stores)
+    for template, channels in campaign_templates(renderer):
+        for channel in channels:
+            for locale in locales_to_check(settings, renderer):
+                _check_campaign(settings, renderer, report, template, channel, locale)
     return report
+
+
+def campaign_templates(renderer: TemplateRenderer) -> list[tuple[str, list[str]]]:
+    """Every campaign template folder (``campaigns/<name>``) with the channels it has files
+    for, in every root and the library."""
+    found: dict[str, set[str]] = {}
+    for name in renderer.sets.files():
+        parts = name.split("/")
+        channel = _CHANNEL_FILES.get(parts[-1])
+        if len(parts) == 3 and parts[0] == CAMPAIGNS_FOLDER and channel:
+            found.setdefault(f"{parts[0]}/{parts[1]}", set()).add(channel)
+    return [(template, sorted(channels)) for template, channels in sorted(found.items())]
+
+
+def _check_campaign(settings: Settings, renderer: TemplateRenderer, report: TemplateReport,
+                    template: str, channel: str, locale: str) -> None:
+    where = f"{template}: {channel} ({locale})"
+    for variant in VARIANTS:
+        context = sample_context(settings, CAMPAIGN_STAGE, channel, locale=locale,
+                                 variant=variant)
+        context.update(category=Category.PROMOTIONAL.value, unsubscribe_url=SAMPLE_UNSUBSCRIBE)
+        try:
+            rendered = renderer.render(template, channel, context)
+        except TemplateRenderError as exc:
+            report.error(f"{where}: {exc} (with {variant} sample data)")
+            return
+        if channel == "email":
+            missing = missing_unsubscribe_link(rendered.text, rendered.html, SAMPLE_UNSUBSCRIBE)
+            if missing:
+                report.error(f"{where}: {missing}")
+                return
 
 
 def _check_one(settings: Settings, renderer: TemplateRenderer, report: TemplateReport,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from hub import consent
 from hub.categories import Category
+from hub.content.unsubscribe import missing_unsubscribe_link
 from hub.delivery.router import RouteResult
 from hub.domain.timing import after_quiet_hours
 from hub.unsubscribe_links import unsubscribe_url
@@ -68,10 +69,15 @@ class PromotionalPolicy:
                                notification.channel)
 
     def decorate(self, message: OutboundMessage, link: str | None) -> None:
-        """Mark the message's category; add the RFC 8058 headers to a promotional email."""
+        """Mark the message's category; add the RFC 8058 headers to a promotional email.
+        Raises ValueError for a promotional email whose parts do not show ``link`` (its
+        template is broken: it is not sent)."""
         if link is None:
             return
         message.category = Category.PROMOTIONAL.value
         if message.channel == "email":
+            missing = missing_unsubscribe_link(message.text, message.html, link)
+            if missing:
+                raise ValueError(missing)
             message.headers["List-Unsubscribe"] = f"<{link}>"
             message.headers["List-Unsubscribe-Post"] = ONE_CLICK

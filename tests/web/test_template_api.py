@@ -126,3 +126,24 @@ async def test_a_layout_edit_reaches_every_language_through_the_compiled_caches(
     for lang in ("en", "fr", "de"):
         html = preview(hub.settings, hub.renderer, "approved", "email", lang).html
         assert "MARKER-7" in html and 'style="' in html  # still CSS-inlined
+
+
+async def test_a_campaign_template_is_rendered_before_it_is_saved(hub, client):
+    # Found from outside by a merchant: a campaign email using a value no customer has was
+    # saved (200), and every message of the campaign launched with it ended a dead letter.
+    token = await new_token(hub)
+    path = "campaigns/category_discount/email.txt.j2"
+    response = await client.put(f"/api/templates/files/{path}", headers=bearer(token),
+                                json={"source": "Hi {{ customer.nickname.first }}"})
+    assert response.status == 422
+    assert path in (await response.json())["error"]["message"]
+
+
+async def test_a_campaign_email_without_its_unsubscribe_link_is_refused(hub, client):
+    token = await new_token(hub)
+    path = "campaigns/category_discount/email.txt.j2"
+    response = await client.put(f"/api/templates/files/{path}", headers=bearer(token), json={
+        "source": '{% extends "_layouts/email.txt.j2" %}{% set category = "sale" %}'
+                  "{% block body %}15% off{% endblock %}"})
+    assert response.status == 422
+    assert "unsubscribe link" in (await response.json())["error"]["message"]
