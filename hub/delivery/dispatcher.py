@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from hub.domain.planner import Planner
 
 log = get_logger("hub.dispatcher")
+#: How soon a failed outcome write is tried again, doubling up to the second constant.
+_OUTCOME_RETRY_FIRST, _OUTCOME_RETRY_MAX = 0.1, 2.0
 
 
 @dataclass(slots=True)
@@ -116,6 +119,7 @@ class Dispatcher:
     async def stop(self) -> None:
         """Wait for sends in flight, write their outcomes, give back the hand-offs not
         started, stop."""
+        self._stopping = True  # an outcome the database refuses now is left to its lease
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         await self.keeper.stop()
@@ -255,11 +259,29 @@ class Dispatcher:
             log.exception("delivery_crashed", notification_id=item.notification.id)
             result = RouteResult(status="retry", error=f"{type(exc).__name__} in dispatcher",
                                  counts_as_attempt=True)
-        try:
-            await self._results.submit(_Outcome(item.notification, result, utcnow()))
-        except Exception as exc:  # the lease runs out and another worker retries the row
-            log.error("outcome_write_failed", notification_id=item.notification.id,
-                      error=safe_error(exc)[:300])
+        await self._write_outcome(_Outcome(item.notification, result, utcnow()))
+
+    async def _write_outcome(self, outcome: _Outcome) -> None:
+        """Write ``outcome``, trying again while the database is away, for up to a lease (the
+        keeper holds the lease meanwhile). Given up at once, an accepted send was made again
+        once its lease ran out (found from outside: a 2 s PostgreSQL outage sent every email
+        in flight twice). Past a lease, or when stopping, it is left to the lease: another
+        worker then takes the row over as a send that may have happened."""
+        notification_id = outcome.notification.id
+        delay, give_up = _OUTCOME_RETRY_FIRST, time.monotonic() + self.settings.lease_seconds
+        while True:
+            try:
+                await self._results.submit(outcome)
+                return
+            except Exception as exc:
+                if self._stopping or time.monotonic() + delay > give_up:
+                    log.error("outcome_write_failed", notification_id=notification_id,
+                              error=safe_error(exc)[:300])
+                    return
+                log.warning("outcome_write_retrying", notification_id=notification_id,
+                            error=safe_error(exc)[:300], retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _OUTCOME_RETRY_MAX)
 
     async def _work(self, item: Claimed) -> RouteResult:
         notification, now = item.notification, utcnow()
