@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hub.delivery.breaker import CircuitBreaker
+from hub.domain.outcome import RATE_LIMITED
 from hub.errors import (
     DeliveryError,
     OutcomeUnknown,
@@ -97,7 +98,7 @@ class _NotStarted(Exception):
 
 def _outcome_of(exc: BaseException) -> str:
     if isinstance(exc, RateLimited):
-        return "rate_limited"
+        return RATE_LIMITED
     if isinstance(exc, ProviderMisconfigured):
         return "misconfigured"
     if isinstance(exc, RecipientRefused):

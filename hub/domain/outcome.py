@@ -38,6 +38,9 @@ STATUS_RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered":
 DEFAULT_RECONCILE_SECONDS = 300
 
 
+#: The attempt outcome of a provider's "too many requests" (429, or its SDK's equivalent).
+RATE_LIMITED = "rate_limited"
+
 class Sent(Protocol):
     """The notification columns a decision reads."""
 
@@ -113,8 +116,7 @@ def next_values(notification: Sent, result: SendResult, now: datetime, *, policy
     """The notification's next columns after ``result``, ignoring receipts (see
     :func:`after_receipts`). The lease is released in every case."""
     timing = timing or _NO_TIMING
-    attempts = notification.attempts + (
-        1 if result.attempts or result.counts_as_attempt else 0)
+    attempts = notification.attempts + (1 if counts_as_attempt(result) else 0)
     values: dict[str, Any] = {
         "attempts": attempts, "lease_owner": None, "lease_until": None,
         "last_error": result.error, "provider": result.provider or notification.provider,
@@ -144,6 +146,16 @@ def next_values(notification: Sent, result: SendResult, now: datetime, *, policy
     if values["status"] not in ("sent", "unknown"):  # no call of this one is outstanding
         values.update(send_started_at=None, send_provider=None)
     return values
+
+
+def counts_as_attempt(result: SendResult) -> bool:
+    """Whether ``result`` uses up one of ``worker.max_attempts``: a provider was called and
+    did not only say it was too busy (a 429 means the request was not processed: throttled
+    for two minutes, every text ended a dead letter; found from outside), or the try failed
+    before any call in a way that counts (a render over its time limit). A message throttled
+    for good waits at the provider's pace, visible as the oldest pending notification."""
+    return result.counts_as_attempt or any(
+        attempt.outcome != RATE_LIMITED for attempt in result.attempts)
 
 
 def after_receipts(values: dict[str, Any], current: str) -> tuple[dict[str, Any], str]:

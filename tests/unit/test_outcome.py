@@ -73,6 +73,20 @@ def test_a_retry_that_called_no_provider_costs_no_attempt_unless_counted():
     assert slow["attempts"] == 2
 
 
+def test_a_provider_that_only_said_too_many_requests_costs_no_attempt():
+    # Found from outside: a 429 spell of two minutes turned every text into a dead letter,
+    # although a 429 means the provider did not process the request.
+    throttled = RouteResult(status="retry", provider="tw", retry_after=1, attempts=[
+        AttemptRecord("tw", "rate_limited", NOW, 1.0)])
+    held = next_values(notification(attempts=2), throttled, NOW, policy=POLICY)
+    assert (held["status"], held["attempts"]) == ("pending", 2)
+    assert held["next_attempt_at"] >= NOW + timedelta(seconds=1)
+    # One provider throttled, the next one failed: that is an attempt.
+    mixed = RouteResult(status="retry", provider="b", attempts=[
+        AttemptRecord("a", "rate_limited", NOW, 1.0), AttemptRecord("b", "transient", NOW, 1.0)])
+    assert next_values(notification(attempts=2), mixed, NOW, policy=POLICY)["status"] == "dead"
+
+
 def test_the_last_attempt_gives_up_and_plans_the_fallback():
     dead = decide(notification(attempts=2), result("retry", "a", error="timeout"), NOW,
                   current="sending", policy=POLICY)
