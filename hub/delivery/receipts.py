@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hub.consent import ConsentBatch
 from hub.delivery.engagement import CONSENT_SOURCE, ENGAGEMENT_KIND, EngagementTally, replied_to
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
-from hub.domain.outcome import STATUS_RANK
+from hub.domain.outcome import FAILED_FOR_GOOD, STATUS_RANK
 from hub.logs import get_logger
 from hub.messages import DeliveryStatus, StatusUpdate
 from hub.store import receipts_repo as repo
@@ -278,6 +278,12 @@ class _Batch:
         """Move the notification forward, unless the receipt changes nothing."""
         status, rank = _RECEIPT_STATE[update.status]
         if rank <= STATUS_RANK.get(target.status, 0):
+            return
+        if status in FAILED_FOR_GOOD and target.provider not in (None, self.provider):
+            # The failure of a copy an earlier provider sent: the message has since gone out
+            # through ``target.provider`` (a failover after a missing receipt), and that copy
+            # is what counts (found from outside: a late bounce undid a delivery by the
+            # second provider and texted a customer who had opened the email).
             return
         target.status = status
         target.receipt_due_at = None

@@ -115,6 +115,41 @@ async def test_hard_bounce_sends_one_sms_and_no_second_email(tmp_path, providers
     assert rows["sms"].fallback_of == rows["email"].id and rows["sms"].status == "sent"
 
 
+async def test_a_late_bounce_of_an_earlier_providers_copy_undoes_no_delivery(tmp_path,
+                                                                            providers):
+    # Found from outside by an operator: SendGrid gave no receipt in time, Mandrill sent the
+    # email and reported it opened, then SendGrid's late bounce of its own copy made the
+    # email "bounced" and texted the customer who had opened it.
+    settings = provider_settings(tmp_path, providers, free_port(),
+                                 email={"receipt_deadline_seconds": 1})
+    running = await start_hub(settings)
+    hub = running.hub
+
+    async def email_row() -> Notification:
+        async with hub.sessionmaker() as session:
+            return (await session.execute(select(Notification).where(
+                Notification.channel == "email"))).scalar_one()
+    try:
+        await hub.inbox.submit(events(1, "R-late"), utcnow())
+        await wait_for(lambda: len(providers.mandrill.records) == 1, timeout=20)
+        assert await providers.mandrill.send_status(
+            f"{running.url}/webhooks/md", providers.mandrill.records[0], "open") == 200
+
+        async def delivered() -> bool:
+            return (await email_row()).status == "delivered"
+        await wait_for(delivered, timeout=20)
+        assert await providers.sendgrid.send_status(
+            f"{running.url}/webhooks/sg", providers.sendgrid.records[0], "bounce",
+            reason="550 blocked by policy") == 200
+        row = await email_row()
+        async with hub.sessionmaker() as session:
+            channels = sorted((await session.execute(select(Notification.channel))).scalars())
+    finally:
+        await stop_hub(running)
+    assert (row.status, row.provider) == ("delivered", "md")
+    assert channels == ["email"] and providers.twilio.records == []
+
+
 async def test_parallel_policy_sends_through_every_provider_once(tmp_path, providers):
     port = free_port()
     settings = provider_settings(tmp_path, providers, port, email={"policy": "parallel"})
