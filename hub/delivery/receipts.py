@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hub.consent import ConsentBatch
 from hub.delivery.engagement import CONSENT_SOURCE, ENGAGEMENT_KIND, EngagementTally, replied_to
 from hub.delivery.fallback import FAILED_FOR_GOOD, plan_fallback
-from hub.domain.outcome import FAILED_FOR_GOOD, STATUS_RANK
+from hub.domain.outcome import STATUS_RANK
 from hub.logs import get_logger
 from hub.messages import DeliveryStatus, StatusUpdate
 from hub.store import receipts_repo as repo
