@@ -71,7 +71,7 @@ def decide(current: ReturnView | None, customer: CustomerView | None, event: Ret
     from_state = ReturnState(before.state) if before.state else None
     transition = Lifecycle.apply(from_state, event.type)
     ret = merge_fields(before, event, reference_mode=gate.policy(event.source).customer_reference,
-                       now=now)
+                       now=now, received_at=received_at)
     stage = None
     if transition.outcome is Outcome.MOVED:
         ret.state = stage = transition.to_state.value

@@ -23,12 +23,22 @@ if TYPE_CHECKING:
 REGION_KEYS = ("region", "shipping_country", "country")
 
 
+def counted_at(event: ReturnEvent, received_at: datetime) -> datetime:
+    """When ``event`` counts as having happened, for its order among the return's events: its
+    ``occurred_at``, but never after the hub received it. A platform's clock far ahead made
+    an approval dated 30 days on the newest event for a month, and the real refund after it
+    "late" (found from outside)."""
+    return min(event.occurred_at, received_at)
+
+
 def merge_fields(ret: ReturnView, event: ReturnEvent, *, reference_mode: str,
-                 now: datetime) -> ReturnView:
+                 now: datetime, received_at: datetime | None = None) -> ReturnView:
     """``ret`` with ``event``'s fields merged in; ``reference_mode`` is the source's
-    ``customer_reference`` setting."""
+    ``customer_reference`` setting; ``received_at``: when the hub received the event (default
+    ``now``)."""
     merged = replace(ret, updated_at=now)
-    newer = ret.last_event_at is None or event.occurred_at >= ret.last_event_at
+    happened = counted_at(event, received_at or now)
+    newer = ret.last_event_at is None or happened >= ret.last_event_at
 
     def put(attr: str, value: Any) -> None:
         if value is not None and (newer or getattr(merged, attr) is None):
@@ -64,7 +74,7 @@ def merge_fields(ret: ReturnView, event: ReturnEvent, *, reference_mode: str,
                 details[key] = value
         merged.details = details
     if newer:
-        merged.last_event_at = event.occurred_at
+        merged.last_event_at = happened
     return merged
 
 

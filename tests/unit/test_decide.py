@@ -91,6 +91,20 @@ def test_newer_events_overwrite_fields_and_late_ones_only_fill_gaps():
     assert late.new_tracking == {"1Z"}
 
 
+def test_an_event_dated_in_the_future_counts_as_received_and_freezes_nothing():
+    # Found from outside: an approval dated 30 days ahead became the newest event for a
+    # month, so the real refund after it was "late" and its amount was never taken.
+    ahead = run("return.approved", stored("requested"), at=NOW + timedelta(days=30),
+                refund_amount={"amount": "29.00", "currency": "USD"})
+    assert ahead.ret.last_event_at == NOW
+    refund = decide(ahead.ret, None, event("return.refunded", at=NOW + timedelta(seconds=5),
+                                           refund_amount={"amount": "10.00", "currency": "USD"}),
+                    rules=None, gate=GATE, cipher=CIPHER, now=NOW + timedelta(seconds=6),
+                    received_at=NOW + timedelta(seconds=6))
+    assert str(refund.ret.refund_amount) == "10.00"
+    assert refund.ret.last_event_at == NOW + timedelta(seconds=5)
+
+
 def test_a_reopened_return_starts_a_new_cycle():
     decided = run("return.reopened", stored("closed", cycle=1))
     assert (decided.ret.state, decided.ret.cycle, decided.stage) == ("approved", 2, "approved")
