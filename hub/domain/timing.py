@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,7 +38,10 @@ def after_quiet_hours(when: datetime, quiet: QuietHours | None, zone_name: str |
     inside = (start <= now_t or now_t < end) if start > end else (start <= now_t < end)
     if not inside:
         return when
-    release = datetime.combine(local.date(), end, tzinfo=zone)
-    if release <= local:
-        release += timedelta(days=1)
+    # In the hour repeated when clocks go back, the end is the one after ``when`` (fold), and
+    # instants are compared in UTC (same-zone comparisons ignore fold): the second 01:10 was
+    # released at the first 01:30, already past, and sent inside quiet hours.
+    release = datetime.combine(local.date(), end, tzinfo=zone).replace(fold=local.fold)
+    if release.astimezone(UTC) <= when.astimezone(UTC):
+        release = datetime.combine(local.date() + timedelta(days=1), end, tzinfo=zone)
     return release.astimezone(when.tzinfo)

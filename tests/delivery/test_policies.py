@@ -74,6 +74,29 @@ def test_quiet_hours_hold_until_morning_in_the_customers_zone():
         datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
 
 
+def test_quiet_hours_in_the_hour_repeated_when_clocks_go_back():
+    # Found from outside: planned at the second 01:10 (EST) of 1 November 2026 in New York,
+    # with quiet hours ending at 01:30, a message was released at 01:30 EDT, already past,
+    # and sent at once, 20 minutes inside quiet hours.
+    quiet = QuietHours(start="21:00", end="01:30")
+    second = datetime(2026, 11, 1, 6, 10, tzinfo=UTC)  # 01:10 EST
+    assert after_quiet_hours(second, quiet, "America/New_York", "UTC") == \
+        datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST
+    first = datetime(2026, 11, 1, 5, 10, tzinfo=UTC)  # 01:10 EDT
+    assert after_quiet_hours(first, quiet, "America/New_York", "UTC") == \
+        datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31),
+                    timezones=st.just(UTC)),
+       st.sampled_from(["America/New_York", "Europe/Berlin", "Australia/Sydney"]),
+       st.sampled_from([("21:00", "08:00"), ("21:00", "01:30"), ("00:30", "03:00")]))
+def test_a_released_message_is_never_released_before_it_was_planned(when, zone, hours):
+    released = after_quiet_hours(when, QuietHours(start=hours[0], end=hours[1]), zone, "UTC")
+    assert when <= released <= when + timedelta(hours=25)
+
+
 async def test_quiet_hours_apply_to_non_urgent_stages_only(tmp_path):
     hub = await started(tmp_path, notifications={
         "quiet_hours": {"start": "00:00", "end": "23:59"},
