@@ -3,7 +3,8 @@ locale and store, built by the same :func:`~hub.content.context.make_context` as
 
 Two variants: ``"full"`` has every optional value (tracking, estimated delivery, drop-off code
 and QR, refund, exchange, carrier exception, a signed portal link of realistic length), so it
-gives the longest SMS; ``"minimal"`` has none of them, so a template that forgets an
+gives the longest SMS, and its items include one with a SKU alone (no name, price or reason),
+as some platforms send them; ``"minimal"`` has none of them, so a template that forgets an
 ``{% if %}`` around an optional value fails.
 """
 
@@ -94,6 +95,10 @@ def sample_context(settings: Settings, stage: str, channel: str, *, locale: str 
                  "price": {"amount": "29.00", "currency": currency}, "reason": "Too small"},
                 {"sku": "SOCK-3PK", "name": "Everyday socks, 3-pack", "quantity": 2,
                  "price": {"amount": "14.50", "currency": currency}, "reason": "Not needed"},
+                # An item as some platforms send it: a SKU alone, no name, price or reason
+                # (a template that printed every item's price passed the check and failed on
+                # such an event; found from outside).
+                {"sku": "GIFT-WRAP", "quantity": 1},
             ],
             "estimated_delivery": (now + timedelta(days=3)).isoformat(),
             "dropoff": {"code": "HR7F3K2Q", "url": None,

@@ -150,17 +150,17 @@ def test_errors_name_the_template_and_never_the_data(tmp_path):
 
 
 def test_normal_templates_are_unaffected(tmp_path):
-    source = ("{% for item in return.items %}{{ loop.index }}. {{ item.name }}"
+    source = ("{% for item in return.items %}{{ loop.index }}. {{ item.name or item.sku }}"
               "{% if not loop.last %}, {% endif %}{% endfor %} | {{ 'a' ~ 'b' }} | "
               "{{ '%5.2f' % 3.14159 }} | {{ '{:>4}'.format('x') }} | {{ [1, 2]|sum }} | "
               "{{ return.items|map(attribute='quantity')|join('+') }}")
-    assert render_sms(tmp_path, source) == ("1. Blue tee, size M, 2. Everyday socks, 3-pack | "
-                                            "ab | 3.14 | x | 3 | 1+2")
+    assert render_sms(tmp_path, source) == ("1. Blue tee, size M, 2. Everyday socks, 3-pack, "
+                                            "3. GIFT-WRAP | ab | 3.14 | x | 3 | 1+2+1")
 
 
 def test_dict_keys_win_over_dict_methods(tmp_path):
     assert render_sms(tmp_path, "{{ return.items|length }} {{ return['items']|length }}") \
-        == "2 2"
+        == "3 3"
 
 
 def test_a_missing_key_taken_from_data_is_not_quoted(tmp_path):

@@ -147,3 +147,12 @@ async def test_a_campaign_email_without_its_unsubscribe_link_is_refused(hub, cli
                   "{% block body %}15% off{% endblock %}"})
     assert response.status == 422
     assert "unsubscribe link" in (await response.json())["error"]["message"]
+
+
+async def test_a_template_that_assumes_every_item_has_a_price_is_refused(hub, client):
+    # Found from outside by a merchant: saved with 200, it made a dead letter of the first
+    # approval whose item came without a price (which events may send).
+    token = await new_token(hub)
+    response = await client.put(URL, headers=bearer(token), json={
+        "source": "{% for i in return['items'] %}{{ i.price.amount }} {% endfor %}"})
+    assert response.status == 422
