@@ -122,6 +122,8 @@ class CampaignPlanner:
         batch = await read_batch(self.sessionmaker, after=snapshot.cursor,
                                  limit=self.settings.batch_size)
         members = await evaluate(self._filter(expression), self.codec, batch, now)
+        members = await self._not_considered(self._filter(expression), members,
+                                             snapshot.cursor, now)
         consenting = await self._consenting(snapshot.channels, members)
         rows, excluded = self._rows(snapshot, members, consenting, now)  # no lock held
         async with self.sessionmaker() as session, session.begin():
@@ -142,6 +144,21 @@ class CampaignPlanner:
             campaign.pace_at = rows[-1]["next_attempt_at"] if rows else campaign.pace_at
             campaign.updated_at = now
         return 1
+
+    async def _not_considered(self, segment: SegmentFilter, members: list[Member],
+                              cursor: int, now: datetime) -> list[Member]:
+        """``members`` but those whose customer an earlier batch already planned or left out
+        (another of their returns, read before ``cursor``, is in the segment): counted once
+        per customer, as the preview counts (found from outside: a customer without consent
+        with returns in two batches was counted twice in ``excluded``)."""
+        customers = {m.customer.id for m in members if m.customer is not None}
+        if not customers or not cursor:
+            return members
+        earlier = await read_batch(self.sessionmaker, after=0, limit=None, up_to=cursor,
+                                   customer_ids=customers)
+        considered = {m.customer.id for m in await evaluate(segment, self.codec, earlier, now)
+                      if m.customer is not None}
+        return [m for m in members if m.customer is None or m.customer.id not in considered]
 
     def _filter(self, expression: str) -> SegmentFilter:
         compiled = self._filters.get(expression)

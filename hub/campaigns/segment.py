@@ -129,16 +129,23 @@ class Batch:
     last: int | None
 
 
-async def read_batch(sessionmaker: async_sessionmaker, *, after: int, limit: int) -> Batch:
+async def read_batch(sessionmaker: async_sessionmaker, *, after: int, limit: int | None,
+                     up_to: int | None = None, customer_ids: set[int] | None = None) -> Batch:
     """The next ``limit`` returns with an id above ``after`` (``last`` None: no more), read in
     a transaction of their own and released before any filter runs: on SQLite every
-    transaction holds the write lock (``BEGIN IMMEDIATE``), so CEL must run outside one."""
+    transaction holds the write lock (``BEGIN IMMEDIATE``), so CEL must run outside one.
+    ``up_to`` and ``customer_ids`` narrow it to those customers' returns up to an id."""
     returns, customers = Return.__table__, Customer.__table__
+    where = [returns.c.id > after]
+    if up_to is not None:
+        where.append(returns.c.id <= up_to)
+    if customer_ids is not None:
+        where.append(returns.c.customer_id.in_(sorted(customer_ids)))
     async with sessionmaker() as session, session.begin():
         rows = (await session.execute(
             select(returns, customers).select_from(
                 returns.outerjoin(customers, customers.c.id == returns.c.customer_id))
-            .where(returns.c.id > after).order_by(returns.c.id).limit(limit))).all()
+            .where(*where).order_by(returns.c.id).limit(limit))).all()
         if not rows:
             return Batch([], {}, None)
         reached = await _reached(session, [row[0] for row in rows])

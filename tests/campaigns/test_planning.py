@@ -10,14 +10,14 @@ import contextlib
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from hub.campaigns import planner as planner_module
 from hub.campaigns import service
 from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.store.engine import utcnow
-from hub.store.models import Notification
+from hub.store.models import Notification, Return, TimelineEntry
 from hub.store.models_campaigns import Campaign
 from hub.testing.campaign_seed import seed_customers
 from hub.testing.factories import event_payload
@@ -96,6 +96,33 @@ async def test_every_consenting_customer_is_planned_once(seeded: Hub):
     assert len(await campaign_rows(seeded, campaign.id)) == len(rows)
 
 
+async def test_a_customer_with_returns_in_two_batches_is_counted_once(seeded: Hub):
+    # Found from outside by a merchant: a customer without consent whose returns fell in two
+    # batches was counted twice in "excluded" (the preview counted them once).
+    async with seeded.sessionmaker() as session, session.begin():
+        for n in (2, 4):  # in the segment; 2 has no consent, 4 has
+            ret = (await session.execute(select(Return).where(
+                Return.external_id == f"SEED-{n}"))).scalar_one()
+            copy = {c.key: getattr(ret, c.key) for c in Return.__table__.c if c.key != "id"}
+            again = (await session.execute(insert(Return).values(
+                **{**copy, "external_id": f"SEED-{n}-again"}).returning(Return.id))).scalar_one()
+            entry = (await session.execute(select(TimelineEntry).where(
+                TimelineEntry.return_id == ret.id))).scalar_one()
+            session.add(TimelineEntry(**{**{c.key: getattr(entry, c.key)
+                                            for c in TimelineEntry.__table__.c if c.key != "id"},
+                                         "return_id": again}))
+    campaign = await make_campaign(seeded)
+    found, segment = await service.get_campaign(seeded, campaign.id)
+    preview = await service.preview(seeded, found, segment)
+    assert (preview["audience"], preview["without_consent"]) == (8, 8)
+    await service.change(seeded, campaign.id, "launch")
+    await seeded.campaigns.plan_all(campaign.id)
+    async with seeded.sessionmaker() as session:
+        planned = await session.get(Campaign, campaign.id)
+    assert (planned.planned, planned.excluded) == (8, 8)
+    assert recipients(seeded, await campaign_rows(seeded, campaign.id)) == expected(4)
+
+
 async def test_a_planner_failing_mid_run_resumes_from_its_cursor(seeded: Hub,
                                                                  monkeypatch: pytest.MonkeyPatch):
     campaign = await make_campaign(seeded)
@@ -103,9 +130,10 @@ async def test_a_planner_failing_mid_run_resumes_from_its_cursor(seeded: Hub,
     real_read, calls = planner_module.read_batch, []
 
     async def failing_read(*args, **kwargs):  # noqa: ANN202
-        calls.append(kwargs["after"])
-        if len(calls) == 3:
-            raise ConnectionError("the database went away mid-batch")
+        if kwargs.get("up_to") is None:  # a batch, not the look back at earlier returns
+            calls.append(kwargs["after"])
+            if len(calls) == 3:
+                raise ConnectionError("the database went away mid-batch")
         return await real_read(*args, **kwargs)
 
     monkeypatch.setattr(planner_module, "read_batch", failing_read)
