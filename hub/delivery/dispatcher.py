@@ -41,7 +41,7 @@ from hub.delivery.share import CampaignShare, RecoveryShare
 from hub.domain.outcome import DEFAULT_RECONCILE_SECONDS, Decision, RetryPolicy, Timing, decide
 from hub.logs import get_logger
 from hub.store.engine import utcnow
-from hub.store.failures import safe_error
+from hub.store.failures import may_pass, safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.handoff import Handoff
 from hub.store.outbox import Claimed, Outbox, Written, on_return, planned_snapshot
@@ -274,7 +274,7 @@ class Dispatcher:
                 await self._results.submit(outcome)
                 return
             except Exception as exc:
-                if self._stopping or time.monotonic() + delay > give_up:
+                if self._stopping or not may_pass(exc) or time.monotonic() + delay > give_up:
                     log.error("outcome_write_failed", notification_id=notification_id,
                               error=safe_error(exc)[:300])
                     return

@@ -35,6 +35,13 @@ def is_refusal(exc: BaseException) -> bool:
         exc.orig, (ValueError, TypeError, OverflowError, UnicodeError))
 
 
+def may_pass(exc: BaseException) -> bool:
+    """Whether the same write may succeed once the database is back: an outage, a timeout, a
+    lock conflict (the driver's errors and the network's), not a refusal of the data and not
+    a bug of the caller's."""
+    return isinstance(exc, DBAPIError | OSError | TimeoutError) and not is_refusal(exc)
+
+
 def safe_error(exc: BaseException) -> str:
     """``"<class>: <message>"`` fit to store or log: for SQLAlchemy errors the driver's first
     line without statement or parameters; quoted values are replaced by ``…`` unless they name
