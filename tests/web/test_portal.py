@@ -104,3 +104,27 @@ async def test_new_stage_arrives_over_server_sent_events(portal_hub, portal_clie
     assert update["stages"][-1]["title"] == "Received"
     assert "email" not in json.dumps(update)
     response.close()
+
+
+async def test_the_page_speaks_the_customers_language(portal_hub, portal_client):
+    # Found from outside by a merchant: a German customer, whose emails and notices were in
+    # German, read "Hi Lena," and "Expected refund: 29,00 $, once we've checked your items".
+    german = {"id": "C-DE", "email": "lena@example.com", "name": "Lena Schmidt",
+              "locale": "de-DE"}
+    await seed(portal_client, portal_hub, "PT-DE", "return.approved", customer=german)
+    html = await (await portal_client.get(link(portal_hub, "PT-DE"))).text()
+    assert '<html lang="de">' in html
+    assert "Hallo Lena," in html and "Rücksendung PT-DE" in html
+    assert "Rücksendung genehmigt" in html and "Voraussichtliche Erstattung: 29,00" in html
+    for english in ("Hi Lena", "Expected refund", "Return approved", "Progress"):
+        assert english not in html
+    french = {"id": "C-FR", "email": "camille@example.com", "name": "Camille Martin",
+              "locale": "fr-CA"}
+    await seed(portal_client, portal_hub, "PT-FR", "return.approved", customer=french)
+    html = await (await portal_client.get(link(portal_hub, "PT-FR"))).text()
+    assert '<html lang="fr">' in html and "Bonjour Camille," in html and "Retour accepté" in html
+    spanish = {"id": "C-ES", "email": "lucia@example.com", "name": "Lucía García",
+               "locale": "es-ES"}  # no Spanish words: English, as the messages are
+    await seed(portal_client, portal_hub, "PT-ES", "return.approved", customer=spanish)
+    html = await (await portal_client.get(link(portal_hub, "PT-ES"))).text()
+    assert '<html lang="en">' in html and "Hi Lucía," in html and "Return approved" in html

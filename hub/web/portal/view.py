@@ -20,7 +20,13 @@ from hub.formatting import format_date, format_money
 from hub.store.engine import utcnow
 from hub.store.models import Customer, Notification, PortalMessage, Return, TimelineEntry
 from hub.store.references import returns_by_own_id
-from hub.web.portal.wording import EXCEPTION_WORDING, stage_wording
+from hub.web.portal.wording import (
+    DEFAULT_LANGUAGE,
+    EXCEPTION,
+    portal_language,
+    stage_wording,
+    words,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +78,13 @@ class PortalView:
     refund: str | None
     version: str
     locale: str = "en"
+    #: The language the page speaks (hub.web.portal.wording).
+    language: str = DEFAULT_LANGUAGE
+
+    @property
+    def words(self) -> dict[str, str]:
+        """The page's own words in its language."""
+        return words(self.language)
 
     def as_json(self) -> dict[str, Any]:
         """The live-update payload."""
@@ -82,7 +95,8 @@ class PortalView:
                 "notices": [{"id": n.id, "subject": n.subject, "body": n.body, "at": n.at}
                             for n in self.notices],
                 "tracking_url": self.tracking_url, "tracking_number": self.tracking_number,
-                "carrier": self.carrier, "refund": self.refund, "version": self.version}
+                "carrier": self.carrier, "refund": self.refund, "version": self.version,
+                "tracking_word": self.words["tracking"]}
 
 
 def safe_link(url: str | None) -> str | None:
@@ -117,15 +131,15 @@ def _when(value: datetime | None, locale: str, zone: tzinfo) -> str:
     return format_date(value, locale, zone=zone) if value else ""
 
 
-def _refund(ret: Return, locale: str) -> str | None:
+def _refund(ret: Return, locale: str, said: dict[str, str]) -> str | None:
     amount = format_money(ret.refund_amount, ret.currency, locale)
     if ret.state == "refunded" or (ret.state == "closed" and amount and ret.refund_method):
-        return f"Refunded: {amount}" if amount else "Refunded"
+        return said["refunded_amount"].format(amount=amount) if amount else said["refunded"]
     if ret.state in ("declined", "cancelled", "expired"):
         return None
     if ret.state == "exchange_shipped":
-        return "Exchanged (no refund)"
-    return f"Expected refund: {amount}, once we've checked your items" if amount else None
+        return said["exchanged"]
+    return said["expected_refund"].format(amount=amount) if amount else None
 
 
 async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
@@ -135,6 +149,7 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
     locale = (customer.locale if customer and customer.locale
               else hub.settings.notifications.default_locale)
     name = hub.cipher.decrypt(customer.name_enc) if customer and customer.name_enc else None
+    language = portal_language(locale)
     zone = customer_zone(customer.timezone if customer else None,
                          hub.settings.notifications.default_timezone)
     entries = list((await session.execute(select(TimelineEntry).where(
@@ -143,10 +158,10 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
     stages = []
     for entry in entries:
         if entry.outcome == "flagged":
-            title, text = EXCEPTION_WORDING
-            key = "exception"
+            title, text = stage_wording(EXCEPTION, language)
+            key = EXCEPTION
         else:
-            title, text = stage_wording(entry.to_state)
+            title, text = stage_wording(entry.to_state, language)
             key = entry.to_state or "update"
         stages.append(Stage(key, title, text, _when(entry.occurred_at, locale, zone)))
     messages = list((await session.execute(select(PortalMessage).where(
@@ -168,7 +183,7 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
             .execution_options(synchronize_session=False))
     brand = hub.settings.notifications.brand
     override = hub.settings.notifications.brands.get(ret.source)
-    title, text = stage_wording(ret.state)
+    title, text = stage_wording(ret.state, language)
     return PortalView(
         store_name=(override and override.store_name) or brand.store_name,
         primary_color=(override and override.primary_color) or brand.primary_color,
@@ -178,4 +193,5 @@ async def load_view(session: AsyncSession, hub: Hub, ret: Return, *,
         state=ret.state, state_title=title, state_text=text, stages=stages, notices=notices,
         carrier=ret.carrier, tracking_number=ret.tracking_number,
         tracking_url=safe_link(ret.tracking_url), label_url=safe_link(ret.label_url),
-        refund=_refund(ret, locale), version=await version_of(session, ret), locale=locale)
+        refund=_refund(ret, locale, words(language)), version=await version_of(session, ret),
+        locale=locale, language=language)

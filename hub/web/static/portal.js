@@ -50,7 +50,8 @@
     var tracking = document.getElementById("tracking");
     var label = document.getElementById("tracking-label");
     var link = document.getElementById("tracking-link");
-    label.textContent = (data.carrier ? data.carrier + " " : "") + "tracking" +
+    label.textContent = (data.carrier ? data.carrier + " " : "") +
+      (data.tracking_word || "tracking") +
       (data.tracking_number ? " " + data.tracking_number : "");
     if (data.tracking_url && /^https?:\/\//i.test(data.tracking_url)) {
       link.href = data.tracking_url;
