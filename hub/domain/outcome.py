@@ -41,6 +41,7 @@ DEFAULT_RECONCILE_SECONDS = 300
 #: The attempt outcome of a provider's "too many requests" (429, or its SDK's equivalent).
 RATE_LIMITED = "rate_limited"
 
+
 class Sent(Protocol):
     """The notification columns a decision reads."""
 
