@@ -17,7 +17,7 @@ from hub.plugins import (
 )
 from hub.rules import RuleEngine, RuleError
 from hub.security import PiiCipher
-from hub.templates import OWN_TEXT_FILE, TemplateRenderer
+from hub.templates import CHANNEL_FILES, OWN_TEXT_FILE, TemplateRenderer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
     from hub.assembly import ConnectorSpec
     from hub.config import Settings
 
-#: Files each channel needs in a template folder (of the default language set). Any other
-#: channel needs ``<channel>.txt.j2`` or, failing that, ``email.txt.j2``.
-CHANNEL_FILES = {"email": ("email.subject.j2", "email.txt.j2"), "sms": ("sms.txt.j2",),
-                 "portal": ("portal.txt.j2",)}
 
 
 def _print_warning(line: str) -> None:

@@ -69,6 +69,11 @@ _NAMES_CACHE_SIZE = 5000
 _UNKNOWN = object()
 #: Channels that must have their own text file: the others fall back to ``email.txt.j2``.
 OWN_TEXT_FILE = frozenset({"sms", "portal"})
+#: Files each channel needs in a template folder (of the default language set), the first
+#: being the one that makes a folder sendable on it. Any other channel needs
+#: ``<channel>.txt.j2`` or, failing that, ``email.txt.j2``.
+CHANNEL_FILES = {"email": ("email.subject.j2", "email.txt.j2"), "sms": ("sms.txt.j2",),
+                 "portal": ("portal.txt.j2",)}
 
 
 def _remember(cache: dict, key: tuple, value: Any) -> Any:

@@ -121,9 +121,9 @@ class CampaignPlanner:
                                        pace_at=campaign.pace_at, template=campaign.template)
         batch = await read_batch(self.sessionmaker, after=snapshot.cursor,
                                  limit=self.settings.batch_size)
-        members = await evaluate(self._filter(expression), self.codec, batch, now)
-        members = await self._not_considered(self._filter(expression), members,
-                                             snapshot.cursor, now)
+        segment = self._filter(expression)
+        members = await evaluate(segment, self.codec, batch, now)
+        members = await self._not_considered(segment, members, snapshot.cursor, now)
         consenting = await self._consenting(snapshot.channels, members)
         rows, excluded = self._rows(snapshot, members, consenting, now)  # no lock held
         async with self.sessionmaker() as session, session.begin():

@@ -18,6 +18,7 @@ from hub.store.dialect import lock_for_update
 from hub.store.engine import utcnow
 from hub.store.models import Notification
 from hub.store.models_campaigns import Campaign, Segment
+from hub.templates import CHANNEL_FILES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,8 +101,8 @@ async def create_campaign(hub: Hub, *, name: str, segment: str, template: str,
         if channel not in known:
             raise CampaignError(422, "invalid_field", f"no channel named {channel!r} is "
                                 "configured", field="channels")
-        if hub.renderer.resolve(template, "email.subject.j2" if channel == "email" else
-                                f"{channel}.txt.j2", None) is None and channel != "portal":
+        needed = CHANNEL_FILES.get(channel, (f"{channel}.txt.j2",))[0]
+        if hub.renderer.resolve(template, needed, None) is None and channel != "portal":
             raise CampaignError(422, "invalid_field", f"the template {template!r} has no "
                                 f"file for {channel}", field="template")
     now = utcnow()

@@ -32,7 +32,7 @@ from hub.content.preview import preview
 from hub.content.samples import VARIANTS, sample_context
 from hub.content.sms import UCS2, count_segments
 from hub.content.unsubscribe import missing_unsubscribe_link
-from hub.templates import TemplateRenderError
+from hub.templates import CHANNEL_FILES, TemplateRenderError
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 GMAIL_CLIP_BYTES = 102_000
 #: The unsubscribe link of sample campaign messages (its real form: hub.unsubscribe_links).
 SAMPLE_UNSUBSCRIBE = "https://hub.example/u/sample-unsubscribe-token"
-#: The file that makes a template folder sendable on a channel.
-_CHANNEL_FILES = {"email.subject.j2": "email", "sms.txt.j2": "sms", "portal.txt.j2": "portal"}
+#: The file that makes a template folder sendable on each channel, and the channel.
+_SENDABLE_BY = {files[0]: channel for channel, files in CHANNEL_FILES.items()}
 
 
 @dataclass(slots=True)
@@ -92,7 +92,7 @@ def campaign_templates(renderer: TemplateRenderer) -> list[tuple[str, list[str]]
     found: dict[str, set[str]] = {}
     for name in renderer.sets.files():
         parts = name.split("/")
-        channel = _CHANNEL_FILES.get(parts[-1])
+        channel = _SENDABLE_BY.get(parts[-1])
         if len(parts) == 3 and parts[0] == CAMPAIGNS_FOLDER and channel:
             found.setdefault(f"{parts[0]}/{parts[1]}", set()).add(channel)
     return [(template, sorted(channels)) for template, channels in sorted(found.items())]

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from hub.checks import CHANNEL_FILES
 from hub.config import BrandSettings
 from hub.content.context import make_context
-from hub.templates import BUNDLED_TEMPLATES, TemplateRenderer, TemplateRenderError
+from hub.templates import BUNDLED_TEMPLATES, CHANNEL_FILES, TemplateRenderer, TemplateRenderError
 
 VECTORS = json.loads((Path(__file__).parent.parent / "fixtures/vectors/template_injection.json")
                      .read_text())
