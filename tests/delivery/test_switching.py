@@ -116,11 +116,11 @@ async def test_hard_bounce_sends_one_sms_and_no_second_email(tmp_path, providers
 
 
 async def test_a_late_bounce_of_an_earlier_providers_copy_undoes_no_delivery(tmp_path,
-                                                                            providers):
+                                                                            providers, db_url):
     # Found from outside by an operator: SendGrid gave no receipt in time, Mandrill sent the
     # email and reported it opened, then SendGrid's late bounce of its own copy made the
     # email "bounced" and texted the customer who had opened it.
-    settings = provider_settings(tmp_path, providers, free_port(),
+    settings = provider_settings(tmp_path, providers, free_port(), db_url=db_url,
                                  email={"receipt_deadline_seconds": 1})
     running = await start_hub(settings)
     hub = running.hub
