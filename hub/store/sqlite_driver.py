@@ -104,12 +104,23 @@ class InLoopConnection:
         return InLoopCursor(self)
 
     async def commit(self) -> None:
-        """Commit, then give the lock file back (module docstring: where)."""
-        await self.run(self._end, self._conn.commit)
+        """Commit, then give the lock file back (:meth:`_finish`: where)."""
+        await self._finish(self._conn.commit)
 
     async def rollback(self) -> None:
         """Roll back, then give the lock file back."""
-        await self.run(self._end, self._conn.rollback)
+        await self._finish(self._conn.rollback)
+
+    async def _finish(self, finish: Callable[[], None]) -> None:
+        """End the transaction on the loop's thread: ending one never waits for a lock (a
+        write's end is its fsync, a read's end lets go of its snapshot, and the pool's
+        rollback of a connection given back after a commit does nothing), and a hand-off to a
+        thread cost more CPU than a small transaction's own work. Only a call of this
+        connection still running in a thread (its task was cancelled) is waited for there."""
+        if self.writing or not self._busy.locked():
+            self.now(self._end, finish)
+        else:
+            await self.off_loop(self._end, finish)
 
     def _end(self, finish: Callable[[], None]) -> None:
         try:
