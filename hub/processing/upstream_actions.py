@@ -17,12 +17,13 @@ from hub.domain.retry import backoff_delay
 from hub.errors import PermanentError, TransientError
 from hub.events import EventType, ReturnEvent
 from hub.logs import get_logger
-from hub.store.claims import any_ready, claim
+from hub.store.claims import ReadyProbe, claim
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.models import Return, RuleAction, TimelineEntry
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from hub.config import WorkerSettings
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 log = get_logger("hub.rule_actions")
 
 _ACTION_EVENT = {"approve": EventType.APPROVED, "decline": EventType.DECLINED}
+
+
+def _ready(now: Any) -> ColumnElement[bool]:
+    """The actions a claim at ``now`` may take (a datetime, or the probe's parameter)."""
+    return and_(RuleAction.status == "pending", RuleAction.next_attempt_at <= now,
+                or_(RuleAction.lease_until.is_(None), RuleAction.lease_until < now))
 
 
 class _CannotAct(Exception):
@@ -42,6 +49,7 @@ class ActionRunner:
     def __init__(self, sessionmaker: async_sessionmaker, sources: dict[str, Source],
                  http: aiohttp.ClientSession | None, settings: WorkerSettings, owner: str) -> None:
         self.sessionmaker = sessionmaker
+        self._probe = ReadyProbe(sessionmaker, RuleAction.__table__, _ready)
         self.sources = sources
         self.http = http
         self.settings = settings
@@ -61,9 +69,8 @@ class ActionRunner:
     async def run_once(self) -> int:
         """One batch; returns how many actions were claimed."""
         now = utcnow()
-        ready = and_(RuleAction.status == "pending", RuleAction.next_attempt_at <= now,
-                     or_(RuleAction.lease_until.is_(None), RuleAction.lease_until < now))
-        if not await any_ready(self.sessionmaker, RuleAction.__table__, ready):
+        ready = _ready(now)
+        if not await self._probe(now):
             return 0
         async with self.sessionmaker() as session, session.begin():
             ids = await claim(session, RuleAction, ready=ready, order_by=RuleAction.id,

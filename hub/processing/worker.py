@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_
 
@@ -13,7 +13,7 @@ from hub.connectors import Source
 from hub.domain.retry import backoff_delay
 from hub.events import PRIVACY_EVENTS
 from hub.logs import get_logger
-from hub.store.claims import any_ready, claim, lease_end
+from hub.store.claims import ReadyProbe, claim, lease_end
 from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 from hub.store.inbox import ClaimedEvent, record_failure, release, still_leased
@@ -22,6 +22,7 @@ from hub.store.models import InboxEvent
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.config import WorkerSettings
@@ -37,6 +38,13 @@ _INBOX = InboxEvent.__table__
 _CLAIMED_COLUMNS = (_INBOX.c.id, _INBOX.c.payload_enc, _INBOX.c.received_at, _INBOX.c.attempts)
 
 
+def _ready(now: Any) -> ColumnElement[bool]:
+    """The inbox rows a claim at ``now`` may take (a datetime, or the probe's parameter).
+    Table columns, not mapped attributes: the claim's statements stay Core ones."""
+    return and_(_INBOX.c.status == "pending", _INBOX.c.available_at <= now,
+                or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < now))
+
+
 class InboxProcessor:
     """Moves inbox events to ``done`` (applied), ``parked`` (waiting for their return) or, after
     ``worker.event_max_attempts`` failures, ``failed`` (a dead letter, replayable)."""
@@ -46,6 +54,7 @@ class InboxProcessor:
                  settings: WorkerSettings, owner: str,
                  on_planned: Callable[[], None] | None = None) -> None:
         self.sessionmaker = sessionmaker
+        self._probe = ReadyProbe(sessionmaker, _INBOX, _ready)
         self.codec = codec
         self.applier = applier
         self.privacy = privacy
@@ -149,10 +158,8 @@ class InboxProcessor:
         """Claim a batch: the events decoded, and the rows that cannot be (id, lease end,
         error)."""
         now = utcnow()
-        # Table columns, not mapped attributes: the claim's statements stay Core ones.
-        ready = and_(_INBOX.c.status == "pending", _INBOX.c.available_at <= now,
-                     or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < now))
-        if not await any_ready(self.sessionmaker, _INBOX, ready):
+        ready = _ready(now)
+        if not await self._probe(now):
             return [], []
         async with self.sessionmaker() as session, session.begin():
             rows = await claim(session, InboxEvent, ready=ready, order_by=_INBOX.c.id,

@@ -7,7 +7,7 @@ every statement is a round trip."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -23,9 +23,13 @@ from sqlalchemy import (
 )
 
 from hub.store.dialect import claim_style, lock_skip_locked
-from hub.store.engine import reading
+from hub.store.engine import quick_reader, reading
+from hub.store.models_base import UtcDateTime
+from hub.store.quick_reads import prepare
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import ColumnElement, Row, Update
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,18 +40,36 @@ _NO_SYNC = {"synchronize_session": False}
 _ORDER = "claimed_order"
 
 
-async def any_ready(sessions: async_sessionmaker, table: Table,
-                    ready: ColumnElement[bool]) -> bool:
-    """Whether a claim of ``table``'s rows matching ``ready`` could find one. On SQLite it is
-    asked of a snapshot (:func:`hub.store.engine.reading`), so that a poll finding nothing
-    never takes the write lock every writer queues on; elsewhere the claim itself is as
-    cheap as the question (True: claim)."""
-    if sessions.kw["bind"].dialect.name != "sqlite":
-        return True
-    async with reading(sessions) as session:
-        found = await session.execute(select(literal(1)).select_from(table).where(ready)
-                                      .limit(1))
-        return found.first() is not None
+class ReadyProbe:
+    """Whether a claim of ``table``'s rows matching ``ready(now)`` could find one: asked
+    before every claim, so that a poll finding nothing never takes the write lock every
+    writer queues on. On a SQLite file it is one indexed read of the last commit on the
+    loop's thread (:mod:`hub.store.quick_reads`), its statement compiled once with ``now`` as
+    a parameter; on a SQLite engine not made by :func:`hub.store.engine.make_engine`, through
+    a snapshot session (:func:`hub.store.engine.reading`); elsewhere the claim itself is as cheap as the
+    question (the answer is always yes)."""
+
+    def __init__(self, sessions: async_sessionmaker, table: Table,
+                 ready: Callable[[Any], ColumnElement[bool]]) -> None:
+        self.sessions = sessions
+        engine = sessions.kw["bind"]
+        self._asks = engine.dialect.name == "sqlite"
+        # A value, never used, so that the statement compiles with its IN lists written out.
+        now = bindparam("now", value=datetime.min.replace(tzinfo=UTC), type_=UtcDateTime())
+        self._statement = select(literal(1)).select_from(table).where(ready(now)).limit(1)
+        self._reader = quick_reader(engine)
+        self._prepared = (prepare(self._statement, engine.dialect, frozenset({"now"}))
+                          if self._reader is not None else None)
+
+    async def __call__(self, now: datetime) -> bool:
+        """Whether a claim made at ``now`` could find a row (True when it cannot be told)."""
+        if not self._asks:
+            return True
+        if self._reader is not None and self._prepared is not None:
+            return self._reader.first(self._prepared, {"now": now}) is not None
+        async with reading(self.sessions) as session:
+            found = await session.execute(self._statement, {"now": now})
+            return found.first() is not None
 
 
 def lease_end(now: datetime, lease_seconds: float) -> datetime:

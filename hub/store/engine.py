@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from hub.store import sqlite_driver, write_lock
+from hub.store.quick_reads import QuickReader
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -27,6 +29,9 @@ _SQLITE_POOL = 4
 _BUSY_SECONDS = 60
 #: The execution option of a connection in a :func:`reading` session.
 _READS_ONLY = "returnhub_reads_only"
+#: The quick reader of each file SQLite engine (:func:`quick_reader`).
+_QUICK_READERS: weakref.WeakKeyDictionary[AsyncEngine, QuickReader] = (
+    weakref.WeakKeyDictionary())
 
 
 def utcnow() -> datetime:
@@ -96,6 +101,10 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             connection.exec_driver_sql("BEGIN" if options.get(_READS_ONLY)
                                        else write_lock.BEGIN)
 
+        if not in_memory_sqlite(url):
+            reader = _QUICK_READERS[engine] = QuickReader(args[0], uri=bool(kwargs.get("uri")))
+            event.listen(engine.sync_engine, "engine_disposed", lambda _engine: reader.close())
+
         @event.listens_for(engine.sync_engine, "checkin")
         def _on_checkin(_dbapi_connection, record):  # noqa: ANN001
             write_lock.release(record.info)
@@ -110,6 +119,12 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
                                pool_pre_ping=True)
+
+
+def quick_reader(engine: AsyncEngine) -> QuickReader | None:
+    """The reader of small reads on the loop's thread (:mod:`hub.store.quick_reads`) of a file
+    SQLite engine made here; None for any other."""
+    return _QUICK_READERS.get(engine)
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, inspect, literal_column, or_, select, update
 
-from hub.store.claims import any_ready, claim, release, release_statement
+from hub.store.claims import ReadyProbe, claim, release, release_statement
 from hub.store.dialect import likely, lock_for_update, lock_skip_locked
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
@@ -117,6 +117,8 @@ class Outbox:
         self.lease_seconds = lease_seconds
         #: Outcome UPDATE statements by the columns they set (built once, reused).
         self._updates: dict[tuple[str, ...], Update] = {}
+        self._probe = ReadyProbe(sessionmaker, Notification.__table__,
+                                 lambda now: _ready(now)[0])
 
     async def claim(self, limit: int, *, spare: Callable[[int, int], int], ahead: int = 0,
                     coalescible: Callable[[Any], bool] | None = None) -> list[Claimed]:
@@ -128,19 +130,12 @@ class Outbox:
         later one of the same return, channel and recipient may supersede (None: coalescing
         is off)."""
         now = utcnow()
-        n = Notification.__table__.c  # Core columns: no ORM statement layer on this hot path
-        lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
-        recovering = or_(
-            and_(_STATUS_IS["unknown"], n.next_attempt_at <= now, lease_free),
-            and_(_STATUS_IS["sent"], n.receipt_due_at <= now, lease_free),
-            and_(_STATUS_IS["sending"], n.lease_until < now))
-        ready = and_(or_(and_(_STATUS_IS["pending"], n.next_attempt_at <= now, lease_free),
-                         recovering), ~_EARLIER_UNFINISHED)
-        recovery_ready = and_(recovering, ~_EARLIER_UNFINISHED)
+        n = _N
+        ready, recovery_ready = _ready(now)
         options = {"order_by": n.next_attempt_at, "rank": n.status != "pending",
                    "owner": self.owner, "now": now, "lease_seconds": self.lease_seconds,
                    "values": {"status": "sending"}, "columns": (n.id, n.status, n.send_started_at)}
-        if not await any_ready(self.sessionmaker, Notification.__table__, ready):
+        if not await self._probe(now):
             return []
         async with self.sessionmaker() as session, session.begin():
             rows = await claim(session, Notification, ready=and_(ready, _TRANSACTIONAL),
@@ -310,6 +305,23 @@ _STATUS_IS = {status: _N.status == literal_column(f"'{status}'")
               for status in ("pending", "unknown", "sent", "sending")}
 #: Nearly every notification is transactional: see :class:`hub.store.dialect.likely`.
 _TRANSACTIONAL = likely(_N.priority == 0)
+
+
+def _ready(now: Any) -> tuple[Any, Any]:
+    """What a claim at ``now`` may take (a datetime, or the probe's bind parameter): every
+    notification due, and of them the recovery work (an unknown outcome to reconcile, a
+    receipt overdue, a dead worker's lease), each behind any earlier stage still on its way."""
+    n = _N
+    lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
+    recovering = or_(
+        and_(_STATUS_IS["unknown"], n.next_attempt_at <= now, lease_free),
+        and_(_STATUS_IS["sent"], n.receipt_due_at <= now, lease_free),
+        and_(_STATUS_IS["sending"], n.lease_until < now))
+    ready = and_(or_(and_(_STATUS_IS["pending"], n.next_attempt_at <= now, lease_free),
+                     recovering), ~_EARLIER_UNFINISHED)
+    return ready, and_(recovering, ~_EARLIER_UNFINISHED)
+
+
 _RELEASE = release_statement(Notification.__table__, _N.status == "sending",
                              _N.send_started_at.is_(None), status="pending")
 
