@@ -98,8 +98,13 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             options = connection.get_execution_options()
             if options.get("isolation_level") == "AUTOCOMMIT":
                 return  # every statement its own transaction, as asked
-            connection.exec_driver_sql("BEGIN" if options.get(_READS_ONLY)
-                                       else write_lock.BEGIN)
+            # Straight to the driver's cursor: SQLAlchemy's execution of a statement (events,
+            # context, result) cost more than the BEGIN itself, once per transaction.
+            cursor = connection.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute("BEGIN" if options.get(_READS_ONLY) else write_lock.BEGIN)
+            finally:
+                cursor.close()
 
         if not in_memory_sqlite(url):
             reader = _QUICK_READERS[engine] = QuickReader(args[0], uri=bool(kwargs.get("uri")))
