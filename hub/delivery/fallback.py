@@ -29,6 +29,14 @@ async def plan_fallback(session: AsyncSession, planner: Planner, notification: N
     if not chain:
         return None
     ret = await session.get(Return, notification.return_id)
+    withheld = planner.fallback_withheld(notification.stage, ret.state)
+    if withheld is not None:
+        session.add(TimelineEntry(
+            return_id=ret.id, kind="notification", outcome="fallback_skipped",
+            notification_id=notification.id,
+            detail={"channel": chain[0], "stage": notification.stage, "after": notification.id,
+                    "reason": withheld}, occurred_at=now, recorded_at=now))
+        return None
     customer = await session.get(Customer, ret.customer_id) if ret.customer_id else None
     contact = contact_of(customer, planner.cipher)
     for channel in chain:
@@ -47,7 +55,9 @@ async def plan_fallback(session: AsyncSession, planner: Planner, notification: N
             occurred_at=now, recorded_at=now))
         if planned.row is None:
             continue
-        planned.row["next_attempt_at"] = now  # the stage is already late: no coalescing
+        # The stage is already late: no coalescing; but quiet hours still hold.
+        planned.row["next_attempt_at"] = planner.release_time(notification.stage, contact, now,
+                                                              coalesce=False)
         inserted = await session.execute(insert_ignoring_conflicts(
             session, Notification.__table__, "idempotency_key").values(**planned.row))
         return planned.row["id"] if inserted.rowcount else None

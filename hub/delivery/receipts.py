@@ -174,7 +174,9 @@ class ReceiptRecorder:
                     "provider_message_id": update.provider_message_id,
                     "status": update.status.value, "reason": update.reason or None,
                     "occurred_at": update.occurred_at, "received_at": now,
-                    "raw_enc": self._raw(update.raw)}
+                    # An erased customer's address comes back in the provider's event.
+                    "raw_enc": self._raw(update.raw) if target is None
+                    or target.recipient_enc is not None else None}
         stored = await repo.insert_receipts(session, list(rows.values()))
         fresh = []
         for update in updates:
@@ -277,6 +279,16 @@ class _Batch:
     def _advance(self, target: Target, update: StatusUpdate) -> None:
         """Move the notification forward, unless the receipt changes nothing."""
         status, rank = _RECEIPT_STATE[update.status]
+        if update.status is DeliveryStatus.DEFERRED and target.status == "sent" \
+                and target.receipt_due_at is not None \
+                and target.provider in (None, self.provider):
+            # The provider holds the message and is retrying it (greylisting takes minutes);
+            # its verdict (delivered, bounced, dropped) will come. A failover on the missing
+            # receipt meanwhile sent a second copy through the next provider (found from
+            # outside), so the deadline is lifted.
+            target.receipt_due_at = None
+            self.moved[target.id] = target
+            return
         if rank <= STATUS_RANK.get(target.status, 0):
             return
         if status in FAILED_FOR_GOOD and target.provider not in (None, self.provider):
@@ -285,6 +297,15 @@ class _Batch:
             # is what counts (found from outside: a late bounce undid a delivery by the
             # second provider and texted a customer who had opened the email).
             return
+        if target.sent_at is None:
+            # The provider had it: an outcome that was never known (an error after the
+            # provider accepted, a retry pending) is settled by the provider's own word, and
+            # the message counts as sent, for time to notify, replies and the dashboard.
+            target.sent_at = update.occurred_at
+            target.provider = target.provider or self.provider
+            target.provider_message_id = (target.provider_message_id
+                                          or update.provider_message_id)
+            target.last_error = None
         target.status = status
         target.receipt_due_at = None
         if status == "delivered":

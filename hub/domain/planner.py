@@ -12,7 +12,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hub.domain.timing import after_quiet_hours
+from hub.events import ReturnState
 from hub.recipients import AddressBook, Recipient
+
+#: Stages that are states of a return (the others, an exception or a team review, are not).
+_STATES = frozenset(state.value for state in ReturnState)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,6 +72,17 @@ class Planner:
             return [], stage
         return list(stage_settings.channels), stage_settings.template or stage
 
+    def fallback_withheld(self, stage: str, return_state: str | None) -> str | None:
+        """Why a fallback of ``stage`` must not go out now that the return is in
+        ``return_state`` (None: it may). A stage that is a state of the return carries news
+        of that state: once the return has moved on, that news is out of date (found from
+        outside: a bounce of the "received" email texted the customer "we received your
+        return" after the refund and the close), and the later stage's own messages, and
+        their fallbacks, tell the customer what is current."""
+        if stage in _STATES and return_state is not None and return_state != stage:
+            return f"the return has moved on to {return_state}"
+        return None
+
     def fallback_after(self, stage: str, channel: str) -> list[str]:
         """The fallback channels to try, in order, after ``channel`` failed for ``stage``."""
         stage_settings = self.settings.stages.get(stage)
@@ -76,13 +91,15 @@ class Planner:
         chain = list(stage_settings.fallback)
         return chain[chain.index(channel) + 1:] if channel in chain else chain
 
-    def release_time(self, stage: str, contact: Contact, now: datetime) -> datetime:
-        """When a new message of ``stage`` may first be sent: after the coalescing window and
-        outside the customer's quiet hours, unless the stage is urgent."""
+    def release_time(self, stage: str, contact: Contact, now: datetime, *,
+                     coalesce: bool = True) -> datetime:
+        """When a new message of ``stage`` may first be sent: after the coalescing window
+        (``coalesce``: a fallback is late already and never coalesced) and outside the
+        customer's quiet hours, unless the stage is urgent."""
         stage_settings = self.settings.stages.get(stage)
         if stage_settings is not None and stage_settings.urgent:
             return now
-        when = now + timedelta(seconds=self.settings.coalesce_seconds)
+        when = now + timedelta(seconds=self.settings.coalesce_seconds if coalesce else 0)
         return after_quiet_hours(when, self.settings.quiet_hours, contact.timezone,
                                  self.settings.default_timezone)
 

@@ -111,7 +111,8 @@ class PrivacyHandler:
             notification_ids = select(Notification.id).where(
                 Notification.return_id.in_(return_ids))
             await session.execute(update(Notification).where(
-                Notification.return_id.in_(return_ids)).values(recipient_enc=None)
+                Notification.return_id.in_(return_ids)).values(recipient_enc=None,
+                                                                recipient_hash=None)
                 .execution_options(synchronize_session=False))
             # Portal notices and provider receipts name the customer too.
             await session.execute(update(PortalMessage).where(

@@ -246,6 +246,10 @@ async def superseding(session: AsyncSession, candidates: list[Any]) -> dict[str,
         table.c.created_at).where(
         table.c.return_id.in_({n.return_id for n in candidates}),
         table.c.status.notin_(("superseded", "skipped")),
+        # A fallback repeats an earlier stage on another channel: it replaces nothing (found
+        # from outside: the "requested" text planned after a bounce superseded the
+        # "approved" text waiting in its coalescing window).
+        table.c.fallback_of.is_(None),
         table.c.campaign_id.is_(None)))).all()
     superseded = {}
     for notification in candidates:

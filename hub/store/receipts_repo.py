@@ -46,6 +46,9 @@ class Target:
     last_error: str | None
     delivered_at: datetime | None
     receipt_due_at: datetime | None
+    sent_at: datetime | None
+    #: None once the customer was erased: receipts then keep none of the provider's event.
+    recipient_enc: bytes | None
 
 
 _TARGET_COLUMNS = [Notification.__table__.c[name] for name in Target.__slots__]
@@ -138,9 +141,11 @@ async def consent_states(session: AsyncSession, customer_ids: set[int],
 
 
 async def write_targets(session: AsyncSession, targets: Iterable[Target]) -> None:
-    """Write the moved notifications' status, times and error (one executemany)."""
+    """Write the moved notifications' status, times, error and provider (one executemany)."""
     params = [{"b_id": t.id, "status": t.status, "receipt_due_at": t.receipt_due_at,
-               "delivered_at": t.delivered_at, "last_error": t.last_error} for t in targets]
+               "delivered_at": t.delivered_at, "last_error": t.last_error,
+               "sent_at": t.sent_at, "provider": t.provider,
+               "provider_message_id": t.provider_message_id} for t in targets]
     if params:
         table = Notification.__table__
         await session.execute(update(table).where(table.c.id == bindparam("b_id")), params)
