@@ -17,7 +17,7 @@ from hub.plugins import (
 )
 from hub.rules import RuleEngine, RuleError
 from hub.security import PiiCipher
-from hub.templates import CHANNEL_FILES, OWN_TEXT_FILE, TemplateRenderer
+from hub.templates import TemplateRenderer, missing_channel_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,18 +75,8 @@ def check_config(settings: Settings,
     for stage, stage_settings in settings.notifications.stages.items():
         template = stage_settings.template or stage
         for channel in dict.fromkeys([*stage_settings.channels, *stage_settings.fallback]):
-            for filename in CHANNEL_FILES.get(channel, (f"{channel}.txt.j2",)):
-                if renderer.has(f"{template}/{filename}"):
-                    continue
-                if channel in CHANNEL_FILES or channel in OWN_TEXT_FILE:
-                    problems.append(f"notifications.stages.{stage}: template file "
-                                    f"{template}/{filename} not found")
-                elif renderer.has(f"{template}/email.txt.j2"):
-                    continue  # a plugin's channel sends the email's text part
-                else:
-                    problems.append(f"notifications.stages.{stage}: template file "
-                                    f"{template}/{filename} (or {template}/email.txt.j2, which "
-                                    f"{channel!r} falls back to) not found")
+            for problem in missing_channel_files(renderer.has, template, channel):
+                problems.append(f"notifications.stages.{stage}: {problem}")
                 missing = True
     if not missing:  # rendering a missing file would only repeat the problem
         report = check_templates(settings, renderer)

@@ -25,12 +25,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, plugins, keys and templates without starting anything."""
     from hub.checks import check_config
 
-    specs = check_config(_settings(args))
+    settings = _settings(args)
+    specs = check_config(settings)
     sources = sorted(n for n, s in specs.items() if s.kind == "sources")
     sinks = sorted(n for n, s in specs.items() if s.kind == "sinks")
     print(f"configuration is valid: sources {', '.join(sources) or 'none'}; "
           f"sinks {', '.join(sinks) or 'none'}")
+    _warn_stranded(settings)
     return 0
+
+
+def _warn_stranded(settings: Settings) -> None:
+    """What the stored work would meet under ``settings`` (:mod:`hub.stranded_work`)."""
+    from hub.store.failures import safe_error
+    from hub.stranded_work import stranded_in_database
+
+    try:
+        lines = stranded_in_database(settings)
+    except Exception as exc:  # a database away: the configuration is still checked
+        print(f"returnhub: warning: stored work not looked at: cannot read the database "
+              f"({safe_error(exc).splitlines()[0][:200]})", file=sys.stderr)
+        return
+    for line in lines:
+        print(f"returnhub: warning: {line}", file=sys.stderr)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

@@ -54,6 +54,7 @@ from hub.store.inbox import InboxWriter
 from hub.store.migrate import upgrade
 from hub.store.plugin_state import DatabaseState, namespace_of
 from hub.store.template_store import TemplateStore
+from hub.stranded_work import stranded_in
 
 if TYPE_CHECKING:
     import pluggy
@@ -148,6 +149,8 @@ class Hub:
         if migrate:
             await upgrade(self.engine)
         await self.templates.start()
+        for line in await stranded_in(self.sessionmaker, self.settings, self.templates.has):
+            log.warning("stored_work_stranded", problem=line)
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))
         try:

@@ -76,6 +76,21 @@ CHANNEL_FILES = {"email": ("email.subject.j2", "email.txt.j2"), "sms": ("sms.txt
                  "portal": ("portal.txt.j2",)}
 
 
+def missing_channel_files(has: Callable[[str], bool], template: str, channel: str) -> list[str]:
+    """The files ``template`` lacks to be sent on ``channel`` (``has``: whether a file
+    exists), each as a problem's text."""
+    problems = []
+    for filename in CHANNEL_FILES.get(channel, (f"{channel}.txt.j2",)):
+        if has(f"{template}/{filename}"):
+            continue
+        if channel in CHANNEL_FILES or channel in OWN_TEXT_FILE:
+            problems.append(f"template file {template}/{filename} not found")
+        elif not has(f"{template}/email.txt.j2"):  # a plugin's channel sends the text part
+            problems.append(f"template file {template}/{filename} (or {template}/email.txt.j2, "
+                            f"which {channel!r} falls back to) not found")
+    return problems
+
+
 def _remember(cache: dict, key: tuple, value: Any) -> Any:
     if len(cache) >= _NAMES_CACHE_SIZE:
         cache.clear()

@@ -46,8 +46,8 @@ class ReadyProbe:
     writer queues on. On a SQLite file it is one indexed read of the last commit on the
     loop's thread (:mod:`hub.store.quick_reads`), its statement compiled once with ``now`` as
     a parameter; on a SQLite engine not made by :func:`hub.store.engine.make_engine`, through
-    a snapshot session (:func:`hub.store.engine.reading`); elsewhere the claim itself is as cheap as the
-    question (the answer is always yes)."""
+    a snapshot session (:func:`hub.store.engine.reading`); elsewhere the claim itself is as
+    cheap as the question (the answer is always yes)."""
 
     def __init__(self, sessions: async_sessionmaker, table: Table,
                  ready: Callable[[Any], ColumnElement[bool]]) -> None:
