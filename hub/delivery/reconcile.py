@@ -75,9 +75,13 @@ class Reconciler:
         since = notification.send_started_at or notification.created_at
         message = dataclasses.replace(message, sent_after=since)
         answers: dict[str, DeliveryStatus | None] = {}
+        gone: list[str] = []
         for provider in self.candidates(notification):
             sink = self.router.sinks.get(provider)
-            if sink is None or not can_reconcile(sink):
+            if sink is None:
+                gone.append(provider)  # renamed or removed since: its name may come back
+                continue
+            if not can_reconcile(sink):
                 continue
             known_id = (notification.provider_message_id
                         if provider == notification.provider else None)
@@ -99,24 +103,34 @@ class Reconciler:
         if self.safe_to_resend(notification.channel,
                                promotional=bool(getattr(notification, "campaign_id", None))):
             return await self.router.deliver(message, announce=announce)
-        return self._undecided(notification, since, asked=bool(answers))
+        return self._undecided(notification, since, asked=bool(answers) or bool(gone),
+                               gone=gone)
 
-    def _undecided(self, notification: Notification, since: datetime, *, asked: bool
-                   ) -> RouteResult:
-        """No provider could say: ask again later, within the window; then give up sending."""
+    def _undecided(self, notification: Notification, since: datetime, *, asked: bool,
+                   gone: list[str] = ()) -> RouteResult:
+        """No provider could say: ask again later, within the window; then give up sending.
+        ``gone``: sinks the message names that the configuration no longer has (found from
+        outside: a renamed sink failed its texts at once as "no provider can be asked")."""
         route = self.router.channels.get(notification.channel)
         now = utcnow()
         window_end = since + timedelta(seconds=route.reconcile_window_seconds if route else 0)
+        gone_why = (f"sink {', '.join(map(repr, gone))}, which took it, is not configured any "
+                    "more (renamed or removed: docs/operations.md, \"Renaming and removing\")")
         if asked and route is not None and now < window_end:
             delay = self.backoff(route, (now - since).total_seconds(),
                                   (window_end - now).total_seconds())
             log.info("reconcile_deferred", notification_id=notification.id,
                      channel=notification.channel, retry_in=round(delay, 3))
             return RouteResult(status="unknown", provider=notification.send_provider,
-                               error="the provider could not say whether it has the message; "
-                                     "asking again later", reconcile_in=delay)
-        why = ("the provider could not say within the reconcile window" if asked
-               else "no provider of the channel can be asked")
+                               error=(gone_why if gone else "the provider could not say "
+                                      "whether it has the message") + "; asking again later",
+                               reconcile_in=delay)
+        if gone:
+            why = gone_why
+        elif asked:
+            why = "the provider could not say within the reconcile window"
+        else:
+            why = "no provider of the channel can be asked"
         return RouteResult(status="failed", provider=notification.send_provider
                            or notification.provider,
                            error=f"outcome unknown and {why}; an SMS or a campaign message "

@@ -219,3 +219,59 @@ async def test_a_fallback_supersedes_no_later_stage(tmp_path, providers, db_url)
         await stop_hub(running)
     texts = sorted((n.stage, n.status) for n in found if n.channel == "sms")
     assert texts == [("in_transit", "sent"), ("shipment_exception", "sent")]
+
+
+async def test_an_unknown_text_whose_sink_was_renamed_waits_and_is_looked_up_once_it_is_back(
+        tmp_path, providers, db_url):
+    # Found from outside: after kill -9 with texts in flight and a restart with the Twilio
+    # sink renamed, the texts were failed at once ("no provider of the channel can be asked")
+    # and never sent. Now they wait within the reconcile window, saying why, and a restart
+    # with the name back looks them up in Twilio.
+    base = provider_settings(tmp_path, providers, free_port(), db_url=db_url,
+                             stages={"approved": {"channels": ["sms"]}})
+
+    def settings_with(sink_name: str):
+        settings = base.model_copy(deep=True)  # the same keys: only the sink's name changes
+        settings.sinks[sink_name] = settings.sinks.pop("tw")
+        settings.channels["sms"].providers = [sink_name]
+        settings.channels["sms"].reconcile_seconds = 0.2
+        settings.channels["sms"].reconcile_window_seconds = 600
+        return settings
+
+    running = await start_hub(settings_with("tw"))
+    try:
+        providers.twilio.fail_after_accept_next(1, status=503)  # takes it; the answer is lost
+        await hub_submit(running.hub, event("return.approved", "R-renamed"))
+
+        async def unknown() -> bool:
+            found = await rows(running.hub)
+            return bool(found) and found[0].status == "unknown"
+        await wait_for(unknown, timeout=20)
+    finally:
+        await stop_hub(running)
+    assert len(providers.twilio.records) == 1
+
+    running = await start_hub(settings_with("twilio"))  # renamed
+    try:
+        async def says_why() -> bool:
+            found = await rows(running.hub)
+            return "sink 'tw', which took it, is not configured any more" in (
+                found[0].last_error or "")
+        await wait_for(says_why, timeout=20)
+        # Waiting, asked again every 0.2 s (claimed as "sending" meanwhile), never failed.
+        assert (await rows(running.hub))[0].status in ("unknown", "sending")
+    finally:
+        await stop_hub(running)
+
+    running = await start_hub(settings_with("tw"))  # the name back
+    try:
+        async def sent() -> bool:
+            return (await rows(running.hub))[0].status == "sent"
+        await wait_for(sent, timeout=20)
+    finally:
+        await stop_hub(running)
+    assert len(providers.twilio.records) == 1  # looked up, not sent again
+
+
+async def hub_submit(hub, *events: ReturnEvent) -> None:
+    await hub.inbox.submit(list(events), utcnow())
