@@ -96,6 +96,7 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry
                 problems.extend(declaration_problems(path, cls))
             specs[name] = ConnectorSpec(name=name, kind=kind, cls=cls, config=config,
                                         policy=policy)
+    problems.extend(former_name_problems(specs))
     for channel, route in settings.channels.items():
         for path, providers in route_provider_lists(channel, route):
             for provider in providers:
@@ -106,3 +107,26 @@ def validate_connectors(settings: Settings, registry: ConnectorRegistry
     if problems:
         raise ConfigError(problems)
     return specs
+
+
+def former_names(specs: dict[str, ConnectorSpec]) -> dict[str, str]:
+    """Each former name of a sink (``formerly``) -> the sink's name now."""
+    return {former: name for name, spec in specs.items()
+            if isinstance(spec.policy, ProviderPolicy) for former in spec.policy.formerly}
+
+
+def former_name_problems(specs: dict[str, ConnectorSpec]) -> list[str]:
+    """A former name that is another connector's name now, or two sinks' former name."""
+    problems, seen = [], {}
+    for name, spec in specs.items():
+        if not isinstance(spec.policy, ProviderPolicy):
+            continue
+        for former in spec.policy.formerly:
+            if former in specs:
+                problems.append(f"sinks.{name}.formerly: {former!r} is the name of a "
+                                "connector now")
+            elif former in seen and seen[former] != name:
+                problems.append(f"sinks.{name}.formerly: {former!r} is also a former name of "
+                                f"sinks.{seen[former]}")
+            seen[former] = name
+    return problems

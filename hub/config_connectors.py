@@ -20,6 +20,11 @@ class ProviderPolicy(Section):
         5, ge=1, description="Consecutive failures that open the circuit breaker.")
     breaker_cooldown_seconds: float = Field(
         30, gt=0, description="How long an open breaker waits before one probe (half-open).")
+    formerly: list[str] = Field(
+        default_factory=list, description="Names this sink had before a rename: the stored "
+        "messages that name one (in flight, or awaiting the provider's status webhooks) are "
+        "this sink's, and its old webhook URLs keep working (docs/operations.md, \"Renaming "
+        "and removing\").")
 
 
 #: Keys of ``[sinks.<name>]`` read by the core into :class:`ProviderPolicy`, not by the sink.

@@ -17,7 +17,7 @@ import aiohttp
 
 from hub.alerts.evaluator import AlertEvaluator
 from hub.alerts.notify import Notifier
-from hub.assembly import validate_connectors
+from hub.assembly import former_names, validate_connectors
 from hub.campaigns.planner import CampaignPlanner
 from hub.config import ConfigError, ProviderPolicy, SourcePolicy
 from hub.content.composer import Composer
@@ -97,6 +97,8 @@ class Hub:
         self.http: aiohttp.ClientSession | None = None
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
+        #: A renamed sink's former names -> its name now (``formerly``).
+        self.former_names = former_names(self.specs)
         self.planner = Planner(settings.notifications, self.cipher,
                                AddressBook.from_specs(settings, self.specs))
         #: Whether an event may notify: shared by the applier and the rules' dry run.
@@ -113,7 +115,7 @@ class Hub:
         #: The templates in use, replaced when they change on disk or through the admin API.
         self.templates = TemplateLibrary(settings, pm, TemplateStore(self.sessionmaker))
         self.renderer = self.templates
-        self.receipts = ReceiptRecorder(self.codec, self.planner)
+        self.receipts = ReceiptRecorder(self.codec, self.planner, self.former_names)
         self.health = ProviderHealthBoard(self.specs, self.sessionmaker, self.owner)
         #: Per-source webhook rate limits (``rate_limit_per_second`` in ``[sources.<name>]``).
         self.ingress_buckets = {
@@ -171,6 +173,10 @@ class Hub:
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
                  sources=sorted(self.sources), sinks=sorted(self.sinks))
 
+    def sink_named(self, name: str) -> Sink | None:
+        """The sink called ``name`` now, or once (``formerly``), if any."""
+        return self.sinks.get(name) or self.sinks.get(self.former_names.get(name, ""))
+
     def context_for(self, spec: ConnectorSpec) -> ConnectorContext:
         """What the connector instance ``spec`` gets: the shared session, its logger, settings
         and state (stored by the core, encrypted); never the database or the cipher."""
@@ -191,7 +197,7 @@ class Hub:
                    and spec.policy.rate_limit_per_second}
         router = Router(self.sinks, self.settings.channels, timeout=worker.send_timeout_seconds,
                         public_url=self.public_url, breakers=self.health.breakers,
-                        buckets=buckets)
+                        buckets=buckets, former_names=self.former_names)
         promotional = PromotionalPolicy(
             self.sessionmaker, self.settings.notifications, self.portal_key, self.public_url)
         self.composer = Composer(self.renderer, self.settings.notifications, self.codec,

@@ -44,15 +44,19 @@ def stranded(names: StoredNames, settings: Settings,
     ``template_missing(template, channel)``: whether the files a channel sends are missing."""
     lines = []
     days = RECEIPTS_FOR.days
+    known = set(settings.sinks) | {former for table in settings.sinks.values()
+                                   if isinstance(table, dict)
+                                   for former in table.get("formerly") or ()}
     for sink, count in sorted(names.sinks.items()):
-        if sink not in settings.sinks:
+        if sink not in known:
             lines.append(
                 f"{count} stored messages (in flight, or sent in the last {days} days) name sink "
                 f"{sink!r}, which this configuration does not have: its status webhooks "
                 f"(bounces, failures) will find no sink and trigger no fallback, its unknown "
                 f"outcomes cannot be looked up, and a failover may send through the same "
-                f"account again. A sink's name is how stored messages find it: rename one only "
-                f"with nothing in flight (docs/operations.md, \"Renaming and removing\")")
+                f"account again. A sink's name is how stored messages find it: a renamed sink "
+                f"lists its old name in `formerly` (docs/operations.md, \"Renaming and "
+                f"removing\")")
     for channel, count in sorted(names.channels.items()):
         if channel not in settings.channels:
             lines.append(

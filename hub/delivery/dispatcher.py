@@ -329,7 +329,7 @@ class Dispatcher:
         """What the outcome does to its notification, whose row now has status ``current``."""
         notification, result = outcome.notification, outcome.result
         route = self.router.channels.get(notification.channel)
-        sink = self.router.sinks.get(result.provider or "")
+        sink = self.router.sink_named(result.provider or "")
         deadline = (route.receipt_deadline_seconds
                     if route and sink and sink.accepts_webhooks else None)
         timing = Timing(receipt_deadline_seconds=deadline, reconcile_seconds=(

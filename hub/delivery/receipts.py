@@ -119,26 +119,36 @@ def _text(value: Any) -> Any:
 class ReceiptRecorder:
     """Writes receipts and moves notifications forward; see the module docstring."""
 
-    def __init__(self, codec: EventCodec, planner: Planner) -> None:
+    def __init__(self, codec: EventCodec, planner: Planner,
+                 former_names: dict[str, str] | None = None) -> None:
         self.codec = codec
         self.planner = planner
+        #: Each sink's names, now and before a rename (``formerly``): stored rows keep them.
+        self._names: dict[str, frozenset[str]] = {}
+        for former, now in (former_names or {}).items():
+            self._names[now] = self._names.get(now, frozenset({now})) | {former}
+
+    def names_of(self, provider: str) -> frozenset[str]:
+        """Every name the sink ``provider`` has had (its stored messages name one)."""
+        return self._names.get(provider, frozenset({provider}))
 
     async def record(self, session: AsyncSession, provider: str, channel: str,
                      updates: list[StatusUpdate], now: datetime) -> int:
         """Record ``updates`` from ``provider``, as the store can hold them
         (:func:`~hub.store.storable.storable_updates`); returns how many were new."""
         updates = storable_updates(well_formed(updates, provider), provider)
+        names = self.names_of(provider)
         targets = await repo.lock_targets(
-            session, provider, {u.message_id for u in updates if u.message_id},
+            session, names, {u.message_id for u in updates if u.message_id},
             {u.provider_message_id for u in updates if u.provider_message_id})
         by_id = {t.id: t for t in targets}
         by_provider_id: dict[str, Target] = {}
         for target in targets:
-            if target.provider == provider and target.provider_message_id:
+            if target.provider in names and target.provider_message_id:
                 by_provider_id.setdefault(target.provider_message_id, target)
         found = [self._find(by_id, by_provider_id, u) for u in updates]
         fresh = await self._insert(session, provider, updates, found, now)
-        batch = _Batch(self.codec, provider, channel, now)
+        batch = _Batch(self.codec, provider, channel, now, names)
         await batch.read(session, [(u, t) for u, t, new in zip(updates, found, fresh,
                                                               strict=True) if new])
         for update, target, new in zip(updates, found, fresh, strict=True):
@@ -199,9 +209,12 @@ class ReceiptRecorder:
 class _Batch:
     """What a batch's new receipts change: read up front, applied in order, written at once."""
 
-    def __init__(self, codec: EventCodec, provider: str, channel: str, now: datetime) -> None:
+    def __init__(self, codec: EventCodec, provider: str, channel: str, now: datetime,
+                 names: frozenset[str] | None = None) -> None:
         self.codec = codec
         self.provider = provider
+        #: The sink's names now and before a rename: a message sent under either is its own.
+        self.names = names or frozenset({provider})
         self.channel = channel
         #: The channel whose preference an unsubscribe receipt turns off.
         self.pref_channel = _UNSUBSCRIBE_CHANNEL.get(channel, channel)
@@ -281,7 +294,7 @@ class _Batch:
         status, rank = _RECEIPT_STATE[update.status]
         if update.status is DeliveryStatus.DEFERRED and target.status == "sent" \
                 and target.receipt_due_at is not None \
-                and target.provider in (None, self.provider):
+                and (target.provider is None or target.provider in self.names):
             # The provider holds the message and is retrying it (greylisting takes minutes);
             # its verdict (delivered, bounced, dropped) will come. A failover on the missing
             # receipt meanwhile sent a second copy through the next provider (found from
@@ -291,7 +304,8 @@ class _Batch:
             return
         if rank <= STATUS_RANK.get(target.status, 0):
             return
-        if status in FAILED_FOR_GOOD and target.provider not in (None, self.provider):
+        if status in FAILED_FOR_GOOD and target.provider is not None \
+                and target.provider not in self.names:
             # The failure of a copy an earlier provider sent: the message has since gone out
             # through ``target.provider`` (a failover after a missing receipt), and that copy
             # is what counts (found from outside: a late bounce undid a delivery by the

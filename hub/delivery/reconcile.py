@@ -77,7 +77,7 @@ class Reconciler:
         answers: dict[str, DeliveryStatus | None] = {}
         gone: list[str] = []
         for provider in self.candidates(notification):
-            sink = self.router.sinks.get(provider)
+            sink = self.router.sink_named(provider)
             if sink is None:
                 gone.append(provider)  # renamed or removed since: its name may come back
                 continue

@@ -39,7 +39,7 @@ from hub.messages import SendResult
 from hub.store.engine import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from hub.config import ChannelSettings
     from hub.connectors import Sink
@@ -130,14 +130,25 @@ class Router:
     def __init__(self, sinks: dict[str, Sink], channels: dict[str, ChannelSettings], *,
                  timeout: float, public_url: str, breakers: dict[str, CircuitBreaker],
                  buckets: dict[str, TokenBucket] | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 former_names: dict[str, str] | None = None) -> None:
         self.sinks = sinks
+        #: A renamed sink's former names -> its name now: stored rows keep the old ones.
+        self.former_names = former_names or {}
         self.channels = channels
         self.timeout = timeout
         self.public_url = public_url.rstrip("/")
         self.breakers = breakers
         self.buckets = buckets or {}
         self._clock = clock
+
+    def sink_named(self, name: str) -> Sink | None:
+        """The sink called ``name`` now, or once (``formerly``), if any."""
+        return self.sinks.get(name) or self.sinks.get(self.former_names.get(name, ""))
+
+    def now_named(self, names: Iterable[str]) -> frozenset[str]:
+        """``names`` (stored on a message) as the sinks are called now."""
+        return frozenset(self.former_names.get(name, name) for name in names)
 
     def providers_for(self, channel: str, category: str | None = None) -> list[str]:
         """The provider names of a channel (for a category, when it has its own), in order."""
@@ -156,6 +167,7 @@ class Router:
                                error=f"no providers for channel {message.channel!r}")
         # A category with its own route (promotional via Mandrill) replaces the provider list.
         route = channel.categories.get(message.category) or channel
+        exclude = self.now_named(exclude)  # a message tried before a rename names old ones
         providers = [p for p in route.providers if p not in exclude]
         if route.policy == "weighted" and providers:
             weights = [w for p, w in zip(route.providers, route.weights, strict=True)

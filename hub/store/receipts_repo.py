@@ -54,7 +54,7 @@ class Target:
 _TARGET_COLUMNS = [Notification.__table__.c[name] for name in Target.__slots__]
 
 
-async def lock_targets(session: AsyncSession, provider: str, ids: set[str],
+async def lock_targets(session: AsyncSession, providers: Iterable[str], ids: set[str],
                        provider_ids: set[str]) -> list[Target]:
     """Load (and on PostgreSQL lock) every notification the batch may name, in id order: the
     order a worker's outcome writer locks them in (locking them in the provider's order
@@ -64,7 +64,8 @@ async def lock_targets(session: AsyncSession, provider: str, ids: set[str],
     if ids:
         named.append(table.id.in_(ids))
     if provider_ids:
-        named.append(and_(table.provider == provider, table.provider_message_id.in_(provider_ids)))
+        named.append(and_(table.provider.in_(sorted(providers)),
+                          table.provider_message_id.in_(provider_ids)))
     if not named:
         return []
     query = select(*_TARGET_COLUMNS).where(or_(*named)).order_by(table.id)

@@ -55,7 +55,7 @@ async def webhook(request: web.Request) -> web.Response:
     hub: Hub = request.app[HUB]
     metrics = metrics_of(request.app)
     name = request.match_info["connector"]
-    connector = hub.sources.get(name) or hub.sinks.get(name)
+    connector = hub.sources.get(name) or hub.sink_named(name)
     if connector is None or not connector.accepts_webhooks:
         if metrics:
             metrics.rejected("unknown", "unknown_connector")
@@ -179,5 +179,5 @@ async def webhook_head(request: web.Request) -> web.Response:
     """Answer the unsigned HEAD some providers (Mandrill) send to check a webhook URL."""
     hub: Hub = request.app[HUB]
     name = request.match_info["connector"]
-    known = name in hub.sources or name in hub.sinks
+    known = name in hub.sources or hub.sink_named(name) is not None
     return web.Response(status=200 if known else 404)

@@ -263,14 +263,60 @@ async def test_an_unknown_text_whose_sink_was_renamed_waits_and_is_looked_up_onc
     finally:
         await stop_hub(running)
 
-    running = await start_hub(settings_with("tw"))  # the name back
+    renamed = settings_with("twilio")  # renamed, saying what it was called
+    renamed.sinks["twilio"]["formerly"] = ["tw"]
+    running = await start_hub(renamed)
     try:
         async def sent() -> bool:
             return (await rows(running.hub))[0].status == "sent"
         await wait_for(sent, timeout=20)
     finally:
         await stop_hub(running)
-    assert len(providers.twilio.records) == 1  # looked up, not sent again
+    assert len(providers.twilio.records) == 1  # looked up through the renamed sink, not resent
+
+
+async def test_a_renamed_sink_that_says_its_former_name_keeps_its_messages(
+        tmp_path, providers, db_url):
+    # Found from outside: [sinks.sg] renamed [sinks.sendgrid] (the same account) with emails
+    # sent: their bounces were ignored (no text), and a receipt-deadline failover sent them
+    # again through the same account. With `formerly = ["sg"]` the messages stay its own.
+    base = provider_settings(tmp_path, providers, free_port(), db_url=db_url,
+                             email={"receipt_deadline_seconds": 4})
+    running = await start_hub(base)
+    try:
+        await running.hub.inbox.submit([event("return.approved", "R-alias-1"),
+                                        event("return.approved", "R-alias-2")], utcnow())
+        await wait_for(lambda: len(providers.sendgrid.records) == 2, timeout=20)
+
+        async def both_sent() -> bool:
+            return [n.status for n in await rows(running.hub)] == ["sent", "sent"]
+        await wait_for(both_sent, timeout=20)
+    finally:
+        await stop_hub(running)
+    renamed = base.model_copy(deep=True)
+    renamed.sinks["sendgrid"] = {**renamed.sinks.pop("sg"), "formerly": ["sg"]}
+    renamed.channels["email"].providers = ["sendgrid", "md"]
+    running = await start_hub(renamed)
+    hub = running.hub
+    try:
+        first = providers.sendgrid.records[0]
+        # The provider still posts to the URL it was set up with.
+        assert await providers.sendgrid.send_status(
+            f"{running.url}/webhooks/sg", first, "bounce", reason="550 no such user") == 200
+
+        async def fell_back() -> bool:
+            return any(n.channel == "sms" and n.status == "sent" for n in await rows(hub))
+        await wait_for(fell_back, timeout=20)
+        # The other one gets no receipt: its deadline fails it over to Mandrill, counting
+        # the renamed SendGrid sink as already tried.
+        await wait_for(lambda: len(providers.mandrill.records) == 1, timeout=20)
+        found = {n.id: n for n in await rows(hub)}
+    finally:
+        await stop_hub(running)
+    emails = [n for n in found.values() if n.channel == "email"]
+    assert sorted(n.status for n in emails) == ["bounced", "sent"]
+    assert len(providers.sendgrid.records) == 2  # no second copy through the same account
+    assert [n.provider for n in emails if n.status == "sent"] == ["md"]
 
 
 async def hub_submit(hub, *events: ReturnEvent) -> None:
