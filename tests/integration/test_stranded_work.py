@@ -9,9 +9,13 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
+from hub.assembly import validate_connectors
+from hub.config import ConfigError
 from hub.events import ReturnEvent
+from hub.plugins import collect_connectors, get_plugin_manager
 from hub.store.engine import utcnow
 from hub.stranded_work import stranded_in_database
 from hub.testing.factories import event_payload
@@ -75,3 +79,16 @@ def test_a_database_with_nothing_stored_yet_strands_nothing(tmp_path: Path):
     settings = make_settings(tmp_path)  # its SQLite file does not exist yet
     assert stranded_in_database(settings) == []
     assert not (tmp_path / "hub.db").exists()  # looking did not create it
+
+
+def test_a_former_name_must_not_be_a_connector_name_now(tmp_path: Path):
+    settings = make_settings(tmp_path, sinks={
+        "mail": {"type": "file", "directory": str(tmp_path / "a"), "formerly": ["outbox"]},
+        "text": {"type": "file", "directory": str(tmp_path / "b"), "formerly": ["old"]},
+        "note": {"type": "file", "directory": str(tmp_path / "c"), "formerly": ["old"]}})
+    with pytest.raises(ConfigError) as refused:
+        validate_connectors(settings, collect_connectors(get_plugin_manager()))
+    assert "sinks.mail.formerly: 'outbox' is the name of a connector now" in \
+        refused.value.problems
+    assert "sinks.note.formerly: 'old' is also a former name of sinks.text" in \
+        refused.value.problems
