@@ -170,8 +170,11 @@ class Hub:
         if workers:
             self._start_workers()
             self._start_pollers()
+        # The database named (password masked): a hub pointed at a fresh, empty database by
+        # mistake started without a word of which one (found from outside).
         log.info("hub_started", node=self.owner, workers=workers, ingress=ingress,
-                 sources=sorted(self.sources), sinks=sorted(self.sinks))
+                 sources=sorted(self.sources), sinks=sorted(self.sinks),
+                 database=self.engine.url.render_as_string(hide_password=True))
 
     def sink_named(self, name: str) -> Sink | None:
         """The sink called ``name`` now, or once (``formerly``), if any."""

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 from structlog.testing import capture_logs
 
 from hub.assembly import validate_connectors
@@ -92,3 +93,18 @@ def test_a_former_name_must_not_be_a_connector_name_now(tmp_path: Path):
         refused.value.problems
     assert "sinks.note.formerly: 'old' is also a former name of sinks.text" in \
         refused.value.problems
+
+
+async def test_serve_says_which_database_it_uses_without_its_password(tmp_path, db_url):
+    # Found from outside: a hub pointed at a fresh, empty database by mistake started without
+    # a word of which one. PostgreSQL here trusts local connections, so any password works.
+    url = make_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(username=url.username or "postgres", password="s3cret-pw")
+    settings = make_settings(tmp_path, url.render_as_string(hide_password=False))
+    with capture_logs() as logs:
+        async with started_hub(settings):
+            pass
+    started = [entry for entry in logs if entry["event"] == "hub_started"]
+    assert started[0]["database"] == url.render_as_string(hide_password=True)
+    assert "s3cret-pw" not in str(started[0])
