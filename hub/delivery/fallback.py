@@ -24,18 +24,22 @@ __all__ = ["FAILED_FOR_GOOD", "plan_fallback"]
 async def plan_fallback(session: AsyncSession, planner: Planner, notification: Notification,
                         reason: str, now: datetime) -> str | None:
     """Plan the stage on the next reachable fallback channel; returns the new notification id
-    (None when there is no further channel or the customer cannot be reached on any)."""
+    (None when there is no further channel, the return has moved on from the stage, or the
+    customer cannot be reached on any)."""
     chain = planner.fallback_after(notification.stage, notification.channel)
     if not chain:
         return None
     ret = await session.get(Return, notification.return_id)
+
+    def note(outcome: str, channel: str, about: str, why: str) -> None:
+        session.add(TimelineEntry(
+            return_id=ret.id, kind="notification", outcome=outcome, notification_id=about,
+            detail={"channel": channel, "stage": notification.stage, "after": notification.id,
+                    "reason": why[:300]}, occurred_at=now, recorded_at=now))
+
     withheld = planner.fallback_withheld(notification.stage, ret.state)
     if withheld is not None:
-        session.add(TimelineEntry(
-            return_id=ret.id, kind="notification", outcome="fallback_skipped",
-            notification_id=notification.id,
-            detail={"channel": chain[0], "stage": notification.stage, "after": notification.id,
-                    "reason": withheld}, occurred_at=now, recorded_at=now))
+        note("fallback_skipped", chain[0], notification.id, withheld)
         return None
     customer = await session.get(Customer, ret.customer_id) if ret.customer_id else None
     contact = contact_of(customer, planner.cipher)
@@ -46,18 +50,11 @@ async def plan_fallback(session: AsyncSession, planner: Planner, notification: N
             inbox_event_id=notification.inbox_event_id,
             event_received_at=notification.event_received_at, now=now, channels=[channel],
             fallback_of=notification.id)[0]
-        session.add(TimelineEntry(
-            return_id=ret.id, kind="notification",
-            outcome="fallback_planned" if planned.row else "fallback_skipped",
-            notification_id=planned.row["id"] if planned.row else notification.id,
-            detail={"channel": channel, "stage": notification.stage, "after": notification.id,
-                    "reason": (planned.skipped_reason or reason)[:300]},
-            occurred_at=now, recorded_at=now))
         if planned.row is None:
+            note("fallback_skipped", channel, notification.id,
+                 planned.skipped_reason or reason)
             continue
-        # The stage is already late: no coalescing; but quiet hours still hold.
-        planned.row["next_attempt_at"] = planner.release_time(notification.stage, contact, now,
-                                                              coalesce=False)
+        note("fallback_planned", channel, planned.row["id"], reason)
         inserted = await session.execute(insert_ignoring_conflicts(
             session, Notification.__table__, "idempotency_key").values(**planned.row))
         return planned.row["id"] if inserted.rowcount else None

@@ -94,8 +94,8 @@ class Planner:
     def release_time(self, stage: str, contact: Contact, now: datetime, *,
                      coalesce: bool = True) -> datetime:
         """When a new message of ``stage`` may first be sent: after the coalescing window
-        (``coalesce``: a fallback is late already and never coalesced) and outside the
-        customer's quiet hours, unless the stage is urgent."""
+        (unless not ``coalesce``) and outside the customer's quiet hours, unless the stage is
+        urgent."""
         stage_settings = self.settings.stages.get(stage)
         if stage_settings is not None and stage_settings.urgent:
             return now
@@ -111,12 +111,13 @@ class Planner:
              ) -> list[PlannedNotification]:
         """The notifications for one stage of one return. ``channels`` and ``template``
         override the stage's own (a fallback, a rule); ``suppressed`` says which channels a
-        rule silenced."""
+        rule silenced. A fallback (``fallback_of``) is late already: released without the
+        coalescing window, though still outside quiet hours."""
         stage_channels, stage_template = self.channels_for(stage)
         template = template or stage_template
         stage_settings = self.settings.stages.get(stage)
         expires_after = stage_settings.expires_after_seconds if stage_settings else None
-        release = self.release_time(stage, contact, now)
+        release = self.release_time(stage, contact, now, coalesce=fallback_of is None)
         planned = []
         for channel in stage_channels if channels is None else channels:
             if suppressed is not None and suppressed(channel):
