@@ -8,6 +8,7 @@ import errno
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,6 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.config import ConfigError, Settings, load_settings
 from hub.local_payload import PayloadError
 from hub.plugins import PluginError, describe_plugins, get_plugin_manager
+
+if TYPE_CHECKING:
+    from hub.assembly import ConnectorSpec
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -31,17 +35,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     sinks = sorted(n for n, s in specs.items() if s.kind == "sinks")
     print(f"configuration is valid: sources {', '.join(sources) or 'none'}; "
           f"sinks {', '.join(sinks) or 'none'}")
-    _warn_stranded(settings)
+    _warn_stranded(settings, specs)
     return 0
 
 
-def _warn_stranded(settings: Settings) -> None:
+def _warn_stranded(settings: Settings, specs: dict[str, ConnectorSpec]) -> None:
     """What the stored work would meet under ``settings`` (:mod:`hub.stranded_work`)."""
+    from hub.assembly import former_names
     from hub.store.failures import safe_error
     from hub.stranded_work import stranded_in_database
 
     try:
-        lines = stranded_in_database(settings)
+        lines = stranded_in_database(settings, {*settings.sinks, *former_names(specs)})
     except Exception as exc:  # a database away: the configuration is still checked
         print(f"returnhub: warning: stored work not looked at: cannot read the database "
               f"({safe_error(exc).splitlines()[0][:200]})", file=sys.stderr)

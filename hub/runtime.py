@@ -151,7 +151,9 @@ class Hub:
         if migrate:
             await upgrade(self.engine)
         await self.templates.start()
-        for line in await stranded_in(self.sessionmaker, self.settings, self.templates.has):
+        sink_names = {*self.settings.sinks, *self.former_names}
+        for line in await stranded_in(self.sessionmaker, self.settings, sink_names,
+                                      self.templates.has):
             log.warning("stored_work_stranded", problem=line)
         self.http = guarded_session(parse_networks(self.settings.security.outbound_allow),
                                     timeout=aiohttp.ClientTimeout(total=30))

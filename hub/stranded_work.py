@@ -31,24 +31,22 @@ from hub.store.template_store import TemplateStore
 from hub.templates import TemplateRenderer, missing_channel_files
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from hub.config import Settings
 
 
-def stranded(names: StoredNames, settings: Settings,
+def stranded(names: StoredNames, settings: Settings, sink_names: Collection[str],
              template_missing: Callable[[str, str], bool]) -> list[str]:
-    """One line for each name the stored work needs that ``settings`` lacks.
+    """One line for each name the stored work needs that ``settings`` lacks. ``sink_names``:
+    the sinks' names now and their former ones (:func:`hub.assembly.former_names`);
     ``template_missing(template, channel)``: whether the files a channel sends are missing."""
     lines = []
     days = RECEIPTS_FOR.days
-    known = set(settings.sinks) | {former for table in settings.sinks.values()
-                                   if isinstance(table, dict)
-                                   for former in table.get("formerly") or ()}
     for sink, count in sorted(names.sinks.items()):
-        if sink not in known:
+        if sink not in sink_names:
             lines.append(
                 f"{count} stored messages (in flight, or sent in the last {days} days) name sink "
                 f"{sink!r}, which this configuration does not have: its status webhooks "
@@ -73,16 +71,16 @@ def stranded(names: StoredNames, settings: Settings,
 
 
 async def stranded_in(sessions: async_sessionmaker, settings: Settings,
-                      has: Callable[[str], bool]) -> list[str]:
+                      sink_names: Collection[str], has: Callable[[str], bool]) -> list[str]:
     """:func:`stranded` for the database of ``sessions`` (``has``: whether a template file
     exists)."""
     async with reading(sessions) as session:
         names = await stored_names(session, utcnow())
-    return stranded(names, settings,
+    return stranded(names, settings, sink_names,
                     lambda template, channel: bool(missing_channel_files(has, template, channel)))
 
 
-def stranded_in_database(settings: Settings) -> list[str]:
+def stranded_in_database(settings: Settings, sink_names: Collection[str]) -> list[str]:
     """:func:`stranded_in` for the configured database, opened for this only (``returnhub
     check``), with the template files and the library's templates saved in it; nothing for a
     database with nothing stored yet (no file, no schema)."""
@@ -99,7 +97,7 @@ def stranded_in_database(settings: Settings) -> list[str]:
             library = {path: source for path, (_, source)
                        in (await TemplateStore(sessions).current()).items()}
             renderer = TemplateRenderer(settings.notifications.templates_dir, library=library)
-            return await stranded_in(sessions, settings, renderer.has)
+            return await stranded_in(sessions, settings, sink_names, renderer.has)
         finally:
             await engine.dispose()
     return asyncio.run(read())

@@ -54,7 +54,7 @@ async def test_check_and_serve_name_the_work_a_new_configuration_strands(tmp_pat
                        "stages": {"approved": {"channels": ["email"]}}})
     del after.sinks["outbox"], after.channels["sms"]  # make_settings merges its tables
 
-    lines = await asyncio.to_thread(stranded_in_database, after)
+    lines = await asyncio.to_thread(stranded_in_database, after, set(after.sinks))
     print("\n" + "\n".join(lines))
     assert len(lines) == 3, lines
     sink, channel, template = lines
@@ -73,12 +73,12 @@ async def test_check_and_serve_name_the_work_a_new_configuration_strands(tmp_pat
     (operator / "approved_old").mkdir()
     shutil.copytree(ROOT / "templates" / "approved", operator / "approved_old",
                     dirs_exist_ok=True)
-    assert await asyncio.to_thread(stranded_in_database, before) == []
+    assert await asyncio.to_thread(stranded_in_database, before, set(before.sinks)) == []
 
 
 def test_a_database_with_nothing_stored_yet_strands_nothing(tmp_path: Path):
     settings = make_settings(tmp_path)  # its SQLite file does not exist yet
-    assert stranded_in_database(settings) == []
+    assert stranded_in_database(settings, set(settings.sinks)) == []
     assert not (tmp_path / "hub.db").exists()  # looking did not create it
 
 
