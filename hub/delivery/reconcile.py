@@ -25,6 +25,7 @@ from hub.messages import DeliveryStatus
 from hub.store.engine import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from hub.config import ChannelSettings, WorkerSettings
@@ -107,7 +108,7 @@ class Reconciler:
                                gone=gone)
 
     def _undecided(self, notification: Notification, since: datetime, *, asked: bool,
-                   gone: list[str] = ()) -> RouteResult:
+                   gone: Sequence[str] = ()) -> RouteResult:
         """No provider could say: ask again later, within the window; then give up sending.
         ``gone``: sinks the message names that the configuration no longer has (found from
         outside: a renamed sink failed its texts at once as "no provider can be asked")."""

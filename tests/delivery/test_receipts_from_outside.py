@@ -33,6 +33,12 @@ async def rows(hub) -> list[Notification]:
             select(Notification).order_by(Notification.created_at))).scalars())
 
 
+async def first_is(hub, status: str) -> bool:
+    """Whether the first notification planned is in ``status`` (for ``wait_for``)."""
+    found = await rows(hub)
+    return bool(found) and found[0].status == status
+
+
 async def test_a_deferral_lifts_the_receipt_deadline_and_sends_no_second_copy(
         tmp_path, providers, db_url):
     # Greylisting: SendGrid defers the first try and delivers minutes later. The deadline
@@ -47,10 +53,7 @@ async def test_a_deferral_lifts_the_receipt_deadline_and_sends_no_second_copy(
         record = providers.sendgrid.records[0]
         url = f"{running.url}/webhooks/sg"
 
-        async def sent() -> bool:
-            found = await rows(hub)
-            return bool(found) and found[0].status == "sent"
-        await wait_for(sent, timeout=20)
+        await wait_for(lambda: first_is(hub, "sent"), timeout=20)
         assert await providers.sendgrid.send_status(url, record, "processed") == 200
         assert (await rows(hub))[0].receipt_due_at is not None  # "processed" is no verdict
         assert await providers.sendgrid.send_status(url, record, "deferred",
@@ -63,9 +66,7 @@ async def test_a_deferral_lifts_the_receipt_deadline_and_sends_no_second_copy(
         await asyncio.sleep(1.5)
         assert await providers.sendgrid.send_status(url, record, "delivered") == 200
 
-        async def delivered() -> bool:
-            return (await rows(hub))[0].status == "delivered"
-        await wait_for(delivered, timeout=10)
+        await wait_for(lambda: first_is(hub, "delivered"), timeout=10)
         email = (await rows(hub))[0]
     finally:
         await stop_hub(running)
@@ -90,17 +91,12 @@ async def test_a_receipt_settles_a_send_whose_outcome_was_never_known(
         providers.twilio.fail_after_accept_next(1, status=503)
         await hub.inbox.submit([event("return.approved", "R-unknown")], utcnow())
 
-        async def unknown() -> bool:
-            found = await rows(hub)
-            return bool(found) and found[0].status == "unknown"
-        await wait_for(unknown, timeout=20)
+        await wait_for(lambda: first_is(hub, "unknown"), timeout=20)
         assert len(providers.twilio.records) == 1
         assert await providers.twilio.send_status(None, providers.twilio.records[0],
                                                   "delivered") == 200
 
-        async def delivered() -> bool:
-            return (await rows(hub))[0].status == "delivered"
-        await wait_for(delivered, timeout=10)
+        await wait_for(lambda: first_is(hub, "delivered"), timeout=10)
         sms = (await rows(hub))[0]
     finally:
         await stop_hub(running)
@@ -241,12 +237,9 @@ async def test_an_unknown_text_whose_sink_was_renamed_waits_and_is_looked_up_onc
     running = await start_hub(settings_with("tw"))
     try:
         providers.twilio.fail_after_accept_next(1, status=503)  # takes it; the answer is lost
-        await hub_submit(running.hub, event("return.approved", "R-renamed"))
+        await running.hub.inbox.submit([event("return.approved", "R-renamed")], utcnow())
 
-        async def unknown() -> bool:
-            found = await rows(running.hub)
-            return bool(found) and found[0].status == "unknown"
-        await wait_for(unknown, timeout=20)
+        await wait_for(lambda: first_is(running.hub, "unknown"), timeout=20)
     finally:
         await stop_hub(running)
     assert len(providers.twilio.records) == 1
@@ -267,9 +260,7 @@ async def test_an_unknown_text_whose_sink_was_renamed_waits_and_is_looked_up_onc
     renamed.sinks["twilio"]["formerly"] = ["tw"]
     running = await start_hub(renamed)
     try:
-        async def sent() -> bool:
-            return (await rows(running.hub))[0].status == "sent"
-        await wait_for(sent, timeout=20)
+        await wait_for(lambda: first_is(running.hub, "sent"), timeout=20)
     finally:
         await stop_hub(running)
     assert len(providers.twilio.records) == 1  # looked up through the renamed sink, not resent
@@ -317,7 +308,3 @@ async def test_a_renamed_sink_that_says_its_former_name_keeps_its_messages(
     assert sorted(n.status for n in emails) == ["bounced", "sent"]
     assert len(providers.sendgrid.records) == 2  # no second copy through the same account
     assert [n.provider for n in emails if n.status == "sent"] == ["md"]
-
-
-async def hub_submit(hub, *events: ReturnEvent) -> None:
-    await hub.inbox.submit(list(events), utcnow())
