@@ -14,10 +14,13 @@ A file of the same path in ``notifications.templates_dir`` overrides the bundled
 language set falls back to the default set file by file (:mod:`hub.content.locales`).
 HTML is rendered by an autoescaping environment and text by a separate, non-escaping one.
 Both run in :class:`~hub.content.sandbox.LimitedSandbox` under one
-:class:`~hub.content.limits.Budget` per message. Templates are compiled once and cached;
-undefined variables are errors (StrictUndefined). A renderer never sees a file change: the
-running hub swaps in a new renderer, built from an in-memory copy of the operator files and
-the library's templates (``library``), once it has passed the checks (:mod:`hub.content.live`).
+:class:`~hub.content.limits.Budget` per message, except in a renderer whose files are all
+bundled: those run in :class:`~hub.content.environment.TrustedEnvironment`, the same limits
+on loops and printed values without the sandbox's hooks (that module says why). Templates
+are compiled once and cached; undefined variables are errors (StrictUndefined). A renderer
+never sees a file change: the running hub swaps in a new renderer, built from an in-memory
+copy of the operator files and the library's templates (``library``), once it has passed the
+checks (:mod:`hub.content.live`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from jinja2 import (
 )
 from jinja2.exceptions import TemplateSyntaxError
 
+from hub.content.environment import TrustedEnvironment
 from hub.content.filters import FILTERS
 from hub.content.html import InlineError, html_to_text, inline_css
 from hub.content.limits import DEFAULT_LIMITS, RenderLimitExceeded, RenderLimits, budget
@@ -160,8 +164,9 @@ class _MemoryLoader(BaseLoader):
         return sorted(self.sources)
 
 
-class _Environment(LimitedSandbox):
-    """The sandbox, resolving names used inside templates through the language sets."""
+class _NamesBySet:
+    """Resolves names used inside templates through the language sets (mixed in before an
+    environment class)."""
 
     def __init__(self, sets: TemplateSets, **options: Any) -> None:
         super().__init__(**options)
@@ -179,13 +184,26 @@ class _Environment(LimitedSandbox):
         return name
 
 
+class _Sandboxed(_NamesBySet, LimitedSandbox):
+    """The sandbox over the language sets."""
+
+
+class _Trusted(_NamesBySet, TrustedEnvironment):
+    """The bundled templates' environment over the language sets."""
+
+
 class TemplateRenderer:
-    """Renders a channel's files of a template with a context."""
+    """Renders a channel's files of a template with a context.
+
+    ``sandboxed``: whether the templates run in the sandbox; by default they do unless every
+    file is bundled (no ``operator_dir``, no ``library``, the package's own ``bundled_dir``).
+    """
 
     def __init__(self, operator_dir: Path | None = None, pm: pluggy.PluginManager | None = None,
                  bundled_dir: Path = BUNDLED_TEMPLATES,
                  limits: RenderLimits = DEFAULT_LIMITS,
-                 library: Mapping[str, str] | None = None) -> None:
+                 library: Mapping[str, str] | None = None,
+                 sandboxed: bool | None = None) -> None:
         roots = [Path(operator_dir), Path(bundled_dir)] if operator_dir else [Path(bundled_dir)]
         self.roots = roots
         #: In-memory templates by name, found before any folder (see the module docstring).
@@ -198,8 +216,14 @@ class TemplateRenderer:
             "loader": loader, "undefined": StrictUndefined, "auto_reload": False,
             "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": False,
             "cache_size": _CACHE_SIZE, "limits": limits}
-        self.html_env = _Environment(self.sets, autoescape=True, **options)
-        self.text_env = _Environment(self.sets, autoescape=False, **options)
+        if sandboxed is None:
+            sandboxed = bool(operator_dir or self.library) \
+                or Path(bundled_dir).resolve() != BUNDLED_TEMPLATES
+        #: Whether the templates run in the sandbox (see the class docstring).
+        self.sandboxed = sandboxed
+        environment = _Sandboxed if sandboxed else _Trusted
+        self.html_env = environment(self.sets, autoescape=True, **options)
+        self.text_env = environment(self.sets, autoescape=False, **options)
         #: The plain-text environment (kept under its old name for callers that used it).
         self.env = self.text_env
         self.pm = pm
@@ -212,7 +236,8 @@ class TemplateRenderer:
                                       f"{type(filters).__name__}, not a dict of filters")
                 plugin_filters.update(filters)  # the first pluggy calls wins a clash
         for env in (self.html_env, self.text_env):
-            env.add_filters({**FILTERS, **plugin_filters})
+            env.add_filters(FILTERS, own=True)
+            env.add_filters(plugin_filters)
 
     @property
     def languages(self) -> frozenset[str]:

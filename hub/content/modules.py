@@ -9,7 +9,8 @@ values of the names it reads from the context (filters given the context declare
 So within one message, an import that would see the very same values as an earlier one gets
 that earlier module, provided none of those values can change while it keeps its identity:
 strings, numbers, dates, markup, and lists and dicts holding only such values (the immutable
-sandbox lets no template change a list or a dict).
+sandbox lets no template change a list or a dict; the bundled templates, which run outside
+it, change none either).
 
 A template is run every time, as Jinja does, when that reasoning does not hold for it: it
 takes a template name from data (``{% include name %}``), assigns into a namespace
