@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, update
 
+from hub.store.bulk import execute_many
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 
 if TYPE_CHECKING:
@@ -109,8 +110,8 @@ async def save_rows(session: AsyncSession, table: Table, rows: list[RowState],
     changed = sorted(((row.id, row.changes()) for row in rows if not row.is_new),
                      key=lambda pair: pair[0])
     for _, run in groupby((pair for pair in changed if pair[1]), key=lambda pair: pair[1].keys()):
-        await session.execute(update_by_id(table),
-                              [{"row_id": row_id, **values} for row_id, values in run])
+        await execute_many(session, update_by_id(table),
+                           [{"row_id": row_id, **values} for row_id, values in run])
     new = [row for row in rows if row.is_new]
     if new:
         result = await session.execute(_insert_returning_keys(table, key),

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 
+from hub.store.bulk import execute_many
 from hub.store.dialect import claim_style, lock_skip_locked
 from hub.store.engine import quick_reader, reading
 from hub.store.models_base import UtcDateTime
@@ -93,8 +94,8 @@ async def release(session: AsyncSession, statement: Update,
     """Give back ``leases`` (lease end, row id) with a :func:`release_statement`: one
     executemany."""
     if leases:
-        await session.execute(statement, [{"row_id": row_id, "lease_end": lease_until}
-                                          for lease_until, row_id in leases])
+        await execute_many(session, statement, [{"row_id": row_id, "lease_end": lease_until}
+                                                for lease_until, row_id in leases])
 
 
 async def claim(session: AsyncSession, model: Any, *, ready: ColumnElement[bool],

@@ -73,7 +73,8 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             options["async_creator"] = sqlite_driver.connector(
                 args, {**kwargs, "timeout": _BUSY_SECONDS}, threads=_SQLITE_POOL)
         engine = create_async_engine(url, echo=echo, pool_size=_SQLITE_POOL, max_overflow=0,
-                                     connect_args={"timeout": _BUSY_SECONDS}, **options)
+                                     connect_args={"timeout": _BUSY_SECONDS},
+                                     hide_parameters=True, **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection, record):  # noqa: ANN001
@@ -122,8 +123,10 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
             write_lock.close(record.info)
 
         return engine
+    # hide_parameters: a statement's error never quotes its values (hashes, ciphertexts,
+    # whatever a row held), wherever it is logged or stored.
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True)
+                               pool_pre_ping=True, hide_parameters=True)
 
 
 def quick_reader(engine: AsyncEngine) -> QuickReader | None:

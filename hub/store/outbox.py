@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, exists, inspect, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, inspect, literal_column, or_, select, update
 
+from hub.store.bulk import execute_many
 from hub.store.claims import ReadyProbe, claim, release, release_statement
 from hub.store.dialect import likely, lock_for_update, lock_skip_locked
 from hub.store.engine import utcnow
@@ -73,6 +74,8 @@ class _Snapshot:
 
 
 _NOTIFICATION = _Snapshot(Notification)
+_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
+_INSERT_TIMELINE = insert(TimelineEntry.__table__)
 _RETURN = _Snapshot(Return)
 _CUSTOMER = _Snapshot(Customer)
 #: The columns of a planned row that the planner leaves to their defaults.
@@ -212,14 +215,14 @@ class Outbox:
             params["old_id"] = item.notification.id
             groups.setdefault(tuple(sorted(item.values)), []).append(params)
         for keys, params in groups.items():  # sent, retry, failed... set different columns
-            await session.execute(self._update_statement(keys), params)
+            await execute_many(session, self._update_statement(keys), params)
         attempts = [_attempt_row(item.notification.id, item.values["attempts"], record)
                     for item in written for record in item.attempts]
         if attempts:
-            await session.execute(DeliveryAttempt.__table__.insert(), attempts)
+            await execute_many(session, _INSERT_ATTEMPT, attempts)
         if written:
-            await session.execute(TimelineEntry.__table__.insert(),
-                                  [_timeline_row(item) for item in written])
+            await execute_many(session, _INSERT_TIMELINE,
+                               [_timeline_row(item) for item in written])
 
     def _update_statement(self, keys: tuple[str, ...]) -> Update:
         statement = self._updates.get(keys)

@@ -7,10 +7,12 @@ with a constant number of statements, whatever N is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
+from hub.store.bulk import execute_many
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import (
     Customer,
@@ -52,6 +54,9 @@ class Target:
 
 
 _TARGET_COLUMNS = [Notification.__table__.c[name] for name in Target.__slots__]
+#: The moved notifications' columns, by id (executemany).
+_UPDATE_NOTIFICATION = update(Notification.__table__).where(
+    Notification.__table__.c.id == bindparam("b_id"))
 
 
 async def lock_targets(session: AsyncSession, providers: Iterable[str], ids: set[str],
@@ -148,14 +153,19 @@ async def write_targets(session: AsyncSession, targets: Iterable[Target]) -> Non
                "sent_at": t.sent_at, "provider": t.provider,
                "provider_message_id": t.provider_message_id} for t in targets]
     if params:
-        table = Notification.__table__
-        await session.execute(update(table).where(table.c.id == bindparam("b_id")), params)
+        await execute_many(session, _UPDATE_NOTIFICATION, params)
+
+
+@cache
+def _insert_into(table: Any) -> Any:
+    """``INSERT INTO <table>``, made once per model."""
+    return table.__table__.insert()
 
 
 async def insert_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (the same keys each) into ``table`` in one statement, if any."""
     if rows:
-        await session.execute(table.__table__.insert(), rows)
+        await execute_many(session, _insert_into(table), rows)
 
 
 async def timeline(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -21,6 +21,7 @@ from hub.store.batch_rows import (
     unique,
     update_by_id,
 )
+from hub.store.bulk import execute_many
 from hub.store.models import Customer, InboxEvent, Notification, Return, RuleAction, TimelineEntry
 from hub.store.storable import stored_amount
 
@@ -226,7 +227,7 @@ async def write_batch(session: AsyncSession, *, notifications: list[dict],
             insert_ignoring_duplicates(session, table).returning(table.c.id), notifications)
         inserted.update(result.scalars())
     if timeline:
-        await session.execute(_INSERT_TIMELINE, timeline)
+        await execute_many(session, _INSERT_TIMELINE, timeline)
     if actions:
         await session.execute(insert_ignoring_duplicates(session, RuleAction.__table__), actions)
     if done:

@@ -82,6 +82,13 @@ class InLoopConnection:
         with self._busy:
             return function(*args)
 
+    def write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run ``sql`` once per row of parameters inside this connection's write transaction,
+        on the loop's thread (:mod:`hub.store.bulk`)."""
+        if not self.writing:
+            raise RuntimeError("write_many outside a write transaction")
+        self.now(self._conn.executemany, sql, rows)
+
     async def off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run ``function`` in the driver's threads (as :meth:`now` there)."""
         return await asyncio.get_running_loop().run_in_executor(

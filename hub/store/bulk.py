@@ -1,0 +1,109 @@
+"""Executemany without SQLAlchemy's per-statement and per-row machinery, where it is safe.
+
+A batch's plain inserts and updates (timeline entries, delivery attempts, outcome and lease
+updates) went through ``AsyncSession.execute``: a greenlet hand-off, the compiled cache's key,
+an execution context, and ``construct_params`` plus the bind processors for every row. On
+this machine that was ~230 µs a statement and ~20 µs a row on top of SQLite's own work
+(docs/performance.md). Inside a write transaction on SQLite (:mod:`hub.store.sqlite_driver`
+runs those on the loop's thread), :func:`execute_many` compiles the statement once per set of
+columns, converts each row with the same bind processors SQLAlchemy would use, and hands the
+rows to sqlite3's ``executemany`` on the transaction's own connection.
+
+Anywhere else (PostgreSQL, an in-memory SQLite, outside a write transaction) and for any
+statement whose compiled form needs more than the given values (a Python-side default, an
+``onupdate``, a ``RETURNING``), it is ``session.execute`` as before. A driver error is raised
+as SQLAlchemy's exception for it, as ``session.execute`` raises it, so callers handle both
+paths alike.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import DBAPIError
+
+from hub.store.sqlite_driver import InLoopConnection
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.sql.expression import Executable
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled for one set of parameter names, and how to bind each row."""
+
+    sql: str
+    #: A row's values in the order the SQL's ``?`` take them.
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+    #: (position, bind processor) of the values that have one.
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def bind(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """The DB-API parameters of ``row``."""
+        values = self.values(row)
+        if not self.processors:
+            return values
+        bound = list(values)
+        for position, process in self.processors:
+            bound[position] = process(bound[position])
+        return tuple(bound)
+
+
+#: Plans by (statement, parameter names, dialect name); None: not safe to run directly.
+_PLANS: dict[tuple[Any, tuple[str, ...], str], _Plan | None] = {}
+#: Plans kept at most: a caller building its statement per call would otherwise grow it.
+_MOST_PLANS = 512
+
+
+def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+    key = (statement, names, dialect.name)
+    if key in _PLANS:
+        return _PLANS[key]
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    order = tuple(compiled.positiontup or ())
+    plan = None
+    # Exactly the values given, no default or RETURNING that SQLAlchemy would add or read.
+    if sorted(order) == sorted(names) and len(set(order)) == len(order) \
+            and not compiled.returning and not compiled.insert_prefetch \
+            and not compiled.update_prefetch and not compiled.postfetch:
+        processors = ((position, compiled.binds[name].type.bind_processor(dialect))
+                      for position, name in enumerate(order))
+        getter = itemgetter(*order)
+        plan = _Plan(str(compiled), getter if len(order) > 1 else lambda row: (getter(row),),
+                     tuple((position, process) for position, process in processors
+                           if process is not None))
+    if len(_PLANS) >= _MOST_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
+async def execute_many(session: AsyncSession, statement: Executable,
+                       rows: Sequence[dict[str, Any]]) -> None:
+    """``session.execute(statement, rows)`` for an INSERT or UPDATE run once per row, straight
+    on SQLite's connection when that is safe (module docstring). Every row has the same
+    keys. ``statement`` is built once and kept (a module constant): it is compiled once per
+    set of keys."""
+    if not rows:
+        return
+    connection = await session.connection()
+    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
+    keys = rows[0].keys()
+    plan = None
+    if isinstance(driver, InLoopConnection) and driver.writing:
+        plan = _plan(statement, tuple(keys), connection.dialect)
+    if plan is None or any(row.keys() != keys for row in rows):
+        await session.execute(statement, list(rows))
+        return
+    params = [plan.bind(row) for row in rows]
+    try:
+        driver.write_many(plan.sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(plan.sql, params[:10], exc, sqlite3.Error,
+                                  hide_parameters=True) from exc
