@@ -81,13 +81,16 @@ class Composer:
         :class:`hub.templates.TemplateRenderError`, or ValueError for content no sink can
         send."""
         notification, ret, customer = item.notification, item.ret, item.customer
+        held = getattr(item, "plaintexts", None)
+        # Handed over by the process that encrypted them: nothing to decrypt.
+        codec = self.codec.holding(held) if held else self.codec
         brand, brand_values = self.brand_of(ret.source)
         link = (self.portal_link(ret.source, ret.external_id, notification.created_at)
                 if self.portal_link else None)
         unsubscribe = (self.promotional.unsubscribe_url(notification, customer)
                        if self.promotional else None)
         context = build_context(notification=notification, ret=ret, customer=customer,
-                                brand=brand, codec=self.codec, portal_url=link,
+                                brand=brand, codec=codec, portal_url=link,
                                 unsubscribe_url=unsubscribe, brand_values=brand_values,
                                 default_timezone=self.settings.default_timezone)
         rendered = self.renderer.render(notification.template, notification.channel, context)
@@ -95,7 +98,7 @@ class Composer:
             self._warn_if_long(notification, rendered.text)
         message = OutboundMessage(
             message_id=notification.id, channel=notification.channel,
-            to=self.codec.cipher.decrypt(notification.recipient_enc) or "",
+            to=codec.cipher.decrypt(notification.recipient_enc) or "",
             subject=rendered.subject, text=rendered.text, html=rendered.html,
             from_address=brand.from_email,
             from_name=one_line(brand.from_name or brand.store_name) or None,

@@ -41,6 +41,9 @@ class Codec(Protocol):
     def decode_json(self, token: bytes | None) -> Any:
         """The decrypted JSON value of ``token`` (None for None)."""
 
+    def holding(self, plaintexts: Mapping[bytes, bytes]) -> Codec:
+        """This codec, opening the tokens of ``plaintexts`` without decrypting them."""
+
 #: Fields of ``return`` taken as they are from the return row (plus ``items`` and the notes).
 RETURN_FIELDS = ("reference", "customer_reference", "order_number", "state", "reason",
                  "currency", "order_total", "refund_amount", "refund_method", "carrier",

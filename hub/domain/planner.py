@@ -65,6 +65,11 @@ class Planner:
         #: How each channel finds a recipient's address (its sink's declaration).
         self.addresses = addresses or AddressBook()
 
+    def encrypting_with(self, cipher: PiiCipher) -> Planner:
+        """This planner, its recipients encrypted with ``cipher`` (the batch applier's, which
+        remembers what it encrypted)."""
+        return Planner(self.settings, cipher, self.addresses)
+
     def channels_for(self, stage: str) -> tuple[list[str], str]:
         """The channels a stage notifies on and its template name."""
         stage_settings = self.settings.stages.get(stage)

@@ -70,9 +70,10 @@ class BatchApplier:
         self.gate = gate or NoticeGate(planner.settings)
         self.identity = identity or IdentityResolver()
         self.cipher = codec.cipher
-        self.planner = planner
         self.rules = rules
         self._plaintexts = RecentPlaintexts(codec.cipher)
+        #: ``planner``, remembering the recipients it encrypts (handed over with the rows).
+        self.planner = planner.encrypting_with(self._plaintexts)
         #: ``codec`` over the remembering cipher, for the returns' encrypted details.
         self._details = EventCodec(self._plaintexts)
         #: The local dispatcher's hand-off, and which planned rows it may take in memory.
@@ -128,8 +129,11 @@ class BatchApplier:
         for row in leased:
             if row["id"] in inserted:  # not a duplicate of a message planned before
                 ret, customer = batch.saved_rows(row["return_id"])
+                held = self._plaintexts.held(row["recipient_enc"], ret.details_enc,
+                                             customer.name_enc if customer else None)
                 report.handed.append((row["lease_until"], Claimed(
-                    planned_snapshot(row), ret, customer, prior_status="pending")))
+                    planned_snapshot(row), ret, customer, prior_status="pending",
+                    plaintexts=held)))
         return report
 
     async def _lease_for_dispatch(self, session: AsyncSession, notifications: list[dict],

@@ -8,6 +8,8 @@ from hub import jsonutil
 from hub.events import ReturnEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hub.security import PiiCipher
 
 
@@ -33,15 +35,24 @@ class EventCodec:
         """The value back from :meth:`encode_json`."""
         return None if token is None else jsonutil.loads(self.cipher.decrypt_bytes(token))
 
+    def holding(self, plaintexts: Mapping[bytes, bytes]) -> EventCodec:
+        """This codec, opening the tokens of ``plaintexts`` without decrypting them (values
+        the process encrypted moments ago and handed over with a row)."""
+        return EventCodec(RecentPlaintexts(self.cipher, plaintexts))
+
 
 class RecentPlaintexts:
     """The PII cipher, remembering for one batch the plaintext of each token it made or
     opened: the applier reads back details and contact data it encrypted moments earlier,
     and a remembered token costs no Fernet decryption. Forgotten by :meth:`clear`."""
 
-    def __init__(self, cipher: PiiCipher) -> None:
+    def __init__(self, cipher: PiiCipher, held: Mapping[bytes, bytes] | None = None) -> None:
         self._cipher = cipher
-        self._plain: dict[bytes, bytes] = {}
+        self._plain: dict[bytes, bytes] = dict(held or {})
+
+    def held(self, *tokens: bytes | None) -> dict[bytes, bytes]:
+        """The plaintexts remembered of ``tokens`` (those not remembered are left out)."""
+        return {token: self._plain[token] for token in tokens if token in self._plain}
 
     def clear(self) -> None:
         """Forget every plaintext (no PII is kept between batches)."""

@@ -45,6 +45,9 @@ class Claimed:
     customer: Customer | None
     prior_status: str
     superseded_by: str | None = None
+    #: The plaintext of its encrypted values (recipient, name, details), when the process
+    #: that encrypted them hands the row over in memory: composing it decrypts none of them.
+    plaintexts: dict[bytes, bytes] | None = None
 
 
 @dataclass(slots=True)

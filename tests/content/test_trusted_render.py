@@ -10,7 +10,7 @@ from hub.categories import CAMPAIGN_STAGE, CAMPAIGNS_FOLDER, Category
 from hub.config import Settings
 from hub.content.limits import RenderLimits
 from hub.content.samples import VARIANTS, sample_context
-from hub.templates import BUNDLED_TEMPLATES, TemplateRenderError, TemplateRenderer
+from hub.templates import BUNDLED_TEMPLATES, TemplateRenderer, TemplateRenderError
 from tests.content.support import CHANNELS, STAGES
 
 #: A locale per bundled language set, a region of each and one Babel does not know.

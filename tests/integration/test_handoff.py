@@ -8,6 +8,8 @@ import json
 import time
 from datetime import timedelta
 from decimal import Decimal
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -294,3 +296,30 @@ async def test_a_handed_message_holds_the_amounts_a_claim_would_read_back(hub, c
     assert tuple(stored) == (Decimal("12.3457"), Decimal("29.0000"))
     for item in handed:  # the same values, to the last digit a template could print
         assert (str(item.ret.refund_amount), str(item.ret.order_total)) == ("12.3457", "29.0000")
+
+
+async def test_a_handed_off_message_is_composed_without_decrypting_what_was_just_encrypted(
+        hub, client, monkeypatch):
+    """The applier encrypted the recipient, the name and the details moments before it
+    handed the row over: composing it opens none of them again, and says the same."""
+    payload = event_payload("return.approved", "R-plain")
+    assert await post_event(client, payload) == 202
+    await hub.processor.drain()
+    assert hub.dispatcher.handoff.handed == 2
+
+    cipher = hub.codec.cipher
+    opened: list[bytes] = []
+    decrypt = cipher.decrypt_bytes
+    monkeypatch.setattr(cipher, "decrypt_bytes", lambda token: opened.append(token)
+                        or decrypt(token))
+    await hub.dispatcher.drain()
+
+    assert opened == []
+    assert (hub.dispatcher.claimed, {n.status for n in await notifications(hub)}) == (0, {"sent"})
+    outbox = Path(hub.sinks["outbox"].directory)
+    email = message_from_bytes(next(outbox.glob("*.eml")).read_bytes(), policy=default)
+    sms = json.loads(next(outbox.glob("*.sms.json")).read_text())
+    assert email["To"] == payload["customer"]["email"]
+    assert "Hi Test" in email.get_body(("plain",)).get_content()  # the name
+    assert "Blue tee" in email.get_body(("plain",)).get_content()  # the details' items
+    assert sms["to"] == payload["customer"]["phone"]
