@@ -77,9 +77,13 @@ def decide(current: ReturnView | None, customer: CustomerView | None, event: Ret
         ret.state = stage = transition.to_state.value
         if event.type is EventType.REOPENED:
             ret.cycle += 1
+            ret.exception_flag = False  # a new cycle, a new parcel
     elif transition.outcome is Outcome.FLAGGED:
+        # The customer is told of a parcel's problem once: a carrier repeats its exception
+        # with each scan (return_to_sender, then failure...), and each planned the stage
+        # again, which the outbox's unique key dropped while the timeline said "planned".
+        stage = None if before.exception_flag else "shipment_exception"
         ret.exception_flag = True
-        stage = "shipment_exception"
     if not ret.state:  # a new return first heard of through a non-moving event
         ret.state = ReturnState.REQUESTED.value
     decided = Decided(event=event, ret=ret, customer=_customer_after(customer, event, cipher, now),

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from hub.runtime import Hub
-from hub.store.models import InboxEvent, Notification, Return
+from hub.store.models import InboxEvent, Notification, Return, TimelineEntry
 from hub.testing.fake_shopify import DEFAULT_SHOP, DEFAULT_TOKEN, FakeShopifyAdmin, return_node
 from hub.testing.signing import body_bytes, easypost_signature, erp_signature, shopify_webhook
 from hub.web.app import create_app
@@ -174,3 +174,38 @@ async def test_an_order_number_without_its_hash_joins_the_stores_return(systems)
     assert ret.state == "refunded"
     assert await systems.sent() == Counter({("approved", "email"): 1, ("received", "email"): 1,
                                             ("refunded", "email"): 1, ("refunded", "sms"): 1})
+
+
+async def test_a_cancelled_returns_parcel_still_scanned_tells_the_customer_nothing(systems):
+    """Seen: cancelled in Shopify, then EasyPost's ``return_to_sender`` emailed "a problem
+    with your return parcel" about a return the customer had cancelled."""
+    await systems.shopify("returns/approve", shopify_return(), 6)
+    await systems.shopify("reverse_deliveries/attach_deliverable", attach_label(COMPACT), 5)
+    await systems.hub.drain()
+    await systems.shopify("returns/cancel", thin("canceled"), 4)
+    await systems.hub.drain()
+    await systems.easypost("in_transit", COMPACT, 3)
+    await systems.easypost("return_to_sender", COMPACT, 2)
+    await systems.hub.drain()
+    [ret] = await systems.returns()
+    assert ret.state == "cancelled"
+    assert await systems.sent() == Counter({("approved", "email"): 1,
+                                            ("label_created", "email"): 1,
+                                            ("cancelled", "email"): 1})
+    assert await systems.inbox() == Counter({"done": 5})
+
+
+async def test_a_carrier_repeating_its_exception_is_told_once_and_timed_truly(systems):
+    """Seen: each repeated exception scan put "planned" on the timeline for a message the
+    outbox had dropped as already planned (its notification id named no row)."""
+    await systems.shopify("returns/approve", shopify_return(), 6)
+    await systems.shopify("reverse_deliveries/attach_deliverable", attach_label(COMPACT), 5)
+    for status, hours_ago in (("return_to_sender", 3), ("failure", 2), ("return_to_sender", 1)):
+        await systems.easypost(status, COMPACT, hours_ago)
+        await systems.hub.drain()
+    assert (await systems.sent())[("shipment_exception", "email")] == 1
+    async with systems.hub.sessionmaker() as session:
+        planned = set((await session.execute(select(TimelineEntry.notification_id).where(
+            TimelineEntry.outcome == "planned"))).scalars())
+        stored = set((await session.execute(select(Notification.id))).scalars())
+    assert planned <= stored

@@ -117,6 +117,19 @@ def test_a_carrier_exception_flags_the_return_and_reaches_its_own_stage():
         True, "in_transit", "shipment_exception")
 
 
+def test_a_carrier_repeating_its_exception_tells_the_customer_once_per_cycle():
+    # Found from outside: each repeated exception planned the stage again; the outbox's key
+    # dropped the row and the timeline said "planned" about a message that never existed.
+    again = run("return.shipment_exception", stored("in_transit", exception_flag=True))
+    assert (again.outcome.value, again.ret.exception_flag, again.stage) == (
+        "flagged", True, None)
+    effects = effects_of(again, planner=PLANNER, return_id=7, inbox_event_id=3, now=NOW)
+    assert effects.notifications == []
+    assert [e["kind"] for e in effects.timeline] == ["event"]
+    reopened = run("return.reopened", stored("closed", exception_flag=True))
+    assert reopened.ret.exception_flag is False
+
+
 def test_a_non_moving_event_on_a_new_return_makes_it_requested_without_a_stage():
     decided = run("return.updated")
     assert (decided.ret.state, decided.stage, decided.verdict) == ("requested", None, None)
