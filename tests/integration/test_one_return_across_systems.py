@@ -209,3 +209,30 @@ async def test_a_carrier_repeating_its_exception_is_told_once_and_timed_truly(sy
             TimelineEntry.outcome == "planned"))).scalars())
         stored = set((await session.execute(select(Notification.id))).scalars())
     assert planned <= stored
+
+
+async def test_the_erps_refund_from_before_a_reopen_is_not_told_again(systems):
+    """Seen: refunded and closed in Shopify, then reopened; the ERP's record of that same
+    refund (made before the reopen) arrived after it, and the customer got "your refund is on
+    its way" a second time, by email and text."""
+    await systems.shopify("returns/approve", shopify_return(), 6)
+    await systems.shopify("refunds/create", {
+        "id": 98, "admin_graphql_api_id": "gid://shopify/Refund/98", "order_id": 100100,
+        "created_at": at(5), "processed_at": at(5), "note": None, "restock": True,
+        "refund_line_items": [], "transactions": [],
+        "return": {"id": RETURN, "admin_graphql_api_id": GID}}, 5)
+    await systems.shopify("returns/close", thin("closed"), 4)
+    await systems.hub.drain()
+    await systems.shopify("returns/reopen", thin("open"), 3)
+    await systems.hub.drain()
+    await systems.erp("refunded", 4.5, origin="#1001")
+    await systems.hub.drain()
+    [ret] = await systems.returns()
+    assert (ret.state, ret.cycle) == ("approved", 1)
+    sent = await systems.sent()
+    assert (sent[("refunded", "email")], sent[("refunded", "sms")]) == (1, 1)
+    assert sent[("approved", "email")] == 2  # the reopen approves again: a new cycle
+    # A refund of the new cycle is news again.
+    await systems.erp("refunded", 1, origin="#1001")
+    await systems.hub.drain()
+    assert (await systems.sent())[("refunded", "email")] == 2

@@ -111,6 +111,22 @@ def test_a_reopened_return_starts_a_new_cycle():
     assert run("return.reopened", stored("approved")).outcome.value == "rejected"
 
 
+def test_an_event_from_before_the_reopen_belongs_to_the_earlier_cycle():
+    # Found from outside: the ERP's report of the refund Shopify had told of arrived after the
+    # return was reopened, and the customer was told of the refund a second time.
+    reopened = run("return.reopened", stored("closed", last_event_at=NOW - timedelta(hours=2)))
+    assert reopened.ret.cycle_started_at == NOW
+    earlier = decide(reopened.ret, None, event("return.refunded", at=NOW - timedelta(hours=1)),
+                     rules=None, gate=GATE, cipher=CIPHER, now=NOW, received_at=NOW)
+    assert (earlier.outcome.value, earlier.ret.state, earlier.stage) == (
+        "late", "approved", None)
+    after = decide(reopened.ret, None, event("return.refunded", at=NOW + timedelta(hours=1)),
+                   rules=None, gate=GATE, cipher=CIPHER, now=NOW + timedelta(hours=2),
+                   received_at=NOW + timedelta(hours=2))
+    assert (after.outcome.value, after.ret.state, after.stage) == (
+        "moved", "refunded", "refunded")
+
+
 def test_a_carrier_exception_flags_the_return_and_reaches_its_own_stage():
     decided = run("return.shipment_exception", stored("in_transit"))
     assert (decided.ret.exception_flag, decided.ret.state, decided.stage) == (
