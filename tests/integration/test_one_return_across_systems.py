@@ -236,3 +236,18 @@ async def test_the_erps_refund_from_before_a_reopen_is_not_told_again(systems):
     await systems.erp("refunded", 1, origin="#1001")
     await systems.hub.drain()
     assert (await systems.sent())[("refunded", "email")] == 2
+
+
+async def test_the_return_keeps_the_name_the_customer_was_first_told(systems):
+    """Seen: approved as "#1001-R1" by Shopify; the ERP's newer record renamed it "RMA-7",
+    and the next emails named a return the customer had never heard of."""
+    await systems.shopify("returns/approve", shopify_return(), 6)
+    await systems.hub.drain()
+    await systems.erp("received", 2, origin="#1001")
+    await systems.hub.drain()
+    [ret] = await systems.returns()
+    assert ret.customer_reference == "#1001-R1"
+    subjects = [line for path in Path(systems.hub.sinks["outbox"].directory).glob("*.eml")
+                for line in path.read_text().splitlines() if line.startswith("Subject:")]
+    assert len(subjects) == 2  # approved, received
+    assert all("#1001-R1" in line for line in subjects), subjects

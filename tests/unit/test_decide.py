@@ -91,6 +91,22 @@ def test_newer_events_overwrite_fields_and_late_ones_only_fill_gaps():
     assert late.new_tracking == {"1Z"}
 
 
+def test_another_system_names_a_return_only_when_it_has_no_name():
+    # Found from outside: an ERP's newer record renamed the Shopify return between emails.
+    named = stored("approved", customer_reference="#1001-R1", last_event_at=NOW)
+    erp = decide(named, None, ReturnEvent.model_validate({
+        "type": "return.received", "return_id": "RMA-7", "source": "erp",
+        "customer_reference": "RMA-7", "occurred_at": NOW + timedelta(hours=1)}),
+        rules=None, gate=GATE, cipher=CIPHER, now=NOW, received_at=NOW + timedelta(hours=1))
+    assert erp.ret.customer_reference == "#1001-R1"
+    unnamed = decide(stored("approved"), None, erp.event, rules=None, gate=GATE,
+                     cipher=CIPHER, now=NOW, received_at=NOW + timedelta(hours=1))
+    assert unnamed.ret.customer_reference == "RMA-7"
+    own = run("return.received", named, at=NOW + timedelta(hours=1),
+              customer_reference="#1001-R2")
+    assert own.ret.customer_reference == "#1001-R2"  # its own system may rename it
+
+
 def test_an_event_dated_in_the_future_counts_as_received_and_freezes_nothing():
     # Found from outside: an approval dated 30 days ahead became the newest event for a
     # month, so the real refund after it was "late" and its amount was never taken.
