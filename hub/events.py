@@ -137,7 +137,11 @@ class Lifecycle:
     def apply(current: ReturnState | None, event_type: EventType) -> Transition:
         """Decide what ``event_type`` does to a return in state ``current`` (None: a new return)."""
         if event_type is EventType.SHIPMENT_EXCEPTION:
-            return Transition(outcome=Outcome.FLAGGED, from_state=current, to_state=current)
+            # A cancelled (declined, closed, expired) return's parcel is no return parcel any
+            # more: the carrier's scans of it are recorded, and never tell the customer "a
+            # problem with your return parcel" (found from outside).
+            outcome = Outcome.REJECTED if current in TERMINAL_STATES else Outcome.FLAGGED
+            return Transition(outcome=outcome, from_state=current, to_state=current)
         if event_type is EventType.UPDATED:
             return Transition(outcome=Outcome.UPDATED, from_state=current, to_state=current)
         if event_type is EventType.REOPENED:

@@ -89,19 +89,26 @@ class Match:
 
 def tracking_key(number: Any) -> str | None:
     """A tracking number as parked carrier scans are stored and found by: as its reference
-    is (:func:`normalize`), so a scan parked as ``1z-park`` waits for a label ``1Z-PARK``."""
+    is (:func:`normalize`), so a scan parked as ``1z-park`` waits for a label ``1Z-PARK``, and
+    one parked as ``94346508...`` for a label ``9434 6508 ...``."""
     return normalize("tracking_number", number)
 
 
 def normalize(kind: str, value: Any) -> str | None:
-    """A reference value as stored: trimmed, upper case except for ids (Shopify gids are
-    case-sensitive); None for an empty or non-text value."""
+    """A reference value as stored; None for an empty or non-text value. An id (Shopify gids
+    are case-sensitive) is only trimmed. Any other kind is compared as systems print it
+    differently: in upper case, without whitespace (a USPS number is printed in groups of
+    four, ``9434 6508 ...``, and carriers' APIs send it without) and without a leading ``#``
+    (Shopify names order 1001 ``#1001``; an ERP or a carrier often keeps ``1001``). Found
+    from outside: either spelling made a second return, or parked the carrier's scans for
+    good."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         return None
-    value = value.strip()
-    return value if kind == OWN_ID else value.upper()
+    if kind == OWN_ID:
+        return value.strip()
+    return "".join(value.split()).lstrip("#").upper() or None
 
 
 def read_path(event: ReturnEvent, path: str) -> Any:

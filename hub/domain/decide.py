@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hub.domain.customers import customer_identity, merge_customer
-from hub.domain.fields import merge_fields, tracking_numbers
+from hub.domain.fields import counted_at, merge_fields, tracking_numbers
 from hub.domain.views import CustomerView, ReturnView
-from hub.events import EVENT_TARGET, EventType, Lifecycle, Outcome, ReturnState
+from hub.events import EVENT_TARGET, EventType, Lifecycle, Outcome, ReturnState, Transition
 from hub.notifiable import is_backfill
 from hub.rules.context import rule_variables
 from hub.rules.engine import Decision, target_state
@@ -70,6 +70,14 @@ def decide(current: ReturnView | None, customer: CustomerView | None, event: Ret
     before = current if current is not None else ReturnView.first_heard(event, now)
     from_state = ReturnState(before.state) if before.state else None
     transition = Lifecycle.apply(from_state, event.type)
+    happened = counted_at(event, received_at)
+    if before.cycle_started_at is not None and happened < before.cycle_started_at \
+            and transition.outcome in (Outcome.MOVED, Outcome.FLAGGED):
+        # It happened before the return was reopened: the earlier cycle's news (the ERP's
+        # report of the refund Shopify told of, arriving after the reopen), recorded and
+        # told to no one. Found from outside: the customer got the refund twice.
+        transition = Transition(outcome=Outcome.LATE, from_state=from_state,
+                                to_state=from_state)
     ret = merge_fields(before, event, reference_mode=gate.policy(event.source).customer_reference,
                        now=now, received_at=received_at)
     stage = None
@@ -77,9 +85,14 @@ def decide(current: ReturnView | None, customer: CustomerView | None, event: Ret
         ret.state = stage = transition.to_state.value
         if event.type is EventType.REOPENED:
             ret.cycle += 1
+            ret.cycle_started_at = happened
+            ret.exception_flag = False  # a new cycle, a new parcel
     elif transition.outcome is Outcome.FLAGGED:
+        # The customer is told of a parcel's problem once: a carrier repeats its exception
+        # with each scan (return_to_sender, then failure...), and each planned the stage
+        # again, which the outbox's unique key dropped while the timeline said "planned".
+        stage = None if before.exception_flag else "shipment_exception"
         ret.exception_flag = True
-        stage = "shipment_exception"
     if not ret.state:  # a new return first heard of through a non-moving event
         ret.state = ReturnState.REQUESTED.value
     decided = Decided(event=event, ret=ret, customer=_customer_after(customer, event, cipher, now),

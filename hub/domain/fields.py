@@ -46,7 +46,11 @@ def merge_fields(ret: ReturnView, event: ReturnEvent, *, reference_mode: str,
 
     put("order_ref", event.order_id)
     put("order_number", event.order_number)
-    put("customer_reference", pick_reference(event, reference_mode))
+    # What the customer calls the return is the reporting system's own to change: another
+    # system only names a return that has no name yet. Found from outside: an ERP's record
+    # renamed the Shopify return "#1001-R1" "RMA-7" between two emails to the customer.
+    if event.source == ret.source or merged.customer_reference is None:
+        put("customer_reference", pick_reference(event, reference_mode))
     put("reason", event.reason)
     if event.order_total:
         put("order_total", event.order_total.amount)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 RETURN_FIELDS = (
     "source", "external_id", "order_ref", "order_number", "customer_reference", "state", "cycle",
     "exception_flag", "reason", "currency", "order_total", "refund_amount", "refund_method",
-    "carrier", "tracking_number", "tracking_url", "label_url", "last_event_at", "created_at",
-    "updated_at")
+    "carrier", "tracking_number", "tracking_url", "label_url", "last_event_at", "cycle_started_at",
+    "created_at", "updated_at")
 
 
 @dataclass(slots=True)
@@ -48,6 +48,8 @@ class ReturnView:
     tracking_url: str | None = None
     label_url: str | None = None
     last_event_at: datetime | None = None
+    #: When the current cycle began (a reopen), None for the first.
+    cycle_started_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     details: dict[str, Any] | None = None

@@ -77,6 +77,8 @@ def merged_values(keep: Any, gone: Any, now: datetime) -> dict[str, Any]:
     if _rank(gone["state"]) > _rank(keep["state"]):
         values["state"] = gone["state"]
     values["cycle"] = max(keep["cycle"], gone["cycle"])
+    starts = [t for t in (keep["cycle_started_at"], gone["cycle_started_at"]) if t is not None]
+    values["cycle_started_at"] = max(starts) if starts else None
     values["exception_flag"] = bool(keep["exception_flag"] or gone["exception_flag"])
     times = [t for t in (keep["last_event_at"], gone["last_event_at"]) if t is not None]
     values["last_event_at"] = max(times) if times else None

@@ -140,6 +140,9 @@ class Return(Base):
     #: Items and other details, encrypted JSON (item names can be personal too).
     details_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: When the current cycle began (its reopen; None: the first cycle, or reopened before
+    #: migration 0018): events that happened before belong to an earlier cycle.
+    cycle_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

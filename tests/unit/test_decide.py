@@ -91,6 +91,22 @@ def test_newer_events_overwrite_fields_and_late_ones_only_fill_gaps():
     assert late.new_tracking == {"1Z"}
 
 
+def test_another_system_names_a_return_only_when_it_has_no_name():
+    # Found from outside: an ERP's newer record renamed the Shopify return between emails.
+    named = stored("approved", customer_reference="#1001-R1", last_event_at=NOW)
+    erp = decide(named, None, ReturnEvent.model_validate({
+        "type": "return.received", "return_id": "RMA-7", "source": "erp",
+        "customer_reference": "RMA-7", "occurred_at": NOW + timedelta(hours=1)}),
+        rules=None, gate=GATE, cipher=CIPHER, now=NOW, received_at=NOW + timedelta(hours=1))
+    assert erp.ret.customer_reference == "#1001-R1"
+    unnamed = decide(stored("approved"), None, erp.event, rules=None, gate=GATE,
+                     cipher=CIPHER, now=NOW, received_at=NOW + timedelta(hours=1))
+    assert unnamed.ret.customer_reference == "RMA-7"
+    own = run("return.received", named, at=NOW + timedelta(hours=1),
+              customer_reference="#1001-R2")
+    assert own.ret.customer_reference == "#1001-R2"  # its own system may rename it
+
+
 def test_an_event_dated_in_the_future_counts_as_received_and_freezes_nothing():
     # Found from outside: an approval dated 30 days ahead became the newest event for a
     # month, so the real refund after it was "late" and its amount was never taken.
@@ -111,10 +127,39 @@ def test_a_reopened_return_starts_a_new_cycle():
     assert run("return.reopened", stored("approved")).outcome.value == "rejected"
 
 
+def test_an_event_from_before_the_reopen_belongs_to_the_earlier_cycle():
+    # Found from outside: the ERP's report of the refund Shopify had told of arrived after the
+    # return was reopened, and the customer was told of the refund a second time.
+    reopened = run("return.reopened", stored("closed", last_event_at=NOW - timedelta(hours=2)))
+    assert reopened.ret.cycle_started_at == NOW
+    earlier = decide(reopened.ret, None, event("return.refunded", at=NOW - timedelta(hours=1)),
+                     rules=None, gate=GATE, cipher=CIPHER, now=NOW, received_at=NOW)
+    assert (earlier.outcome.value, earlier.ret.state, earlier.stage) == (
+        "late", "approved", None)
+    after = decide(reopened.ret, None, event("return.refunded", at=NOW + timedelta(hours=1)),
+                   rules=None, gate=GATE, cipher=CIPHER, now=NOW + timedelta(hours=2),
+                   received_at=NOW + timedelta(hours=2))
+    assert (after.outcome.value, after.ret.state, after.stage) == (
+        "moved", "refunded", "refunded")
+
+
 def test_a_carrier_exception_flags_the_return_and_reaches_its_own_stage():
     decided = run("return.shipment_exception", stored("in_transit"))
     assert (decided.ret.exception_flag, decided.ret.state, decided.stage) == (
         True, "in_transit", "shipment_exception")
+
+
+def test_a_carrier_repeating_its_exception_tells_the_customer_once_per_cycle():
+    # Found from outside: each repeated exception planned the stage again; the outbox's key
+    # dropped the row and the timeline said "planned" about a message that never existed.
+    again = run("return.shipment_exception", stored("in_transit", exception_flag=True))
+    assert (again.outcome.value, again.ret.exception_flag, again.stage) == (
+        "flagged", True, None)
+    effects = effects_of(again, planner=PLANNER, return_id=7, inbox_event_id=3, now=NOW)
+    assert effects.notifications == []
+    assert [e["kind"] for e in effects.timeline] == ["event"]
+    reopened = run("return.reopened", stored("closed", exception_flag=True))
+    assert reopened.ret.exception_flag is False
 
 
 def test_a_non_moving_event_on_a_new_return_makes_it_requested_without_a_stage():

@@ -15,6 +15,7 @@ from hub.identity import (
     Reference,
     conflict,
     decide,
+    normalize,
     references_of,
 )
 from hub.plugins import collect_connectors, get_plugin_manager
@@ -38,9 +39,12 @@ def holders_of(returns: dict[int, list[Reference]]) -> dict:
 
 
 def shopify_return(gid: str, order: str, tracking: str | None = None) -> list[Reference]:
-    refs = [Reference("id", f"store:{gid}", "store"), Reference("order_number", order, "store")]
+    """A Shopify return's references as the store holds them (normalized)."""
+    refs = [Reference("id", f"store:{gid}", "store"),
+            Reference("order_number", normalize("order_number", order), "store")]
     if tracking:
-        refs.append(Reference("tracking_number", tracking, "store"))
+        refs.append(Reference("tracking_number", normalize("tracking_number", tracking),
+                              "store"))
     return refs
 
 
@@ -48,13 +52,28 @@ def test_references_are_read_through_the_source_mapping_and_normalized():
     refs = references_of(event("erp", " RMA/7 ", order_number=" #1001 ",
                                tracking=Tracking(number="1z-abc")), ERP)
     assert [(r.kind, r.value) for r in refs] == [
-        ("id", "erp:RMA/7"), ("order_number", "#1001"), ("rma", "RMA/7"),
+        ("id", "erp:RMA/7"), ("order_number", "1001"), ("rma", "RMA/7"),
         ("tracking_number", "1Z-ABC")]
     assert {r.source for r in refs} == {"erp"}
     # extra.<key> paths: Shopify's customer-facing return name.
     named = references_of(event("store", "gid://shopify/Return/1", extra={
         "return_name": "#1001-r1"}), IdentityRules())
-    assert ("return_name", "#1001-R1") in [(r.kind, r.value) for r in named]
+    assert ("return_name", "1001-R1") in [(r.kind, r.value) for r in named]
+
+
+@pytest.mark.parametrize(("kind", "spellings"), [
+    ("order_number", ["#1001", "1001", " #1001", "# 1001"]),
+    ("tracking_number", ["9434 6508 9956 1234 5670 02", "9434650899561234567002",
+                         " 94346508\t99561234567002 "]),
+    ("rma", ["rma 7", "RMA7", "#RMA7"]),
+])
+def test_references_that_differ_only_in_how_systems_print_them_are_one(kind, spellings):
+    """Found from outside: ``#1001`` against ``1001`` made a second return, a tracking
+    number printed in groups parked the carrier's scans for good."""
+    assert len({normalize(kind, spelling) for spelling in spellings}) == 1
+    # Ids stay as their source wrote them (a Shopify gid is case-sensitive).
+    assert normalize("id", " store:gid://shopify/Return/1 ") == "store:gid://shopify/Return/1"
+    assert normalize("order_number", "#") is None
 
 
 def test_an_order_number_finds_the_one_return_of_that_order():

@@ -35,6 +35,10 @@ S, E = ReturnState, EventType
     (S.CANCELLED, E.REFUNDED, Outcome.LATE, S.CANCELLED),
     # flags and data-only events
     (S.IN_TRANSIT, E.SHIPMENT_EXCEPTION, Outcome.FLAGGED, S.IN_TRANSIT),
+    # the parcel of a return that is over is no return parcel (found from outside)
+    (S.CANCELLED, E.SHIPMENT_EXCEPTION, Outcome.REJECTED, S.CANCELLED),
+    (S.CLOSED, E.SHIPMENT_EXCEPTION, Outcome.REJECTED, S.CLOSED),
+    (S.DECLINED, E.SHIPMENT_EXCEPTION, Outcome.REJECTED, S.DECLINED),
     (S.APPROVED, E.UPDATED, Outcome.UPDATED, S.APPROVED),
 ])
 def test_transitions(current, event, outcome, after):
