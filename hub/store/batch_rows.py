@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, update
 
-from hub.store.bulk import execute_many
+from hub.store.bulk import execute_many, execute_returning
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 
 if TYPE_CHECKING:
@@ -88,6 +88,12 @@ def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Any:
                        lambda s, t: insert_ignoring_conflicts(s, t, "idempotency_key"))
 
 
+def insert_ignoring_duplicates_returning_ids(session: AsyncSession, table: Table) -> Any:
+    """:func:`insert_ignoring_duplicates` ``RETURNING id``: the ids of the rows inserted."""
+    return per_backend(session, (table, "returning id"), lambda s, what: insert_ignoring_conflicts(
+        s, what[0], "idempotency_key").returning(what[0].c.id))
+
+
 @cache
 def update_by_id(table: Table) -> Any:
     """``UPDATE table SET <the parameters' columns> WHERE id = :row_id`` (for executemany)."""
@@ -114,9 +120,9 @@ async def save_rows(session: AsyncSession, table: Table, rows: list[RowState],
                            [{"row_id": row_id, **values} for row_id, values in run])
     new = [row for row in rows if row.is_new]
     if new:
-        result = await session.execute(_insert_returning_keys(table, key),
-                                       [row.insert_values() for row in new])
-        ids = {tuple(found[1:]): found[0] for found in result}
+        returned = await execute_returning(session, _insert_returning_keys(table, key),
+                                           [row.insert_values() for row in new])
+        ids = {tuple(found[1:]): found[0] for found in returned}
         for row in new:
             row.id = ids[tuple(getattr(row, name) for name in key)]
     for row in rows:

@@ -43,6 +43,21 @@ class _Plan:
     values: Callable[[dict[str, Any]], tuple[Any, ...]]
     #: (position, bind processor) of the values that have one.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: An INSERT ... RETURNING: the SQL before and after its one ``VALUES (?, ...)`` group,
+    #: which is repeated once per row, and the result processor of each returned column.
+    around_values: tuple[str, str] | None = None
+    results: tuple[Callable[[Any], Any] | None, ...] = ()
+
+    @property
+    def width(self) -> int:
+        """Parameters per row."""
+        return self.sql.count("?") if self.around_values is None else \
+            self.values_group.count("?")
+
+    @property
+    def values_group(self) -> str:
+        """One row's ``(?, ?, ...)``."""
+        return self.sql[len(self.around_values[0]):len(self.sql) - len(self.around_values[1])]
 
     def bind(self, row: dict[str, Any]) -> tuple[Any, ...]:
         """The DB-API parameters of ``row``."""
@@ -61,23 +76,35 @@ _PLANS: dict[tuple[Any, tuple[str, ...], str], _Plan | None] = {}
 _MOST_PLANS = 512
 
 
-def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Plan | None:
-    key = (statement, names, dialect.name)
+def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect, *,
+          returning: bool = False) -> _Plan | None:
+    key = (statement, names, dialect.name, returning)
     if key in _PLANS:
         return _PLANS[key]
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     order = tuple(compiled.positiontup or ())
     plan = None
-    # Exactly the values given, no default or RETURNING that SQLAlchemy would add or read.
+    # Exactly the values given, no default that SQLAlchemy would add, no column it would
+    # read back but the RETURNING asked for.
     if sorted(order) == sorted(names) and len(set(order)) == len(order) \
-            and not compiled.returning and not compiled.insert_prefetch \
+            and bool(compiled.returning) == returning and not compiled.insert_prefetch \
             and not compiled.update_prefetch and not compiled.postfetch:
         processors = ((position, compiled.binds[name].type.bind_processor(dialect))
                       for position, name in enumerate(order))
         getter = itemgetter(*order)
-        plan = _Plan(str(compiled), getter if len(order) > 1 else lambda row: (getter(row),),
-                     tuple((position, process) for position, process in processors
-                           if process is not None))
+        sql = str(compiled)
+        around, results = None, ()
+        if returning:
+            group = "VALUES (" + ", ".join("?" * len(order)) + ")"
+            if sql.count(group) == 1:
+                head, tail = sql.split(group)
+                around = (head + "VALUES ", tail)
+                results = tuple(column.type.result_processor(dialect, None)
+                                for column in compiled.returning)
+        if around is not None or not returning:
+            plan = _Plan(sql, getter if len(order) > 1 else lambda row: (getter(row),),
+                         tuple((position, process) for position, process in processors
+                               if process is not None), around, results)
     if len(_PLANS) >= _MOST_PLANS:
         _PLANS.clear()
     _PLANS[key] = plan
@@ -107,3 +134,39 @@ async def execute_many(session: AsyncSession, statement: Executable,
     except sqlite3.Error as exc:
         raise DBAPIError.instance(plan.sql, params[:10], exc, sqlite3.Error,
                                   hide_parameters=True) from exc
+
+
+async def execute_returning(session: AsyncSession, statement: Executable,
+                            rows: Sequence[dict[str, Any]]) -> list[Sequence[Any]]:
+    """The rows an ``INSERT ... RETURNING`` (``ON CONFLICT DO NOTHING`` too) of ``rows``
+    returns, in any order, as ``session.execute(statement, rows).all()`` would give them: on
+    SQLite inside a write transaction, one multi-row ``VALUES`` statement per as many rows as
+    SQLite takes parameters (module docstring). Every row has the same keys; ``statement``
+    is built once and kept."""
+    if not rows:
+        return []
+    connection = await session.connection()
+    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
+    keys = rows[0].keys()
+    plan = None
+    if isinstance(driver, InLoopConnection) and driver.writing:
+        plan = _plan(statement, tuple(keys), connection.dialect, returning=True)
+    if plan is None or any(row.keys() != keys for row in rows):
+        return list((await session.execute(statement, list(rows))).all())
+    head, tail = plan.around_values
+    group, per = plan.values_group, max(1, driver.parameter_limit() // plan.width)
+    found: list[Sequence[Any]] = []
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        sql = head + ", ".join([group] * len(chunk)) + tail
+        params = [value for row in chunk for value in plan.bind(row)]
+        try:
+            found += driver.write_returning(sql, params)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, params[:10], exc, sqlite3.Error,
+                                      hide_parameters=True) from exc
+    if any(plan.results):
+        found = [tuple(value if process is None else process(value)
+                       for value, process in zip(row, plan.results, strict=True))
+                 for row in found]
+    return found

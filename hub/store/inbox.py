@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select, tuple_, update
 
@@ -22,6 +22,7 @@ from hub.errors import RequestRejected
 from hub.identity import tracking_key
 from hub.logs import get_logger
 from hub.store import claims
+from hub.store.bulk import execute_returning
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
@@ -191,6 +192,21 @@ def _any_new(results: list[list[int | None]]) -> bool:
     return any(inbox_id is not None for ids in results for inbox_id in ids)
 
 
+#: The inbox's INSERT ... RETURNING by backend (built once: see hub.store.bulk).
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_new(session: AsyncSession) -> Any:
+    """``INSERT`` of new deliveries, a concurrent copy skipped, ``RETURNING`` id and key."""
+    backend = session.bind.dialect.name
+    statement = _INSERTS.get(backend)
+    if statement is None:
+        statement = _INSERTS[backend] = insert_ignoring_conflicts(
+            session, _INBOX, "source", "source_event_id").returning(
+                _INBOX.c.id, _INBOX.c.source, _INBOX.c.source_event_id)
+    return statement
+
+
 async def _write_rows(session: AsyncSession, requests: list[list[dict]]
                       ) -> list[list[int | None]]:
     """Insert the requests' new rows; for each row, its id if it was inserted, None if the
@@ -214,10 +230,8 @@ async def _write_rows(session: AsyncSession, requests: list[list[dict]]
     if new_rows:
         # Another node may insert the same delivery concurrently; the unique key decides and
         # both answer 2xx. Rows come back in any order: matched by their key.
-        result = await session.execute(
-            insert_ignoring_conflicts(session, _INBOX, "source", "source_event_id").returning(
-                _INBOX.c.id, _INBOX.c.source, _INBOX.c.source_event_id), new_rows)
-        inserted = {(source, event_id): inbox_id for inbox_id, source, event_id in result}
+        returned = await execute_returning(session, _insert_new(session), new_rows)
+        inserted = {(source, event_id): inbox_id for inbox_id, source, event_id in returned}
     results: list[list[int | None]] = []
     for rows in requests:
         results.append([inserted.pop((row["source"], row["source_event_id"]), None)

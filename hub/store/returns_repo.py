@@ -16,12 +16,13 @@ from hub.jsonutil import dumps
 from hub.store.batch_rows import (
     RowState,
     insert_ignoring_duplicates,
+    insert_ignoring_duplicates_returning_ids,
     locked_rows,
     save_rows,
     unique,
     update_by_id,
 )
-from hub.store.bulk import execute_many
+from hub.store.bulk import execute_many, execute_returning
 from hub.store.models import Customer, InboxEvent, Notification, Return, RuleAction, TimelineEntry
 from hub.store.storable import stored_amount
 
@@ -222,10 +223,9 @@ async def write_batch(session: AsyncSession, *, notifications: list[dict],
     number the batch made known. Returns the ids of the outbox rows inserted."""
     inserted: set[str] = set()
     if notifications:
-        table = Notification.__table__
-        result = await session.execute(
-            insert_ignoring_duplicates(session, table).returning(table.c.id), notifications)
-        inserted.update(result.scalars())
+        returned = await execute_returning(session, insert_ignoring_duplicates_returning_ids(
+            session, Notification.__table__), notifications)
+        inserted.update(found[0] for found in returned)
     if timeline:
         await execute_many(session, _INSERT_TIMELINE, timeline)
     if actions:

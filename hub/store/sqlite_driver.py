@@ -89,6 +89,25 @@ class InLoopConnection:
             raise RuntimeError("write_many outside a write transaction")
         self.now(self._conn.executemany, sql, rows)
 
+    def write_returning(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one statement that returns rows inside this connection's write transaction,
+        on the loop's thread, and fetch them (:mod:`hub.store.bulk`)."""
+        if not self.writing:
+            raise RuntimeError("write_returning outside a write transaction")
+
+        def run() -> list[tuple[Any, ...]]:
+            cursor = self._conn.execute(sql, params)
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+        return self.now(run)
+
+    def parameter_limit(self) -> int:
+        """How many parameters one statement may take on this connection."""
+        return self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
     async def off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run ``function`` in the driver's threads (as :meth:`now` there)."""
         return await asyncio.get_running_loop().run_in_executor(

@@ -1,16 +1,18 @@
-"""hub.store.bulk: a batch's executemany straight on SQLite's connection writes exactly what
-``session.execute`` writes, falls back to it wherever that is not safe, and fails as it does.
-On PostgreSQL it is ``session.execute``."""
+"""hub.store.bulk: a batch's executemany (and INSERT ... RETURNING) straight on SQLite's
+connection writes exactly what ``session.execute`` writes, falls back to it wherever that is
+not safe, and fails as it does. On PostgreSQL it is ``session.execute``."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from hub.store.bulk import execute_many
+from hub.store.bulk import execute_many, execute_returning
+from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.migrate import upgrade
 from hub.store.models import Return, TimelineEntry
@@ -132,3 +134,34 @@ async def test_a_refused_row_is_sqlalchemys_error_and_quotes_no_value(store):
             await execute_many(session, INSERT_TIMELINE, rows)
     assert "jane@example.com" not in str(caught.value)
     assert await _read(sessions, select(TIMELINE.c.id)) == []
+
+
+def _returns(names: list[str]) -> list[dict]:
+    now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    return [{"source": "erp", "external_id": name, "state": "requested", "cycle": 0,
+             "exception_flag": False, "created_at": now, "updated_at": now} for name in names]
+
+
+async def test_inserted_rows_come_back_with_their_ids_in_as_many_statements_as_it_takes(store):
+    """``execute_returning``: one multi-row INSERT ... RETURNING per as many rows as SQLite
+    takes parameters (here cut to 40, so 45 rows of 7 values need 8 statements); a row whose
+    key is taken is skipped and not returned; the ids are the rows'."""
+    sessions, statements, _ids, sqlite = store
+    async with sessions() as session, session.begin():
+        statement = insert_ignoring_conflicts(session, RETURNS, "source", "external_id") \
+            .returning(RETURNS.c.id, RETURNS.c.external_id)
+        if sqlite:
+            connection = await session.connection()
+            raw = connection.sync_connection.connection.driver_connection
+            raw._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+        statements.clear()
+        names = [f"RMA-{n}" for n in range(45)]
+        first = await execute_returning(session, statement, _returns(names))
+        again = await execute_returning(session, statement, _returns(["RMA-3", "RMA-new"]))
+    assert statements == [] if sqlite else len(statements) >= 2
+    assert sorted(name for _id, name in first) == sorted(names)
+    assert [name for _id, name in again] == ["RMA-new"]
+    stored = dict((name, id_) for id_, name in await _read(
+        sessions, select(RETURNS.c.id, RETURNS.c.external_id).where(RETURNS.c.source == "erp")))
+    assert {name: id_ for id_, name in [*first, *again]} == stored
+    assert len(stored) == 46
