@@ -1,0 +1,75 @@
+"""What a merchant running campaigns saw from outside (4 December 2026, evening), on SQLite and
+PostgreSQL: a campaign paused or cancelled while a send was in flight."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from hub.campaigns import service
+from hub.runtime import Hub
+from hub.store.models import Notification
+from hub.testing.campaign_seed import seed_customers
+from tests.conftest import wait_for
+from tests.delivery.conftest import free_port, provider_settings
+
+
+async def launched(hub: Hub, name: str = "offer", channels: list[str] | None = None):
+    await service.create_segment(hub, f"{name}-all", "true")
+    campaign = await service.create_campaign(
+        hub, name=name, segment=f"{name}-all", template="campaigns/exchange_offer",
+        channels=channels or ["email"], rate_per_second=1000, start_at=None)
+    await service.change(hub, campaign.id, "launch")
+    await hub.campaigns.plan_all(campaign.id)
+    return campaign
+
+
+async def statuses(hub: Hub, campaign_id: int) -> list[str]:
+    async with hub.sessionmaker() as session:
+        return sorted((await session.execute(select(Notification.status).where(
+            Notification.campaign_id == campaign_id))).scalars())
+
+
+@pytest.mark.parametrize("action, parked", [("pause", "paused"), ("cancel", "skipped")])
+async def test_a_send_in_flight_that_fails_stays_with_its_paused_or_cancelled_campaign(
+        tmp_path, providers, db_url, action, parked):
+    """Seen: SendGrid answered 503 to the sends in flight when the merchant paused; they went
+    back to ``pending`` and were sent while the campaign was paused (16 of 16), and after a
+    cancel."""
+    hub = Hub.build(provider_settings(tmp_path, providers, free_port(), db_url=db_url,
+                                      email={"providers": ["sg"]}))
+    await hub.start(workers=False)
+    hub.build_workers()
+    try:
+        await seed_customers(hub.sessionmaker, hub.codec, 4, consent_every=1)
+        campaign = await launched(hub)
+        providers.sendgrid.set_latency(1.0)
+        providers.sendgrid.fail_next(4, status=503)
+        await hub.dispatcher.start()
+        assert await hub.dispatcher.claim_and_start() == 4  # sending, in flight
+
+        async def intents() -> bool:
+            async with hub.sessionmaker() as session:
+                return len((await session.execute(select(Notification.id).where(
+                    Notification.send_started_at.is_not(None)))).all()) == 4
+        await wait_for(intents, timeout=20, interval=0.02)
+        await service.change(hub, campaign.id, action)
+
+        async def settled() -> list[str]:
+            found = await statuses(hub, campaign.id)
+            return found if "sending" not in found else []
+        assert await wait_for(settled, timeout=20) == [parked] * 4
+        providers.sendgrid.set_latency(0)
+        await hub.dispatcher.drain()
+        assert await statuses(hub, campaign.id) == [parked] * 4
+        assert providers.sendgrid.records == []
+        if action == "pause":
+            await service.change(hub, campaign.id, "resume")
+
+            async def sent() -> bool:
+                await hub.dispatcher.drain()
+                return await statuses(hub, campaign.id) == ["sent"] * 4
+            await wait_for(sent, timeout=20)
+            assert len(providers.sendgrid.records) == 4
+    finally:
+        await hub.stop()
