@@ -41,7 +41,8 @@ TRANSITIONS = {
 #: Outbox statuses grouped into what progress shows.
 _PROGRESS = {"pending": "queued", "sending": "queued", "unknown": "queued", "paused": "paused",
              "sent": "sent", "delivered": "sent", "failed": "failed", "dead": "failed",
-             "expired": "failed", "skipped": "skipped", "superseded": "skipped"}
+             "bounced": "failed", "expired": "failed", "skipped": "skipped",
+             "superseded": "skipped"}
 
 
 class CampaignError(Exception):

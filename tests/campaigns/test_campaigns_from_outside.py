@@ -1,10 +1,11 @@
 """What a merchant running campaigns saw from outside (4 December 2026, evening), on SQLite and
-PostgreSQL: a campaign paused or cancelled while a send was in flight."""
+PostgreSQL: a campaign paused or cancelled while a send was in flight, bounced messages in the
+campaign's counts."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub.campaigns import service
 from hub.runtime import Hub
@@ -73,3 +74,16 @@ async def test_a_send_in_flight_that_fails_stays_with_its_paused_or_cancelled_ca
             assert len(providers.sendgrid.records) == 4
     finally:
         await hub.stop()
+
+
+async def test_bounced_campaign_messages_count_as_failed(hub: Hub):
+    """Seen: a campaign whose 1,500 emails all bounced showed ``done`` with 1,500 queued and
+    none failed, on the API and the dashboard."""
+    await seed_customers(hub.sessionmaker, hub.codec, 4, consent_every=1)
+    campaign = await launched(hub)
+    await hub.dispatcher.drain()
+    async with hub.sessionmaker() as session, session.begin():
+        await session.execute(update(Notification).where(
+            Notification.campaign_id == campaign.id).values(status="bounced"))
+    counts = await service.progress(hub, campaign)
+    assert (counts.planned, counts.queued, counts.failed) == (4, 0, 4)
