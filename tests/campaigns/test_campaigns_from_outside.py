@@ -1,6 +1,6 @@
 """What a merchant running campaigns saw from outside (4 December 2026, evening), on SQLite and
-PostgreSQL: a campaign paused or cancelled while a send was in flight, bounced messages in the
-campaign's counts."""
+PostgreSQL: one customer known to two stores, a campaign paused or cancelled while a send was
+in flight, bounced messages in the campaign's counts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from hub.campaigns import service
 from hub.runtime import Hub
-from hub.store.models import Notification
+from hub.store.models import Customer, Notification, Return
 from hub.testing.campaign_seed import seed_customers
 from tests.conftest import wait_for
 from tests.delivery.conftest import free_port, provider_settings
@@ -29,6 +29,27 @@ async def statuses(hub: Hub, campaign_id: int) -> list[str]:
     async with hub.sessionmaker() as session:
         return sorted((await session.execute(select(Notification.status).where(
             Notification.campaign_id == campaign_id))).scalars())
+
+
+async def test_a_customer_known_to_two_stores_gets_the_campaign_once(hub: Hub):
+    """The same person bought (and returned) in two stores: two customer records, one email
+    address and one phone, both consenting. Seen: two copies of the same promotion."""
+    await seed_customers(hub.sessionmaker, hub.codec, 4, consent_every=2)
+    async with hub.sessionmaker() as session, session.begin():
+        first = await session.scalar(select(Customer).where(Customer.identity == "seed:2"))
+        await session.execute(update(Customer).where(Customer.identity == "seed:4").values(
+            email_enc=first.email_enc, email_hash=first.email_hash, phone_enc=first.phone_enc))
+        await session.execute(update(Return).where(Return.external_id == "SEED-4")
+                              .values(source="outlet"))
+    campaign = await launched(hub, channels=["email", "sms"])
+    async with hub.sessionmaker() as session:
+        rows = (await session.execute(select(Notification).where(
+            Notification.campaign_id == campaign.id))).scalars().all()
+    to = sorted((row.channel, hub.cipher.decrypt(row.recipient_enc)) for row in rows)
+    assert to == [("email", "customer2@example.com"), ("sms", "+14152000002")]
+    await hub.dispatcher.drain()
+    sent = [p.read_text() for p in (hub.settings.data_dir.parent / "outbox").rglob("*.eml")]
+    assert sum("customer2@example.com" in text for text in sent) == 1
 
 
 @pytest.mark.parametrize("action, parked", [("pause", "paused"), ("cancel", "skipped")])
