@@ -4,6 +4,9 @@ in flight, bounced messages in the campaign's counts."""
 
 from __future__ import annotations
 
+from email import message_from_bytes
+from email.policy import default
+
 import pytest
 from sqlalchemy import select, update
 
@@ -108,3 +111,19 @@ async def test_bounced_campaign_messages_count_as_failed(hub: Hub):
             Notification.campaign_id == campaign.id).values(status="bounced"))
     counts = await service.progress(hub, campaign)
     assert (counts.planned, counts.queued, counts.failed) == (4, 0, 4)
+
+
+async def test_the_preview_shows_the_footer_the_campaign_is_sent_with(hub: Hub):
+    """Seen: the preview's sample had the transactional footer ("about your return"), no
+    postal address and no unsubscribe link; every email sent had both."""
+    hub.settings.notifications.brand.postal_address = "1 Probe Street, Springfield"
+    await seed_customers(hub.sessionmaker, hub.codec, 2, consent_every=1)
+    campaign = await launched(hub)
+    campaign, segment = await service.get_campaign(hub, campaign.id)
+    sample = (await service.preview(hub, campaign, segment))["sample"]["email"]
+    await hub.dispatcher.drain()
+    eml = next((hub.settings.data_dir.parent / "outbox").rglob("*.eml")).read_bytes()
+    sent = message_from_bytes(eml, policy=default).get_body(("plain",)).get_content()
+    for line in ("1 Probe Street, Springfield", "Unsubscribe from offers"):
+        assert line in sent
+        assert line in sample["text"] and line.split(",")[0] in sample["html"], line
