@@ -3,8 +3,9 @@ returns per transaction.
 
 Each batch's notifications, the advanced cursor and the pacing clock commit together: a planner
 killed mid-batch leaves the cursor where it was, the batch is planned again, and the unique
-idempotency key ``campaign:<id>:<channel>:<customer id>`` makes the replay insert nothing twice
-(a customer with several matching returns is also written once). Only customers whose
+idempotency key ``campaign:<id>:<channel>:<recipient hash>`` makes the replay insert nothing
+twice (a customer with several matching returns, or one person known to two stores under one
+address, is also written once). Only customers whose
 marketing consent preference is true, with an address on the channel, are planned.
 """
 
@@ -180,7 +181,7 @@ class CampaignPlanner:
         members were left out (no consent on the channel, no address, opted out of it)."""
         gap = 1.0 / campaign.rate_per_second
         clock = max(campaign.pace_at or now, now)
-        rows, excluded, seen = [], 0, set()
+        rows, excluded, seen, addressed = [], 0, set(), set()
         for member in members:
             customer = member.customer
             if customer is None or customer.id in seen:
@@ -196,6 +197,10 @@ class CampaignPlanner:
                 if not address or contact.preferences.get(channel) is False:
                     excluded += 1
                     continue
+                recipient = (channel, self.codec.cipher.lookup_hash(address))
+                if recipient in addressed:  # another record of the same person (two stores)
+                    continue
+                addressed.add(recipient)
                 clock += timedelta(seconds=gap)
                 rows.append(self._row(campaign, member, channel, address, contact, clock, now))
         return rows, excluded
@@ -215,14 +220,17 @@ class CampaignPlanner:
     def _row(self, campaign: Campaign, member: Member, channel: str, address: str,
              contact: object, when: datetime, now: datetime) -> dict:
         cipher = self.codec.cipher
+        recipient_hash = cipher.lookup_hash(address)
         return {
             "id": str(uuid.uuid4()),
-            "idempotency_key": f"campaign:{campaign.id}:{channel}:{member.customer.id}",
+            # Per address, not per customer record: one person known to two stores (two
+            # records, one address) got the promotion twice (found from outside).
+            "idempotency_key": f"campaign:{campaign.id}:{channel}:{recipient_hash}",
             "return_id": member.ret.id, "inbox_event_id": None, "stage": CAMPAIGN_STAGE,
             "channel": channel, "template": campaign.template,
             "locale": contact.locale or self.planner.settings.default_locale,
             "recipient_enc": cipher.encrypt(address),
-            "recipient_hash": cipher.lookup_hash(address), "status": "pending",
+            "recipient_hash": recipient_hash, "status": "pending",
             "attempts": 0, "next_attempt_at": when, "event_received_at": now,
             "created_at": now, "expires_at": None, "tried_providers": [],
             "fallback_of": None, "priority": self.settings.priority,

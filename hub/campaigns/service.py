@@ -41,7 +41,8 @@ TRANSITIONS = {
 #: Outbox statuses grouped into what progress shows.
 _PROGRESS = {"pending": "queued", "sending": "queued", "unknown": "queued", "paused": "paused",
              "sent": "sent", "delivered": "sent", "failed": "failed", "dead": "failed",
-             "expired": "failed", "skipped": "skipped", "superseded": "skipped"}
+             "bounced": "failed", "expired": "failed", "skipped": "skipped",
+             "superseded": "skipped"}
 
 
 class CampaignError(Exception):
@@ -198,14 +199,19 @@ async def preview(hub: Hub, campaign: Campaign, segment: Segment, *,
 def _render(hub: Hub, campaign: Campaign, channel: str, ret: Any) -> dict[str, Any]:
     from hub.content.brand import brand_for
     from hub.content.context import build_context
+    from hub.content.verify import SAMPLE_UNSUBSCRIBE
     from hub.templates import TemplateRenderError
 
     settings = hub.settings.notifications
+    # Rendered as the promotional message it will be sent as: its footer, the brand's postal
+    # address and an unsubscribe link (a sample one) (found from outside: the preview showed
+    # the transactional footer, without either).
     notification = SimpleNamespace(stage=CAMPAIGN_STAGE, channel=channel, id="preview",
-                                   locale=settings.default_locale)
+                                   locale=settings.default_locale, category="promotional")
     brand = brand_for(settings.brand, settings.brands, ret.source)
     context = build_context(notification=notification, ret=ret, customer=None, brand=brand,
-                            codec=hub.codec, default_timezone=settings.default_timezone)
+                            codec=hub.codec, default_timezone=settings.default_timezone,
+                            unsubscribe_url=SAMPLE_UNSUBSCRIBE)
     try:
         message = hub.renderer.render(campaign.template, channel, context)
     except TemplateRenderError as exc:

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hub.campaigns.stopped import follow_campaigns
 from hub.delivery.fallback import plan_fallback
 from hub.delivery.intent import IntentRecorder
 from hub.delivery.lease_keeper import LeaseKeeper
@@ -350,6 +351,9 @@ class Dispatcher:
                 current, return_id = held
                 outcome.notification = on_return(outcome.notification, return_id)
                 written.append((outcome, self._decide(outcome, current)))
+        decisions = await follow_campaigns(  # a retry of a paused campaign's message waits
+            session, [(o.notification, d) for o, d in written])
+        written = [(o, d) for (o, _), d in zip(written, decisions, strict=True)]
         await self.outbox.write(session, [
             Written(o.notification, d.values, d.reported, o.result.attempts, o.finished_at)
             for o, d in written])

@@ -32,6 +32,14 @@ def lock_for_update(session: AsyncSession, query: Select) -> Select:
     return query
 
 
+def lock_for_share(session: AsyncSession, query: Select) -> Select:
+    """Add ``FOR SHARE`` where the backend has it: the rows read cannot change until this
+    transaction ends, and a change committed meanwhile is read as it is now."""
+    if session.bind.dialect.name == "postgresql":
+        return query.with_for_update(read=True)
+    return query
+
+
 def claim_style(session: AsyncSession) -> str:
     """How a claim can lease rows and return their prior values in one statement:
 

@@ -2,7 +2,7 @@
 
 A campaign's planning is durable: ``cursor`` is the last return id whose batch was planned,
 written in the same transaction as that batch's notifications, so a planner killed mid-batch
-plans the batch again and the unique idempotency key (``campaign:<id>:<channel>:<customer>``)
+plans the batch again and the unique idempotency key (``campaign:<id>:<channel>:<recipient hash>``)
 keeps every recipient to one message."""
 
 from __future__ import annotations
