@@ -196,3 +196,41 @@ def test_a_broken_configuration_stops_serve_before_it_migrates(tmp_path):
     assert done.returncode != 0
     # The shared database was left alone: not created, so not migrated.
     assert not (tmp_path / "hub.db").exists()
+
+
+def _loops(log: Path) -> list[str]:
+    """The event loop each serving process said it listens on (its ``listening`` log line;
+    the supervisor's, which names the processes, serves nothing itself)."""
+    found = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and '"listening"' in line:
+            said = json.loads(line)
+            if "processes" not in said:
+                found.append(said["event_loop"])
+    return found
+
+
+async def test_serve_runs_on_uvloop_unless_told_asyncio(tmp_path):
+    (tmp_path / "uv").mkdir()
+    config = _config(tmp_path / "uv", f"sqlite+aiosqlite:///{tmp_path / 'uv' / 'hub.db'}")
+    log = tmp_path / "uv" / "serve.log"
+    process, _url = await _serve(config, log)
+    try:
+        await wait_for(lambda: len(_loops(log)) == 2, timeout=30)
+        assert _loops(log) == ["uvloop", "uvloop"]  # "auto", uvloop installed
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 60) == 0
+    (tmp_path / "plain").mkdir()
+    config = _config(tmp_path / "plain",
+                     f"sqlite+aiosqlite:///{tmp_path / 'plain' / 'hub.db'}")
+    config.write_text(config.read_text().replace("processes = 2",
+                                                 'processes = 2\nevent_loop = "asyncio"'))
+    log = tmp_path / "plain" / "serve.log"
+    process, _url = await _serve(config, log)
+    try:
+        await wait_for(lambda: len(_loops(log)) == 2, timeout=30)
+        assert _loops(log) == ["asyncio", "asyncio"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 60) == 0
