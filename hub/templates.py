@@ -196,7 +196,8 @@ class TemplateRenderer:
     """Renders a channel's files of a template with a context.
 
     ``sandboxed``: whether the templates run in the sandbox; by default they do unless every
-    file is bundled (no ``operator_dir``, no ``library``, the package's own ``bundled_dir``).
+    file is bundled (no ``operator_dir``, no ``library``, the package's own ``bundled_dir``)
+    and no plugin adds filters.
     """
 
     def __init__(self, operator_dir: Path | None = None, pm: pluggy.PluginManager | None = None,
@@ -216,16 +217,6 @@ class TemplateRenderer:
             "loader": loader, "undefined": StrictUndefined, "auto_reload": False,
             "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": False,
             "cache_size": _CACHE_SIZE, "limits": limits}
-        if sandboxed is None:
-            sandboxed = bool(operator_dir or self.library) \
-                or Path(bundled_dir).resolve() != BUNDLED_TEMPLATES
-        #: Whether the templates run in the sandbox (see the class docstring).
-        self.sandboxed = sandboxed
-        environment = _Sandboxed if sandboxed else _Trusted
-        self.html_env = environment(self.sets, autoescape=True, **options)
-        self.text_env = environment(self.sets, autoescape=False, **options)
-        #: The plain-text environment (kept under its old name for callers that used it).
-        self.env = self.text_env
         self.pm = pm
         self._resolved: dict[tuple[str, str, str | None], str | None] = {}
         plugin_filters: dict[str, Any] = {}
@@ -235,6 +226,18 @@ class TemplateRenderer:
                     raise PluginError(f"a returnhub_template_filters hook returned "
                                       f"{type(filters).__name__}, not a dict of filters")
                 plugin_filters.update(filters)  # the first pluggy calls wins a clash
+        if sandboxed is None:
+            # A plugin's filter is promised the sandbox (it may be handed the environment,
+            # and build a template from a value with it).
+            sandboxed = bool(operator_dir or self.library or plugin_filters) \
+                or Path(bundled_dir).resolve() != BUNDLED_TEMPLATES
+        #: Whether the templates run in the sandbox (see the class docstring).
+        self.sandboxed = sandboxed
+        environment = _Sandboxed if sandboxed else _Trusted
+        self.html_env = environment(self.sets, autoescape=True, **options)
+        self.text_env = environment(self.sets, autoescape=False, **options)
+        #: The plain-text environment (kept under its old name for callers that used it).
+        self.env = self.text_env
         for env in (self.html_env, self.text_env):
             env.add_filters(FILTERS, own=True)
             env.add_filters(plugin_filters)

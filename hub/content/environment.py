@@ -18,9 +18,10 @@ like the rest of it (every stage, channel, language and sample variant renders t
 both environments: ``tests/content/test_trusted_render.py``), and the data they print cannot
 run: Jinja evaluates template code, never values. The sandbox's hooks (a check on every
 attribute, item, call, operator, filter and buffer) were a third of a bundled email's render
-(docs/performance.md). A renderer whose files are all bundled renders in this environment;
-one that has an operator folder or library template anywhere in it renders every message in
-the sandbox (:class:`hub.templates.TemplateRenderer`).
+(docs/performance.md). A renderer whose files are all bundled, and to which no plugin adds
+filters, renders in this environment; one that has an operator folder or library template
+anywhere in it, or a plugin's filter, renders every message in the sandbox
+(:class:`hub.templates.TemplateRenderer`).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class MessageEnvironment:
 
 class TrustedEnvironment(MessageEnvironment, Environment):
     """The bundled templates' environment: no sandbox hooks (module docstring). Filters the
-    hub ships run as they are; a plugin's filters keep their size and time checks."""
+    hub ships run as they are; any other keeps its size and time checks."""
 
     def add_filters(self, filters: dict[str, Any], *, own: bool = False) -> None:
         """Install filters: the hub's own (``own``) as they are, others checked

@@ -89,8 +89,10 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect, *,
     if sorted(order) == sorted(names) and len(set(order)) == len(order) \
             and bool(compiled.returning) == returning and not compiled.insert_prefetch \
             and not compiled.update_prefetch and not compiled.postfetch:
-        processors = ((position, compiled.binds[name].type.bind_processor(dialect))
-                      for position, name in enumerate(order))
+        # The dialect's own form of each type, as SQLAlchemy binds it (a plain DateTime is
+        # SQLite's DATETIME, with its text format).
+        processors = ((position, compiled.binds[name].type.dialect_impl(dialect)
+                       .bind_processor(dialect)) for position, name in enumerate(order))
         getter = itemgetter(*order)
         sql = str(compiled)
         around, results = None, ()
@@ -99,7 +101,7 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect, *,
             if sql.count(group) == 1:
                 head, tail = sql.split(group)
                 around = (head + "VALUES ", tail)
-                results = tuple(column.type.result_processor(dialect, None)
+                results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                                 for column in compiled.returning)
         if around is not None or not returning:
             plan = _Plan(sql, getter if len(order) > 1 else lambda row: (getter(row),),
@@ -109,6 +111,17 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect, *,
         _PLANS.clear()
     _PLANS[key] = plan
     return plan
+
+
+def _bound(plan: _Plan, sql: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows' DB-API parameters; a value no processor takes (a naive datetime, a date out
+    of range) raises SQLAlchemy's ``StatementError``, as ``session.execute`` does, so callers
+    tell a refused row from an outage alike on both paths (:mod:`hub.store.failures`)."""
+    try:
+        return [plan.bind(row) for row in rows]
+    except Exception as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error,
+                                  hide_parameters=True) from exc
 
 
 async def execute_many(session: AsyncSession, statement: Executable,
@@ -128,7 +141,7 @@ async def execute_many(session: AsyncSession, statement: Executable,
     if plan is None or any(row.keys() != keys for row in rows):
         await session.execute(statement, list(rows))
         return
-    params = [plan.bind(row) for row in rows]
+    params = _bound(plan, plan.sql, rows)
     try:
         driver.write_many(plan.sql, params)
     except sqlite3.Error as exc:
@@ -159,7 +172,7 @@ async def execute_returning(session: AsyncSession, statement: Executable,
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
         sql = head + ", ".join([group] * len(chunk)) + tail
-        params = [value for row in chunk for value in plan.bind(row)]
+        params = [value for bound in _bound(plan, sql, chunk) for value in bound]
         try:
             found += driver.write_returning(sql, params)
         except sqlite3.Error as exc:

@@ -12,7 +12,7 @@ executemany per set of columns), an attempt log and a timeline entry each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,7 @@ class Claimed:
     superseded_by: str | None = None
     #: The plaintext of its encrypted values (recipient, name, details), when the process
     #: that encrypted them hands the row over in memory: composing it decrypts none of them.
-    plaintexts: dict[bytes, bytes] | None = None
+    plaintexts: dict[bytes, bytes] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)

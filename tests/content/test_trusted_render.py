@@ -10,6 +10,8 @@ from hub.categories import CAMPAIGN_STAGE, CAMPAIGNS_FOLDER, Category
 from hub.config import Settings
 from hub.content.limits import RenderLimits
 from hub.content.samples import VARIANTS, sample_context
+from hub.contract import hookimpl
+from hub.plugins import get_plugin_manager
 from hub.templates import BUNDLED_TEMPLATES, TemplateRenderer, TemplateRenderError
 from tests.content.support import CHANNELS, STAGES
 
@@ -95,3 +97,18 @@ def test_a_loop_still_counts_against_the_deadline_outside_the_sandbox():
     with pytest.raises(TemplateRenderError) as caught:
         trusted.render("approved", "email", context)
     assert caught.value.error == "RenderTimeout"
+
+
+def test_a_plugins_filter_puts_the_renderer_back_in_the_sandbox():
+    """Plugin filters are promised the sandbox (docs/plugin-guide.md): one may be handed the
+    environment and build a template from a value with it."""
+
+    class Shouting:
+        __name__ = "shouting"
+
+        @hookimpl
+        def returnhub_template_filters(self):  # noqa: ANN201
+            return {"shout": str.upper}
+
+    assert not TemplateRenderer(pm=get_plugin_manager()).sandboxed  # bundled plugins add none
+    assert TemplateRenderer(pm=get_plugin_manager(extra_plugins=[Shouting()])).sandboxed

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from hub.store.bulk import execute_many, execute_returning
 from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.failures import is_refusal
 from hub.store.migrate import upgrade
 from hub.store.models import Return, TimelineEntry
 
@@ -165,3 +166,19 @@ async def test_inserted_rows_come_back_with_their_ids_in_as_many_statements_as_i
         sessions, select(RETURNS.c.id, RETURNS.c.external_id).where(RETURNS.c.source == "erp")))
     assert {name: id_ for id_, name in [*first, *again]} == stored
     assert len(stored) == 46
+
+
+async def test_a_value_no_processor_takes_is_a_refusal_on_both_paths(store):
+    """A naive datetime is refused while binding: ``StatementError``, which the group commit
+    takes for a refused row (one answer 422, the rest of the group stored), on the direct path
+    as through the session."""
+    sessions, _statements, (first, _second), _sqlite = store
+    rows = _rows(first, 0, 2)
+    rows[1]["occurred_at"] = datetime(2026, 12, 4, 9, 30)
+    for write in (execute_many, lambda session, statement, batch: session.execute(statement,
+                                                                                 batch)):
+        with pytest.raises(StatementError) as caught:
+            async with sessions() as session, session.begin():
+                await write(session, INSERT_TIMELINE, rows)
+        assert is_refusal(caught.value)
+    assert await _read(sessions, select(TIMELINE.c.id)) == []
