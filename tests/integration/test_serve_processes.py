@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from hub.config import ConfigError, load_settings
-from hub.serve import share_rate_limits
+from hub.serve import run_on_loop, share_rate_limits
 from hub.supervisor import cgroup_cpu_quota, cores, resolve_processes
 from hub.testing.factories import event_payload
 from tests.conftest import TEST_SECRET, signed_headers, wait_for
@@ -113,6 +113,8 @@ async def test_two_processes_share_one_port_and_die_with_a_killed_parent(tmp_pat
         children = _children(process.pid)
         assert len(children) == 2
         assert await _pids_answering(url) == set(children)  # both answer on the one port
+        await wait_for(lambda: len(_loops(tmp_path / "serve.log")) == 2, timeout=30)
+        assert _loops(tmp_path / "serve.log") == ["uvloop", "uvloop"]  # "auto", installed
         async with aiohttp.ClientSession() as session:
             for n in range(20):
                 body = json.dumps(event_payload("return.approved", f"R-procs-{n}")).encode()
@@ -210,27 +212,12 @@ def _loops(log: Path) -> list[str]:
     return found
 
 
-async def test_serve_runs_on_uvloop_unless_told_asyncio(tmp_path):
-    (tmp_path / "uv").mkdir()
-    config = _config(tmp_path / "uv", f"sqlite+aiosqlite:///{tmp_path / 'uv' / 'hub.db'}")
-    log = tmp_path / "uv" / "serve.log"
-    process, _url = await _serve(config, log)
-    try:
-        await wait_for(lambda: len(_loops(log)) == 2, timeout=30)
-        assert _loops(log) == ["uvloop", "uvloop"]  # "auto", uvloop installed
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(process.wait, 60) == 0
-    (tmp_path / "plain").mkdir()
-    config = _config(tmp_path / "plain",
-                     f"sqlite+aiosqlite:///{tmp_path / 'plain' / 'hub.db'}")
-    config.write_text(config.read_text().replace("processes = 2",
-                                                 'processes = 2\nevent_loop = "asyncio"'))
-    log = tmp_path / "plain" / "serve.log"
-    process, _url = await _serve(config, log)
-    try:
-        await wait_for(lambda: len(_loops(log)) == 2, timeout=30)
-        assert _loops(log) == ["asyncio", "asyncio"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(process.wait, 60) == 0
+def test_serve_runs_on_uvloop_unless_told_asyncio():
+    seen: list[str] = []
+
+    async def main() -> None:
+        seen.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
+
+    for kind in ("auto", "uvloop", "asyncio"):
+        run_on_loop(kind, main)
+    assert seen == ["uvloop", "uvloop", "asyncio"]

@@ -87,7 +87,9 @@ async def test_new_stage_arrives_over_server_sent_events(portal_hub, portal_clie
     await post_event(portal_client, event_payload("return.received", "PT-5", minutes=90))
     await portal_hub.drain()
 
-    async def next_update() -> dict:
+    async def update_to(state: str) -> dict:
+        # An update for a write that landed after the page was read (the approval's own
+        # outcome, under load) may come first: the page follows every change, in order.
         event, data = None, []
         while True:
             line = (await response.content.readline()).decode().rstrip("\n")
@@ -95,10 +97,14 @@ async def test_new_stage_arrives_over_server_sent_events(portal_hub, portal_clie
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:"):
                 data.append(line.split(":", 1)[1].strip())
-            elif line == "" and event == "update":
-                return json.loads("\n".join(data))
+            elif line == "":
+                if event == "update":
+                    update = json.loads("\n".join(data))
+                    if update["state"] == state:
+                        return update
+                event, data = None, []
 
-    update = await asyncio.wait_for(next_update(), timeout=10)
+    update = await asyncio.wait_for(update_to("received"), timeout=10)
     assert update["state"] == "received"
     assert [s["key"] for s in update["stages"]] == ["approved", "received"]
     assert update["stages"][-1]["title"] == "Received"
