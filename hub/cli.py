@@ -97,13 +97,7 @@ def cmd_serve(args: argparse.Namespace, *, ingress: bool = True) -> int:
     """Run the server (and, unless --no-workers, the workers): in one process, or in
     ``server.processes`` processes on one port (hub.supervisor)."""
     from hub.logs import configure_logging
-    from hub.serve import (
-        die_with_parent,
-        prepare_node,
-        run_on_loop,
-        serve_process,
-        share_rate_limits,
-    )
+    from hub.serve import die_with_parent, prepare_node, serve_process, share_rate_limits
     from hub.supervisor import resolve_processes, supervise
 
     child_of = getattr(args, "child_of", None)
@@ -124,9 +118,9 @@ def cmd_serve(args: argparse.Namespace, *, ingress: bool = True) -> int:
         settings.server.processes, getattr(args, "processes", None), settings.database_url)
     if processes > 1:
         return supervise(settings, processes, config=args.config, workers=workers)
-    run_on_loop(settings.server.event_loop, lambda: serve_process(
-        settings, ingress=ingress, workers=workers, migrate=child_of is None,
-        reuse_port=child_of is not None, ready_fd=getattr(args, "ready_fd", None)))
+    asyncio.run(serve_process(settings, ingress=ingress, workers=workers,
+                              migrate=child_of is None, reuse_port=child_of is not None,
+                              ready_fd=getattr(args, "ready_fd", None)))
     return 0
 
 

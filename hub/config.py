@@ -77,10 +77,6 @@ class ServerSettings(_Section):
         "workers: 0 or \"auto\" = one per core (capped by a container's CPU quota), 1 = a "
         "single process. Rate limits of sources and sinks are for the hub: each process gets "
         "its share.")
-    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
-        "auto", description="The event loop `serve` and `worker` run on: uvloop (libuv's, "
-        "about 5 % less CPU per event: docs/performance.md) or Python's asyncio. \"auto\": "
-        "uvloop where it is installed.")
 
     def base_url(self) -> str:
         """The public URL without a trailing slash."""

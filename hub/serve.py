@@ -12,11 +12,9 @@ import ctypes
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
-
     from hub.config import Settings
 
 #: prctl(2) option: the signal a process gets when its parent dies.
@@ -49,23 +47,6 @@ async def prepare_node(settings: Settings) -> None:
         await hub.engine.dispose()
 
 
-def run_on_loop(kind: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main()`` to its end on the event loop ``kind`` asks for (``server.event_loop``):
-    uvloop unless told ``"asyncio"``; ``"auto"`` falls back to asyncio where uvloop is not
-    installed."""
-    if kind != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if kind == "uvloop":
-                raise SystemExit("returnhub: server.event_loop is \"uvloop\" but uvloop is "
-                                 "not installed (pip install uvloop)") from None
-        else:
-            uvloop.run(main())
-            return
-    asyncio.run(main())
-
-
 async def serve_process(settings: Settings, *, ingress: bool, workers: bool,
                         migrate: bool = True, reuse_port: bool = False,
                         ready_fd: int | None = None) -> None:
@@ -96,9 +77,7 @@ async def serve_process(settings: Settings, *, ingress: bool, workers: bool,
             await site.start()
             port = runner.addresses[0][1] if runner.addresses else settings.server.port
             log.info("listening", url=f"http://{settings.server.host}:{port}",
-                     public_url=hub.public_url, pid=os.getpid(),
-                     event_loop="uvloop" if type(loop).__module__.startswith("uvloop")
-                     else "asyncio")
+                     public_url=hub.public_url, pid=os.getpid())
             if ready_fd is None:
                 # One line a script can wait for, whatever the log format.
                 print(f"returnhub listening on http://{settings.server.host}:{port}", flush=True)

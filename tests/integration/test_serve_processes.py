@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from hub.config import ConfigError, load_settings
-from hub.serve import run_on_loop, share_rate_limits
+from hub.serve import share_rate_limits
 from hub.supervisor import cgroup_cpu_quota, cores, resolve_processes
 from hub.testing.factories import event_payload
 from tests.conftest import TEST_SECRET, signed_headers, wait_for
@@ -113,8 +113,6 @@ async def test_two_processes_share_one_port_and_die_with_a_killed_parent(tmp_pat
         children = _children(process.pid)
         assert len(children) == 2
         assert await _pids_answering(url) == set(children)  # both answer on the one port
-        await wait_for(lambda: len(_loops(tmp_path / "serve.log")) == 2, timeout=30)
-        assert _loops(tmp_path / "serve.log") == ["uvloop", "uvloop"]  # "auto", installed
         async with aiohttp.ClientSession() as session:
             for n in range(20):
                 body = json.dumps(event_payload("return.approved", f"R-procs-{n}")).encode()
@@ -198,26 +196,3 @@ def test_a_broken_configuration_stops_serve_before_it_migrates(tmp_path):
     assert done.returncode != 0
     # The shared database was left alone: not created, so not migrated.
     assert not (tmp_path / "hub.db").exists()
-
-
-def _loops(log: Path) -> list[str]:
-    """The event loop each serving process said it listens on (its ``listening`` log line;
-    the supervisor's, which names the processes, serves nothing itself)."""
-    found = []
-    for line in log.read_text().splitlines():
-        if line.startswith("{") and '"listening"' in line:
-            said = json.loads(line)
-            if "processes" not in said:
-                found.append(said["event_loop"])
-    return found
-
-
-def test_serve_runs_on_uvloop_unless_told_asyncio():
-    seen: list[str] = []
-
-    async def main() -> None:
-        seen.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
-
-    for kind in ("auto", "uvloop", "asyncio"):
-        run_on_loop(kind, main)
-    assert seen == ["uvloop", "uvloop", "asyncio"]
