@@ -19,12 +19,12 @@ run: $(STAMP)
 
 # Two phases, both always run; the target fails when either does. First every test not marked
 # `serial`, on PYTEST_WORKERS processes (pytest-xdist): the suite mostly waits (subprocesses,
-# fsyncs, local fakes), so two workers nearly halve its time on two cores, and a third uses
-# the CPU the two leave idle (two used about two thirds of it on a slow day). Work stealing, not
+# fsyncs, local fakes), so two workers nearly halve its time on two cores (a third, tried on a
+# slow day, saved nothing and made wall-clock-timed tests fail). Work stealing, not
 # xdist's default chunks: a chunk of slow integration tests kept one worker busy minutes after
 # the other had finished. Then the `serial` tests alone: the chaos runs restart the PostgreSQL
 # server every other test shares.
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 2
 test: $(STAMP) browser-deps
 	@status=0; \
 	echo "== make test, phase 1 of 2: all but the serial tests, on $(PYTEST_WORKERS) workers"; \
