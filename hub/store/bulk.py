@@ -1,19 +1,23 @@
 """Executemany without SQLAlchemy's per-statement and per-row machinery, where it is safe.
 
-A batch's plain inserts and updates (timeline entries, delivery attempts, outcome and lease
-updates) went through ``AsyncSession.execute``: a greenlet hand-off, the compiled cache's key,
-an execution context, and ``construct_params`` plus the bind processors for every row. On
-this machine that was ~230 µs a statement and ~20 µs a row on top of SQLite's own work
-(docs/performance.md). Inside a write transaction on SQLite (:mod:`hub.store.sqlite_driver`
-runs those on the loop's thread), :func:`execute_many` compiles the statement once per set of
-columns, converts each row with the same bind processors SQLAlchemy would use, and hands the
-rows to sqlite3's ``executemany`` on the transaction's own connection.
+A batch's plain inserts and updates (timeline entries, delivery attempts, receipts, changed
+rows) and its inserts that return ids went through ``AsyncSession.execute``: a greenlet
+hand-off, the compiled cache's key, an execution context, and ``construct_params`` plus the
+bind processors for every row. On this machine that was ~230 µs a statement and ~20 µs a row
+on top of SQLite's own work (docs/performance.md).
+
+Inside a write transaction on SQLite (:mod:`hub.store.sqlite_driver` runs those on the loop's
+thread), :func:`execute_many` compiles the statement once per set of columns, converts each
+row with the bind processors SQLAlchemy would use, and hands the rows to sqlite3's
+``executemany`` on the transaction's own connection; :func:`execute_returning` does the same
+for an ``INSERT ... RETURNING``, one multi-row ``VALUES`` statement per as many rows as SQLite
+takes parameters.
 
 Anywhere else (PostgreSQL, an in-memory SQLite, outside a write transaction) and for any
 statement whose compiled form needs more than the given values (a Python-side default, an
-``onupdate``, a ``RETURNING``), it is ``session.execute`` as before. A driver error is raised
-as SQLAlchemy's exception for it, as ``session.execute`` raises it, so callers handle both
-paths alike.
+``onupdate``, a constant bound in the statement itself), it is ``session.execute`` as before.
+Errors are SQLAlchemy's, as ``session.execute`` raises them, so callers handle both paths
+alike.
 """
 
 from __future__ import annotations
