@@ -47,21 +47,11 @@ class _Plan:
     values: Callable[[dict[str, Any]], tuple[Any, ...]]
     #: (position, bind processor) of the values that have one.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
-    #: An INSERT ... RETURNING: the SQL before and after its one ``VALUES (?, ...)`` group,
-    #: which is repeated once per row, and the result processor of each returned column.
-    around_values: tuple[str, str] | None = None
+    #: An INSERT ... RETURNING: the SQL before its ``VALUES``, one row's ``(?, ...)`` group
+    #: (repeated once per row) and the SQL after it; the result processor of each returned
+    #: column.
+    returning_parts: tuple[str, str, str] | None = None
     results: tuple[Callable[[Any], Any] | None, ...] = ()
-
-    @property
-    def width(self) -> int:
-        """Parameters per row."""
-        return self.sql.count("?") if self.around_values is None else \
-            self.values_group.count("?")
-
-    @property
-    def values_group(self) -> str:
-        """One row's ``(?, ?, ...)``."""
-        return self.sql[len(self.around_values[0]):len(self.sql) - len(self.around_values[1])]
 
     def bind(self, row: dict[str, Any]) -> tuple[Any, ...]:
         """The DB-API parameters of ``row``."""
@@ -99,18 +89,18 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect, *,
                        .bind_processor(dialect)) for position, name in enumerate(order))
         getter = itemgetter(*order)
         sql = str(compiled)
-        around, results = None, ()
+        parts, results = None, ()
         if returning:
-            group = "VALUES (" + ", ".join("?" * len(order)) + ")"
-            if sql.count(group) == 1:
-                head, tail = sql.split(group)
-                around = (head + "VALUES ", tail)
+            group = "(" + ", ".join("?" * len(order)) + ")"
+            if sql.count("VALUES " + group) == 1:
+                head, tail = sql.split("VALUES " + group)
+                parts = (head + "VALUES ", group, tail)
                 results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                                 for column in compiled.returning)
-        if around is not None or not returning:
+        if parts is not None or not returning:
             plan = _Plan(sql, getter if len(order) > 1 else lambda row: (getter(row),),
                          tuple((position, process) for position, process in processors
-                               if process is not None), around, results)
+                               if process is not None), parts, results)
     if len(_PLANS) >= _MOST_PLANS:
         _PLANS.clear()
     _PLANS[key] = plan
@@ -128,6 +118,22 @@ def _bound(plan: _Plan, sql: str, rows: Sequence[dict[str, Any]]) -> list[tuple[
                                   hide_parameters=True) from exc
 
 
+async def _direct(session: AsyncSession, statement: Executable,
+                  rows: Sequence[dict[str, Any]], *, returning: bool = False
+                  ) -> tuple[InLoopConnection, _Plan] | None:
+    """The driver connection and plan to run ``rows`` straight on, or None where that is not
+    safe (module docstring)."""
+    connection = await session.connection()
+    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
+    if not isinstance(driver, InLoopConnection) or not driver.writing:
+        return None
+    keys = rows[0].keys()
+    plan = _plan(statement, tuple(keys), connection.dialect, returning=returning)
+    if plan is None or any(row.keys() != keys for row in rows):
+        return None
+    return driver, plan
+
+
 async def execute_many(session: AsyncSession, statement: Executable,
                        rows: Sequence[dict[str, Any]]) -> None:
     """``session.execute(statement, rows)`` for an INSERT or UPDATE run once per row, straight
@@ -136,15 +142,11 @@ async def execute_many(session: AsyncSession, statement: Executable,
     set of keys."""
     if not rows:
         return
-    connection = await session.connection()
-    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
-    keys = rows[0].keys()
-    plan = None
-    if isinstance(driver, InLoopConnection) and driver.writing:
-        plan = _plan(statement, tuple(keys), connection.dialect)
-    if plan is None or any(row.keys() != keys for row in rows):
+    direct = await _direct(session, statement, rows)
+    if direct is None:
         await session.execute(statement, list(rows))
         return
+    driver, plan = direct
     params = _bound(plan, plan.sql, rows)
     try:
         driver.write_many(plan.sql, params)
@@ -162,16 +164,12 @@ async def execute_returning(session: AsyncSession, statement: Executable,
     is built once and kept."""
     if not rows:
         return []
-    connection = await session.connection()
-    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
-    keys = rows[0].keys()
-    plan = None
-    if isinstance(driver, InLoopConnection) and driver.writing:
-        plan = _plan(statement, tuple(keys), connection.dialect, returning=True)
-    if plan is None or any(row.keys() != keys for row in rows):
+    direct = await _direct(session, statement, rows, returning=True)
+    if direct is None:
         return list((await session.execute(statement, list(rows))).all())
-    head, tail = plan.around_values
-    group, per = plan.values_group, max(1, driver.parameter_limit() // plan.width)
+    driver, plan = direct
+    head, group, tail = plan.returning_parts
+    per = max(1, driver.parameter_limit() // group.count("?"))
     found: list[Sequence[Any]] = []
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]

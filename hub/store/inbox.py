@@ -22,6 +22,7 @@ from hub.errors import RequestRejected
 from hub.identity import tracking_key
 from hub.logs import get_logger
 from hub.store import claims
+from hub.store.batch_rows import per_backend
 from hub.store.bulk import execute_returning
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.failures import is_refusal, safe_error
@@ -192,19 +193,12 @@ def _any_new(results: list[list[int | None]]) -> bool:
     return any(inbox_id is not None for ids in results for inbox_id in ids)
 
 
-#: The inbox's INSERT ... RETURNING by backend (built once: see hub.store.bulk).
-_INSERTS: dict[str, Any] = {}
-
-
 def _insert_new(session: AsyncSession) -> Any:
-    """``INSERT`` of new deliveries, a concurrent copy skipped, ``RETURNING`` id and key."""
-    backend = session.bind.dialect.name
-    statement = _INSERTS.get(backend)
-    if statement is None:
-        statement = _INSERTS[backend] = insert_ignoring_conflicts(
-            session, _INBOX, "source", "source_event_id").returning(
-                _INBOX.c.id, _INBOX.c.source, _INBOX.c.source_event_id)
-    return statement
+    """``INSERT`` of new deliveries, a concurrent copy skipped, ``RETURNING`` id and key
+    (built once per backend: see hub.store.bulk)."""
+    return per_backend(session, (_INBOX, "new deliveries"), lambda s, what: (
+        insert_ignoring_conflicts(s, what[0], "source", "source_event_id").returning(
+            what[0].c.id, what[0].c.source, what[0].c.source_event_id)))
 
 
 async def _write_rows(session: AsyncSession, requests: list[list[dict]]
