@@ -123,6 +123,8 @@ async def _direct(session: AsyncSession, statement: Executable,
                   ) -> tuple[InLoopConnection, _Plan] | None:
     """The driver connection and plan to run ``rows`` straight on, or None where that is not
     safe (module docstring)."""
+    if session.bind.dialect.name != "sqlite":  # no hop to fetch a connection for nothing
+        return None
     connection = await session.connection()
     driver = getattr(connection.sync_connection.connection, "driver_connection", None)
     if not isinstance(driver, InLoopConnection) or not driver.writing:
