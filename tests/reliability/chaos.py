@@ -40,9 +40,10 @@ from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.models import Notification, Return
 from hub.testing.factories import customer, event_payload
 from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, signed_headers
-from tests.reliability.chaos_counts import channel_counts, event_counts, summary
+from tests.reliability.chaos_counts import channel_counts, event_counts, summary, unexplained_ids
 from tests.reliability.chaos_diagnostics import (
     UNFINISHED_SHOWN,
+    notifications_named,
     outcome_summary,
     unfinished_notifications,
 )
@@ -76,13 +77,23 @@ LOOKUPS_DOWN_SECONDS_AT_MOST = 60.0
 #: (100 a page). Reconciles are claimed ahead of the queued texts (worker.recovery_share): with
 #: 250 texts a number, one came due before a page of later texts had gone to its number.
 SMS_PER_NUMBER = 1000
+#: How long PostgreSQL stays down at its restart: past a lease, so that the leases of the
+#: sends in flight run out while their workers live (a managed database's failover takes a
+#: minute or two, against the default lease of 60 s).
+DATABASE_DOWN_SECONDS = 2 * LEASE_SECONDS
+#: PostgreSQL goes down once the fakes have accepted this share of the messages.
+RESTART_AFTER_ACCEPTED = 0.1
 
 
 def restart_postgres() -> None:
-    """Restart the local PostgreSQL cluster (as the machine's services are started)."""
+    """Restart the local PostgreSQL cluster (as the machine's services are started): down for
+    DATABASE_DOWN_SECONDS, longer than a lease, as a managed database's failover is."""
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-                   check=True, capture_output=True, timeout=120)
+    for action in ("stop", "start"):
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+                       check=True, capture_output=True, timeout=120)
+        if action == "stop":
+            time.sleep(DATABASE_DOWN_SECONDS)  # the outage itself, not a wait for a condition
 
 
 def config_text(work: Path, db_url: str, fakes: dict[str, dict], log_level: str = "ERROR"
@@ -170,6 +181,11 @@ async def post_until_acked(urls: list[str], bodies: dict[str, bytes], stop: asyn
             "acked_ids": sorted(set(bodies) - pending)}
 
 
+def kill_times(chaos_at: dict[str, list[float]]) -> list[float]:
+    """When a worker was killed or exited, seconds since the run's start."""
+    return chaos_at.get("worker_kills", []) + chaos_at.get("worker_exits", [])
+
+
 async def set_faults(url: str, faults: dict) -> None:
     async with aiohttp.ClientSession() as session:
         await session.post(f"{url}/__fake__/faults", data=json.dumps(faults))
@@ -250,6 +266,9 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
             except (DBAPIError, OSError):
                 return -1
 
+        async def accepted_so_far() -> int:
+            return sum([(await fake_stats(fake["url"]))["records"] for fake in fakes.values()])
+
         step = 0
         lookups_down_since = 0.0
         while time.monotonic() - started < budget:
@@ -264,12 +283,14 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                 await set_faults(fakes["sg"]["url"], {"fail_next": {"count": 10**6,
                                                                    "status": 503}})
                 happened("primary_down")
-            elif step == 3:
-                happened("postgres_restarts")
-                restart_postgres()
             elif step == 5:  # (not a reset: the answer losses go on)
                 await set_faults(fakes["sg"]["url"], {"fail_next": {"count": 0}})
                 happened("primary_up")
+            elif step >= 3 and "postgres_restarts" not in chaos \
+                    and await accepted_so_far() >= RESTART_AFTER_ACCEPTED * 2 * events:
+                # Once messages are flowing, so that sends are in flight when it goes down.
+                happened("postgres_restarts")
+                await asyncio.to_thread(restart_postgres)  # the posts go on meanwhile
             elif step < 30:
                 pool, label = ((ingress, "ingress") if step % 2 else (workers, "worker"))
                 victim = rng.randrange(len(pool))
@@ -297,10 +318,17 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
                         happened(f"{label}_exits")
         posted = await poster
         provider_stats = {key: await fake_stats(fake["url"]) for key, fake in fakes.items()}
+        # Every send is over: what the fakes hold now is final, and the outbox can still say
+        # how each unexplained copy came about.
+        unexplained = unexplained_ids(
+            receptions(*(work / f"{key}.jsonl" for keys in CHANNEL_FAKES.values()
+                         for key in keys)),
+            kill_times(chaos_at), origin, LEASE_SECONDS)
         async with sessions() as session:
             statuses = Counter((await session.execute(select(Notification.status))).scalars())
             known = set((await session.execute(select(Notification.id))).scalars())
             unfinished_count, unfinished = await unfinished_notifications(session, origin)
+            duplicated = await notifications_named(session, unexplained, origin)
             outcomes = await outcome_summary(session)
             planned = (await session.execute(
                 select(Notification.id, Notification.channel, Return.external_id)
@@ -320,8 +348,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
     # Per channel: lost, duplicated and why (tests/reliability/chaos_counts.py).
     channels = {channel: channel_counts(
         {n.id for n in planned if n.channel == channel},
-        receptions(*(work / f"{key}.jsonl" for key in keys)),
-        chaos_at.get("worker_kills", []) + chaos_at.get("worker_exits", []), origin,
+        receptions(*(work / f"{key}.jsonl" for key in keys)), kill_times(chaos_at), origin,
         LEASE_SECONDS)
         for channel, keys in CHANNEL_FAKES.items()}
     # Per event: delivered on every channel of its stage.
@@ -329,7 +356,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
         {event_id: f"R-{event_id}" for event_id in posted.pop("acked_ids")},
         [(n.id, n.channel, n.external_id) for n in planned],
         {"email": set(emails), "sms": set(texts)}, CHANNEL_FAKES)
-    for item in unfinished:
+    for item in unfinished + duplicated:
         item["accepted_by_fakes"] = [
             {"provider": copy.provider, "at": round(copy.at - origin, 2),
              "answer_lost": copy.answer_lost} for copy in accepted.get(item["id"], [])]
@@ -346,6 +373,7 @@ async def run(events: int, work: Path, seed: int = 7, budget: float = 600.0,
         "channels": channels, "per_event": per_event, "fakes": provider_stats,
         "dead_letters": statuses.get("dead", 0),
         "unfinished_count": unfinished_count, "unfinished": unfinished,
+        "unexplained_duplicates": duplicated,
         "notification_outcomes": outcomes,
         "log_events": dict(logged.most_common()),
     }

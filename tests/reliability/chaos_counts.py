@@ -52,6 +52,14 @@ def duplicate_causes(copies: list[Copy], kill_times: Iterable[float], origin: fl
     return causes
 
 
+def unexplained_ids(copies: Mapping[str | None, list[Copy]], kill_times: Iterable[float],
+                    origin: float, kill_window: float) -> list[str]:
+    """The message ids with at least one unexplained copy (see :func:`duplicate_causes`)."""
+    kills = list(kill_times)
+    return sorted(mid for mid, found in copies.items() if mid is not None and len(found) > 1
+                  and duplicate_causes(found, kills, origin, kill_window)["unexplained"])
+
+
 def channel_counts(planned: set[str], copies: Mapping[str | None, list[Copy]],
                    kill_times: Iterable[float], origin: float, kill_window: float
                    ) -> dict[str, Any]:
