@@ -38,7 +38,9 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_notifications_idempotency_key"),
         Index("ix_notifications_claim", "status", "next_attempt_at"),
-        Index("ix_notifications_return", "return_id"),
+        # The claim's "earlier stage still on its way" lookup (hub.store.outbox), and every
+        # read of a return's notifications (migration 0019).
+        Index("ix_notifications_return_channel", "return_id", "channel", "priority"),
         Index("ix_notifications_provider_msg", "provider_message_id"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_sent_at", "sent_at"),
