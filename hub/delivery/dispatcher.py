@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from hub.delivery.lease_keeper import LeaseKeeper
 from hub.delivery.reconcile import Reconciler
 from hub.delivery.router import RouteResult
 from hub.delivery.share import CampaignShare, RecoveryShare
+from hub.delivery.takeover import TakeoverGate
 from hub.domain.outcome import DEFAULT_RECONCILE_SECONDS, Decision, RetryPolicy, Timing, decide
 from hub.logs import get_logger
 from hub.store.engine import utcnow
@@ -100,7 +100,10 @@ class Dispatcher:
             sessionmaker, self._write_outcomes, name="outcomes")
         #: Keeps the leases of the notifications being worked on (a slow call, a long
         #: reconcile, a wait for a provider's rate limit is not taken over).
-        self.keeper = LeaseKeeper(self.outbox, settings.lease_seconds)
+        #: No started send of another worker is taken over just after an outage.
+        self.takeovers = TakeoverGate(settings.lease_seconds)
+        self.keeper = LeaseKeeper(self.outbox, settings.lease_seconds,
+                                  on_failure=self.takeovers.database_failed)
         self.intents = IntentRecorder(sessionmaker, owner, settings.lease_seconds)
         self.reconciler = Reconciler(router, settings)
         #: Notifications planned in this process, leased to it when written.
@@ -181,9 +184,17 @@ class Dispatcher:
                 batch = await self.claim(limit)
         except Exception as exc:  # database outage: keep the loop alive, try again soon
             log.error("notification_claim_failed", error=safe_error(exc)[:300])
+            self.takeovers.database_failed()
             await asyncio.sleep(self.settings.idle_poll_seconds)
             return 0
         for item in batch:
+            if item.notification.id in self.keeper.open:
+                # Its lease ran out while this worker was on it (a renewal came late), and this
+                # worker's own claim took the row back: it is being delivered already, and
+                # its lease is renewed again. A second delivery would pass the send intent's
+                # owner check too (found in the chaos run: an email sent twice by one worker).
+                continue
+            self.keeper.opened(item.notification.id)  # its lease is kept until the outcome
             task = asyncio.create_task(self._deliver(item))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -223,7 +234,8 @@ class Dispatcher:
         coalescing = self._coalescible if self.planner.settings.coalesce_seconds else None
         claimed = await self.outbox.claim(limit, spare=self._spare,
                                           ahead=self.recovery.ahead(limit),
-                                          coalescible=coalescing)
+                                          coalescible=coalescing,
+                                          take_over_sends=self.takeovers.open)
         self.claimed += len(claimed)
         return claimed
 
@@ -245,7 +257,6 @@ class Dispatcher:
         return not (stage_settings and stage_settings.urgent)
 
     async def _deliver(self, item: Claimed) -> None:
-        self.keeper.opened(item.notification.id)  # its lease is kept until the outcome
         try:
             await self._deliver_kept(item)
         finally:
@@ -260,25 +271,31 @@ class Dispatcher:
             log.exception("delivery_crashed", notification_id=item.notification.id)
             result = RouteResult(status="retry", error=f"{type(exc).__name__} in dispatcher",
                                  counts_as_attempt=True)
+        if result.lease_lost:  # the row is another delivery's now: its outcome is that one's
+            log.info("delivery_lease_lost", notification_id=item.notification.id)
+            return
         await self._write_outcome(_Outcome(item.notification, result, utcnow()))
 
     async def _write_outcome(self, outcome: _Outcome) -> None:
-        """Write ``outcome``, trying again while the database is away, for up to a lease (the
-        keeper holds the lease meanwhile). Given up at once, an accepted send was made again
-        once its lease ran out (found from outside: a 2 s PostgreSQL outage sent every email
-        in flight twice). Past a lease, or when stopping, it is left to the lease: another
-        worker then takes the row over as a send that may have happened."""
+        """Write ``outcome``, trying again for as long as the database is away (the keeper
+        holds the lease meanwhile, and no worker takes a started send over until the database
+        has answered it for a lease: :mod:`hub.delivery.takeover`). Given up after a lease, an
+        accepted send was made again once the database was back (found in the chaos run, with
+        PostgreSQL down for two leases: every email in flight went twice). An error that is
+        not the database being away, or stopping, leaves it to the lease: another worker then
+        takes the row over as a send that may have happened."""
         notification_id = outcome.notification.id
-        delay, give_up = _OUTCOME_RETRY_FIRST, time.monotonic() + self.settings.lease_seconds
+        delay = _OUTCOME_RETRY_FIRST
         while True:
             try:
                 await self._results.submit(outcome)
                 return
             except Exception as exc:
-                if self._stopping or not may_pass(exc) or time.monotonic() + delay > give_up:
+                if self._stopping or not may_pass(exc):
                     log.error("outcome_write_failed", notification_id=notification_id,
                               error=safe_error(exc)[:300])
                     return
+                self.takeovers.database_failed()
                 log.warning("outcome_write_retrying", notification_id=notification_id,
                             error=safe_error(exc)[:300], retry_in=delay)
             await asyncio.sleep(delay)
@@ -310,7 +327,7 @@ class Dispatcher:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
         except ValueError as exc:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
-        announce = self.intents.record
+        announce = self.intents.announcer(fresh=item.prior_status == "pending")
         if item.prior_status == "unknown":
             return await self.reconciler.reconcile(notification, message, announce)
         if item.prior_status == "sending" and not self.reconciler.safe_to_resend(
@@ -347,7 +364,14 @@ class Dispatcher:
         for outcome in outcomes:
             # Writing releases the lease: a second outcome for the same lease finds it gone.
             held = owned.pop(outcome.notification.id, None)
-            if held is not None:
+            if held is None:
+                if outcome.result.attempts:
+                    # Another worker took the row over while this one's calls were made (its
+                    # lease ran out first): what this one sent, that one may send again.
+                    log.error("outcome_after_lease_lost",
+                              notification_id=outcome.notification.id,
+                              status=outcome.result.status, provider=outcome.result.provider)
+            else:
                 current, return_id = held
                 outcome.notification = on_return(outcome.notification, return_id)
                 written.append((outcome, self._decide(outcome, current)))

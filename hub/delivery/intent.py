@@ -16,9 +16,10 @@ was handed it in memory.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from hub.store.claims import lease_end
 from hub.store.engine import utcnow
@@ -26,7 +27,21 @@ from hub.store.group_commit import GroupCommitter
 from hub.store.models import Notification
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+#: What the writer returns for a row whose recipient was erased.
+_ERASED = object()
+
+
+class RecipientErased(Exception):
+    """The row's recipient was erased (a privacy request) since the worker read it: no call."""
+
+
+#: Intents whose statements took longer than a lease divided by this write the lease again
+#: before they commit.
+REFRESH_AFTER = 6
 
 
 class IntentRecorder:
@@ -42,7 +57,7 @@ class IntentRecorder:
                  lease_seconds: float) -> None:
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self._writer: GroupCommitter[tuple[str, str | None], bool] = GroupCommitter(
+        self._writer: GroupCommitter[tuple[str, str | None, bool], object] = GroupCommitter(
             sessionmaker, self._write, name="send-intents")
 
     async def start(self) -> None:
@@ -53,27 +68,61 @@ class IntentRecorder:
         """Commit what is queued, then stop."""
         await self._writer.stop()
 
-    async def record(self, notification_id: str, provider: str | None) -> bool:
+    async def record(self, notification_id: str, provider: str | None, *,
+                     first: bool = False) -> bool:
         """Commit that the call to ``provider`` (None: every provider of the channel) for
-        ``notification_id`` starts now. False when this worker no longer leases the row (the
-        call must not start); raises when the database cannot be written (nor then). The
-        call starts with a whole lease."""
-        return await self._writer.submit((notification_id, provider))
+        ``notification_id`` starts now. False when this worker no longer leases the row, or,
+        ``first`` (the delivery took the row with no call started), when a call was started
+        since (another delivery took it over meanwhile): the call must not start. Raises
+        :class:`RecipientErased` for a row whose recipient was erased, and the database's
+        error when it cannot be written (no call either). The call starts with a whole
+        lease."""
+        recorded = await self._writer.submit((notification_id, provider, first))
+        if recorded is _ERASED:
+            raise RecipientErased(notification_id)
+        return recorded
 
-    async def _write(self, session: AsyncSession, items: list[tuple[str, str | None]]
+    def announcer(self, *, fresh: bool) -> Callable[[str, str | None], Awaitable[bool]]:
+        """The intents of one delivery, for the router. ``fresh``: the delivery took its row
+        with no call started, so its first intent also checks that none started since
+        (another delivery of the row took it over meanwhile and made a call)."""
+        calls = 0
+
+        async def announce(notification_id: str, provider: str | None) -> bool:
+            nonlocal calls
+            calls += 1
+            return await self.record(notification_id, provider, first=fresh and calls == 1)
+        return announce
+
+    async def _write(self, session: AsyncSession, items: list[tuple[str, str | None, bool]]
                      ) -> list[bool]:
         now, table = utcnow(), Notification.__table__
         until = lease_end(now, self.lease_seconds)
-        by_provider: dict[str | None, list[str]] = {}
-        for notification_id, provider in items:
-            by_provider.setdefault(provider, []).append(notification_id)
+        groups: dict[tuple[str | None, bool], list[str]] = {}
+        for notification_id, provider, first in items:
+            groups.setdefault((provider, first), []).append(notification_id)
         recorded: set[str] = set()
-        for provider, ids in by_provider.items():
+        for (provider, first), ids in groups.items():
+            still = (table.c.send_started_at.is_(None),) if first else ()
             result = await session.execute(
                 # No recipient: erased since the worker read the row (a privacy request).
                 update(table).where(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
-                                    table.c.recipient_enc.is_not(None))
+                                    table.c.recipient_enc.is_not(None), *still)
                 .values(send_started_at=now, send_provider=provider, lease_until=until)
                 .returning(table.c.id))
             recorded.update(result.scalars())
-        return [notification_id in recorded for notification_id, _ in items]
+        if recorded and utcnow() - now > timedelta(seconds=self.lease_seconds / REFRESH_AFTER):
+            # The statements waited (on PostgreSQL, for rows a claim held): the lease they wrote
+            # may run out before the calls start, and a claim would then take the rows over as
+            # sends that started (an email sent twice, found in the chaos run). The rows are
+            # this transaction's until it commits, so a lease from now is still ours to give.
+            await session.execute(update(table).where(table.c.id.in_(sorted(recorded)))
+                                  .values(lease_until=lease_end(utcnow(), self.lease_seconds)))
+        refused = sorted({notification_id for notification_id, _, _ in items} - recorded)
+        erased: set[str] = set()
+        if refused:  # erased rows are still this worker's to write an outcome for
+            erased = set((await session.execute(select(table.c.id).where(
+                table.c.id.in_(refused), table.c.lease_owner == self.owner,
+                table.c.recipient_enc.is_(None)))).scalars())
+        return [_ERASED if notification_id in erased else notification_id in recorded
+                for notification_id, _, _ in items]

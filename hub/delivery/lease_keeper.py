@@ -9,7 +9,9 @@ again. So from the moment the dispatcher starts on a message until its outcome i
 its lease is moved on every third of a lease, with those of all the others in one
 transaction; each provider call also starts with a whole lease (its send intent moves it,
 :mod:`hub.delivery.intent`). A worker that dies stops doing that, and its rows are taken over
-one lease later, as before.
+one lease later, as before. A renewal the database refused is tried again soon (every
+``RETRY_SECONDS`` at most), so that the leases are renewed as soon as it is back, before other
+workers may take their sends over (:mod:`hub.delivery.takeover`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from hub.store.engine import utcnow
 from hub.store.failures import safe_error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hub.store.outbox import Outbox
 
 log = get_logger("hub.lease_keeper")
+#: The longest wait before a renewal the database refused is tried again.
+RETRY_SECONDS = 0.5
 
 
 class LeaseKeeper:
@@ -34,11 +40,14 @@ class LeaseKeeper:
 
     :param outbox: the worker's outbox (its lease owner).
     :param lease_seconds: the length of a lease; renewed every third of it.
+    :param on_failure: called when a renewal fails (the database is away).
     """
 
-    def __init__(self, outbox: Outbox, lease_seconds: float) -> None:
+    def __init__(self, outbox: Outbox, lease_seconds: float,
+                 on_failure: Callable[[], None] | None = None) -> None:
         self.outbox = outbox
         self.lease_seconds = lease_seconds
+        self.on_failure = on_failure
         #: Notifications being worked on (started, no outcome written yet).
         self.open: set[str] = set()
         self._task: asyncio.Task | None = None
@@ -71,9 +80,15 @@ class LeaseKeeper:
             await self.outbox.extend(list(self.open), lease_end(utcnow(), self.lease_seconds))
 
     async def _run(self) -> None:
+        period = self.lease_seconds / 3
+        wait = period
         while True:
-            await asyncio.sleep(self.lease_seconds / 3)  # a period, not a wait for a condition
+            await asyncio.sleep(wait)  # a period, not a wait for a condition
             try:
                 await self.renew()
-            except Exception as exc:  # the database is down: the leases run out as they would
+                wait = period
+            except Exception as exc:  # the database is away: try again soon
                 log.warning("lease_renewal_failed", calls=len(self.open), error=safe_error(exc))
+                wait = min(period, RETRY_SECONDS)
+                if self.on_failure is not None:
+                    self.on_failure()

@@ -85,6 +85,9 @@ class RouteResult:
     attempts: list[AttemptRecord] = field(default_factory=list)
     counts_as_attempt: bool = False
     reconcile_in: float | None = None
+    #: The send intent was refused: the row is another delivery's now, which writes its
+    #: outcome (this one writes none).
+    lease_lost: bool = False
 
     @property
     def tried(self) -> list[str]:
@@ -93,7 +96,12 @@ class RouteResult:
 
 
 class _NotStarted(Exception):
-    """The send intent could not be recorded, so the provider call did not start."""
+    """The send intent could not be recorded, so the provider call did not start. ``taken``:
+    the row is no longer this delivery's (another delivery holds it, or started a call)."""
+
+    def __init__(self, message: str, *, taken: bool = False) -> None:
+        super().__init__(message)
+        self.taken = taken
 
 
 def _outcome_of(exc: BaseException) -> str:
@@ -180,7 +188,7 @@ class Router:
                 return await self._parallel(message, providers, announce)
             return await self._failover(message, providers, announce)
         except _NotStarted as reason:
-            return RouteResult(status="retry", error=str(reason))
+            return RouteResult(status="retry", error=str(reason), lease_lost=reason.taken)
 
     async def _failover(self, message: OutboundMessage, providers: list[str],
                         announce: Announce | None) -> RouteResult:
@@ -195,6 +203,7 @@ class Router:
                 record, exc = await self._send_one(provider, message, announce)
             except _NotStarted as reason:  # keep the attempts made so far
                 result.status, result.error = "retry", str(reason)
+                result.lease_lost = reason.taken
                 return result
             result.attempts.append(record)
             if exc is None:
@@ -302,7 +311,7 @@ async def _announce(announce: Announce, message_id: str, provider: str | None) -
         raise _NotStarted(f"the send intent could not be recorded ({type(exc).__name__}); "
                           "not sent") from None
     if not recorded:
-        raise _NotStarted("the lease ran out before the send started; not sent")
+        raise _NotStarted("the lease ran out before the send started; not sent", taken=True)
 
 
 def _where(exc: BaseException, sink: object) -> str:

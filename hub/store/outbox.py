@@ -127,17 +127,19 @@ class Outbox:
                                  lambda now: _ready(now)[0])
 
     async def claim(self, limit: int, *, spare: Callable[[int, int], int], ahead: int = 0,
-                    coalescible: Callable[[Any], bool] | None = None) -> list[Claimed]:
+                    coalescible: Callable[[Any], bool] | None = None,
+                    take_over_sends: bool = True) -> list[Claimed]:
         """Lease up to ``limit`` notifications that need work now. ``spare(free, busy)``: how
         many campaign rows may fill the ``free`` slots left after ``busy`` transactional ones.
         ``ahead``: how many recovery rows (an unknown outcome to reconcile, a receipt overdue,
         a dead worker's lease) may be taken before pending ones; the rest of the claim takes
         pending rows first, then recovery rows. ``coalescible``: which pending notifications a
         later one of the same return, channel and recipient may supersede (None: coalescing
-        is off)."""
+        is off). ``take_over_sends``: False leaves alone the rows of other workers whose calls
+        started (:mod:`hub.delivery.takeover`)."""
         now = utcnow()
         n = _N
-        ready, recovery_ready = _ready(now)
+        ready, recovery_ready = _ready(now, take_over_sends=take_over_sends)
         options = {"order_by": n.next_attempt_at, "rank": n.status != "pending",
                    "owner": self.owner, "now": now, "lease_seconds": self.lease_seconds,
                    "values": {"status": "sending"}, "columns": (n.id, n.status, n.send_started_at)}
@@ -317,16 +319,20 @@ _STATUS_IS = {status: _N.status == literal_column(f"'{status}'")
 _TRANSACTIONAL = likely(_N.priority == 0)
 
 
-def _ready(now: Any) -> tuple[Any, Any]:
+def _ready(now: Any, *, take_over_sends: bool = True) -> tuple[Any, Any]:
     """What a claim at ``now`` may take (a datetime, or the probe's bind parameter): every
     notification due, and of them the recovery work (an unknown outcome to reconcile, a
-    receipt overdue, a dead worker's lease), each behind any earlier stage still on its way."""
+    receipt overdue, a dead worker's lease: with ``take_over_sends`` False, only one whose call
+    had not started), each behind any earlier stage still on its way."""
     n = _N
     lease_free = or_(n.lease_until.is_(None), n.lease_until < now)
+    taken_over = and_(_STATUS_IS["sending"], n.lease_until < now)
+    if not take_over_sends:
+        taken_over = and_(taken_over, n.send_started_at.is_(None))
     recovering = or_(
         and_(_STATUS_IS["unknown"], n.next_attempt_at <= now, lease_free),
         and_(_STATUS_IS["sent"], n.receipt_due_at <= now, lease_free),
-        and_(_STATUS_IS["sending"], n.lease_until < now))
+        taken_over)
     ready = and_(or_(and_(_STATUS_IS["pending"], n.next_attempt_at <= now, lease_free),
                      recovering), ~_EARLIER_UNFINISHED)
     return ready, and_(recovering, ~_EARLIER_UNFINISHED)

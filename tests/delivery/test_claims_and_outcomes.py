@@ -13,6 +13,7 @@ from sqlalchemy import and_, select, update
 
 from hub.delivery.dispatcher import _Outcome
 from hub.delivery.router import AttemptRecord, RouteResult
+from hub.delivery.takeover import TakeoverGate
 from hub.events import ReturnEvent
 from hub.runtime import Hub
 from hub.store import claims
@@ -81,6 +82,29 @@ async def test_claim_takes_over_an_expired_lease(planned: Hub, claim_style: str)
     assert claimed[first.id] == "sending"
     assert claimed[second.id] == "pending"
     assert len(claimed) == 3
+
+
+async def test_after_an_outage_no_started_send_is_taken_over_for_a_lease(planned: Hub,
+                                                                         claim_style: str):
+    """Just after the database failed, a row whose call started (a send intent) may belong to a
+    worker that lives and could not renew: it is left alone for a lease. A row whose call had
+    not started is taken as before; once the database has answered for a lease, both are."""
+    hub, now = planned, utcnow()
+    started, not_started, _ = await rows(hub)
+    await set_rows(hub, [started.id, not_started.id], status="sending",
+                   lease_owner="cut-off-node", lease_until=now - timedelta(seconds=1))
+    await set_rows(hub, [started.id], send_started_at=now - timedelta(seconds=2),
+                   send_provider="outbox")
+    clock = [100.0]
+    gate = hub.dispatcher.takeovers = TakeoverGate(hub.settings.worker.lease_seconds,
+                                                   clock=lambda: clock[0])
+    gate.database_failed()
+    first = {c.notification.id: c.prior_status for c in await hub.dispatcher.claim(10)}
+    assert started.id not in first
+    assert first[not_started.id] == "pending"
+    clock[0] += hub.settings.worker.lease_seconds
+    second = {c.notification.id: c.prior_status for c in await hub.dispatcher.claim(10)}
+    assert second == {started.id: "sending"}
 
 
 async def test_claim_of_ids_honours_the_limit_and_order(planned: Hub, claim_style: str):
