@@ -95,7 +95,9 @@ class IntentRecorder:
         return announce
 
     async def _write(self, session: AsyncSession, items: list[tuple[str, str | None, bool]]
-                     ) -> list[bool]:
+                     ) -> list[object]:
+        """One statement per provider (and per fresh or not); True, False or ``_ERASED`` for
+        each item."""
         now, table = utcnow(), Notification.__table__
         until = lease_end(now, self.lease_seconds)
         groups: dict[tuple[str | None, bool], list[str]] = {}
