@@ -327,7 +327,7 @@ class Dispatcher:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
         except ValueError as exc:
             return RouteResult(status="dead", error=f"cannot render: {exc}"[:500])
-        announce = self.intents.announcer(fresh=item.prior_status == "pending")
+        announce = self.intents.announcer(seen=notification.send_started_at)
         if item.prior_status == "unknown":
             return await self.reconciler.reconcile(notification, message, announce)
         if item.prior_status == "sending" and not self.reconciler.safe_to_resend(

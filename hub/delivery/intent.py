@@ -16,7 +16,7 @@ was handed it in memory.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+#: One intent: notification id, provider, a delivery's first call?, the intent it expects.
+_Item = tuple[str, str | None, bool, datetime | None]
 #: What the writer returns for a row whose recipient was erased.
 _ERASED = object()
 
@@ -57,7 +59,7 @@ class IntentRecorder:
                  lease_seconds: float) -> None:
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self._writer: GroupCommitter[tuple[str, str | None, bool], object] = GroupCommitter(
+        self._writer: GroupCommitter[_Item, object] = GroupCommitter(
             sessionmaker, self._write, name="send-intents")
 
     async def start(self) -> None:
@@ -69,43 +71,42 @@ class IntentRecorder:
         await self._writer.stop()
 
     async def record(self, notification_id: str, provider: str | None, *,
-                     first: bool = False) -> bool:
+                     first: bool = False, seen: datetime | None = None) -> bool:
         """Commit that the call to ``provider`` (None: every provider of the channel) for
         ``notification_id`` starts now. False when this worker no longer leases the row, or,
-        ``first`` (the delivery took the row with no call started), when a call was started
-        since (another delivery took it over meanwhile): the call must not start. Raises
-        :class:`RecipientErased` for a row whose recipient was erased, and the database's
-        error when it cannot be written (no call either). The call starts with a whole
-        lease."""
-        recorded = await self._writer.submit((notification_id, provider, first))
+        for a delivery's ``first`` call, when the row's last intent is no longer ``seen`` (the
+        one it had when the delivery took it: another delivery took the row over meanwhile and
+        started a call): the call must not start. Raises :class:`RecipientErased` for a row
+        whose recipient was erased, and the database's error when it cannot be written (no
+        call either). The call starts with a whole lease."""
+        recorded = await self._writer.submit((notification_id, provider, first, seen))
         if recorded is _ERASED:
             raise RecipientErased(notification_id)
         return recorded
 
-    def announcer(self, *, fresh: bool) -> Callable[[str, str | None], Awaitable[bool]]:
-        """The intents of one delivery, for the router. ``fresh``: the delivery took its row
-        with no call started, so its first intent also checks that none started since
-        (another delivery of the row took it over meanwhile and made a call)."""
+    def announcer(self, seen: datetime | None) -> Callable[[str, str | None], Awaitable[bool]]:
+        """The intents of one delivery, for the router: its first also checks that the row's
+        last intent is still ``seen``, the one it had when the delivery took it."""
         calls = 0
 
         async def announce(notification_id: str, provider: str | None) -> bool:
             nonlocal calls
             calls += 1
-            return await self.record(notification_id, provider, first=fresh and calls == 1)
+            return await self.record(notification_id, provider, first=calls == 1, seen=seen)
         return announce
 
-    async def _write(self, session: AsyncSession, items: list[tuple[str, str | None, bool]]
-                     ) -> list[object]:
-        """One statement per provider (and per fresh or not); True, False or ``_ERASED`` for
-        each item."""
+    async def _write(self, session: AsyncSession, items: list[_Item]) -> list[object]:
+        """One statement per provider (and per intent a first call expects); True, False or
+        ``_ERASED`` for each item."""
         now, table = utcnow(), Notification.__table__
         until = lease_end(now, self.lease_seconds)
-        groups: dict[tuple[str | None, bool], list[str]] = {}
-        for notification_id, provider, first in items:
-            groups.setdefault((provider, first), []).append(notification_id)
+        groups: dict[tuple[str | None, bool, datetime | None], list[str]] = {}
+        for notification_id, provider, first, seen in items:
+            groups.setdefault((provider, first, seen), []).append(notification_id)
         recorded: set[str] = set()
-        for (provider, first), ids in groups.items():
-            still = (table.c.send_started_at.is_(None),) if first else ()
+        for (provider, first, seen), ids in groups.items():
+            started = table.c.send_started_at
+            still = ((started.is_(None) if seen is None else started == seen),) if first else ()
             result = await session.execute(
                 # No recipient: erased since the worker read the row (a privacy request).
                 update(table).where(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
@@ -120,11 +121,10 @@ class IntentRecorder:
             # this transaction's until it commits, so a lease from now is still ours to give.
             await session.execute(update(table).where(table.c.id.in_(sorted(recorded)))
                                   .values(lease_until=lease_end(utcnow(), self.lease_seconds)))
-        refused = sorted({notification_id for notification_id, _, _ in items} - recorded)
+        refused = sorted({item[0] for item in items} - recorded)
         erased: set[str] = set()
         if refused:  # erased rows are still this worker's to write an outcome for
             erased = set((await session.execute(select(table.c.id).where(
                 table.c.id.in_(refused), table.c.lease_owner == self.owner,
                 table.c.recipient_enc.is_(None)))).scalars())
-        return [_ERASED if notification_id in erased else notification_id in recorded
-                for notification_id, _, _ in items]
+        return [_ERASED if item[0] in erased else item[0] in recorded for item in items]

@@ -60,7 +60,7 @@ async def test_renewal_and_failover_intents_do_not_deadlock(tmp_path):
                 # first (one UPDATE per provider, in the order the items came).
                 async with hub.sessionmaker() as session, session.begin():
                     return await dispatcher.intents._write(
-                        session, [(high, "second-a", False), (low, "second-b", False)])
+                        session, [(high, "second-a", False, None), (low, "second-b", False, None)])
 
             written = asyncio.create_task(intents())
 
