@@ -37,23 +37,31 @@ def _notification(i: int, status: str, receipt_due_at, now) -> dict:  # noqa: AN
 async def engine(db_url: str) -> AsyncIterator:
     """A migrated outbox of ``SENT`` sent rows (a few still awaiting their receipts) and two
     whose receipt is overdue."""
-    engine = make_engine(db_url, synchronous="OFF")
-    await upgrade(engine)
     now = utcnow()
     rows = [_notification(i, "sent", now + timedelta(hours=1) if i % 100 == 0 else None, now)
             for i in range(SENT)]
     rows += [_notification(SENT + i, "sent", now - timedelta(minutes=1), now) for i in range(2)]
+    engine = await _outbox(db_url, rows, returns=1 + len(rows) // 4, state="refunded")
+    yield engine
+    await engine.dispose()
+
+
+async def _outbox(db_url: str, rows: list[dict], returns: int, state: str):  # noqa: ANN202
+    """A migrated database holding ``returns`` returns in ``state`` and the notifications
+    ``rows``, its statistics gathered on PostgreSQL."""
+    engine = make_engine(db_url, synchronous="OFF")
+    await upgrade(engine)
+    now = utcnow()
     async with engine.begin() as connection:
         await connection.execute(insert(Return.__table__), [
-            {"id": r, "source": "shop", "external_id": f"R-{r}", "state": "refunded",
+            {"id": r, "source": "shop", "external_id": f"R-{r}", "state": state,
              "cycle": 0, "exception_flag": False, "created_at": now, "updated_at": now}
-            for r in range(1, 2 + len(rows) // 4)])
+            for r in range(1, 1 + returns)])
         await connection.execute(insert(Notification.__table__), rows)
     if engine.dialect.name == "postgresql":  # as autovacuum does; the hub never analyzes SQLite
         async with engine.begin() as connection:
             await connection.exec_driver_sql("ANALYZE notifications")
-    yield engine
-    await engine.dispose()
+    return engine
 
 
 async def _claim_sends(engine, wanted) -> list[tuple[str, tuple]]:  # noqa: ANN001
@@ -156,21 +164,11 @@ async def test_sqlite_prepares_the_claim_once_not_on_every_claim(tmp_path):
 @pytest.fixture
 async def busy_outbox(db_url: str) -> AsyncIterator:
     """A migrated outbox of 2,000 pending notifications, two channels of 1,000 returns."""
-    engine = make_engine(db_url, synchronous="OFF")
-    await upgrade(engine)
     now = utcnow()
     rows = [{**_notification(i, "pending", None, now), "stage": "approved",
              "channel": ("email", "sms")[i % 2], "return_id": 1 + i // 2}
             for i in range(2000)]
-    async with engine.begin() as connection:
-        await connection.execute(insert(Return.__table__), [
-            {"id": r, "source": "shop", "external_id": f"R-{r}", "state": "approved",
-             "cycle": 0, "exception_flag": False, "created_at": now, "updated_at": now}
-            for r in range(1, 1 + len(rows) // 2)])
-        await connection.execute(insert(Notification.__table__), rows)
-    if engine.dialect.name == "postgresql":  # as autovacuum does; the hub never analyzes SQLite
-        async with engine.begin() as connection:
-            await connection.exec_driver_sql("ANALYZE notifications")
+    engine = await _outbox(db_url, rows, returns=len(rows) // 2, state="approved")
     yield engine
     await engine.dispose()
 
@@ -180,21 +178,20 @@ async def test_the_earlier_stage_test_looks_up_its_return_by_index(busy_outbox):
     way. The lookup goes by return, channel and priority (migration 0019), not along the
     priority index's every unfinished row for each candidate (on PostgreSQL, 2,000 rows: a
     claim 0.18 s against 0.08 with the index; docs/reliability.md)."""
-    young_outbox = busy_outbox
     seen = []
 
     def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
         if statement.lstrip().upper().startswith(("WITH", "UPDATE")):
             seen.append((statement, parameters))
 
-    event.listen(young_outbox.sync_engine, "before_cursor_execute", record)
+    event.listen(busy_outbox.sync_engine, "before_cursor_execute", record)
     try:
-        outbox = Outbox(make_sessionmaker(young_outbox), "planner-test", 60)
+        outbox = Outbox(make_sessionmaker(busy_outbox), "planner-test", 60)
         assert len(await outbox.claim(48, spare=lambda _free, _busy: 0, ahead=12)) == 48
     finally:
-        event.remove(young_outbox.sync_engine, "before_cursor_execute", record)
-    plan = await _plan(young_outbox, *seen[0])
-    if young_outbox.dialect.name == "sqlite":
+        event.remove(busy_outbox.sync_engine, "before_cursor_execute", record)
+    plan = await _plan(busy_outbox, *seen[0])
+    if busy_outbox.dialect.name == "sqlite":
         # Both selects of the claim (recovery rows ahead, then the rest) search by it.
         assert plan.count("USING INDEX ix_notifications_return_channel") == 2, plan
     else:  # by it, or all at once (a hash join): never the priority index again and again
