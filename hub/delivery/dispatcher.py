@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,10 @@ if TYPE_CHECKING:
 log = get_logger("hub.dispatcher")
 #: How soon a failed outcome write is tried again, doubling up to the second constant.
 _OUTCOME_RETRY_FIRST, _OUTCOME_RETRY_MAX = 0.1, 2.0
+#: How long an outcome is tried again at most: longer than a managed database's failover, not
+#: for good (an error that passes for an outage but is not one would hold the row and its send
+#: slot forever).
+_OUTCOME_RETRY_FOR = 900.0
 
 
 @dataclass(slots=True)
@@ -279,19 +284,20 @@ class Dispatcher:
     async def _write_outcome(self, outcome: _Outcome) -> None:
         """Write ``outcome``, trying again for as long as the database is away (the keeper
         holds the lease meanwhile, and no worker takes a started send over until the database
-        has answered it for a lease: :mod:`hub.delivery.takeover`). Given up after a lease, an
-        accepted send was made again once the database was back (found in the chaos run, with
-        PostgreSQL down for two leases: every email in flight went twice). An error that is
-        not the database being away, or stopping, leaves it to the lease: another worker then
-        takes the row over as a send that may have happened."""
+        has answered it for a lease after its last failure: :mod:`hub.delivery.takeover`),
+        up to ``_OUTCOME_RETRY_FOR``. Given up after a lease, an accepted send was made again
+        once the database was back (found in the chaos run, with PostgreSQL down for two
+        leases: every email in flight went twice). An error that is not the database being
+        away, stopping, or that much time leaves it to the lease: another worker then takes the
+        row over as a send that may have happened."""
         notification_id = outcome.notification.id
-        delay = _OUTCOME_RETRY_FIRST
+        delay, give_up = _OUTCOME_RETRY_FIRST, time.monotonic() + _OUTCOME_RETRY_FOR
         while True:
             try:
                 await self._results.submit(outcome)
                 return
             except Exception as exc:
-                if self._stopping or not may_pass(exc):
+                if self._stopping or not may_pass(exc) or time.monotonic() > give_up:
                     log.error("outcome_write_failed", notification_id=notification_id,
                               error=safe_error(exc)[:300])
                     return

@@ -311,7 +311,8 @@ async def _announce(announce: Announce, message_id: str, provider: str | None) -
         raise _NotStarted(f"the send intent could not be recorded ({type(exc).__name__}); "
                           "not sent") from None
     if not recorded:
-        raise _NotStarted("the lease ran out before the send started; not sent", taken=True)
+        raise _NotStarted("the row was taken over before the send started; not sent",
+                          taken=True)
 
 
 def _where(exc: BaseException, sink: object) -> str:

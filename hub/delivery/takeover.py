@@ -7,11 +7,16 @@ and is waiting to write the outcome. Taking one over sends an email again (an SM
 the provider's answer instead: :mod:`hub.delivery.reconcile`).
 
 So a worker that has just seen the database fail takes over no started send (a row with a
-send intent, :mod:`hub.delivery.intent`) until the database has answered it for a whole
-lease: meanwhile every living worker renews its leases (the lease keeper tries again soon after
+send intent, :mod:`hub.delivery.intent`) until a lease has passed since the last failure it
+saw: meanwhile every living worker renews its leases (the lease keeper tries again soon after
 a failed renewal) and writes its outcomes (tried again for as long as the database is away).
 Rows no call started for are taken at once, as before: their owner, if it lives, finds its
 lease gone when it records the intent, and does not call.
+
+What it does not cover (docs/reliability.md): a worker that starts just after an outage starts
+with the gate open (its start-up, seconds, normally outlasts the survivors' first renewal,
+within 0.5 s of the database's return); and a database that hangs rather than refuses (a
+network that drops packets) is seen to fail only when its statements time out.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
 class TakeoverGate:
     """Whether this worker may take over started sends whose lease ran out (module docstring).
 
-    :param lease_seconds: how long the database must have answered since its last failure.
+    :param lease_seconds: how long after the last failure this worker saw the gate opens.
     :param clock: monotonic seconds (tests pass their own).
     """
 

@@ -135,8 +135,8 @@ class Outbox:
         a dead worker's lease) may be taken before pending ones; the rest of the claim takes
         pending rows first, then recovery rows. ``coalescible``: which pending notifications a
         later one of the same return, channel and recipient may supersede (None: coalescing
-        is off). ``take_over_sends``: False leaves alone the rows of other workers whose calls
-        started (:mod:`hub.delivery.takeover`)."""
+        is off). ``take_over_sends``: False leaves alone the rows whose lease ran out after
+        their calls started, this worker's too (:mod:`hub.delivery.takeover`)."""
         now = utcnow()
         n = _N
         ready, recovery_ready = _ready(now, take_over_sends=take_over_sends)

@@ -131,7 +131,10 @@ async def replay_notification(session: AsyncSession, hub: Hub, token: TokenInfo,
                        f"notification {notification_id} is {row.status}, not dead or failed")
     await session.execute(update(Notification).where(Notification.id == notification_id).values(
         status="pending", next_attempt_at=now, attempts=0, tried_providers=[],
-        lease_owner=None, lease_until=None, receipt_due_at=None)
+        lease_owner=None, lease_until=None, receipt_due_at=None,
+        # A new message as far as the outbox knows: the old call's intent (a receipt's
+        # failure keeps it) would make it look like a started send.
+        send_started_at=None, send_provider=None)
         .execution_options(synchronize_session=False))
     audit.record(session, token, "notification.replay", f"notification:{notification_id}",
                  {"channel": row.channel, "stage": row.stage, "previous_status": row.status,

@@ -5,7 +5,9 @@ return, channel and priority (``ix_notifications_return_channel``, in place of
 Without it PostgreSQL checked each candidate against the priority index's every unfinished
 row. Over 2,000 notifications on a quiet machine a claim took 0.18 s with the table's size
 known, 0.08 s with this index; before the table's first ANALYZE 1.5 s, 1.0 s with it (the
-chaos run saw 3–4 s claims, longer than its leases: docs/reliability.md).
+chaos run saw 3–4 s claims, longer than its leases: docs/reliability.md). The index is built
+in the upgrade's transaction: on PostgreSQL, writes to the notifications wait until it is
+(seconds for a million rows; docs/operations.md).
 
 Revision ID: 0019
 Revises: 0018
