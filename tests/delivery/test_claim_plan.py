@@ -64,9 +64,11 @@ async def _outbox(db_url: str, rows: list[dict], returns: int, state: str):  # n
     return engine
 
 
-async def _claim_sends(engine, wanted) -> list[tuple[str, tuple]]:  # noqa: ANN001
-    """Run one claim (it takes the two overdue rows); the statements, with their parameters,
-    it sent that ``wanted(statement)`` picks."""
+async def _claim_sends(engine, wanted, limit: int = 8, ahead: int = 4,  # noqa: ANN001
+                       expected: int = 2) -> list[tuple[str, tuple]]:
+    """Run one claim (of ``limit``, ``ahead`` of them recovery rows, taking ``expected``: by
+    default the two overdue rows); the statements, with their parameters, it sent that
+    ``wanted(statement)`` picks."""
     seen = []
 
     def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
@@ -76,15 +78,18 @@ async def _claim_sends(engine, wanted) -> list[tuple[str, tuple]]:  # noqa: ANN0
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         outbox = Outbox(make_sessionmaker(engine), "planner-test", 60)
-        assert len(await outbox.claim(8, spare=lambda _free, _busy: 0, ahead=4)) == 2
+        assert len(await outbox.claim(limit, spare=lambda _free, _busy: 0,
+                                      ahead=ahead)) == expected
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
     return seen
 
 
-async def _claim_statement(engine) -> tuple[str, tuple]:  # noqa: ANN001
-    """The transactional lane's claim statement and its parameters."""
-    sent = await _claim_sends(engine, lambda s: s.lstrip().upper().startswith(("WITH", "UPDATE")))
+async def _claim_statement(engine, **claim: int) -> tuple[str, tuple]:  # noqa: ANN001
+    """The transactional lane's claim statement and its parameters (``claim``: as
+    :func:`_claim_sends` takes them)."""
+    sent = await _claim_sends(engine, lambda s: s.lstrip().upper().startswith(("WITH", "UPDATE")),
+                              **claim)
     return sent[0]
 
 
@@ -178,19 +183,8 @@ async def test_the_earlier_stage_test_looks_up_its_return_by_index(busy_outbox):
     way. The lookup goes by return, channel and priority (migration 0019), not along the
     priority index's every unfinished row for each candidate (on PostgreSQL, 2,000 rows: a
     claim 0.18 s against 0.08 with the index; docs/reliability.md)."""
-    seen = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
-        if statement.lstrip().upper().startswith(("WITH", "UPDATE")):
-            seen.append((statement, parameters))
-
-    event.listen(busy_outbox.sync_engine, "before_cursor_execute", record)
-    try:
-        outbox = Outbox(make_sessionmaker(busy_outbox), "planner-test", 60)
-        assert len(await outbox.claim(48, spare=lambda _free, _busy: 0, ahead=12)) == 48
-    finally:
-        event.remove(busy_outbox.sync_engine, "before_cursor_execute", record)
-    plan = await _plan(busy_outbox, *seen[0])
+    statement = await _claim_statement(busy_outbox, limit=48, ahead=12, expected=48)
+    plan = await _plan(busy_outbox, *statement)
     if busy_outbox.dialect.name == "sqlite":
         # Both selects of the claim (recovery rows ahead, then the rest) search by it.
         assert plan.count("USING INDEX ix_notifications_return_channel") == 2, plan
