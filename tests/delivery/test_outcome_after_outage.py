@@ -25,6 +25,11 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.postgres]
 
 IN_FLIGHT = 8
 LEASE = 2.0
+LATENCY = 1.5
+#: Far beyond the latency: a call that timed out would be an unknown outcome, left to the
+#: reconcile window (an hour here), and the rows would not settle (seen on a loaded CI machine,
+#: where 1.5 s of latency took more than the 2 s the delivery tests' sends are given).
+SEND_TIMEOUT = 10 * LATENCY
 
 
 async def _refuse_connections(database: str, refuse: bool) -> None:
@@ -46,11 +51,12 @@ async def test_an_outage_while_sends_are_in_flight_sends_nothing_twice(tmp_path,
     async with database_url("postgres", tmp_path) as url:
         database = url.rsplit("/", 1)[1]
         settings = provider_settings(tmp_path, providers, free_port(), db_url=url,
-                                     worker={"lease_seconds": LEASE})
+                                     worker={"lease_seconds": LEASE,
+                                             "send_timeout_seconds": SEND_TIMEOUT})
         settings.channels["email"].reconcile_seconds = 3600
         running = await start_hub(settings)
         try:
-            providers.sendgrid.set_latency(1.5)  # the answers come back during the outage
+            providers.sendgrid.set_latency(LATENCY)  # the answers come back during the outage
             await running.hub.inbox.submit(events(IN_FLIGHT, "R-blip"), utcnow())
             await wait_for(lambda: providers.sendgrid.request_count >= IN_FLIGHT, timeout=30)
             await _refuse_connections(database, True)
