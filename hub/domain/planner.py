@@ -164,5 +164,8 @@ class Planner:
                                if expires_after else None),
                 "tried_providers": [],
                 "fallback_of": fallback_of,
+                # Every column with a Python-side default named: the batch's INSERT then runs
+                # straight on SQLite's connection (hub.store.bulk), not through SQLAlchemy.
+                "priority": 0,
             }))
         return planned
