@@ -218,6 +218,7 @@ class Outbox:
         for item in written:
             params = {f"new_{key}": value for key, value in item.values.items()}
             params["old_id"] = item.notification.id
+            params["owner"] = self.owner
             groups.setdefault(tuple(sorted(item.values)), []).append(params)
         for keys, params in groups.items():  # sent, retry, failed... set different columns
             await execute_many(session, self._update_statement(keys), params)
@@ -233,10 +234,13 @@ class Outbox:
         statement = self._updates.get(keys)
         if statement is None:
             table = Notification.__table__
-            # Typed binds: the UTC datetime and JSON columns convert their values.
+            # Typed binds: the UTC datetime and JSON columns convert their values. The owner
+            # is a parameter, not a constant of the statement: the statement then runs
+            # straight on SQLite's connection (hub.store.bulk).
             statement = (update(table)
                          .where(table.c.id == bindparam("old_id", type_=table.c.id.type),
-                                table.c.lease_owner == self.owner)
+                                table.c.lease_owner == bindparam("owner",
+                                                                 type_=table.c.lease_owner.type))
                          .values({key: bindparam(f"new_{key}", type_=table.c[key].type)
                                   for key in keys}))
             self._updates[keys] = statement
