@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
-from hub.store.bulk import execute_many
+from hub.store.batch_rows import per_backend
+from hub.store.bulk import execute_many, execute_returning
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.models import (
     Customer,
@@ -83,13 +84,16 @@ async def insert_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     provider's repeat of a receipt already stored inserts nothing)."""
     if not rows:
         return set()
-    table = DeliveryReceipt.__table__
-    # Executemany with RETURNING: one cached statement, which SQLAlchemy pages under the
-    # drivers' parameter limits ("insertmanyvalues"); a multi-row VALUES clause was compiled
-    # anew for every batch.
-    statement = insert_ignoring_conflicts(session, table, "provider", "event_id")
-    result = await session.execute(statement.returning(table.c.event_id), rows)
-    return set(result.scalars())
+    # One statement per backend, built once: on SQLite it runs straight on the connection
+    # (hub.store.bulk), elsewhere SQLAlchemy pages it under the driver's parameter limit.
+    statement = per_backend(session, DeliveryReceipt.__table__, _insert_new_receipts)
+    return {found[0] for found in await execute_returning(session, statement, rows)}
+
+
+def _insert_new_receipts(session: AsyncSession, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id``."""
+    return insert_ignoring_conflicts(session, table, "provider", "event_id").returning(
+        table.c.event_id)
 
 
 async def last_sent_to(session: AsyncSession, provider: str, channel: str,

@@ -4,8 +4,9 @@ per provider event, repeats (in the batch and across batches) ignored."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -17,6 +18,7 @@ from hub.runtime import Hub
 from hub.store.engine import utcnow
 from hub.store.models import DeliveryReceipt, Notification, TimelineEntry
 from hub.store.models_engagement import MessageEngagement
+from hub.store.sqlite_driver import InLoopConnection
 from hub.testing.factories import event_payload
 from tests.conftest import make_settings
 
@@ -75,12 +77,25 @@ async def _record(hub: Hub, updates: list[StatusUpdate]) -> tuple[int, int]:
         nonlocal statements
         statements += 1
 
+    def counted(run: Callable[..., Any]) -> Callable[..., Any]:
+        def run_counted(*args: Any) -> Any:
+            count()
+            return run(*args)
+        return run_counted
+
+    # SQLAlchemy's statements, and those a batch runs straight on SQLite's connection
+    # (hub.store.bulk), which SQLAlchemy never sees.
+    direct = {name: getattr(InLoopConnection, name) for name in ("write_many", "write_returning")}
     sa_event.listen(hub.engine.sync_engine, "before_cursor_execute", count)
+    for name, run in direct.items():
+        setattr(InLoopConnection, name, counted(run))
     try:
         async with hub.sessionmaker() as session, session.begin():
             new = await hub.receipts.record(session, "outbox", "email", updates, utcnow())
     finally:
         sa_event.remove(hub.engine.sync_engine, "before_cursor_execute", count)
+        for name, run in direct.items():
+            setattr(InLoopConnection, name, run)
     return new, statements
 
 
