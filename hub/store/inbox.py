@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy import and_, select, update
 
 from hub.errors import RequestRejected
 from hub.identity import tracking_key
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 log = get_logger("hub.inbox")
 
-#: Keys per IN (...) lookup; stays under SQLite's bound-parameter limit.
-_LOOKUP_CHUNK = 400
 _INBOX = InboxEvent.__table__
 
 
@@ -205,20 +203,14 @@ async def _write_rows(session: AsyncSession, requests: list[list[dict]]
                       ) -> list[list[int | None]]:
     """Insert the requests' new rows; for each row, its id if it was inserted, None if the
     delivery was already in the inbox."""
-    keys = [(row["source"], row["source_event_id"]) for rows in requests for row in rows]
-    existing: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        found = await session.execute(
-            select(InboxEvent.source, InboxEvent.source_event_id).where(
-                tuple_(InboxEvent.source, InboxEvent.source_event_id).in_(
-                    keys[start:start + _LOOKUP_CHUNK])))
-        existing.update((source, event_id) for source, event_id in found)
+    # No lookup first: the insert skips what the inbox holds and says what it inserted.
+    seen: set[tuple[str, str]] = set()
     new_rows = []
     for rows in requests:
         for row in rows:
             key = (row["source"], row["source_event_id"])
-            if key not in existing:
-                existing.add(key)  # the same delivery twice in one group: the second is old
+            if key not in seen:  # the same delivery twice in one group: the second is old
+                seen.add(key)
                 new_rows.append(row)
     inserted: dict[tuple[str, str], int] = {}
     if new_rows:
