@@ -17,11 +17,12 @@ was handed it in memory.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from hub.store.claims import lease_end
+from hub.store.direct_reads import fetch
 from hub.store.engine import utcnow
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import Notification
@@ -44,6 +45,34 @@ class RecipientErased(Exception):
 #: Intents whose statements took longer than a lease divided by this write the lease again
 #: before they commit.
 REFRESH_AFTER = 6
+
+
+def _intent_statement(*still: Any) -> Any:
+    """The intent of the rows ``ids`` this worker (``owner``) leases, those whose recipient
+    is still there (not erased since the worker read the row, by a privacy request) and that
+    meet ``still``, returning their ids."""
+    table = Notification.__table__
+    return (update(table).where(
+        table.c.id.in_(bindparam("ids", expanding=True)),
+        table.c.lease_owner == bindparam("owner", type_=table.c.lease_owner.type),
+        table.c.recipient_enc.is_not(None), *still)
+        .values(send_started_at=bindparam("now", type_=table.c.send_started_at.type),
+                # Not "provider": a bind named as a column of the table is SQLAlchemy's own.
+                send_provider=bindparam("intent_provider", type_=table.c.send_provider.type),
+                lease_until=bindparam("until", type_=table.c.lease_until.type))
+        .returning(table.c.id))
+
+
+_STARTED = Notification.__table__.c.send_started_at
+_ANY_INTENT = _intent_statement()
+#: The intent statements by (a delivery's first call?, does it expect an earlier intent?).
+_INTENT = {
+    (False, False): _ANY_INTENT,
+    (False, True): _ANY_INTENT,
+    (True, False): _intent_statement(_STARTED.is_(None)),
+    (True, True): _intent_statement(
+        _STARTED == bindparam("seen", type_=_STARTED.type)),
+}
 
 
 class IntentRecorder:
@@ -105,15 +134,10 @@ class IntentRecorder:
             groups.setdefault((provider, first, seen), []).append(notification_id)
         recorded: set[str] = set()
         for (provider, first, seen), ids in groups.items():
-            started = table.c.send_started_at
-            still = ((started.is_(None) if seen is None else started == seen),) if first else ()
-            result = await session.execute(
-                # No recipient: erased since the worker read the row (a privacy request).
-                update(table).where(table.c.id.in_(sorted(ids)), table.c.lease_owner == self.owner,
-                                    table.c.recipient_enc.is_not(None), *still)
-                .values(send_started_at=now, send_provider=provider, lease_until=until)
-                .returning(table.c.id))
-            recorded.update(result.scalars())
+            statement = _INTENT[(first, seen is not None)]
+            recorded.update(found for (found,) in await fetch(session, statement, {
+                "ids": sorted(ids), "owner": self.owner, "now": now, "intent_provider": provider,
+                "until": until, "seen": seen}))
         if recorded and utcnow() - now > timedelta(seconds=self.lease_seconds / REFRESH_AFTER):
             # The statements waited (on PostgreSQL, for rows a claim held): the lease they wrote
             # may run out before the calls start, and a claim would then take the rows over as

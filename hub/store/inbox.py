@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from hub.errors import RequestRejected
 from hub.identity import tracking_key
@@ -25,6 +25,7 @@ from hub.store import claims
 from hub.store.batch_rows import per_backend
 from hub.store.bulk import execute_returning
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
+from hub.store.direct_reads import fetch
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import InboxEvent
@@ -140,6 +141,13 @@ class InboxWriter:
         return [inbox_id is not None for inbox_id in ids]
 
 
+#: The rows of ``ids`` still pending and leased to ``owner``, with their lease end.
+_STILL_LEASED = select(_INBOX.c.id, _INBOX.c.lease_until).where(
+    _INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.status == "pending",
+    _INBOX.c.lease_owner == bindparam("owner", type_=_INBOX.c.lease_owner.type)
+).order_by(_INBOX.c.id)
+
+
 def _leased_to(owner: str) -> ColumnElement[bool]:
     """Pending and leased to ``owner``: with the lease end the worker read it under, the row
     its copy of the event may still be applied (or failed) from. An erasure clears the lease
@@ -156,10 +164,8 @@ async def still_leased(session: AsyncSession, owner: str, items: list[ClaimedEve
     and the row is claimed again, stripped; so is a copy whose row a claim took over."""
     if not items:
         return []
-    query = select(_INBOX.c.id, _INBOX.c.lease_until).where(
-        _INBOX.c.id.in_(sorted({item.inbox_id for item in items})), _leased_to(owner)
-    ).order_by(_INBOX.c.id)
-    held = dict((await session.execute(lock_for_update(session, query))).all())
+    held = dict(await fetch(session, per_backend(session, _STILL_LEASED, lock_for_update),
+                            {"ids": sorted({item.inbox_id for item in items}), "owner": owner}))
     # The lease end compared here, per item, rather than in the statement: an IN list of
     # (id, lease end) pairs would not use the primary key on SQLite.
     return [item for item in items if held.get(item.inbox_id) == item.lease_until]

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, insert, inspect, literal_column, or_, select, update
 
+from hub.store.batch_rows import per_backend
 from hub.store.bulk import execute_many
 from hub.store.claims import ReadyProbe, claim, release, release_statement
 from hub.store.dialect import likely, lock_for_update, lock_skip_locked
+from hub.store.direct_reads import fetch
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
 
@@ -77,6 +79,16 @@ class _Snapshot:
 
 
 _NOTIFICATION = _Snapshot(Notification)
+_TABLE = Notification.__table__
+#: Status and return of the rows of ``ids`` leased to ``owner``, locked in one order.
+_STILL_LEASED = select(_TABLE.c.id, _TABLE.c.status, _TABLE.c.return_id).where(
+    _TABLE.c.id.in_(bindparam("ids", expanding=True)),
+    _TABLE.c.lease_owner == bindparam("owner", type_=_TABLE.c.lease_owner.type)
+).order_by(_TABLE.c.id)
+#: The (return, channel) pairs of ``return_ids`` with a transactional notification on its way.
+_UNFINISHED_CHANNELS = select(_TABLE.c.return_id, _TABLE.c.channel).distinct().where(
+    _TABLE.c.return_id.in_(bindparam("return_ids", expanding=True)), _TABLE.c.priority == 0,
+    _TABLE.c.status.in_(("pending", "sending", "unknown")))
 _INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
 _INSERT_TIMELINE = insert(TimelineEntry.__table__)
 _RETURN = _Snapshot(Return)
@@ -105,11 +117,7 @@ async def unfinished_channels(session: AsyncSession, return_ids: set[int]
     """The (return, channel) pairs of ``return_ids`` with a transactional notification still
     on its way: a notification planned now for one of them must wait its turn (the claim's
     ordering rule, :func:`_earlier_unfinished`)."""
-    table = Notification.__table__
-    rows = await session.execute(
-        select(table.c.return_id, table.c.channel).distinct().where(
-            table.c.return_id.in_(return_ids), table.c.priority == 0,
-            table.c.status.in_(("pending", "sending", "unknown"))))
+    rows = await fetch(session, _UNFINISHED_CHANNELS, {"return_ids": list(return_ids)})
     return {(return_id, channel) for return_id, channel in rows}
 
 
@@ -204,11 +212,8 @@ class Outbox:
         have moved it to another return since it was read (see :func:`on_return`). Locked on
         PostgreSQL, so that no claim takes one over, nor a merge moves it, before this
         transaction writes it."""
-        table = Notification.__table__
-        query = (select(table.c.id, table.c.status, table.c.return_id)
-                 .where(table.c.id.in_(ids), table.c.lease_owner == self.owner)
-                 .order_by(table.c.id))  # lock in one order
-        rows = (await session.execute(lock_for_update(session, query))).all()
+        rows = await fetch(session, per_backend(session, _STILL_LEASED, lock_for_update),
+                           {"ids": ids, "owner": self.owner})
         return {id_: (status, return_id) for id_, status, return_id in rows}
 
     async def write(self, session: AsyncSession, written: list[Written]) -> None:

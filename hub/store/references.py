@@ -13,6 +13,7 @@ from hub.identity import OWN_ID, SHARED_KINDS, Reference
 from hub.store.batch_rows import per_backend
 from hub.store.bulk import execute_many
 from hub.store.dialect import insert_ignoring_conflicts
+from hub.store.direct_reads import fetch
 from hub.store.models import (
     InboxEvent,
     MatchDecision,
@@ -112,7 +113,7 @@ async def decisions(session: AsyncSession, inbox_ids: Iterable[int]) -> dict[int
     ids = list(inbox_ids)
     if not ids:
         return {}
-    return dict((await session.execute(_DECISIONS_FOR, {"ids": ids})).all())
+    return dict(await fetch(session, _DECISIONS_FOR, {"ids": ids}))
 
 
 async def decide(session: AsyncSession, inbox_id: int, return_id: int | None,

@@ -23,6 +23,7 @@ from hub.store.batch_rows import (
     update_by_id,
 )
 from hub.store.bulk import execute_many, execute_returning
+from hub.store.direct_reads import fetch
 from hub.store.models import Customer, InboxEvent, Notification, Return, RuleAction, TimelineEntry
 from hub.store.storable import stored_amount
 
@@ -231,7 +232,7 @@ async def write_batch(session: AsyncSession, *, notifications: list[dict],
     if actions:
         await session.execute(insert_ignoring_duplicates(session, RuleAction.__table__), actions)
     if done:
-        await session.execute(_INBOX_DONE, {"ids": done, "now": now})
+        await fetch(session, _INBOX_DONE, {"ids": done, "now": now})
     if parked:
         await session.execute(_INBOX_PARKED, {"ids": parked})
     if unmatchable:
