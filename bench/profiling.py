@@ -121,9 +121,16 @@ def _entry_point(frames: list[str]) -> str:
     if not runners:
         if any(frame.startswith("_run_module_as_main") for frame in frames[:3]):
             return "(event loop itself: _run_once, select(), waking up)"
-        # SQLAlchemy's asyncio layer runs ORM/Core work inside greenlets; py-spy sees those
-        # frames without the coroutine that awaits them.
-        return "(cut stack: mostly SQLAlchemy inside greenlet_spawn, caller not visible)"
+        # py-spy sometimes reads a stack that starts part of the way down (in a resumed
+        # coroutine, a template's generator, SQLAlchemy's greenlets): its outermost frame of
+        # the hub's own is all there is to name it by. In a run of 3,000 events only about a
+        # fifth of these stacks had SQLAlchemy frames.
+        own = [frame for frame in frames if _OWN_CODE.search(frame)]
+        if own:
+            return re.sub(r":\d+\)$", ")", own[0]) + " [cut stack]"
+        if any("(sqlalchemy/" in frame for frame in frames):
+            return "(cut stack: SQLAlchemy inside greenlet_spawn, caller not visible)"
+        return "(cut stack: no hub frame)"
     own = [frame for frame in frames[runners[-1] + 1:] if _OWN_CODE.search(frame)]
     if not own:
         return "(no hub frame: aiohttp internals, thread hand-offs, callbacks)"
