@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy.types import TupleType
 
 from hub.store.sqlite_driver import InLoopConnection
 
@@ -54,6 +55,9 @@ class _Plan:
     binds: tuple[tuple[str, Any, bool, Callable[[Any], Any] | None], ...]
     #: The result processor of each column read back (None: the value as SQLite gives it).
     results: tuple[Callable[[Any], Any] | None, ...]
+    #: The columns of an INSERT's or UPDATE's table: a parameter named after one would be a
+    #: value to set for SQLAlchemy, which the compiled form does not have.
+    columns: frozenset[str] = frozenset()
 
     def sql_and_params(self, params: dict[str, Any]) -> tuple[str, list[Any]] | None:
         """The SQL with each list written out, and its DB-API parameters; None when a list
@@ -63,7 +67,7 @@ class _Plan:
         for name, constant, expanding, process in self.binds:
             value = params.get(name, constant)
             if value is _REQUIRED:
-                raise KeyError(f"no value for the statement's parameter {name!r}")
+                raise InvalidRequestError(f"A value is required for bind parameter {name!r}")
             if expanding:
                 if not value:
                     return None
@@ -100,9 +104,13 @@ def _plan(statement: Executable, dialect: Dialect) -> _Plan | None:
     lists = _EXPANDING.findall(sql)
     expanding = [name for name in names if compiled.binds[name].expanding]
     pieces = tuple(_EXPANDING.split(sql)[::2])
+    bound = [compiled.binds[name] for name in names]
     if (lists == expanding and not any("__[POSTCOMPILE_" in piece for piece in pieces)
             and not any(getattr(compiled, name, None)
-                        for name in ("insert_prefetch", "update_prefetch", "postfetch"))):
+                        for name in ("insert_prefetch", "update_prefetch", "postfetch"))
+            # A value computed at each execution, a tuple IN (one ``?`` per tuple here):
+            # the session's.
+            and not any(bind.callable or isinstance(bind.type, TupleType) for bind in bound)):
         binds = []
         for name in names:
             bind = compiled.binds[name]
@@ -112,7 +120,10 @@ def _plan(statement: Executable, dialect: Dialect) -> _Plan | None:
         columns = compiled.returning or list(getattr(statement, "selected_columns", ()))
         results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                         for column in columns)
-        plan = _Plan(pieces, tuple(binds), results)
+        table = getattr(statement, "table", None) if (compiled.isinsert or compiled.isupdate) \
+            else None
+        plan = _Plan(pieces, tuple(binds), results,
+                     frozenset(table.c.keys()) if table is not None else frozenset())
     if len(_PLANS) >= _MOST_PLANS:
         _PLANS.clear()
     _PLANS[key] = plan
@@ -124,16 +135,21 @@ async def fetch(session: AsyncSession, statement: Executable,
     """The rows ``session.execute(statement, params)`` returns (none for an UPDATE without
     RETURNING), as tuples in the same order; straight on SQLite's connection inside a write
     transaction (module docstring). ``statement`` is built once and kept."""
-    if session.bind.dialect.name == "sqlite":
+    # ORM changes not flushed yet: session.execute flushes them first.
+    if session.bind.dialect.name == "sqlite" and not (session.new or session.dirty
+                                                      or session.deleted):
         connection = await session.connection()
         driver = getattr(connection.sync_connection.connection, "driver_connection", None)
         if isinstance(driver, InLoopConnection) and driver.writing:
             plan = _plan(statement, connection.dialect)
+            if plan is not None and plan.columns and not plan.columns.isdisjoint(params):
+                plan = None  # a value to set that the compiled form does not have
             ready = _bound(plan, params) if plan is not None else None
             if ready is not None:
                 return plan.read(_run(driver, *ready))
     result = await session.execute(statement, params)
-    return list(result.all()) if result.returns_rows else []
+    # An ORM statement's result always has rows; a Core UPDATE without RETURNING has none.
+    return list(result.all()) if getattr(result, "returns_rows", True) else []
 
 
 def _bound(plan: _Plan, params: dict[str, Any]) -> tuple[str, list[Any]] | None:
@@ -141,8 +157,6 @@ def _bound(plan: _Plan, params: dict[str, Any]) -> tuple[str, list[Any]] | None:
     ``StatementError``, as ``session.execute`` does (hub.store.failures tells a refusal)."""
     try:
         return plan.sql_and_params(params)
-    except KeyError:
-        raise
     except Exception as exc:
         raise DBAPIError.instance(plan.pieces[0], None, exc, sqlite3.Error,
                                   hide_parameters=True) from exc

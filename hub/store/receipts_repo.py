@@ -86,12 +86,14 @@ async def insert_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         return set()
     # One statement per backend, built once: on SQLite it runs straight on the connection
     # (hub.store.bulk), elsewhere SQLAlchemy pages it under the driver's parameter limit.
-    statement = per_backend(session, DeliveryReceipt.__table__, _insert_new_receipts)
+    statement = per_backend(session, (DeliveryReceipt.__table__, "new receipts"),
+                            _insert_new_receipts)
     return {found[0] for found in await execute_returning(session, statement, rows)}
 
 
-def _insert_new_receipts(session: AsyncSession, table: Any) -> Any:
+def _insert_new_receipts(session: AsyncSession, what: tuple[Any, str]) -> Any:
     """``INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id``."""
+    table = what[0]
     return insert_ignoring_conflicts(session, table, "provider", "event_id").returning(
         table.c.event_id)
 

@@ -5,10 +5,10 @@ it is ``session.execute``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, tuple_, update
 from sqlalchemy.exc import StatementError
 
 from hub.store import direct_reads
@@ -67,7 +67,7 @@ async def store(db_url):
 
 async def _both(sessions, statement, params):
     """(what fetch returns inside a write transaction, what session.execute returns there),
-    each rolled back, and how many statements went through SQLAlchemy for fetch."""
+    each rolled back."""
     found = []
     for direct in (True, False):
         async with sessions() as session:
@@ -153,11 +153,64 @@ async def test_a_statement_with_a_python_default_goes_through_the_session(store)
         assert direct_reads._PLANS[(add, "sqlite")] is None
 
 
+async def test_a_list_of_typed_values_is_bound_item_by_item(store):
+    sessions, _statements, _returns, _sqlite = store
+    times = bindparam("times", expanding=True, type_=TIMELINE.c.occurred_at.type)
+    at = select(TIMELINE.c.inbox_event_id).where(TIMELINE.c.occurred_at.in_(times)).order_by(
+        TIMELINE.c.inbox_event_id)
+    # Aware datetimes in another zone: each item goes through UtcDateTime's processor.
+    zone = timezone(timedelta(hours=-5))
+    params = {"times": [(MOMENT + timedelta(seconds=n)).astimezone(zone) for n in (1, 4, 9)]}
+    direct, session_rows = await _both(sessions, at, params)
+    assert direct == session_rows == [(1,), (4,), (9,)]
+
+
+@pytest.mark.parametrize("shape", ["tuple IN", "computed value", "a column's name"])
+async def test_what_the_direct_path_cannot_write_goes_through_the_session(store, shape):
+    sessions, _statements, returns, _sqlite = store
+    async with sessions() as session:
+        ids = list((await session.execute(select(TIMELINE.c.id).order_by(TIMELINE.c.id)))
+                   .scalars())
+    if shape == "tuple IN":
+        statement = select(TIMELINE.c.id).where(tuple_(TIMELINE.c.return_id, TIMELINE.c.id).in_(
+            bindparam("pairs", expanding=True))).order_by(TIMELINE.c.id)
+        params = {"pairs": [(returns[0], ids[0]), (returns[1], ids[1])]}
+        expected = [(ids[0],), (ids[1],)]
+    elif shape == "computed value":
+        counter = iter(range(1, 100))
+        statement = select(TIMELINE.c.id).where(TIMELINE.c.inbox_event_id == bindparam(
+            "n", callable_=lambda: next(counter))).order_by(TIMELINE.c.id)
+        params = {}
+        expected = None  # a different row on each call
+    else:  # an UPDATE given a value for one of its table's columns: SQLAlchemy sets it
+        statement = update(TIMELINE).where(TIMELINE.c.id.in_(bindparam("ids", expanding=True)))
+        params = {"ids": ids[:2], "to_state": "closed"}
+        expected = []
+    found = []
+    for _ in range(2):
+        async with sessions() as session, session.begin():
+            found.append([tuple(row) for row in await fetch(session, statement, params)])
+    if expected is None:
+        assert found[0] != found[1] and all(len(rows) == 1 for rows in found)
+    else:
+        assert found == [expected, expected]
+    if shape == "a column's name":
+        async with sessions() as session:
+            states = set((await session.execute(select(TIMELINE.c.to_state).where(
+                TIMELINE.c.id.in_(ids[:2])))).scalars())
+        assert states == {"closed"}
+
+
 async def test_a_missing_parameter_and_a_value_no_type_takes_fail_as_they_should(store):
     sessions, _statements, returns, _sqlite = store
-    async with sessions() as session, session.begin():
-        with pytest.raises((KeyError, StatementError)):
-            await fetch(session, READ, {"return_ids": returns})
+    for direct in (True, False):
+        params = {"return_ids": returns}
+        async with sessions() as session, session.begin():
+            with pytest.raises(StatementError, match="since"):
+                if direct:
+                    await fetch(session, READ, params)
+                else:
+                    await session.execute(READ, params)
     for direct in (True, False):
         params = {"return_ids": returns, "since": "not a time"}
         async with sessions() as session, session.begin():
