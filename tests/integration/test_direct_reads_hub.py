@@ -1,0 +1,154 @@
+"""The hub's own statements run by hub.store.direct_reads (send intents, lease checks, the
+earlier-stage check, finished inbox rows, match decisions) return and change exactly what
+``session.execute`` returns and changes, on rows a real pipeline wrote, on SQLite (where
+``fetch`` runs them straight on the connection) and PostgreSQL (where it is the session)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from hub.delivery.intent import _INTENT
+from hub.events import ReturnEvent
+from hub.runtime import Hub
+from hub.store.direct_reads import fetch
+from hub.store.engine import utcnow
+from hub.store.inbox import _STILL_LEASED as INBOX_STILL_LEASED
+from hub.store.models import InboxEvent, MatchDecision, Notification
+from hub.store.outbox import _STILL_LEASED as OUTBOX_STILL_LEASED
+from hub.store.outbox import _UNFINISHED_CHANNELS
+from hub.store.references import _DECISIONS_FOR
+from hub.store.returns_repo import _INBOX_DONE
+from hub.testing.factories import event_payload
+from tests.conftest import make_settings
+
+NOTIFICATIONS = Notification.__table__
+INBOX = InboxEvent.__table__
+DECISIONS = MatchDecision.__table__
+OWNER = "worker-a"
+
+
+@pytest.fixture
+async def hub(tmp_path, db_url) -> AsyncIterator[Hub]:
+    """A hub whose pipeline has applied and sent six returns' approvals."""
+    running = Hub.build(make_settings(tmp_path, db_url))
+    await running.start(workers=False)
+    running.build_workers()
+    await running.dispatcher.start()
+    try:
+        await running.inbox.submit([ReturnEvent.model_validate({
+            **event_payload("return.approved", f"R-direct-{n}"), "source": "shop",
+            "source_event_id": f"R-direct-{n}-a"}) for n in range(6)], utcnow())
+        await running.drain()
+        yield running
+    finally:
+        await running.stop()
+
+
+async def _both(hub: Hub, prepare: Callable[[Any], Awaitable[None]], statement: Any,
+                params: dict[str, Any], table: Any, order: Any = None
+                ) -> list[tuple[list, list]]:
+    """For fetch and for session.execute, each in a write transaction rolled back after: the
+    rows returned, and the table as the statement left it."""
+    found = []
+    for direct in (True, False):
+        async with hub.sessionmaker() as session:
+            await session.begin()
+            try:
+                await prepare(session)
+                if direct:
+                    rows = [tuple(row) for row in await fetch(session, statement, params)]
+                else:
+                    result = await session.execute(statement, params)
+                    rows = [tuple(row) for row in result.all()] if result.returns_rows else []
+                state = [tuple(row) for row in (await session.execute(
+                    select(table).order_by(table.c.id if order is None else order))).all()]
+                found.append((sorted(rows, key=repr), state))
+            finally:
+                await session.rollback()
+    return found
+
+
+async def _ids(hub: Hub, table: Any) -> list[Any]:
+    async with hub.sessionmaker() as session:
+        return list((await session.execute(select(table.c.id).order_by(table.c.id))).scalars())
+
+
+def _lease_some(table: Any, ids: list[Any], **values: Any) -> Callable[[Any], Awaitable[None]]:
+    until = utcnow() + timedelta(minutes=1)  # the same in both runs
+
+    async def prepare(session: Any) -> None:
+        await session.execute(update(table).where(table.c.id.in_(ids)).values(
+            lease_owner=OWNER, lease_until=until, **values))
+    return prepare
+
+
+@pytest.mark.parametrize("first, seen", [(False, False), (True, False), (True, True)])
+async def test_send_intents(hub, first, seen):
+    ids = await _ids(hub, NOTIFICATIONS)
+    started = utcnow() - timedelta(seconds=5)
+    # Four rows leased to the worker; one of them had an intent already, one another owner.
+    prepare = _lease_some(NOTIFICATIONS, ids[:4])
+
+    async def setup(session: Any) -> None:
+        await prepare(session)
+        await session.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(ids[:4]))
+                              .values(send_started_at=None))  # sent by the pipeline
+        await session.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id == ids[0])
+                              .values(send_started_at=started))
+        await session.execute(update(NOTIFICATIONS).where(NOTIFICATIONS.c.id == ids[3])
+                              .values(lease_owner="worker-b"))
+    now = utcnow()
+    params = {"ids": ids[:5], "owner": OWNER, "now": now, "intent_provider": "outbox",
+              "until": now + timedelta(seconds=60), "seen": started if seen else None}
+    (direct, session_rows) = await _both(hub, setup, _INTENT[(first, seen)], params,
+                                         NOTIFICATIONS)
+    assert direct == session_rows
+    expected = {(False, False): 3, (True, False): 2, (True, True): 1}[(first, seen)]
+    assert len(direct[0]) == expected
+
+
+async def test_lease_checks_and_the_earlier_stage_check(hub):
+    notifications = await _ids(hub, NOTIFICATIONS)
+    inbox = await _ids(hub, INBOX)
+    leased = _lease_some(NOTIFICATIONS, notifications[:3], status="sending")
+    direct, session_rows = await _both(hub, leased, OUTBOX_STILL_LEASED,
+                                       {"ids": notifications, "owner": OWNER}, NOTIFICATIONS)
+    assert direct == session_rows and len(direct[0]) == 3
+    async with hub.sessionmaker() as session:
+        returns = list((await session.execute(select(NOTIFICATIONS.c.return_id))).scalars())
+    direct, session_rows = await _both(hub, leased, _UNFINISHED_CHANNELS,
+                                       {"return_ids": returns}, NOTIFICATIONS)
+    assert direct == session_rows and len(direct[0]) == 3
+    pending = _lease_some(INBOX, inbox[:2], status="pending")
+    direct, session_rows = await _both(hub, pending, INBOX_STILL_LEASED,
+                                       {"ids": inbox, "owner": OWNER}, INBOX)
+    assert direct == session_rows and len(direct[0]) == 2
+    assert all(lease.tzinfo is not None for _id, lease in direct[0])
+
+
+async def test_finished_inbox_rows_and_match_decisions(hub):
+    inbox = await _ids(hub, INBOX)
+    pending = _lease_some(INBOX, inbox, status="pending")
+    direct, session_rows = await _both(hub, pending, _INBOX_DONE,
+                                       {"ids": inbox[:4], "now": utcnow()}, INBOX)
+    assert direct == session_rows
+    status = list(INBOX.c.keys()).index("status")
+    statuses = [row[status] for row in direct[1]]
+    assert statuses.count("done") == 4 and statuses.count("pending") == len(inbox) - 4
+
+    at = utcnow()
+
+    async def decided(session: Any) -> None:  # one event to a return, one to a new return
+        await session.execute(insert(DECISIONS), [
+            {"inbox_event_id": inbox[0], "return_id": 7, "token_name": "ops", "decided_at": at},
+            {"inbox_event_id": inbox[1], "return_id": None, "token_name": "ops",
+             "decided_at": at}])
+    direct, session_rows = await _both(hub, decided, _DECISIONS_FOR, {"ids": inbox},
+                                       DECISIONS, order=DECISIONS.c.inbox_event_id)
+    assert direct == session_rows
+    assert sorted(direct[0], key=repr) == sorted([(inbox[0], 7), (inbox[1], None)], key=repr)
