@@ -82,16 +82,29 @@ def per_backend(session: AsyncSession, what: Any,
     return statement
 
 
+def insert_ignoring(session: AsyncSession, table: Table, *keys: str,
+                    returning: tuple[str, ...] = ()) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING returning]`` into ``table``, built
+    once per backend and kept (so that hub.store.bulk runs it straight on SQLite)."""
+    return per_backend(session, (table, keys, returning), _build_insert_ignoring)
+
+
+def _build_insert_ignoring(session: AsyncSession,
+                           what: tuple[Table, tuple[str, ...], tuple[str, ...]]) -> Any:
+    table, keys, returning = what
+    statement = insert_ignoring_conflicts(session, table, *keys)
+    return statement.returning(*(table.c[name] for name in returning)) if returning \
+        else statement
+
+
 def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Any:
     """``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`` into ``table``."""
-    return per_backend(session, table,
-                       lambda s, t: insert_ignoring_conflicts(s, t, "idempotency_key"))
+    return insert_ignoring(session, table, "idempotency_key")
 
 
 def insert_ignoring_duplicates_returning_ids(session: AsyncSession, table: Table) -> Any:
     """:func:`insert_ignoring_duplicates` ``RETURNING id``: the ids of the rows inserted."""
-    return per_backend(session, (table, "returning id"), lambda s, what: insert_ignoring_conflicts(
-        s, what[0], "idempotency_key").returning(what[0].c.id))
+    return insert_ignoring(session, table, "idempotency_key", returning=("id",))
 
 
 @cache

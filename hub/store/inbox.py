@@ -22,9 +22,9 @@ from hub.errors import RequestRejected
 from hub.identity import tracking_key
 from hub.logs import get_logger
 from hub.store import claims
-from hub.store.batch_rows import per_backend
+from hub.store.batch_rows import insert_ignoring, per_backend
 from hub.store.bulk import execute_returning
-from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
+from hub.store.dialect import lock_for_update
 from hub.store.direct_reads import fetch
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
@@ -198,11 +198,9 @@ def _any_new(results: list[list[int | None]]) -> bool:
 
 
 def _insert_new(session: AsyncSession) -> Any:
-    """``INSERT`` of new deliveries, a concurrent copy skipped, ``RETURNING`` id and key
-    (built once per backend: see hub.store.bulk)."""
-    return per_backend(session, (_INBOX, "new deliveries"), lambda s, what: (
-        insert_ignoring_conflicts(s, what[0], "source", "source_event_id").returning(
-            what[0].c.id, what[0].c.source, what[0].c.source_event_id)))
+    """``INSERT`` of new deliveries, a concurrent copy skipped, ``RETURNING`` id and key."""
+    return insert_ignoring(session, _INBOX, "source", "source_event_id",
+                           returning=("id", "source", "source_event_id"))
 
 
 async def _write_rows(session: AsyncSession, requests: list[list[dict]]

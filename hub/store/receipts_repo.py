@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
-from hub.store.batch_rows import per_backend
+from hub.store.batch_rows import insert_ignoring
 from hub.store.bulk import execute_many, execute_returning
-from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
+from hub.store.dialect import lock_for_update
 from hub.store.models import (
     Customer,
     DeliveryReceipt,
@@ -84,18 +84,11 @@ async def insert_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     provider's repeat of a receipt already stored inserts nothing)."""
     if not rows:
         return set()
-    # One statement per backend, built once: on SQLite it runs straight on the connection
-    # (hub.store.bulk), elsewhere SQLAlchemy pages it under the driver's parameter limit.
-    statement = per_backend(session, (DeliveryReceipt.__table__, "new receipts"),
-                            _insert_new_receipts)
+    # On SQLite it runs straight on the connection (hub.store.bulk), elsewhere SQLAlchemy
+    # pages it under the driver's parameter limit.
+    statement = insert_ignoring(session, DeliveryReceipt.__table__, "provider", "event_id",
+                                returning=("event_id",))
     return {found[0] for found in await execute_returning(session, statement, rows)}
-
-
-def _insert_new_receipts(session: AsyncSession, what: tuple[Any, str]) -> Any:
-    """``INSERT ... ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id``."""
-    table = what[0]
-    return insert_ignoring_conflicts(session, table, "provider", "event_id").returning(
-        table.c.event_id)
 
 
 async def last_sent_to(session: AsyncSession, provider: str, channel: str,
@@ -202,12 +195,12 @@ async def add_engagement(session: AsyncSession, provider: str,
     if not tally:
         return
     table = MessageEngagement.__table__
-    statement = insert_ignoring_conflicts(session, table, "notification_id", "kind")
-    inserted: set[tuple[str, str]] = set(map(tuple, await session.execute(
-        statement.returning(table.c.notification_id, table.c.kind),
-        [{"notification_id": nid, "kind": kind, "provider": provider, "first_at": first,
-          "last_at": last, "events": events}
-         for (nid, kind), (events, first, last) in tally.items()])))
+    statement = insert_ignoring(session, table, "notification_id", "kind",
+                                returning=("notification_id", "kind"))
+    inserted: set[tuple[str, str]] = set(map(tuple, await execute_returning(session, statement, [
+        {"notification_id": nid, "kind": kind, "provider": provider, "first_at": first,
+         "last_at": last, "events": events}
+        for (nid, kind), (events, first, last) in tally.items()])))
     rest = [{"b_nid": nid, "b_kind": kind, "b_events": events, "b_first": first,
              "b_last": last}
             for (nid, kind), (events, first, last) in tally.items()

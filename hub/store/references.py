@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, delete, or_, select, text, tuple_, update
 
 from hub.identity import OWN_ID, SHARED_KINDS, Reference
-from hub.store.batch_rows import per_backend
+from hub.store.batch_rows import insert_ignoring
 from hub.store.bulk import execute_many
-from hub.store.dialect import insert_ignoring_conflicts
 from hub.store.direct_reads import fetch
 from hub.store.models import (
     InboxEvent,
@@ -79,13 +78,7 @@ async def link(session: AsyncSession, links: Iterable[tuple[str, int, Reference]
              "slot": slot_of(ref.kind, return_id), "return_id": return_id,
              "source": ref.source, "created_at": now} for scope, return_id, ref in links]
     if rows:
-        await execute_many(session, per_backend(session, (_REFS, "link"), _insert_links), rows)
-
-
-def _insert_links(session: AsyncSession, what: tuple[Any, str]) -> Any:
-    """``INSERT ... ON CONFLICT (scope, kind, value, slot) DO NOTHING`` (built once per backend:
-    on SQLite it runs straight on the connection, hub.store.bulk)."""
-    return insert_ignoring_conflicts(session, what[0], *_KEY_COLUMNS)
+        await execute_many(session, insert_ignoring(session, _REFS, *_KEY_COLUMNS), rows)
 
 
 async def move(session: AsyncSession, from_id: int, to_id: int) -> None:
