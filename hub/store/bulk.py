@@ -107,15 +107,34 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect, *,
     return plan
 
 
+def as_sqlalchemy_error(sql: str, params: Sequence[Any] | None,
+                        exc: Exception) -> DBAPIError:
+    """The error ``session.execute`` raises for ``exc`` (a driver error, or a value no bind
+    processor takes: a ``StatementError``), its parameters hidden, so callers tell a refused
+    row from an outage alike on both paths (:mod:`hub.store.failures`)."""
+    return DBAPIError.instance(sql, params, exc, sqlite3.Error, hide_parameters=True)
+
+
 def _bound(plan: _Plan, sql: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """The rows' DB-API parameters; a value no processor takes (a naive datetime, a date out
-    of range) raises SQLAlchemy's ``StatementError``, as ``session.execute`` does, so callers
-    tell a refused row from an outage alike on both paths (:mod:`hub.store.failures`)."""
+    of range) raises SQLAlchemy's ``StatementError``, as ``session.execute`` does."""
     try:
         return [plan.bind(row) for row in rows]
     except Exception as exc:
-        raise DBAPIError.instance(sql, None, exc, sqlite3.Error,
-                                  hide_parameters=True) from exc
+        raise as_sqlalchemy_error(sql, None, exc) from exc
+
+
+async def writing_driver(session: AsyncSession) -> tuple[InLoopConnection, Dialect] | None:
+    """The SQLite connection of ``session``'s write transaction, which statements may run
+    straight on, and its dialect; None anywhere else (PostgreSQL, an in-memory SQLite,
+    outside a write transaction)."""
+    if session.bind.dialect.name != "sqlite":  # no hop to fetch a connection for nothing
+        return None
+    connection = await session.connection()
+    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
+    if not isinstance(driver, InLoopConnection) or not driver.writing:
+        return None
+    return driver, connection.dialect
 
 
 async def _direct(session: AsyncSession, statement: Executable,
@@ -123,14 +142,12 @@ async def _direct(session: AsyncSession, statement: Executable,
                   ) -> tuple[InLoopConnection, _Plan] | None:
     """The driver connection and plan to run ``rows`` straight on, or None where that is not
     safe (module docstring)."""
-    if session.bind.dialect.name != "sqlite":  # no hop to fetch a connection for nothing
+    found = await writing_driver(session)
+    if found is None:
         return None
-    connection = await session.connection()
-    driver = getattr(connection.sync_connection.connection, "driver_connection", None)
-    if not isinstance(driver, InLoopConnection) or not driver.writing:
-        return None
+    driver, dialect = found
     keys = rows[0].keys()
-    plan = _plan(statement, tuple(keys), connection.dialect, returning=returning)
+    plan = _plan(statement, tuple(keys), dialect, returning=returning)
     if plan is None or any(row.keys() != keys for row in rows):
         return None
     return driver, plan
@@ -153,8 +170,7 @@ async def execute_many(session: AsyncSession, statement: Executable,
     try:
         driver.write_many(plan.sql, params)
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(plan.sql, params[:10], exc, sqlite3.Error,
-                                  hide_parameters=True) from exc
+        raise as_sqlalchemy_error(plan.sql, params[:10], exc) from exc
 
 
 async def execute_returning(session: AsyncSession, statement: Executable,
@@ -180,8 +196,7 @@ async def execute_returning(session: AsyncSession, statement: Executable,
         try:
             found += driver.write_returning(sql, params)
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, params[:10], exc, sqlite3.Error,
-                                      hide_parameters=True) from exc
+            raise as_sqlalchemy_error(sql, params[:10], exc) from exc
     if any(plan.results):
         found = [tuple(value if process is None else process(value)
                        for value, process in zip(row, plan.results, strict=True))

@@ -27,15 +27,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.types import TupleType
 
-from hub.store.sqlite_driver import InLoopConnection
+from hub.store.bulk import as_sqlalchemy_error, writing_driver
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.sql.expression import Executable
+
+    from hub.store.sqlite_driver import InLoopConnection
 
 _EXPANDING = re.compile(r"\(__\[POSTCOMPILE_(\w+)\]\)")
 #: A parameter every call must give (``bindparam`` without a value).
@@ -112,8 +114,7 @@ def _plan(statement: Executable, dialect: Dialect) -> _Plan | None:
             # the session's.
             and not any(bind.callable or isinstance(bind.type, TupleType) for bind in bound)):
         binds = []
-        for name in names:
-            bind = compiled.binds[name]
+        for name, bind in zip(names, bound, strict=True):
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             constant = _REQUIRED if bind.required else bind.effective_value
             binds.append((name, constant, bind.expanding, process))
@@ -136,17 +137,16 @@ async def fetch(session: AsyncSession, statement: Executable,
     RETURNING), as tuples in the same order; straight on SQLite's connection inside a write
     transaction (module docstring). ``statement`` is built once and kept."""
     # ORM changes not flushed yet: session.execute flushes them first.
-    if session.bind.dialect.name == "sqlite" and not (session.new or session.dirty
-                                                      or session.deleted):
-        connection = await session.connection()
-        driver = getattr(connection.sync_connection.connection, "driver_connection", None)
-        if isinstance(driver, InLoopConnection) and driver.writing:
-            plan = _plan(statement, connection.dialect)
-            if plan is not None and plan.columns and not plan.columns.isdisjoint(params):
-                plan = None  # a value to set that the compiled form does not have
-            ready = _bound(plan, params) if plan is not None else None
-            if ready is not None:
-                return plan.read(_run(driver, *ready))
+    found = None if session.new or session.dirty or session.deleted \
+        else await writing_driver(session)
+    if found is not None:
+        driver, dialect = found
+        plan = _plan(statement, dialect)
+        if plan is not None and plan.columns and not plan.columns.isdisjoint(params):
+            plan = None  # a value to set that the compiled form does not have
+        ready = _bound(plan, params) if plan is not None else None
+        if ready is not None:
+            return plan.read(_run(driver, *ready))
     result = await session.execute(statement, params)
     # An ORM statement's result always has rows; a Core UPDATE without RETURNING has none.
     return list(result.all()) if getattr(result, "returns_rows", True) else []
@@ -158,13 +158,11 @@ def _bound(plan: _Plan, params: dict[str, Any]) -> tuple[str, list[Any]] | None:
     try:
         return plan.sql_and_params(params)
     except Exception as exc:
-        raise DBAPIError.instance(plan.pieces[0], None, exc, sqlite3.Error,
-                                  hide_parameters=True) from exc
+        raise as_sqlalchemy_error(plan.pieces[0], None, exc) from exc
 
 
 def _run(driver: InLoopConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     try:
         return driver.write_returning(sql, params)
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, params[:10], exc, sqlite3.Error,
-                                  hide_parameters=True) from exc
+        raise as_sqlalchemy_error(sql, params[:10], exc) from exc
