@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import BindParameter, ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from hub.events import ReturnEvent
@@ -141,18 +141,18 @@ class InboxWriter:
         return [inbox_id is not None for inbox_id in ids]
 
 
-#: The rows of ``ids`` still pending and leased to ``owner``, with their lease end.
-_STILL_LEASED = select(_INBOX.c.id, _INBOX.c.lease_until).where(
-    _INBOX.c.id.in_(bindparam("ids", expanding=True)), _INBOX.c.status == "pending",
-    _INBOX.c.lease_owner == bindparam("owner", type_=_INBOX.c.lease_owner.type)
-).order_by(_INBOX.c.id)
-
-
-def _leased_to(owner: str) -> ColumnElement[bool]:
+def _leased_to(owner: str | BindParameter[str]) -> ColumnElement[bool]:
     """Pending and leased to ``owner``: with the lease end the worker read it under, the row
     its copy of the event may still be applied (or failed) from. An erasure clears the lease
     of the pending rows it strips; a claim that took the row over wrote another lease end."""
     return and_(_INBOX.c.status == "pending", _INBOX.c.lease_owner == owner)
+
+
+#: The rows of ``ids`` still pending and leased to ``owner``, with their lease end.
+_STILL_LEASED = select(_INBOX.c.id, _INBOX.c.lease_until).where(
+    _INBOX.c.id.in_(bindparam("ids", expanding=True)),
+    _leased_to(bindparam("owner", type_=_INBOX.c.lease_owner.type))
+).order_by(_INBOX.c.id)
 
 
 async def still_leased(session: AsyncSession, owner: str, items: list[ClaimedEvent]
