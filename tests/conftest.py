@@ -18,10 +18,14 @@ from typing import Any
 import pluggy
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hub.config import Settings
 from hub.runtime import Hub
 from hub.security import generate_fernet_key
+from hub.store.engine import make_engine, make_sessionmaker
+from hub.store.migrate import upgrade
 from hub.web.app import create_app
 from returnhub_webhooks.signing import decode_secret, signature
 
@@ -157,6 +161,22 @@ async def started_hub(settings: Settings, pm: pluggy.PluginManager | None = None
         yield instance
     finally:
         await instance.stop()
+
+
+@asynccontextmanager
+async def migrated_store(url: str) -> AsyncIterator[tuple[async_sessionmaker, list[str]]]:
+    """Sessions of a migrated database at ``url``, and the SQL of every statement SQLAlchemy
+    runs on it (not those run straight on SQLite's connection: hub.store.bulk,
+    hub.store.direct_reads); the engine is disposed of on leaving."""
+    engine = make_engine(url)
+    await upgrade(engine)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_rest: statements.append(sql))
+    try:
+        yield make_sessionmaker(engine), statements
+    finally:
+        await engine.dispose()
 
 
 def claims_only(hub: Hub) -> Hub:

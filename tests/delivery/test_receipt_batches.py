@@ -4,11 +4,10 @@ per provider event, repeats (in the batch and across batches) ignored."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
@@ -20,20 +19,6 @@ from hub.store.models import DeliveryReceipt, Notification, TimelineEntry
 from hub.store.models_engagement import MessageEngagement
 from hub.store.sqlite_driver import InLoopConnection
 from hub.testing.factories import event_payload
-from tests.conftest import make_settings
-
-
-@pytest.fixture
-async def hub(tmp_path, db_url) -> AsyncIterator[Hub]:
-    """A hub whose dispatcher has sent nothing yet, without running workers."""
-    running = Hub.build(make_settings(tmp_path, db_url))
-    await running.start(workers=False)
-    running.build_workers()
-    await running.dispatcher.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def _event(return_id: str) -> ReturnEvent:

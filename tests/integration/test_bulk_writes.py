@@ -8,15 +8,14 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from hub.store.bulk import execute_many, execute_returning
 from hub.store.dialect import insert_ignoring_conflicts
-from hub.store.engine import make_engine, make_sessionmaker
 from hub.store.failures import is_refusal
-from hub.store.migrate import upgrade
 from hub.store.models import Return, TimelineEntry
+from tests.conftest import migrated_store
 
 TIMELINE = TimelineEntry.__table__
 RETURNS = Return.__table__
@@ -26,21 +25,16 @@ UPDATE_OUTCOME = update(TIMELINE).where(TIMELINE.c.id == bindparam("row_id"))
 
 @pytest.fixture
 async def store(db_url):
-    engine = make_engine(db_url)
-    await upgrade(engine)
-    statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, *_rest: statements.append(sql))
-    sessions = make_sessionmaker(engine)
-    now = datetime(2026, 12, 4, 17, 0, 0, 123456, tzinfo=UTC)
-    async with sessions() as session, session.begin():
-        await session.execute(insert(RETURNS), [
-            {"source": "shop", "external_id": f"R-{n}", "state": "approved", "cycle": 0,
-             "exception_flag": False, "created_at": now, "updated_at": now}
-            for n in (1, 2)])
-    ids = [row for (row,) in (await _read(sessions, select(RETURNS.c.id).order_by(RETURNS.c.id)))]
-    yield sessions, statements, ids, db_url.startswith("sqlite")
-    await engine.dispose()
+    async with migrated_store(db_url) as (sessions, statements):
+        now = datetime(2026, 12, 4, 17, 0, 0, 123456, tzinfo=UTC)
+        async with sessions() as session, session.begin():
+            await session.execute(insert(RETURNS), [
+                {"source": "shop", "external_id": f"R-{n}", "state": "approved", "cycle": 0,
+                 "exception_flag": False, "created_at": now, "updated_at": now}
+                for n in (1, 2)])
+        ids = [row for (row,) in await _read(sessions,
+                                             select(RETURNS.c.id).order_by(RETURNS.c.id))]
+        yield sessions, statements, ids, db_url.startswith("sqlite")
 
 
 async def _read(sessions, query):

@@ -8,15 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import StatementError
 
 from hub.store import direct_reads
 from hub.store.direct_reads import fetch
-from hub.store.engine import make_engine, make_sessionmaker
-from hub.store.migrate import upgrade
 from hub.store.models import Return, TimelineEntry
 from hub.store.sqlite_driver import InLoopConnection
+from tests.conftest import migrated_store
 
 TIMELINE = TimelineEntry.__table__
 RETURNS = Return.__table__
@@ -40,29 +39,23 @@ MOVE = (update(TIMELINE).where(TIMELINE.c.id.in_(bindparam("ids", expanding=True
 
 @pytest.fixture
 async def store(db_url):
-    engine = make_engine(db_url)
-    await upgrade(engine)
-    statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, *_rest: statements.append(sql))
-    sessions = make_sessionmaker(engine)
-    async with sessions() as session, session.begin():
-        await session.execute(insert(RETURNS), [
-            {"source": "shop", "external_id": f"R-{n}", "state": "approved", "cycle": 0,
-             "exception_flag": False, "created_at": MOMENT, "updated_at": MOMENT}
-            for n in (1, 2, 3)])
-        ids = list((await session.execute(select(RETURNS.c.id).order_by(RETURNS.c.id)))
-                   .scalars())
-        await session.execute(insert(TIMELINE), [
-            {"return_id": ids[n % 3], "kind": "event",
-             "outcome": ("moved", "ignored", "failed")[n % 3 if n % 2 else 0],
-             "event_type": "return.approved", "from_state": None,
-             "to_state": None if n % 4 == 0 else "approved", "inbox_event_id": n,
-             "notification_id": None, "detail": {"n": n, "name": "Zoë ✓", "list": [1, None]},
-             "occurred_at": MOMENT + timedelta(seconds=n), "recorded_at": MOMENT}
-            for n in range(12)])
-    yield sessions, statements, ids, db_url.startswith("sqlite")
-    await engine.dispose()
+    async with migrated_store(db_url) as (sessions, statements):
+        async with sessions() as session, session.begin():
+            await session.execute(insert(RETURNS), [
+                {"source": "shop", "external_id": f"R-{n}", "state": "approved", "cycle": 0,
+                 "exception_flag": False, "created_at": MOMENT, "updated_at": MOMENT}
+                for n in (1, 2, 3)])
+            ids = list((await session.execute(select(RETURNS.c.id).order_by(RETURNS.c.id)))
+                       .scalars())
+            await session.execute(insert(TIMELINE), [
+                {"return_id": ids[n % 3], "kind": "event",
+                 "outcome": ("moved", "ignored", "failed")[n % 3 if n % 2 else 0],
+                 "event_type": "return.approved", "from_state": None,
+                 "to_state": None if n % 4 == 0 else "approved", "inbox_event_id": n,
+                 "notification_id": None, "detail": {"n": n, "name": "Zoë ✓", "list": [1, None]},
+                 "occurred_at": MOMENT + timedelta(seconds=n), "recorded_at": MOMENT}
+                for n in range(12)])
+        yield sessions, statements, ids, db_url.startswith("sqlite")
 
 
 async def _both(sessions, statement, params):

@@ -5,7 +5,7 @@ earlier-stage check, finished inbox rows, match decisions) return and change exa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,6 @@ from hub.store.outbox import _UNFINISHED_CHANNELS
 from hub.store.references import _DECISIONS_FOR
 from hub.store.returns_repo import _INBOX_DONE
 from hub.testing.factories import event_payload
-from tests.conftest import make_settings
 
 NOTIFICATIONS = Notification.__table__
 INBOX = InboxEvent.__table__
@@ -32,21 +31,13 @@ DECISIONS = MatchDecision.__table__
 OWNER = "worker-a"
 
 
-@pytest.fixture
-async def hub(tmp_path, db_url) -> AsyncIterator[Hub]:
-    """A hub whose pipeline has applied and sent six returns' approvals."""
-    running = Hub.build(make_settings(tmp_path, db_url))
-    await running.start(workers=False)
-    running.build_workers()
-    await running.dispatcher.start()
-    try:
-        await running.inbox.submit([ReturnEvent.model_validate({
-            **event_payload("return.approved", f"R-direct-{n}"), "source": "shop",
-            "source_event_id": f"R-direct-{n}-a"}) for n in range(6)], utcnow())
-        await running.drain()
-        yield running
-    finally:
-        await running.stop()
+@pytest.fixture(autouse=True)
+async def sent(hub: Hub) -> None:
+    """The conftest's hub, whose pipeline has applied and sent six returns' approvals."""
+    await hub.inbox.submit([ReturnEvent.model_validate({
+        **event_payload("return.approved", f"R-direct-{n}"), "source": "shop",
+        "source_event_id": f"R-direct-{n}-a"}) for n in range(6)], utcnow())
+    await hub.drain()
 
 
 async def _both(hub: Hub, prepare: Callable[[Any], Awaitable[None]], statement: Any,
