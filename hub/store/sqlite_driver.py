@@ -201,19 +201,19 @@ class InLoopConnection:
             await asyncio.sleep(pause)
             pause = min(pause * 2, _LONGEST_PAUSE)
         await self.off_loop(cursor.execute, write_lock.BEGIN)
+        if lock is not None:
+            lock.begun = True
 
     def _begin_now(self, cursor: sqlite3.Cursor, lock: write_lock.WriteLock) -> bool:
         cursor.execute("PRAGMA busy_timeout=0")  # a writer outside the queue: do not wait here
         try:
             cursor.execute(write_lock.BEGIN)
-            began = True
         except sqlite3.OperationalError:  # "database is locked": wait in a thread
-            began = False
+            return False
         finally:
             cursor.execute(f"PRAGMA busy_timeout={self.busy_ms}")
-        if not began:
-            lock.begun = False  # the PRAGMAs' trace is no sign of a transaction under way
-        return began
+        lock.begun = True
+        return True
 
     async def close(self) -> None:
         """Close the connection."""
@@ -228,12 +228,14 @@ class InLoopConnection:
         self._connection = None
         self.now(self._conn.close)
 
+    def use_write_lock(self, lock: write_lock.WriteLock) -> None:
+        """Order this connection's write transactions by ``lock``: taken before each
+        ``BEGIN IMMEDIATE``, given back at each transaction's end."""
+        self._lock = lock
+
     async def set_trace_callback(self, callback: Callable[[str], None] | None) -> None:
-        """SQLite's trace callback; a :class:`hub.store.write_lock.WriteLock`'s is also the
-        lock given back at the end of each transaction."""
+        """SQLite's trace callback. The hub sets none (:mod:`hub.store.write_lock` says why)."""
         self._conn.set_trace_callback(callback)
-        owner = getattr(callback, "__self__", None)
-        self._lock = owner if isinstance(owner, write_lock.WriteLock) else None
 
     async def set_authorizer(self, callback: Callable[..., int] | None) -> None:
         """SQLite's authorizer (called as statements are compiled)."""

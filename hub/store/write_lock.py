@@ -9,12 +9,15 @@ and 2 s at p99, 50 s in all over a 20 s run).
 
 So every write transaction of the hub's engine first takes an exclusive ``flock`` on a file
 beside the database (whose holder a waiter finds within 2 ms of its release, not 100), and
-SQLite's own lock is then free at once. The driver (:mod:`hub.store.sqlite_driver`) takes it
-on the event loop's thread, without waiting (:meth:`WriteLock.try_acquire`), looking again
-after a short sleep while another process's writer has it; SQLite's trace callback takes it,
-waiting, when a ``BEGIN IMMEDIATE`` runs anywhere else (a connection without the driver). It
+SQLite's own lock is then free at once. The driver (:mod:`hub.store.sqlite_driver`, which
+every file database's connection uses) takes it before each ``BEGIN IMMEDIATE``, on the event
+loop's thread, without waiting (:meth:`WriteLock.try_acquire`), looking again after a short
+sleep while another process's writer has it, and notes when the ``BEGIN`` went through. It
 is given back right after the commit or rollback, again (a no-op by then) when the connection
 returns to the pool, when it is detached or closed, and by the kernel when a process dies.
+An earlier version learnt of each ``BEGIN`` from SQLite's trace callback: with one set,
+sqlite3 writes out every statement with its values (blobs as hex) and calls into Python for
+each, every row of an ``executemany`` too, which cost up to 8 times the statements' own work.
 
 It only orders the hub's own writers: correctness still rests on SQLite's lock (anything
 else that opens the database, the sqlite3 shell or a migration, is kept out by it as
@@ -41,11 +44,6 @@ import weakref
 from typing import Any
 
 from hub.logs import get_logger
-
-try:
-    from sqlalchemy.util import await_
-except ImportError:  # SQLAlchemy 2.0
-    from sqlalchemy.util import await_only as await_
 
 log = get_logger("hub.store.write_lock")
 
@@ -89,12 +87,6 @@ class WriteLock:
         self.closed = False
         self._state = threading.Lock()
 
-    def acquire(self) -> None:
-        """Wait for the lock (in the connection's thread)."""
-        if self.held_since is None and not self.closed:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            self._taken()
-
     def try_acquire(self) -> bool:
         """Take the lock if it is free at once (never blocks); whether it is held now."""
         if self.closed:
@@ -115,14 +107,6 @@ class WriteLock:
                 return False
             self.held_since, self.begun = time.monotonic(), False
         return True
-
-    def traced(self, statement: str) -> None:
-        """SQLite's trace callback: take the lock as a write transaction begins (and note
-        that it began once the next statement starts)."""
-        if statement == BEGIN:
-            self.acquire()
-        else:
-            self.begun = True
 
     def release(self) -> None:
         """Give the lock back (never blocks)."""
@@ -157,11 +141,7 @@ def install(record: Any, database_path: str) -> None:
     if fd is None:
         return
     lock = WriteLock(fd)
-    try:
-        await_(record.driver_connection.set_trace_callback(lock.traced))
-    except BaseException:
-        lock.close()
-        raise
+    record.driver_connection.use_write_lock(lock)
     record.info["write_lock"] = lock
     with _live_guard:
         _live.add(lock)
