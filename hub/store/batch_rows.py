@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, insert, update
 
 from hub.store.bulk import execute_many, execute_returning
 from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
+from hub.store.direct_reads import fetch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -59,11 +60,13 @@ async def locked_rows(session: AsyncSession, query: Any, params: dict[str, Any],
     """Run ``query`` with ``FOR UPDATE`` where the backend has it; a row already in ``by_id``
     is returned as that same object."""
     rows = []
-    result = await session.execute(per_backend(session, query, lock_for_update), params)
-    for values in result.mappings():
+    statement = per_backend(session, query, lock_for_update)
+    keys = tuple(statement.selected_columns.keys())
+    for found in await fetch(session, statement, params):
+        values = dict(zip(keys, found, strict=True))
         row = by_id.get(values["id"])
         if row is None:
-            row = by_id[values["id"]] = RowState(dict(values))
+            row = by_id[values["id"]] = RowState(values)
         rows.append(row)
     return rows
 

@@ -7,7 +7,7 @@ import hashlib
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, delete, select, text, tuple_, update
 
 from hub.identity import OWN_ID, SHARED_KINDS, Reference
 from hub.store.batch_rows import insert_ignoring
@@ -32,6 +32,11 @@ _DECISIONS = MatchDecision.__table__
 _KEY_COLUMNS = ("scope", "kind", "value", "slot")
 
 
+_HOLDERS = select(_REFS.c.kind, _REFS.c.value, _REFS.c.return_id).where(
+    _REFS.c.scope == bindparam("scope"), _REFS.c.kind.in_(bindparam("kinds", expanding=True)),
+    _REFS.c.value.in_(bindparam("values", expanding=True))).order_by(_REFS.c.return_id)
+
+
 def slot_of(kind: str, return_id: int) -> int:
     """The unique key's last part: 0 where one return holds a value, else the return."""
     return return_id if kind in SHARED_KINDS else 0
@@ -44,15 +49,15 @@ async def holders(session: AsyncSession, scope: str, refs: Iterable[Reference]
     found: dict[tuple[str, str], list[int]] = defaultdict(list)
     if not keys:
         return found
-    by_kind: dict[str, list[str]] = defaultdict(list)
-    for kind, value in keys:
-        by_kind[kind].append(value)
-    statement = select(_REFS.c.kind, _REFS.c.value, _REFS.c.return_id).where(
-        _REFS.c.scope == scope,
-        or_(*(and_(_REFS.c.kind == kind, _REFS.c.value.in_(values))
-              for kind, values in by_kind.items()))).order_by(_REFS.c.return_id)
-    for kind, value, return_id in (await session.execute(statement)).all():
-        found[(kind, value)].append(return_id)
+    # Every kind against every value: one statement whatever the mix of kinds (SQLite's
+    # direct path, hub.store.direct_reads); a value held under another of the kinds asked
+    # for is dropped here.
+    rows = await fetch(session, _HOLDERS, {"scope": scope,
+                                           "kinds": sorted({kind for kind, _ in keys}),
+                                           "values": sorted({value for _, value in keys})})
+    for kind, value, return_id in rows:
+        if (kind, value) in keys:
+            found[(kind, value)].append(return_id)
     return found
 
 

@@ -52,6 +52,7 @@ _RETURNS_BY_ID = (select(_RETURNS).where(_RETURNS.c.id.in_(bindparam("ids", expa
 _CUSTOMERS_BY_IDENTITY_OR_ID = select(_CUSTOMERS).where(
     _CUSTOMERS.c.identity.in_(bindparam("identities", expanding=True))
     | _CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+_CUSTOMER_KEYS = tuple(_CUSTOMERS_BY_IDENTITY_OR_ID.selected_columns.keys())
 _INSERT_TIMELINE = insert(TimelineEntry.__table__)
 _INBOX_DONE = update(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True))).values(
     status="done", processed_at=bindparam("now", type_=_INBOX.c.processed_at.type),
@@ -107,10 +108,13 @@ class ReturnsBatch:
             self._rows = {row.id: row for row in rows}
         ids = {r.customer_id for r in self._rows.values() if r.customer_id}
         if identities or ids:
-            result = await session.execute(_CUSTOMERS_BY_IDENTITY_OR_ID,
-                                           {"identities": list(identities), "ids": list(ids)})
-            for values in result.mappings():
-                row = RowState(dict(values))
+            # An empty list is written IN (NULL), which matches nothing as IN () would, so
+            # that the statement keeps SQLite's direct path (hub.store.direct_reads).
+            found = await fetch(session, _CUSTOMERS_BY_IDENTITY_OR_ID,
+                                {"identities": list(identities) or [None],
+                                 "ids": list(ids) or [None]})
+            for values in found:
+                row = RowState(dict(zip(_CUSTOMER_KEYS, values, strict=True)))
                 self._customer_rows[row.identity] = self._customer_rows[row.id] = row
 
     def return_of(self, target: Hashable) -> ReturnView | None:

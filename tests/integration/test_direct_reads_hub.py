@@ -14,15 +14,24 @@ from sqlalchemy import insert, select, update
 
 from hub.delivery.intent import _INTENT
 from hub.events import ReturnEvent
+from hub.identity import Reference
 from hub.runtime import Hub
+from hub.store import references
 from hub.store.direct_reads import fetch
 from hub.store.engine import utcnow
 from hub.store.inbox import _STILL_LEASED as INBOX_STILL_LEASED
-from hub.store.models import InboxEvent, MatchDecision, Notification
+from hub.store.models import (
+    Customer,
+    InboxEvent,
+    MatchDecision,
+    Notification,
+    Return,
+    ReturnReference,
+)
 from hub.store.outbox import _STILL_LEASED as OUTBOX_STILL_LEASED
 from hub.store.outbox import _UNFINISHED_CHANNELS
 from hub.store.references import _DECISIONS_FOR
-from hub.store.returns_repo import _INBOX_DONE
+from hub.store.returns_repo import _INBOX_DONE, ReturnsBatch
 from hub.testing.factories import event_payload
 
 NOTIFICATIONS = Notification.__table__
@@ -143,3 +152,71 @@ async def test_finished_inbox_rows_and_match_decisions(hub):
                                        DECISIONS, order=DECISIONS.c.inbox_event_id)
     assert direct == session_rows
     assert sorted(direct[0], key=repr) == sorted([(inbox[0], 7), (inbox[1], None)], key=repr)
+
+
+async def test_reference_holders_read_every_kind_against_every_value(hub):
+    refs = ReturnReference.__table__
+    async with hub.sessionmaker() as session:
+        rows = (await session.execute(select(refs.c.scope, refs.c.kind, refs.c.value,
+                                             refs.c.return_id).order_by(refs.c.id))).all()
+    by_kind: dict[str, list[Any]] = {}
+    for row in rows:
+        by_kind.setdefault(row.kind, []).append(row)
+    assert len(by_kind) >= 2, "the pipeline wrote references of one kind only"
+    (kind_a, rows_a), (kind_b, rows_b) = list(by_kind.items())[:2]
+    scope = rows_a[0].scope
+    value_a, value_b = rows_a[0].value, rows_b[1].value
+    asked = [Reference(kind_a, value_a), Reference(kind_b, value_b),
+             Reference(kind_a, value_b),  # held by nobody, though both are in the lists
+             Reference(kind_a, "nobody-holds-this")]
+    for direct in (True, False):
+        async with hub.sessionmaker() as session:
+            await session.begin()  # a write transaction: SQLite's direct path
+            # value_a held under kind_b too, by another return: not asked for, so not found.
+            await session.execute(insert(refs).values(
+                scope=scope, kind=kind_b, value=value_a, slot=0, source="shop",
+                return_id=rows_b[1].return_id, created_at=utcnow()))
+            if not direct:
+                await session.commit()
+            found = await references.holders(session, scope, asked)
+            if direct:
+                await session.rollback()
+            else:
+                await session.execute(refs.delete().where(refs.c.kind == kind_b,
+                                                          refs.c.value == value_a))
+                await session.commit()
+        assert dict(found) == {(kind_a, value_a): [rows_a[0].return_id],
+                               (kind_b, value_b): [rows_b[1].return_id]}
+
+
+async def test_a_batch_loads_returns_and_customers_with_a_list_left_empty(hub):
+    returns, customers = Return.__table__, Customer.__table__
+    async with hub.sessionmaker() as session:
+        stored = (await session.execute(
+            select(returns.c.id, returns.c.external_id, customers.c.id, customers.c.identity)
+            .join(customers, customers.c.id == returns.c.customer_id)
+            .order_by(returns.c.id))).all()
+    assert len(stored) >= 3
+    asked = [
+        ({stored[0][0]}, set()),  # no identity: that list is written IN (NULL)
+        (set(), {stored[1][3]}),  # no return, so no customer id
+        ({stored[0][0]}, {stored[2][3]}),
+    ]
+    for return_ids, identities in asked:
+        found = []
+        for direct in (True, False):
+            async with hub.sessionmaker() as session:
+                if direct:
+                    await session.begin()  # a write transaction: SQLite's direct path
+                batch = ReturnsBatch(hub.codec)
+                await batch.load(session, return_ids, identities)
+                if direct:
+                    await session.rollback()
+            found.append((
+                sorted((view.external_id, view.id) for view in
+                       (batch.return_of(return_id) for return_id in return_ids)),
+                sorted({(row.id, row.identity) for row in batch._customer_rows.values()})))
+        assert found[0] == found[1]
+        assert found[0][0] == sorted((row[1], row[0]) for row in stored if row[0] in return_ids)
+        assert found[0][1] == sorted({(row[2], row[3]) for row in stored
+                                      if row[0] in return_ids or row[3] in identities})
