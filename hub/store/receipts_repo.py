@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
-from hub.store.batch_rows import insert_ignoring
+from hub.store.batch_rows import insert_ignoring, per_backend
 from hub.store.bulk import execute_many, execute_returning
 from hub.store.dialect import lock_for_update
+from hub.store.direct_reads import fetch
 from hub.store.models import (
     Customer,
     DeliveryReceipt,
@@ -55,6 +56,11 @@ class Target:
 
 
 _TARGET_COLUMNS = [Notification.__table__.c[name] for name in Target.__slots__]
+_TARGETS = select(*_TARGET_COLUMNS).where(or_(
+    Notification.__table__.c.id.in_(bindparam("ids", expanding=True)),
+    and_(Notification.__table__.c.provider.in_(bindparam("providers", expanding=True)),
+         Notification.__table__.c.provider_message_id.in_(
+             bindparam("provider_ids", expanding=True))))).order_by(Notification.__table__.c.id)
 #: The moved notifications' columns, by id (executemany).
 _UPDATE_NOTIFICATION = update(Notification.__table__).where(
     Notification.__table__.c.id == bindparam("b_id"))
@@ -65,18 +71,14 @@ async def lock_targets(session: AsyncSession, providers: Iterable[str], ids: set
     """Load (and on PostgreSQL lock) every notification the batch may name, in id order: the
     order a worker's outcome writer locks them in (locking them in the provider's order
     deadlocked against it)."""
-    table = Notification.__table__.c
-    named = []
-    if ids:
-        named.append(table.id.in_(ids))
-    if provider_ids:
-        named.append(and_(table.provider.in_(sorted(providers)),
-                          table.provider_message_id.in_(provider_ids)))
-    if not named:
+    if not ids and not provider_ids:
         return []
-    query = select(*_TARGET_COLUMNS).where(or_(*named)).order_by(table.id)
-    rows = await session.execute(lock_for_update(session, query))
-    return [Target(**row._mapping) for row in rows]
+    # An empty list is written IN (NULL), which matches nothing as IN () would: one fixed
+    # statement, which keeps SQLite's direct path (hub.store.direct_reads).
+    rows = await fetch(session, per_backend(session, _TARGETS, lock_for_update), {
+        "ids": sorted(ids) or [None], "providers": sorted(providers) or [None],
+        "provider_ids": sorted(provider_ids) or [None]})
+    return [Target(*row) for row in rows]
 
 
 async def insert_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
