@@ -17,7 +17,7 @@ is given back right after the commit or rollback, again (a no-op by then) when t
 returns to the pool, when it is detached or closed, and by the kernel when a process dies.
 An earlier version learnt of each ``BEGIN`` from SQLite's trace callback: with one set,
 sqlite3 writes out every statement with its values (blobs as hex) and calls into Python for
-each, every row of an ``executemany`` too, which cost up to 8 times the statements' own work.
+each, every row of an ``executemany`` too, 8 to 10 times the statements' own work.
 
 It only orders the hub's own writers: correctness still rests on SQLite's lock (anything
 else that opens the database, the sqlite3 shell or a migration, is kept out by it as
