@@ -15,7 +15,7 @@ from hub.store.dialect import insert_ignoring_conflicts, lock_for_update
 from hub.store.direct_reads import fetch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,14 +55,21 @@ def unique(rows: Iterable[RowState]) -> list[RowState]:
     return list({id(row): row for row in rows}.values())
 
 
+async def fetch_locked(session: AsyncSession, query: Any,
+                       params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+    """The rows of ``query`` (built once and kept) with ``FOR UPDATE`` where the backend has
+    it, through :func:`hub.store.direct_reads.fetch` (straight on SQLite's connection in a
+    write transaction)."""
+    return await fetch(session, per_backend(session, query, lock_for_update), params)
+
+
 async def locked_rows(session: AsyncSession, query: Any, params: dict[str, Any],
                       by_id: dict[int, RowState]) -> list[RowState]:
     """Run ``query`` with ``FOR UPDATE`` where the backend has it; a row already in ``by_id``
     is returned as that same object."""
     rows = []
-    statement = per_backend(session, query, lock_for_update)
-    keys = tuple(statement.selected_columns.keys())
-    for found in await fetch(session, statement, params):
+    keys = tuple(query.selected_columns.keys())
+    for found in await fetch_locked(session, query, params):
         values = dict(zip(keys, found, strict=True))
         row = by_id.get(values["id"])
         if row is None:

@@ -22,10 +22,8 @@ from hub.errors import RequestRejected
 from hub.identity import tracking_key
 from hub.logs import get_logger
 from hub.store import claims
-from hub.store.batch_rows import insert_ignoring, per_backend
+from hub.store.batch_rows import fetch_locked, insert_ignoring
 from hub.store.bulk import execute_returning
-from hub.store.dialect import lock_for_update
-from hub.store.direct_reads import fetch
 from hub.store.failures import is_refusal, safe_error
 from hub.store.group_commit import GroupCommitter
 from hub.store.models import InboxEvent
@@ -164,8 +162,8 @@ async def still_leased(session: AsyncSession, owner: str, items: list[ClaimedEve
     and the row is claimed again, stripped; so is a copy whose row a claim took over."""
     if not items:
         return []
-    held = dict(await fetch(session, per_backend(session, _STILL_LEASED, lock_for_update),
-                            {"ids": sorted({item.inbox_id for item in items}), "owner": owner}))
+    held = dict(await fetch_locked(session, _STILL_LEASED, {
+        "ids": sorted({item.inbox_id for item in items}), "owner": owner}))
     # The lease end compared here, per item, rather than in the statement: an IN list of
     # (id, lease end) pairs would not use the primary key on SQLite.
     return [item for item in items if held.get(item.inbox_id) == item.lease_until]

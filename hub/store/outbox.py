@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, insert, inspect, literal_column, or_, select, update
 
-from hub.store.batch_rows import per_backend
+from hub.store.batch_rows import fetch_locked
 from hub.store.bulk import execute_many
 from hub.store.claims import ReadyProbe, claim, release, release_statement
-from hub.store.dialect import likely, lock_for_update, lock_skip_locked
+from hub.store.dialect import likely, lock_skip_locked
 from hub.store.direct_reads import fetch
 from hub.store.engine import utcnow
 from hub.store.models import Customer, DeliveryAttempt, Notification, Return, TimelineEntry
@@ -212,8 +212,7 @@ class Outbox:
         have moved it to another return since it was read (see :func:`on_return`). Locked on
         PostgreSQL, so that no claim takes one over, nor a merge moves it, before this
         transaction writes it."""
-        rows = await fetch(session, per_backend(session, _STILL_LEASED, lock_for_update),
-                           {"ids": ids, "owner": self.owner})
+        rows = await fetch_locked(session, _STILL_LEASED, {"ids": ids, "owner": self.owner})
         return {id_: (status, return_id) for id_, status, return_id in rows}
 
     async def write(self, session: AsyncSession, written: list[Written]) -> None:

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
-from hub.store.batch_rows import insert_ignoring, per_backend
+from hub.store.batch_rows import fetch_locked, insert_ignoring
 from hub.store.bulk import execute_many, execute_returning
-from hub.store.dialect import lock_for_update
-from hub.store.direct_reads import fetch
 from hub.store.models import (
     Customer,
     DeliveryReceipt,
@@ -75,7 +73,7 @@ async def lock_targets(session: AsyncSession, providers: Iterable[str], ids: set
         return []
     # An empty list is written IN (NULL), which matches nothing as IN () would: one fixed
     # statement, which keeps SQLite's direct path (hub.store.direct_reads).
-    rows = await fetch(session, per_backend(session, _TARGETS, lock_for_update), {
+    rows = await fetch_locked(session, _TARGETS, {
         "ids": sorted(ids) or [None], "providers": sorted(providers) or [None],
         "provider_ids": sorted(provider_ids) or [None]})
     return [Target(*row) for row in rows]
