@@ -48,7 +48,9 @@ class UtcDateTime(TypeDecorator):
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
             utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-            text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            # Cut "+00:00" off rather than drop the zone first: ``replace`` cost as much as
+            # the formatting, some thirty times an event.
+            text = utc.isoformat(" ", "microseconds")[:26]
             last[0] = (value, text)
             return text
 

@@ -62,3 +62,12 @@ def test_threads_binding_at_once_each_get_their_own_values_text() -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+@pytest.mark.parametrize("value", [
+    NOW, NOW.replace(microsecond=0), datetime(2026, 3, 29, 3, 0, 0, 7, tzinfo=PARIS),
+    datetime(1, 1, 1, 0, 59, tzinfo=PARIS) + timedelta(days=1), datetime(9999, 12, 31, tzinfo=UTC)])
+def test_the_text_is_sqlalchemys_format_of_the_utc_value(value: datetime) -> None:
+    process = UtcDateTime().bind_processor(sqlite.dialect())
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    assert process(value) == sqlite.DATETIME().bind_processor(sqlite.dialect())(naive)
