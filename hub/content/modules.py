@@ -39,6 +39,10 @@ _STATEFUL = frozenset({"namespace", "joiner", "cycler"})
 #: Values that cannot change while they keep their identity (containers: if all they hold
 #: is, since the immutable sandbox lets no template change a list or a dict).
 _SETTLED = (str, Markup, int, float, bool, type(None), Decimal, date, datetime, time, Undefined)
+#: The exact types of :data:`_SETTLED` met most, found by one set lookup instead of a walk
+#: of the tuple (``_settled`` runs some sixty times a message).
+_SETTLED_EXACT = frozenset({str, Markup, int, float, bool, type(None), Decimal, date, datetime})
+_CONTAINERS = (dict, list, tuple, frozenset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +181,10 @@ class MessageTemplate(Template):
 def _settled(value: Any, message: _Message, depth: int = 0) -> bool:
     """Whether ``value`` cannot change while it keeps its identity: no namespace, cycler,
     joiner, iterator or macro (whose output may read one) anywhere in it."""
-    if value is missing or isinstance(value, _SETTLED):
+    kind = type(value)
+    if kind in _SETTLED_EXACT or value is missing or isinstance(value, _SETTLED):
         return True
-    if not isinstance(value, dict | list | tuple | frozenset) or depth > 20:
+    if not (kind in _CONTAINERS or isinstance(value, _CONTAINERS)) or depth > 20:
         return False
     known = message.settled.get(id(value))
     if known is not None and known[0] is value:
