@@ -69,11 +69,16 @@ class GroupCommitter(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait until it is committed; returns its result."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item``; the future is done once it is committed (its result) or failed.
+        Cancelling it only gives up waiting: the item is committed all the same."""
         if self._task is None:
             raise RuntimeError(f"{self._name}: start() was not awaited")
-        done = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, done))
-        return await done
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, done))  # unbounded: never raises QueueFull
+        return done
 
     async def _run(self) -> None:
         while True:

@@ -12,6 +12,7 @@ it. Any other failure (the database is down) propagates: the caller answers 503.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -120,23 +121,36 @@ class InboxWriter:
         texts = [check_storable(event) for event in events]
         handoff = self.handoff
         lease_until = handoff.lease_for(len(events), received_at) if handoff is not None else None
+        committed = self._committer.enqueue(self.rows_for(events, received_at, lease_until,
+                                                          texts))
+        if lease_until is not None:
+            # On the commit, not on this call's return: a caller that stopped waiting (a
+            # webhook answered 503 after ``store_wait_seconds``) still has its events applied
+            # at once, not after their lease.
+            committed.add_done_callback(
+                lambda done: self._hand_off(done, events, received_at, lease_until))
         try:
-            ids = await self._committer.submit(self.rows_for(events, received_at, lease_until,
-                                                             texts))
+            ids = await asyncio.shield(committed)
         except Exception as exc:
             if not is_refusal(exc):
                 raise
             log.warning("inbox_event_refused", source=events[0].source, error=safe_error(exc))
             raise RequestRejected("the database refused this event; it cannot be stored",
                                   code="unstorable_event") from None
-        if lease_until is not None and handoff is not None:
-            handed = [(lease_until, ClaimedEvent(inbox_id, event, received_at, 0, lease_until))
-                      for inbox_id, event in zip(ids, events, strict=True) if inbox_id]
-            if handed:
-                handoff.put(handed)
-                if self._on_new is not None:
-                    self._on_new()  # the commit's wake-up may have found the queue empty
         return [inbox_id is not None for inbox_id in ids]
+
+    def _hand_off(self, committed: asyncio.Future[list[int | None]], events: list[ReturnEvent],
+                  received_at: datetime, lease_until: datetime) -> None:
+        """Hand the committed new events to this process's processor, leased as written."""
+        if self.handoff is None or committed.cancelled() or committed.exception() is not None:
+            return
+        handed = [(lease_until, ClaimedEvent(inbox_id, event, received_at, 0, lease_until))
+                  for inbox_id, event in zip(committed.result(), events, strict=True)
+                  if inbox_id]
+        if handed:
+            self.handoff.put(handed)
+            if self._on_new is not None:
+                self._on_new()  # the commit's wake-up may have found the queue empty
 
 
 def _leased_to(owner: str | BindParameter[str]) -> ColumnElement[bool]:
