@@ -72,6 +72,11 @@ class ServerSettings(_Section):
         4_194_304, ge=1024, description="Largest provider status webhook accepted: providers "
         "batch their events (Mandrill up to 1,000 per post, over 1 MB with opens and clicks), "
         "and a 413 loses a whole batch for good.")
+    store_wait_seconds: float = Field(
+        5.0, gt=0, description="How long a webhook waits for its events to be committed before "
+        "it is answered 503 (Retry-After) instead: a database that hangs (a network dropping "
+        "packets) would otherwise hold every request open. Events committed after that answer "
+        "are kept, and the platform's retry finds them there (200, duplicate).")
     processes: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
         "auto", description="Processes `serve` runs on the one port, each with ingress and "
         "workers: 0 or \"auto\" = one per core (capped by a container's CPU quota), 1 = a "
@@ -92,6 +97,11 @@ class DatabaseSettings(_Section):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only crashes.")
     pool_size: int = Field(8, ge=1, description="Connections per process (PostgreSQL).")
+    statement_timeout_seconds: float = Field(
+        60.0, ge=0, description="PostgreSQL: how long one statement, or opening a connection, "
+        "may wait for the server before it fails as if the database were down. A network that "
+        "drops packets would otherwise hold it for the kernel's TCP timeout (about 15 minutes). "
+        "Migrations have no limit. 0: no limit.")
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
 

@@ -90,7 +90,8 @@ class Hub:
         self.engine = make_engine(settings.database_url,
                                   synchronous=settings.database.sqlite_synchronous,
                                   pool_size=settings.database.pool_size,
-                                  echo=settings.database.echo)
+                                  echo=settings.database.echo,
+                                  statement_timeout=settings.database.statement_timeout_seconds)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.owner = node_name()
         self.public_url = settings.server.base_url()

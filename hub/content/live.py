@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from hub.templates import RenderedMessage
 
 log = get_logger("hub.templates")
+#: The database is away: a driver's error, the network's, or a statement past its timeout
+#: (PostgreSQL's driver raises a bare TimeoutError).
+_DATABASE_AWAY = (SQLAlchemyError, OSError, TimeoutError)
 
 
 class SavedTemplates(Protocol):
@@ -245,7 +248,7 @@ class TemplateLibrary:
             try:
                 seen = (folder_fingerprint(self.folder),
                         await self.store.fingerprint() if self.store else None)
-            except SQLAlchemyError as exc:  # the database is away: keep sending as we are
+            except _DATABASE_AWAY as exc:  # keep sending as we are
                 log.warning("template_check_failed", error=type(exc).__name__)
                 return
             if seen == self._seen:
@@ -256,7 +259,7 @@ class TemplateLibrary:
     async def _reload(self) -> None:
         try:
             revisions = await self.store.current() if self.store else {}
-        except SQLAlchemyError as exc:
+        except _DATABASE_AWAY as exc:
             self._seen = ()  # look again next time
             log.warning("template_check_failed", error=type(exc).__name__)
             return

@@ -59,10 +59,15 @@ def in_memory_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
-                echo: bool = False) -> AsyncEngine:
+                echo: bool = False, statement_timeout: float | None = None) -> AsyncEngine:
     """Create the engine. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` so that
     concurrent writers queue on the lock instead of failing a read-to-write upgrade; a file
-    database's writers queue in the kernel first (:mod:`hub.store.write_lock`)."""
+    database's writers queue in the kernel first (:mod:`hub.store.write_lock`).
+
+    ``statement_timeout`` (PostgreSQL; None or 0: none): the longest a statement, or opening
+    a connection, waits for the server before it fails as a lost database does. It is the
+    driver's clock, not the server's ``statement_timeout``: a server behind a network that
+    drops packets never gets to enforce its own."""
     if is_sqlite(url):
         options: dict = {}
         if not in_memory_sqlite(url):
@@ -125,8 +130,10 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 8,
         return engine
     # hide_parameters: a statement's error never quotes its values (hashes, ciphertexts,
     # whatever a row held), wherever it is logged or stored.
+    limits = {"command_timeout": statement_timeout, "timeout": statement_timeout} \
+        if statement_timeout else {}
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True, hide_parameters=True)
+                               pool_pre_ping=True, hide_parameters=True, connect_args=limits)
 
 
 def quick_reader(engine: AsyncEngine) -> QuickReader | None:

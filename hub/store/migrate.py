@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 SCRIPT_LOCATION = "hub.store:migrations"
 
@@ -38,8 +40,25 @@ async def _run(engine: AsyncEngine, step: Callable[[Config, str], None], revisio
         config.attributes["connection"] = connection
         step(config, revision)
 
-    async with engine.begin() as connection:
+    async with _without_limits(engine) as migrating, migrating.begin() as connection:
         await connection.run_sync(_on)
+
+
+@asynccontextmanager
+async def _without_limits(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """``engine``, or on PostgreSQL one of its own for the migration, without the hub's
+    statement timeout (:func:`hub.store.engine.make_engine`): an index on a large table may
+    take minutes to build. ``engine``'s pooled connections are closed after it: their
+    statements were prepared against the schema before (asyncpg would refuse them once)."""
+    if engine.dialect.name != "postgresql":
+        yield engine
+        return
+    own = create_async_engine(engine.url, poolclass=NullPool, hide_parameters=True)
+    try:
+        yield own
+    finally:
+        await own.dispose()
+        await engine.dispose()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

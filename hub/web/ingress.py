@@ -7,6 +7,7 @@ a 500 and a rejected request writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import TYPE_CHECKING
 
@@ -128,9 +129,17 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
         if not event.source_event_id:
             raise RuntimeError(f"source {source.name!r} produced an event without an id")
     try:
-        flags = await hub.inbox.submit(events, inbound.received_at)
+        # Only the wait ends here: the group commit goes on, and an event it commits after
+        # this 503 is found by the platform's retry (200, duplicate).
+        async with asyncio.timeout(hub.settings.server.store_wait_seconds):
+            flags = await hub.inbox.submit(events, inbound.received_at)
     except RequestRejected:
         raise  # the store cannot hold it: a 422, which the platform must not retry
+    except TimeoutError:
+        log.error("inbox_submit_slow", connector=source.name,
+                  waited=hub.settings.server.store_wait_seconds,
+                  message="not stored in time; answered 503 so that the sender retries")
+        return _unavailable()
     except Exception as exc:
         # Not stored, so not acknowledged: the platform will retry.
         _log_not_stored("inbox_submit_failed", source.name, exc)
