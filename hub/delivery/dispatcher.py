@@ -278,7 +278,8 @@ class Dispatcher:
                                  counts_as_attempt=True)
         if result.lease_lost:  # the row is another delivery's now: its outcome is that one's
             log.info("delivery_lease_lost", notification_id=item.notification.id)
-            return
+            if not result.attempts:  # else the calls made before are logged (_write_outcomes)
+                return
         await self._write_outcome(_Outcome(item.notification, result, utcnow()))
 
     async def _write_outcome(self, outcome: _Outcome) -> None:
@@ -366,12 +367,13 @@ class Dispatcher:
         state, an attempt log and a timeline entry each; those that failed for good plan their
         fallback channel."""
         owned = await self.outbox.still_leased(session, [o.notification.id for o in outcomes])
-        written = []
+        written, lost = [], []
         for outcome in outcomes:
             # Writing releases the lease: a second outcome for the same lease finds it gone.
             held = owned.pop(outcome.notification.id, None)
-            if held is None:
-                if outcome.result.attempts:
+            if held is None:  # the row is another worker's: only the calls made are logged
+                lost.append((outcome.notification, outcome.result.attempts))
+                if outcome.result.attempts and not outcome.result.lease_lost:
                     # Another worker took the row over while this one's calls were made (its
                     # lease ran out first): what this one sent, that one may send again.
                     log.error("outcome_after_lease_lost",
@@ -384,6 +386,7 @@ class Dispatcher:
         decisions = await follow_campaigns(  # a retry of a paused campaign's message waits
             session, [(o.notification, d) for o, d in written])
         written = [(o, d) for (o, _), d in zip(written, decisions, strict=True)]
+        await self.outbox.log_attempts(session, lost)
         await self.outbox.write(session, [
             Written(o.notification, d.values, d.reported, o.result.attempts, o.finished_at)
             for o, d in written])

@@ -234,6 +234,16 @@ class Outbox:
             await execute_many(session, _INSERT_TIMELINE,
                                [_timeline_row(item) for item in written])
 
+    async def log_attempts(self, session: AsyncSession,
+                           lost: list[tuple[Any, Sequence[Any]]]) -> None:
+        """Log the provider calls of deliveries whose rows another worker took over meanwhile
+        (a notification and its calls each); the rows themselves are that worker's to write.
+        Counted as the attempt after the ones the delivery saw when it took its row."""
+        rows = [_attempt_row(notification.id, notification.attempts + 1, record)
+                for notification, records in lost for record in records]
+        if rows:
+            await execute_many(session, _INSERT_ATTEMPT, rows)
+
     def _update_statement(self, keys: tuple[str, ...]) -> Update:
         statement = self._updates.get(keys)
         if statement is None:

@@ -158,7 +158,9 @@ async def test_outcomes_skip_rows_whose_lease_was_taken_over(planned: Hub):
     assert by_id[mine_sent.id].provider_message_id == "pm-1"
     assert by_id[mine_failed.id].status == "failed"
     assert by_id[mine_failed.id].last_error == "rejected"
-    assert sorted(a.notification_id for a in attempts) == sorted([mine_sent.id, mine_failed.id])
+    # The taken row's call is logged too (it was made); its row is the other worker's.
+    assert sorted(a.notification_id for a in attempts) == sorted(
+        [mine_sent.id, mine_failed.id, taken.id])
     assert [(t.notification_id, t.outcome) for t in timeline][:2] == [
         (mine_sent.id, "sent"), (mine_failed.id, "failed")]
     # Only the written failure plans its fallback, after its own timeline entry.

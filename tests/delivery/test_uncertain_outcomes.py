@@ -137,6 +137,43 @@ async def test_a_call_whose_intent_cannot_be_recorded_never_starts(tmp_path, pro
     assert rows[taken.notification.id].send_started_at is None
 
 
+async def test_calls_made_before_a_refused_intent_stay_in_the_attempt_log(tmp_path, providers,
+                                                                         db_url):
+    """SendGrid answers 500, and before the delivery's intent for Mandrill another worker takes
+    the row over: Mandrill is not called, no outcome is written (the row is that worker's),
+    and SendGrid's 500 is still in the attempt log, where the dashboard and the failover's
+    history look for it."""
+    settings = provider_settings(tmp_path, providers, free_port(), db_url=db_url)
+    async with started_hub(settings) as hub:
+        claims_only(hub)
+        await hub.inbox.submit(events(1, "R-refused"), utcnow())
+        await hub.processor.drain()
+        recorder = hub.dispatcher.intents
+        make_announcer = recorder.announcer
+
+        def announcer(seen):
+            announce = make_announcer(seen)
+
+            async def taken_before_the_second(notification_id, provider):
+                if provider == "md":  # after SendGrid's 500, before Mandrill's call
+                    async with hub.sessionmaker() as session, session.begin():
+                        await session.execute(update(Notification).where(
+                            Notification.id == notification_id).values(
+                                lease_owner="other-node"))
+                return await announce(notification_id, provider)
+            return taken_before_the_second
+
+        recorder.announcer = announcer
+        providers.sendgrid.fail_next(1, status=500)
+        await hub.dispatcher.drain()
+        logged = await attempts(hub)
+        row = (await notifications_list(hub))[0]
+    print(f"\nattempts logged {logged}; row {row.status}, leased to {row.lease_owner}")
+    assert logged == [("sg", "transient")]
+    assert providers.mandrill.records == [] and providers.sendgrid.records == []
+    assert row.lease_owner == "other-node" and row.status == "sending"
+
+
 async def notifications_list(hub) -> list[Notification]:
     async with hub.sessionmaker() as session:
         return list((await session.execute(select(Notification))).scalars())
