@@ -371,7 +371,7 @@ class Dispatcher:
         for outcome in outcomes:
             # Writing releases the lease: a second outcome for the same lease finds it gone.
             held = owned.pop(outcome.notification.id, None)
-            if held is None:  # the row is another worker's: only the calls made are logged
+            if held is None or outcome.result.lease_lost:  # another's: only its calls logged
                 lost.append((outcome.notification, outcome.result.attempts))
                 if outcome.result.attempts and not outcome.result.lease_lost:
                     # Another worker took the row over while this one's calls were made (its
