@@ -128,21 +128,22 @@ async def _source_webhook(hub: Hub, source: Source, inbound: InboundRequest) -> 
         event.source = source.name
         if not event.source_event_id:
             raise RuntimeError(f"source {source.name!r} produced an event without an id")
+    # Only the wait ends there: the group commit goes on, and an event it commits after the
+    # 503 is found by the platform's retry (200, duplicate).
+    deadline = asyncio.timeout(hub.settings.server.store_wait_seconds)
     try:
-        # Only the wait ends here: the group commit goes on, and an event it commits after
-        # this 503 is found by the platform's retry (200, duplicate).
-        async with asyncio.timeout(hub.settings.server.store_wait_seconds):
+        async with deadline:
             flags = await hub.inbox.submit(events, inbound.received_at)
     except RequestRejected:
         raise  # the store cannot hold it: a 422, which the platform must not retry
-    except TimeoutError:
-        log.error("inbox_submit_slow", connector=source.name,
-                  waited=hub.settings.server.store_wait_seconds,
-                  message="not stored in time; answered 503 so that the sender retries")
-        return _unavailable()
     except Exception as exc:
         # Not stored, so not acknowledged: the platform will retry.
-        _log_not_stored("inbox_submit_failed", source.name, exc)
+        if deadline.expired():  # not the driver's own timeout, which is a failure
+            log.error("inbox_submit_slow", connector=source.name,
+                      waited=hub.settings.server.store_wait_seconds,
+                      message="not stored in time; answered 503 so that the sender retries")
+        else:
+            _log_not_stored("inbox_submit_failed", source.name, exc)
         return _unavailable()
     new = sum(flags)
     status = 202 if new else 200

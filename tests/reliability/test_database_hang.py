@@ -21,6 +21,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
+from structlog.testing import capture_logs
 
 from hub.store.engine import make_engine, make_sessionmaker, sqlite_path
 from hub.store.failures import is_refusal, may_pass
@@ -162,3 +163,27 @@ async def test_a_webhook_during_a_hang_gets_503_and_its_retry_is_sent_once(tmp_p
         print(f"{backend}: stored {stored}, emails sent {len(emails)} by one drain")
         assert stored == 1
         assert len(emails) == 1
+
+
+@pytest.mark.postgres
+async def test_a_commit_past_the_drivers_timeout_is_logged_as_a_failure_not_as_slow(tmp_path):
+    """With the statement timeout shorter than the webhook's wait, the 503 comes from the
+    commit's own failure (asyncpg's TimeoutError), and is logged as such."""
+    async with database_url("postgres", tmp_path) as url, _through_proxy(url) as (proxied, proxy):
+        settings = make_settings(tmp_path, proxied, server={"store_wait_seconds": 10},
+                                 database={"url": proxied, "statement_timeout_seconds": 1})
+        body = json.dumps(event_payload("return.approved", "R-DRIVER",
+                                        customer=customer(2))).encode()
+        async with started_hub(settings) as hub, \
+                TestClient(TestServer(create_app(hub))) as client:
+            proxy.stall()
+            started = time.monotonic()
+            with capture_logs() as logs:
+                response = await client.post("/webhooks/shop", data=body,
+                                             headers=signed_headers(body, "msg-driver"))
+            waited = time.monotonic() - started
+            proxy.resume()
+    events = [entry["event"] for entry in logs if entry["event"].startswith("inbox_submit")]
+    print(f"\n503 after {waited:.2f} s, logged {events}")
+    assert response.status == 503 and waited < 5
+    assert events == ["inbox_submit_failed"]
