@@ -26,6 +26,7 @@ class StallingProxy:
         self.port = 0
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._closed = False
         self._server: asyncio.Server | None = None
         self._pumps: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -51,6 +52,7 @@ class StallingProxy:
 
     async def stop(self) -> None:
         """Close the listener and every connection."""
+        self._closed = True
         self.resume()
         if self._server is not None:
             self._server.close()
@@ -66,6 +68,9 @@ class StallingProxy:
                       client_writer: asyncio.StreamWriter) -> None:
         self._writers.add(client_writer)
         await self._flowing.wait()  # a stalled network answers no handshake
+        if self._closed:  # held until the proxy stopped: nothing to pass on
+            client_writer.close()
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection(
                 self.host, self.target_port)
