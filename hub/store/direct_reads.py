@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -129,6 +129,13 @@ def _plan(statement: Executable, dialect: Dialect) -> _Plan | None:
         _PLANS.clear()
     _PLANS[key] = plan
     return plan
+
+
+def in_list(values: Iterable[Any]) -> list[Any]:
+    """``values`` for an ``IN`` list of :func:`fetch`, ``[None]`` when there are none: ``IN
+    (NULL)`` matches nothing, as ``IN ()`` would, and an empty list would take the statement
+    off SQLite's direct path. Not for ``NOT IN``, which ``(NULL)`` would turn around."""
+    return list(values) or [None]
 
 
 async def fetch(session: AsyncSession, statement: Executable,

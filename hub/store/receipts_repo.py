@@ -14,6 +14,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from hub.store.batch_rows import fetch_locked, insert_ignoring
 from hub.store.bulk import execute_many, execute_returning
+from hub.store.direct_reads import in_list
 from hub.store.models import (
     Customer,
     DeliveryReceipt,
@@ -71,11 +72,9 @@ async def lock_targets(session: AsyncSession, providers: Iterable[str], ids: set
     deadlocked against it)."""
     if not ids and not provider_ids:
         return []
-    # An empty list is written IN (NULL), which matches nothing as IN () would: one fixed
-    # statement, which keeps SQLite's direct path (hub.store.direct_reads).
     rows = await fetch_locked(session, _TARGETS, {
-        "ids": sorted(ids) or [None], "providers": sorted(providers) or [None],
-        "provider_ids": sorted(provider_ids) or [None]})
+        "ids": in_list(sorted(ids)), "providers": in_list(sorted(providers)),
+        "provider_ids": in_list(sorted(provider_ids))})
     return [Target(*row) for row in rows]
 
 

@@ -23,7 +23,7 @@ from hub.store.batch_rows import (
     update_by_id,
 )
 from hub.store.bulk import execute_many, execute_returning
-from hub.store.direct_reads import fetch
+from hub.store.direct_reads import fetch, in_list
 from hub.store.models import Customer, InboxEvent, Notification, Return, RuleAction, TimelineEntry
 from hub.store.storable import stored_amount
 
@@ -108,11 +108,8 @@ class ReturnsBatch:
             self._rows = {row.id: row for row in rows}
         ids = {r.customer_id for r in self._rows.values() if r.customer_id}
         if identities or ids:
-            # An empty list is written IN (NULL), which matches nothing as IN () would, so
-            # that the statement keeps SQLite's direct path (hub.store.direct_reads).
             found = await fetch(session, _CUSTOMERS_BY_IDENTITY_OR_ID,
-                                {"identities": list(identities) or [None],
-                                 "ids": list(ids) or [None]})
+                                {"identities": in_list(identities), "ids": in_list(ids)})
             for values in found:
                 row = RowState(dict(zip(_CUSTOMER_KEYS, values, strict=True)))
                 self._customer_rows[row.identity] = self._customer_rows[row.id] = row
